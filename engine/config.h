@@ -1,0 +1,122 @@
+/*
+ * config.h: the operator's policy file and the researcher's job file.
+ *
+ * Both are YAML. Every error names the file, line and column and says what
+ * was expected ("policy.yaml:12:5: expected an integer >= 1 for
+ * 'min_safe_count'"). A job's `rules:` section may only tighten the policy;
+ * an attempt to loosen a rule is an error naming the rule.
+ *
+ * Analyses keep their YAML parameters as an sl_params handle so each job
+ * type (jobs/) reads its own parameters with the same quality of errors.
+ */
+#ifndef SL_ENGINE_CONFIG_H
+#define SL_ENGINE_CONFIG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "engine/core/status.h"
+#include "engine/rules.h"
+
+/* ---- parameters of one analysis (a YAML mapping) ---- */
+
+struct sl_params;
+
+/* Each getter: SL_OK and *out set when present and well typed; when absent,
+ * `required` gives SL_ERR_FORMAT "file:line:col: analysis 'x' needs 'key'",
+ * otherwise *out keeps its default and *found (if non-NULL) is false.
+ * Wrong type: SL_ERR_FORMAT naming file:line:col of the value. Strings are
+ * borrowed from the params (valid while the job lives). */
+sl_status sl_params_string(const struct sl_params *p, const char *key, bool required,
+                           const char **out);
+sl_status sl_params_int(const struct sl_params *p, const char *key, bool required, int64_t *out);
+sl_status sl_params_double(const struct sl_params *p, const char *key, bool required, double *out);
+sl_status sl_params_bool(const struct sl_params *p, const char *key, bool required, bool *out);
+/* A string or a list of strings; *out is an sl_malloc'd array of borrowed
+ * strings (caller sl_free's the array only). */
+sl_status sl_params_strings(const struct sl_params *p, const char *key, bool required,
+                            const char ***out, int *count);
+/* A list of numbers; *out sl_malloc'd (caller frees). */
+sl_status sl_params_doubles(const struct sl_params *p, const char *key, bool required,
+                            double **out, int *count);
+/* Rejects keys not in the NULL-terminated `known` list, naming the first
+ * unknown key, its position and the accepted keys. */
+sl_status sl_params_only(const struct sl_params *p, const char *const *known);
+/* "file:line:col" of `key`'s value (or of the mapping if key is NULL or
+ * absent), for job types' own error messages. */
+const char *sl_params_where(const struct sl_params *p, const char *key);
+
+/* ---- job file ---- */
+
+struct sl_analysis {
+    char *name;               /* output name: given, or "<type>_<index>" */
+    char *type;               /* "count", "describe", ... */
+    struct sl_params *params; /* the whole mapping, type and name included */
+};
+
+struct sl_job {
+    char *path;               /* job file as given */
+    unsigned char sha256[32]; /* of the file's bytes */
+    char *name;               /* `name:` or the file's base name without extension */
+    char *cohort;             /* cohort path, resolved relative to the job file */
+    char *filter;             /* row filter expression or NULL */
+    char *filter_where;       /* "file:line:col" of the filter text, for its errors */
+    int nanalyses;
+    struct sl_analysis *analyses;
+    char *backend;            /* "auto" (default), "cpu", "gpu" */
+    int ranks;                /* resources.ranks, default 1 */
+    int gpus;                 /* resources.gpus, default 0 */
+    char *time_limit;         /* resources.time, e.g. "00:30:00", or NULL */
+    char *memory;             /* resources.memory, e.g. "4G", or NULL */
+    char *project;            /* project name for budgets and ledgers, or NULL */
+    struct sl_rules rules;    /* policy rules tightened by the job's `rules:` */
+};
+
+/* ---- policy file ---- */
+
+struct sl_cohort_grant {
+    char *path;               /* cohort path, resolved relative to the policy file */
+    char **users;             /* may run jobs on it; "*" means anyone */
+    int nusers;
+};
+
+struct sl_policy {
+    char *path;
+    unsigned char sha256[32];
+    char *key_file;           /* KEK file, resolved relative to the policy, or NULL */
+    bool allow_local;         /* runs outside Slurm allowed (default false) */
+    char **enclave_partitions;
+    int nenclave_partitions;
+    char **enclave_nodes;     /* empty: any node of the enclave partitions */
+    int nenclave_nodes;
+    char *emergency_partition;/* or NULL */
+    char **emergency_users;
+    int nemergency_users;
+    struct sl_cohort_grant *cohorts;
+    int ncohorts;
+    char *released_dir;       /* default "released" beside the policy */
+    char *held_dir;           /* default "held" */
+    char *audit_log;          /* default "audit/audit.log" */
+    char *ledger_dir;         /* default "ledger" */
+    int reviewers_required;   /* default 2 */
+    char *profile;            /* "acro" (default) or "opensafely" */
+    struct sl_rules rules;
+    char *default_partition;  /* for sluice submit; default: first enclave partition */
+    char *default_time;       /* default "01:00:00" */
+};
+
+sl_status sl_policy_load(const char *path, struct sl_policy **out);
+void sl_policy_destroy(struct sl_policy **p);
+
+/* Loads a job file; its rules start from `policy->rules` and may only be
+ * tightened. */
+sl_status sl_job_load(const char *path, const struct sl_policy *policy, struct sl_job **out);
+void sl_job_destroy(struct sl_job **j);
+
+/* The grant covering `cohort_path` (compared after realpath), or NULL. */
+const struct sl_cohort_grant *sl_policy_find_cohort(const struct sl_policy *p,
+                                                    const char *cohort_path);
+/* True if `user` is listed in the grant (or the grant lists "*"). */
+bool sl_grant_allows(const struct sl_cohort_grant *g, const char *user);
+
+#endif

@@ -1,0 +1,2 @@
+/* placeholder replaced by the job registry */
+typedef int sl_jobs_placeholder;
