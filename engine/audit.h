@@ -23,18 +23,38 @@ struct sl_audit;
 
 /* Opens (creating, with parent directories, mode 0600) the log at `path`.
  * `key` (32 bytes, secret, copied) is the audit MAC key derived from the KEK.
- * Not collective: only rank 0 writes the log. */
+ * Not collective: only rank 0 writes the log.
+ * New directories get mode 0700; LOG, LOG.head (seq 0) and LOG.lock are
+ * created 0600 when missing. The log's last line is checked against the head
+ * (MAC, seq, hash); a head one line behind (crash between line and head) is
+ * rewritten. SL_ERR_ARG (NULL or empty path, NULL key), SL_ERR_IO,
+ * SL_ERR_INTEGRITY (last line bad or partial, head missing beside a
+ * non-empty log, log and head disagree), SL_ERR_NOMEM. *out is NULL on
+ * failure; close with sl_audit_close. */
 sl_status sl_audit_open(const char *path, const unsigned char key[32], struct sl_audit **out);
 
 /* Appends one event. `fields` is borrowed (may be NULL); its keys must not be
- * seq, time, event, prev or mac. Crash-safe: the line is durable on return. */
+ * seq, time, event, prev or mac. Crash-safe: the line is durable on return.
+ * Safe against other processes appending to the same log at the same time;
+ * chains onto the log's actual last line, re-read under the lock. A line may
+ * be at most 1 MiB. SL_ERR_ARG (reserved key, fields not an object, event
+ * empty or not UTF-8, line too long), SL_ERR_INTEGRITY (the log's tail and
+ * head disagree: nothing is written), SL_ERR_IO, SL_ERR_NOMEM. */
 sl_status sl_audit_append(struct sl_audit *a, const char *event, const json_t *fields);
 
 void sl_audit_close(struct sl_audit **a);
 
 /* Verifies the whole log. SL_OK and *nlines when intact; SL_ERR_INTEGRITY with
  * *bad_line (1-based) and a message saying what is wrong (bad MAC, broken
- * chain, sequence gap, truncated against the head, unparsable line). */
+ * chain, sequence gap, truncated against the head, unparsable line).
+ * Also: "edited line" for a line not in canonical form, "partial" for a last
+ * line without its newline. *bad_line is 0 when the fault is in LOG.head
+ * itself (missing beside a non-empty log, malformed, bad MAC). For a
+ * truncated log *bad_line is the first missing line. A log exactly one line
+ * ahead of its head is intact (crash between line and head update). Streams
+ * the log; reads a consistent snapshot under a shared lock when LOG.lock
+ * exists. *nlines is 0 and *bad_line 0 unless set as above; either may be
+ * NULL. SL_ERR_IO when neither LOG nor LOG.head exists. Not collective. */
 sl_status sl_audit_verify(const char *path, const unsigned char key[32], int64_t *nlines,
                           int64_t *bad_line);
 
