@@ -13,6 +13,7 @@
 #define SL_ENGINE_CONFIG_H
 
 #include <stdbool.h>
+#include <jansson.h>
 #include <stdint.h>
 
 #include "engine/core/status.h"
@@ -24,9 +25,10 @@ struct sl_params;
 
 /* Each getter: SL_OK and *out set when present and well typed; when absent,
  * `required` gives SL_ERR_FORMAT "file:line:col: analysis 'x' needs 'key'",
- * otherwise *out keeps its default and *found (if non-NULL) is false.
- * Wrong type: SL_ERR_FORMAT naming file:line:col of the value. Strings are
- * borrowed from the params (valid while the job lives). */
+ * otherwise SL_OK with *out keeping its default (sl_params_has tells the two
+ * apart). Wrong type: SL_ERR_FORMAT naming file:line:col of the value.
+ * Numbers and booleans must be unquoted. Strings are borrowed from the
+ * params (valid while the job lives). Not collective. */
 sl_status sl_params_string(const struct sl_params *p, const char *key, bool required,
                            const char **out);
 sl_status sl_params_int(const struct sl_params *p, const char *key, bool required, int64_t *out);
@@ -39,11 +41,24 @@ sl_status sl_params_strings(const struct sl_params *p, const char *key, bool req
 /* A list of numbers; *out sl_malloc'd (caller frees). */
 sl_status sl_params_doubles(const struct sl_params *p, const char *key, bool required,
                             double **out, int *count);
-/* Rejects keys not in the NULL-terminated `known` list, naming the first
- * unknown key, its position and the accepted keys. */
+/* A mapping of names to strings, e.g. `reference: {sex: "F"}`: *keys and
+ * *values receive sl_malloc'd arrays of *count borrowed strings (the caller
+ * sl_free's both arrays; NULL and 0 when absent or empty). Keys must be plain
+ * names and values strings; errors name the offending key or value. */
+sl_status sl_params_string_map(const struct sl_params *p, const char *key, bool required,
+                               const char ***keys, const char ***values, int *count);
+/* True when the mapping has `key` (whatever its value). */
+bool sl_params_has(const struct sl_params *p, const char *key);
+/* Rejects keys not in the NULL-terminated `known` list ("type" and "name"
+ * are always accepted), naming the first unknown key, its position, the
+ * closest accepted key and all accepted keys. */
 sl_status sl_params_only(const struct sl_params *p, const char *const *known);
+/* The analysis as written, as JSON (new reference; for results.json).
+ * Unquoted integers, reals and booleans keep their type; the rest are strings. */
+json_t *sl_params_to_json(const struct sl_params *p);
 /* "file:line:col" of `key`'s value (or of the mapping if key is NULL or
- * absent), for job types' own error messages. */
+ * absent), for job types' own error messages. The string belongs to `p` and
+ * is valid until the next sl_params_where call on it. */
 const char *sl_params_where(const struct sl_params *p, const char *key);
 
 /* ---- job file ---- */
@@ -84,6 +99,9 @@ struct sl_policy {
     char *path;
     unsigned char sha256[32];
     char *key_file;           /* KEK file, resolved relative to the policy, or NULL */
+    char *audit_key_file;     /* key file whose "audit" sub-key MACs the audit log;
+                                 default: key_file. A separate file lets refusals be
+                                 logged without reading the KEK. */
     bool allow_local;         /* runs outside Slurm allowed (default false) */
     char **enclave_partitions;
     int nenclave_partitions;
@@ -105,12 +123,22 @@ struct sl_policy {
     char *default_time;       /* default "01:00:00" */
 };
 
+/* Loads and validates a policy file (format and defaults: engine/config.c).
+ * *out is owned by the caller (sl_policy_destroy). SL_ERR_IO when the file
+ * cannot be read; SL_ERR_FORMAT "file:line:col: what; expected ..." for YAML
+ * syntax errors, unknown keys, wrong types, missing keys and values out of
+ * range. Not collective. */
 sl_status sl_policy_load(const char *path, struct sl_policy **out);
+/* NULL-safe; NULLs *p. */
 void sl_policy_destroy(struct sl_policy **p);
 
-/* Loads a job file; its rules start from `policy->rules` and may only be
- * tightened. */
+/* Loads a job file; its rules start from `policy->rules` (sl_rules_default
+ * when policy is NULL) and may only be tightened. The filter's syntax is
+ * checked here (sl_filter_parse); binding it needs the cohort. The analyses'
+ * params stay valid until sl_job_destroy. Errors as for sl_policy_load.
+ * Not collective. */
 sl_status sl_job_load(const char *path, const struct sl_policy *policy, struct sl_job **out);
+/* NULL-safe; NULLs *j. */
 void sl_job_destroy(struct sl_job **j);
 
 /* The grant covering `cohort_path` (compared after realpath), or NULL. */

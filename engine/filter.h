@@ -31,18 +31,33 @@ struct sl_filter;
 sl_status sl_filter_parse(const char *text, const char *where, struct sl_filter **out);
 
 /* Resolves column names and category labels against the cohort's metadata
- * (no key needed). Unknown column, unknown label, type mismatch: SL_ERR_FORMAT. */
+ * (no key needed). Unknown column (the message lists close names), unknown
+ * label (lists up to 10 levels), string/number mismatch, an operator that
+ * does not apply, an id column: SL_ERR_FORMAT with the character position.
+ * May be called again to rebind; on failure the filter is left unbound.
+ * Not collective. */
 sl_status sl_filter_bind(struct sl_filter *f, const struct sl_cohort *c);
 
-/* Cohort columns the bound filter reads; *cols is sl_malloc'd. */
+/* The same against a bare column list (`cols` borrowed; column i of the list
+ * is cohort column i). sl_filter_bind calls it with the cohort's columns. */
+sl_status sl_filter_bind_columns(struct sl_filter *f, const struct sl_colinfo *cols, int ncols);
+
+/* Cohort columns the bound filter reads, ascending and distinct; *cols is
+ * sl_malloc'd. SL_ERR_ARG when not bound. */
 sl_status sl_filter_columns(const struct sl_filter *f, int **cols, int *ncols);
 
-/* For rows [row0, row0+nrows) of the frame, mask[i] = 1 if the row passes.
- * The frame must hold every column of sl_filter_columns. Not collective. */
+/* For rows [row0, row0+nrows) of the frame, mask[i] = 1 if row row0 + i
+ * passes (the expression is true), else 0. The frame must hold every column of
+ * sl_filter_columns. SL_ERR_ARG when the filter is not bound, the rows are
+ * outside the frame or a column is missing from it. Temporaries derived from
+ * the rows live in secret memory. Not collective; reentrant. */
 sl_status sl_filter_eval(const struct sl_filter *f, const struct sl_frame *fr, int64_t row0,
                          int64_t nrows, uint8_t *mask);
 
-/* The expression in canonical form (for results.json and the ledger). */
+/* The expression in canonical form (for results.json and the ledger):
+ * every and/or/not fully parenthesised, single spaces, strings in double
+ * quotes, numbers in their shortest exact form, e.g.
+ * (age >= 40 and sex == "F"). Borrowed from f. */
 const char *sl_filter_text(const struct sl_filter *f);
 
 void sl_filter_destroy(struct sl_filter **f);
