@@ -94,7 +94,9 @@ sl_status sl_cohort_unlock(struct sl_cohort *c, const struct sl_kek *kek);
 
 /* Decrypts chunk `chunk` of column `col` into dst (secret, at least
  * sl_cohort_chunk_nrows * element size bytes). SL_ERR_CRYPTO naming the file
- * and dataset on any authentication failure; dst is wiped on failure. */
+ * and dataset on any authentication failure; dst is wiped on failure.
+ * A cohort handle reuses one read buffer and cipher context: use it from one
+ * thread at a time. */
 sl_status sl_cohort_read_chunk(struct sl_cohort *c, int col, int64_t chunk, void *dst,
                                size_t dst_size);
 

@@ -11,7 +11,8 @@
  *     sluice_chunk_rows int64  rows per chunk (last chunk may be short)
  *     sluice_kek_id    string  16 hex digits: fingerprint of the wrapping KEK
  *     sluice_wrapped_dek opaque 40 bytes: DEK wrapped with AES-256 key wrap
- *                              (RFC 3394) under the KEK
+ *                              (RFC 3394) under the KEK's wrapping sub-key
+ *                              (HKDF label "dek-wrap", see keys.h)
  *     sluice_created   string  ISO 8601 UTC time of ingest
  *   /patients                  group: one row per patient
  *     <column>                 1-D dataset, chunked by sluice_chunk_rows,
@@ -23,6 +24,17 @@
  *       sluice_levels string[] category labels (categorical only), code i
  *                              is label i
  *       sluice_lower, sluice_upper  double  public bounds (optional)
+ *
+ * Each value dataset is 1-D, extensible, chunked by sluice_chunk_rows, with
+ * fill time "never" and incremental allocation; its HDF5 element type is
+ * opaque(32, tag "sluice pseudonym (HMAC-SHA-256)") for id, H5T_STD_I64LE for
+ * integer, H5T_IEEE_F64LE for real and H5T_STD_I32LE for categorical and date.
+ * Its pipeline holds filter SL_FILTER_ID, mandatory, with one client value:
+ * the format version. Every stored chunk has filter mask 0. String attributes
+ * are UTF-8, fixed length and NUL terminated, except sluice_levels (variable
+ * length). sluice_wrapped_dek is opaque(40, tag "sluice data key (AES-256 key
+ * wrap)"). Files are written with library version bounds 1.8 to 1.10, so
+ * HDF5 1.10 tools read them.
  *
  * Element types in memory and inside each sealed chunk (little endian):
  *   id           32 bytes, HMAC-SHA-256 pseudonym of the source identifier
@@ -52,6 +64,7 @@
 #define SL_FILTER_ID 32100     /* HDF5 filter id stamped in every value dataset */
 #define SL_TABLE_PATIENTS "/patients"
 #define SL_DEFAULT_CHUNK_ROWS 65536
+#define SL_MAX_CHUNK_ROWS (1 << 24) /* keeps a sealed chunk under 1 GiB */
 
 #define SL_ID_BYTES 32
 #define SL_GCM_TAG_BYTES 16

@@ -36,11 +36,15 @@ void sl_kek_destroy(struct sl_kek **kek);
  * to store and print. */
 const char *sl_kek_id(const struct sl_kek *kek);
 
+/* The path the key was loaded from (for messages; not secret). */
+const char *sl_kek_path(const struct sl_kek *kek);
+
 /* Derives 32 bytes for `label` into `out` (secret, caller wipes). */
 sl_status sl_kek_derive(const struct sl_kek *kek, const char *label, unsigned char out[32]);
 
-/* Wraps a 32-byte DEK (RFC 3394) into 40 bytes, and unwraps it. Unwrap with
- * the wrong KEK returns SL_ERR_KEY and leaves dek wiped. */
+/* Wraps a 32-byte DEK (RFC 3394) into 40 bytes, and unwraps it. The wrapping
+ * key is the sub-key derived for the label "dek-wrap". Unwrap with the wrong
+ * KEK returns SL_ERR_KEY and leaves dek wiped. */
 sl_status sl_kek_wrap(const struct sl_kek *kek, const unsigned char dek[32],
                       unsigned char wrapped[40]);
 sl_status sl_kek_unwrap(const struct sl_kek *kek, const unsigned char wrapped[40],
