@@ -1,0 +1,277 @@
+/*
+ * bench_ingest.c: throughput of CSV ingest and of reading (decrypting) the
+ * resulting cohort, next to OpenSSL's own AES-256-GCM speed measured in the
+ * same run on the same core.
+ *
+ *   bench_ingest [--rows N] [--dir DIR] [--keep]
+ *
+ * Generates N patients (default 1e7) x 20 columns with sluice-synth (found
+ * beside this executable; 12 realistic columns plus x1..x8), ingests the CSV
+ * (both passes, schema inferred), then opens the cohort and decrypts every
+ * chunk of every column with sl_frame_load. The reference is EVP AES-256-GCM
+ * decryption (and encryption) of 64 KiB blocks on one core. Reading is
+ * single-threaded, so "read / OpenSSL" is the share of the AES-GCM figure the
+ * cohort reader reaches per core (the design target is 80% or more).
+ * Files go to a fresh directory under DIR (default $TMPDIR or /tmp) and are
+ * removed at the end unless --keep is given.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <libgen.h>
+#include <limits.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+
+#include "engine/core/alloc.h"
+#include "engine/core/secbuf.h"
+#include "engine/core/status.h"
+#include "io/cohort.h"
+#include "io/frame.h"
+#include "io/ingest.h"
+#include "io/keys.h"
+
+#define BENCH_WIDE 8 /* 12 synth columns + 8 = 20 */
+#define BENCH_BLOCK (64 * 1024)
+
+extern char **environ;
+
+static double now_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* Runs sluice-synth (beside this executable) to write `rows` rows to csv. */
+static sl_status run_synth(const char *csv, long long rows)
+{
+    sl_status st = SL_OK;
+    char exe[PATH_MAX], bin[PATH_MAX + 32], nrows[32], wide[16];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    pid_t pid;
+    int status = 0;
+
+    SL_CHECK(n > 0, SL_ERR_IO, "cannot find this executable: %s", strerror(errno));
+    exe[n] = '\0';
+    snprintf(bin, sizeof bin, "%s/sluice-synth", dirname(exe));
+    snprintf(nrows, sizeof nrows, "%lld", rows);
+    snprintf(wide, sizeof wide, "%d", BENCH_WIDE);
+    char *argv[] = {bin,  "--rows", nrows, "--seed",    "1",
+                    "--wide", wide, "--out", (char *)csv, NULL};
+    int rc = posix_spawn(&pid, bin, NULL, NULL, argv, environ);
+    SL_CHECK(rc == 0, SL_ERR_IO, "cannot run %s: %s", bin, strerror(rc));
+    SL_CHECK(waitpid(pid, &status, 0) == pid, SL_ERR_IO, "waitpid failed: %s", strerror(errno));
+    SL_CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, SL_ERR_IO, "%s failed", bin);
+cleanup:
+    return st;
+}
+
+/* OpenSSL AES-256-GCM over 64 KiB blocks for about `seconds`: bytes/s of
+ * decryption (tag checked) and of encryption. */
+static sl_status openssl_gcm(double seconds, double *dec_bps, double *enc_bps)
+{
+    sl_status st = SL_OK;
+    unsigned char key[32], iv[12], tag[16];
+    unsigned char *in = NULL, *ct = NULL, *out = NULL;
+    EVP_CIPHER_CTX *ctx = NULL;
+    EVP_CIPHER *aes = NULL;
+    int len = 0;
+
+    in = sl_malloc(BENCH_BLOCK);
+    ct = sl_malloc(BENCH_BLOCK);
+    out = sl_malloc(BENCH_BLOCK);
+    ctx = EVP_CIPHER_CTX_new();
+    aes = EVP_CIPHER_fetch(NULL, "AES-256-GCM", NULL);
+    SL_CHECK(in && ct && out && ctx && aes, SL_ERR_NOMEM, "out of memory");
+    SL_CHECK(RAND_bytes(key, sizeof key) == 1 && RAND_bytes(iv, sizeof iv) == 1 &&
+                 RAND_bytes(in, BENCH_BLOCK) == 1,
+             SL_ERR_CRYPTO, "RAND_bytes failed");
+    for (int mode = 0; mode < 2; mode++) {
+        int64_t blocks = 0;
+        double t0 = now_seconds(), t = t0;
+        while (t - t0 < seconds) {
+            for (int k = 0; k < 64; k++) {
+                if (mode == 0) {
+                    SL_CHECK(EVP_EncryptInit_ex2(ctx, aes, key, iv, NULL) == 1 &&
+                                 EVP_EncryptUpdate(ctx, ct, &len, in, BENCH_BLOCK) == 1 &&
+                                 EVP_EncryptFinal_ex(ctx, ct + len, &len) == 1 &&
+                                 EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, 16, tag) == 1,
+                             SL_ERR_CRYPTO, "AES-GCM encryption failed");
+                } else {
+                    SL_CHECK(EVP_DecryptInit_ex2(ctx, aes, key, iv, NULL) == 1 &&
+                                 EVP_DecryptUpdate(ctx, out, &len, ct, BENCH_BLOCK) == 1 &&
+                                 EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, 16, tag) == 1 &&
+                                 EVP_DecryptFinal_ex(ctx, out + len, &len) == 1,
+                             SL_ERR_CRYPTO, "AES-GCM decryption failed");
+                }
+                blocks++;
+            }
+            t = now_seconds();
+        }
+        double bps = (double)blocks * BENCH_BLOCK / (t - t0);
+        if (mode == 0)
+            *enc_bps = bps;
+        else
+            *dec_bps = bps;
+    }
+    SL_CHECK(memcmp(in, out, BENCH_BLOCK) == 0, SL_ERR_INTERNAL, "AES-GCM round trip differs");
+cleanup:
+    EVP_CIPHER_free(aes);
+    EVP_CIPHER_CTX_free(ctx);
+    sl_free(in);
+    sl_free(ct);
+    sl_free(out);
+    return st;
+}
+
+/* Opens, unlocks and decrypts every chunk of every column into a frame, and
+ * times that (seconds in *t_read) apart from wiping and freeing the frame
+ * (*t_wipe). */
+static sl_status read_all(const char *path, const struct sl_kek *kek, int64_t *bytes,
+                          int64_t *rows, double *t_read, double *t_wipe)
+{
+    sl_status st = SL_OK;
+    struct sl_cohort *c = NULL;
+    struct sl_frame *f = NULL;
+    int *cols = NULL;
+    int64_t *chunks = NULL, nchunks = 0;
+    double t0 = now_seconds();
+
+    SL_CALL(sl_cohort_open(path, &c));
+    SL_CALL(sl_cohort_unlock(c, kek));
+    int ncols = sl_cohort_ncols(c);
+    cols = sl_malloc((size_t)ncols * sizeof *cols);
+    SL_CHECK(cols, SL_ERR_NOMEM, "out of memory");
+    for (int j = 0; j < ncols; j++)
+        cols[j] = j;
+    SL_CALL(sl_chunks_assign(sl_cohort_nchunks(c), 0, 1, SL_ASSIGN_CONTIGUOUS, &chunks, &nchunks));
+    SL_CALL(sl_frame_load(c, cols, ncols, chunks, nchunks, &f));
+    *t_read = now_seconds() - t0;
+    *rows = f->nrows;
+    *bytes = 0;
+    for (int j = 0; j < ncols; j++)
+        *bytes += f->nrows * (int64_t)sl_coltype_size(sl_cohort_col(c, j)->type);
+    t0 = now_seconds();
+    sl_frame_destroy(&f);
+    *t_wipe = now_seconds() - t0;
+cleanup:
+    sl_frame_destroy(&f);
+    sl_free(chunks);
+    sl_free(cols);
+    sl_cohort_close(&c);
+    return st;
+}
+
+static void usage(FILE *f)
+{
+    fputs("usage: bench_ingest [--rows N] [--dir DIR] [--keep]\n"
+          "  N patients x 20 columns (default 10000000); files in a fresh directory under DIR\n",
+          f);
+}
+
+int main(int argc, char **argv)
+{
+    sl_status st = SL_OK;
+    long long rows = 10000000;
+    const char *base = getenv("TMPDIR");
+    int keep = 0;
+    char dir[PATH_MAX], csv[PATH_MAX + 32], out[PATH_MAX + 32], kekp[PATH_MAX + 32];
+    struct sl_kek *kek = NULL;
+    struct sl_ingest_stats stats;
+    struct stat sb;
+
+    if (!base || !base[0])
+        base = "/tmp";
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--rows") == 0 && i + 1 < argc) {
+            char *end;
+            rows = strtoll(argv[++i], &end, 10);
+            if (*end || rows < 1) {
+                fprintf(stderr, "bench_ingest: --rows expects a positive integer\n");
+                return 2;
+            }
+        } else if (strcmp(argv[i], "--dir") == 0 && i + 1 < argc) {
+            base = argv[++i];
+        } else if (strcmp(argv[i], "--keep") == 0) {
+            keep = 1;
+        } else {
+            usage(stderr);
+            return 2;
+        }
+    }
+    snprintf(dir, sizeof dir, "%s/sluice-bench-ingest-XXXXXX", base);
+    if (!mkdtemp(dir)) {
+        fprintf(stderr, "bench_ingest: cannot create a directory under %s: %s\n", base,
+                strerror(errno));
+        return 1;
+    }
+    snprintf(csv, sizeof csv, "%s/bench.csv", dir);
+    snprintf(out, sizeof out, "%s/bench.h5", dir);
+    snprintf(kekp, sizeof kekp, "%s/bench.kek", dir);
+
+    printf("bench_ingest: %lld rows x %d columns in %s\n", rows, 12 + BENCH_WIDE, dir);
+    double t0 = now_seconds();
+    SL_CALL(run_synth(csv, rows));
+    double t_gen = now_seconds() - t0;
+    SL_CHECK(stat(csv, &sb) == 0, SL_ERR_IO, "%s: %s", csv, strerror(errno));
+    printf("  generate  %8.2f s  %10.0f rows/s  %6.3f GB/s of CSV (%.2f GB)\n", t_gen,
+           (double)rows / t_gen, (double)sb.st_size / t_gen * 1e-9, (double)sb.st_size * 1e-9);
+
+    SL_CALL(sl_kek_generate_file(kekp));
+    SL_CALL(sl_kek_load(kekp, &kek));
+
+    struct sl_ingest_opts o = {csv, out, kek, NULL, NULL, 0, false};
+    t0 = now_seconds();
+    SL_CALL(sl_ingest(&o, &stats));
+    double t_ing = now_seconds() - t0;
+    SL_CHECK(stat(out, &sb) == 0, SL_ERR_IO, "%s: %s", out, strerror(errno));
+    int64_t plain = 0, nread = 0;
+
+    /* read twice; the first also warms the page cache, the second is reported */
+    double t_read = 0, t_wipe = 0;
+    for (int rep = 0; rep < 2; rep++)
+        SL_CALL(read_all(out, kek, &plain, &nread, &t_read, &t_wipe));
+    SL_CHECK(nread == rows && stats.rows == rows, SL_ERR_INTERNAL, "row counts differ");
+    printf("  ingest    %8.2f s  %10.0f rows/s  %6.3f GB/s of CSV, %6.3f GB/s of values "
+           "(%d columns, 2 passes)\n",
+           t_ing, (double)rows / t_ing, (double)stats.bytes_in / t_ing * 1e-9,
+           (double)plain / t_ing * 1e-9, stats.ncols);
+    printf("  read      %8.2f s  %10.0f rows/s  %6.3f GB/s of decrypted values (%.2f GB; "
+           "file %.2f GB; open + unlock + sl_frame_load)\n",
+           t_read, (double)rows / t_read, (double)plain / t_read * 1e-9, (double)plain * 1e-9,
+           (double)sb.st_size * 1e-9);
+    printf("  wipe      %8.2f s  (sl_frame_destroy of the decrypted frame, not in read)\n",
+           t_wipe);
+
+    double dec = 0, enc = 0;
+    SL_CALL(openssl_gcm(1.0, &dec, &enc));
+    printf("  openssl   AES-256-GCM, EVP, 64 KiB blocks, one core: decrypt %.3f GB/s, "
+           "encrypt %.3f GB/s\n",
+           dec * 1e-9, enc * 1e-9);
+    printf("  read / openssl decrypt = %.2f\n", (double)plain / t_read / dec);
+cleanup:
+    sl_kek_destroy(&kek);
+    if (!keep) {
+        unlink(csv);
+        unlink(out);
+        unlink(kekp);
+        char schema[PATH_MAX + 32];
+        snprintf(schema, sizeof schema, "%s/bench.schema.yaml", dir);
+        unlink(schema);
+        rmdir(dir);
+    }
+    if (st != SL_OK) {
+        fprintf(stderr, "bench_ingest: %s\n", sl_error_message());
+        return 1;
+    }
+    return 0;
+}
