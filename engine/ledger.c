@@ -1,0 +1,306 @@
+/*
+ * ledger.c: the release ledger (see ledger.h): one JSON document per cohort
+ * and project, rewritten atomically under an exclusive file lock.
+ */
+#include "engine/ledger.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "engine/core/alloc.h"
+#include "engine/gate_impl.h"
+#include "engine/release.h"
+
+struct sl_ledger {
+    char dir[4096];
+    char path[4096];
+    int lock_fd;
+    json_t *doc;
+};
+
+/* A file-name-safe form of `name`: `prefix` + name when it is made of
+ * letters, digits, '.', '_' and '-' (at most 100), else "h_" + hash. */
+static sl_status safe_name(const char *prefix, const char *name, char *out, size_t cap)
+{
+    sl_status st = SL_OK;
+    size_t len = strlen(name);
+    int safe = len > 0 && len <= 100;
+    unsigned char digest[32];
+    unsigned int dlen = 0;
+    char hex[65];
+
+    for (const char *p = name; safe && *p; p++)
+        safe = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+               (*p >= '0' && *p <= '9') || *p == '.' || *p == '_' || *p == '-';
+    if (safe) {
+        snprintf(out, cap, "%s%s", prefix, name);
+        goto cleanup;
+    }
+    SL_CHECK(EVP_Digest(name, len, digest, &dlen, EVP_sha256(), NULL) == 1 && dlen == 32,
+             SL_ERR_INTERNAL, "SHA-256 unavailable");
+    sl_sha256_hex(digest, hex);
+    snprintf(out, cap, "h_%.32s", hex);
+cleanup:
+    return st;
+}
+
+static void utc_now(char *buf, size_t cap)
+{
+    time_t now = time(NULL);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    strftime(buf, cap, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+sl_status sl_ledger_entry(const struct sl_table *t, const char *job_id, const char *filter,
+                          json_t **out)
+{
+    sl_status st = SL_OK;
+    json_t *e = NULL, *dims = json_array(), *cells = json_array();
+    int64_t population = 0;
+
+    *out = NULL;
+    SL_CHECK(dims && cells, SL_ERR_NOMEM, "out of memory");
+    for (int d = 0; d < t->ndims; d++) {
+        json_t *levels = json_array();
+        for (int32_t i = 0; levels && i < t->dims[d].nlevels; i++)
+            json_array_append_new(levels, json_string(t->dims[d].levels[i]));
+        SL_CHECK(levels && json_array_append_new(dims, json_pack("{s:s,s:o}", "name",
+                                                                 t->dims[d].name, "levels",
+                                                                 levels)) == 0,
+                 SL_ERR_NOMEM, "out of memory");
+    }
+    for (int64_t c = 0; c < t->ncells; c++) {
+        int margin = 0;
+        int64_t rest = c;
+        for (int d = t->ndims - 1; d >= 0; d--) {
+            margin |= t->margins && rest % t->dims[d].nlevels == t->dims[d].nlevels - 1;
+            rest /= t->dims[d].nlevels;
+        }
+        if (!margin)
+            population += t->n[c];
+        SL_CHECK(json_array_append_new(cells, json_integer((json_int_t)t->n[c])) == 0,
+                 SL_ERR_NOMEM, "out of memory");
+    }
+    e = json_pack("{s:s,s:s,s:s,s:O,s:s,s:o,s:O}", "job_id", job_id, "output", t->name,
+                  "analysis", t->analysis, "dimensions", dims, "filter", filter ? filter : "",
+                  "population",
+                  sl_gate_is_frequency(t) ? json_integer((json_int_t)population) : json_null(),
+                  "cells", cells);
+    SL_CHECK(e, SL_ERR_NOMEM, "out of memory");
+    *out = e;
+cleanup:
+    json_decref(dims);
+    json_decref(cells);
+    return st;
+}
+
+sl_status sl_ledger_open(const char *ledger_dir, const char *uuid, const char *project,
+                         struct sl_ledger **out)
+{
+    sl_status st = SL_OK;
+    struct sl_ledger *l = NULL;
+    char cohort[128], proj[128], lock[4096];
+    json_error_t err;
+    struct stat sb;
+
+    *out = NULL;
+    SL_CHECK(ledger_dir && uuid, SL_ERR_ARG, "ledger: no directory or cohort");
+    SL_CALL(safe_name("", uuid, cohort, sizeof cohort));
+    SL_CALL(safe_name(project ? "p_" : "", project ? project : "none", proj, sizeof proj));
+    l = sl_calloc(1, sizeof *l);
+    SL_CHECK(l, SL_ERR_NOMEM, "out of memory");
+    l->lock_fd = -1;
+    SL_CHECK((size_t)snprintf(l->dir, sizeof l->dir, "%s/release/%s", ledger_dir, cohort) <
+                     sizeof l->dir &&
+                 (size_t)snprintf(l->path, sizeof l->path, "%s/%s.json", l->dir, proj) <
+                     sizeof l->path &&
+                 (size_t)snprintf(lock, sizeof lock, "%s/%s.lock", l->dir, proj) < sizeof lock,
+             SL_ERR_ARG, "ledger path too long under %s", ledger_dir);
+    SL_CALL(sl_mkdirs(l->dir, 0700));
+    l->lock_fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    SL_CHECK(l->lock_fd >= 0, SL_ERR_IO, "%s: cannot open: %s", lock, strerror(errno));
+    while (flock(l->lock_fd, LOCK_EX) != 0)
+        SL_CHECK(errno == EINTR, SL_ERR_IO, "%s: cannot lock: %s", lock, strerror(errno));
+    if (stat(l->path, &sb) == 0) {
+        l->doc = json_load_file(l->path, 0, &err);
+        SL_CHECK(l->doc, SL_ERR_INTEGRITY, "%s:%d:%d: the release ledger is not valid JSON: %s",
+                 l->path, err.line, err.column, err.text);
+        SL_CHECK(json_is_array(json_object_get(l->doc, "entries")), SL_ERR_INTEGRITY,
+                 "%s: not a release ledger (no entries)", l->path);
+    } else {
+        SL_CHECK(errno == ENOENT, SL_ERR_IO, "%s: %s", l->path, strerror(errno));
+        l->doc = json_pack("{s:i,s:s,s:s?,s:[]}", "format", 1, "cohort", uuid, "project",
+                           project, "entries");
+        SL_CHECK(l->doc, SL_ERR_NOMEM, "out of memory");
+    }
+    *out = l;
+    l = NULL;
+cleanup:
+    sl_ledger_close(&l);
+    return st;
+}
+
+/* True when two entries have the same set of dimension names. */
+static int same_dimensions(const json_t *a, const json_t *b)
+{
+    const json_t *da = json_object_get(a, "dimensions"), *db = json_object_get(b, "dimensions");
+    size_t n = json_array_size(da);
+    if (n != json_array_size(db))
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        const char *name = json_string_value(json_object_get(json_array_get(da, i), "name"));
+        int found = 0;
+        for (size_t j = 0; name && j < n && !found; j++) {
+            const char *other = json_string_value(json_object_get(json_array_get(db, j), "name"));
+            found = other && strcmp(name, other) == 0;
+        }
+        if (!found)
+            return 0;
+    }
+    return 1;
+}
+
+const json_t *sl_ledger_conflict(const struct sl_ledger *l, const json_t *entry,
+                                 int64_t min_safe_count)
+{
+    const json_t *pop = json_object_get(entry, "population");
+    const char *job = json_string_value(json_object_get(entry, "job_id"));
+    const char *filter = json_string_value(json_object_get(entry, "filter"));
+    size_t i;
+    json_t *e;
+
+    if (!json_is_integer(pop) || !job || !filter)
+        return NULL;
+    json_array_foreach(json_object_get(l->doc, "entries"), i, e) {
+        const json_t *p = json_object_get(e, "population");
+        const char *ejob = json_string_value(json_object_get(e, "job_id"));
+        const char *efilter = json_string_value(json_object_get(e, "filter"));
+        json_int_t diff;
+        if (!json_is_integer(p) || !ejob || !efilter || strcmp(ejob, job) == 0 ||
+            strcmp(efilter, filter) == 0 || !same_dimensions(e, entry))
+            continue;
+        diff = json_integer_value(p) - json_integer_value(pop);
+        if (diff < 0)
+            diff = -diff;
+        if (diff > 0 && diff < min_safe_count)
+            return e;
+    }
+    return NULL;
+}
+
+sl_status sl_ledger_judge(const struct sl_ledger *l, struct sl_table *t, const json_t *entry,
+                          const struct sl_rules *rules)
+{
+    sl_status st = SL_OK;
+    const json_t *hit;
+    enum sl_decision *verdict = NULL;
+    json_t *summary = NULL;
+
+    if (!sl_gate_is_frequency(t))
+        return SL_OK;
+    hit = sl_ledger_conflict(l, entry, rules->min_safe_count);
+    verdict = sl_malloc((size_t)t->ncells * sizeof *verdict);
+    summary = json_pack("{s:s,s:s,s:{s:I},s:I}", "rule", "differencing", "scope", "table",
+                        "parameters", "min_safe_count", (json_int_t)rules->min_safe_count,
+                        "compared", (json_int_t)json_array_size(json_object_get(l->doc,
+                                                                               "entries")));
+    SL_CHECK(verdict && summary, SL_ERR_NOMEM, "out of memory");
+    for (int64_t c = 0; c < t->ncells; c++)
+        verdict[c] = hit ? SL_DECISION_FAIL : SL_DECISION_PASS;
+    if (hit) {
+        const char *job = json_string_value(json_object_get(hit, "job_id"));
+        const char *out = json_string_value(json_object_get(hit, "output"));
+        json_object_set_new(summary, "earlier", json_pack("{s:s,s:s}", "job_id", job, "output",
+                                                          out));
+        json_object_set_new(summary, "reason",
+                            json_sprintf("its population differs by between 1 and %" PRId64
+                                         " patients from output '%s' of job %s, released "
+                                         "earlier on the same dimensions with a different "
+                                         "filter; together they would describe that small "
+                                         "group",
+                                         rules->min_safe_count - 1, out, job));
+    }
+    st = sl_gate_add_verdict(t, "differencing", verdict, summary);
+    summary = NULL;
+    SL_CALL(st);
+cleanup:
+    json_decref(summary);
+    sl_free(verdict);
+    return st;
+}
+
+sl_status sl_ledger_record(struct sl_ledger *l, const json_t *entry)
+{
+    sl_status st = SL_OK;
+    json_t *entries = json_object_get(l->doc, "entries"), *copy = NULL, *e;
+    const char *job = json_string_value(json_object_get(entry, "job_id"));
+    const char *out = json_string_value(json_object_get(entry, "output"));
+    size_t i;
+    char now[32];
+
+    SL_CHECK(job && out, SL_ERR_ARG, "ledger entry without job id or output");
+    json_array_foreach(entries, i, e) {
+        const char *ej = json_string_value(json_object_get(e, "job_id"));
+        const char *eo = json_string_value(json_object_get(e, "output"));
+        if (ej && eo && strcmp(ej, job) == 0 && strcmp(eo, out) == 0)
+            goto cleanup;
+    }
+    copy = json_deep_copy(entry);
+    SL_CHECK(copy, SL_ERR_NOMEM, "out of memory");
+    utc_now(now, sizeof now);
+    json_object_set_new(copy, "recorded", json_string(now));
+    SL_CHECK(json_array_append(entries, copy) == 0, SL_ERR_NOMEM, "out of memory");
+cleanup:
+    json_decref(copy);
+    return st;
+}
+
+void sl_ledger_forget(struct sl_ledger *l, const char *job_id)
+{
+    json_t *entries = json_object_get(l->doc, "entries");
+    for (size_t i = json_array_size(entries); i-- > 0;) {
+        const char *ej = json_string_value(json_object_get(json_array_get(entries, i), "job_id"));
+        if (ej && strcmp(ej, job_id) == 0)
+            json_array_remove(entries, i);
+    }
+}
+
+sl_status sl_ledger_commit(struct sl_ledger *l)
+{
+    sl_status st = SL_OK;
+    char *text = json_dumps(l->doc, JSON_INDENT(1));
+    SL_CHECK(text, SL_ERR_NOMEM, "out of memory");
+    SL_CALL(sl_write_atomic(l->path, text, 0600));
+cleanup:
+    free(text);
+    return st;
+}
+
+int64_t sl_ledger_size(const struct sl_ledger *l)
+{
+    return (int64_t)json_array_size(json_object_get(l->doc, "entries"));
+}
+
+void sl_ledger_close(struct sl_ledger **lp)
+{
+    struct sl_ledger *l;
+    if (!lp || !*lp)
+        return;
+    l = *lp;
+    if (l->lock_fd >= 0) {
+        (void)flock(l->lock_fd, LOCK_UN);
+        close(l->lock_fd);
+    }
+    json_decref(l->doc);
+    sl_free(l);
+    *lp = NULL;
+}

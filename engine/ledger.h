@@ -1,0 +1,87 @@
+/*
+ * ledger.h: the release ledger, the gate's memory of what has left.
+ *
+ * One table on its own can pass every rule and still disclose in
+ * combination with an earlier one: two counts of the same breakdown over
+ * populations that differ by three patients describe those three patients.
+ * The ledger records every released table per cohort (file UUID) and project,
+ * and the gate refuses a new table on the same dimensions whose population
+ * (its total number of patients) differs from an earlier released one by
+ * 1 to min_safe_count - 1 patients under a different filter (rule
+ * "differencing", scope "table": the output fails as a whole and the reason
+ * names the earlier job; it never states the difference).
+ *
+ * Only what is actually released is recorded: outputs that pass, when the
+ * job is released, and held outputs when reviewers approve them (the review
+ * checks them against the ledger again at that moment).
+ *
+ * Storage: <ledger_dir>/release/<cohort-uuid>/<project>.json, one JSON
+ * document {"format":1, "cohort":..., "project":..., "entries":[...]}, each
+ * entry {"job_id", "output", "analysis", "dimensions":[{name, levels}],
+ * "filter" (canonical text, "" for none), "population", "cells":[n...],
+ * "recorded"}. The project part of the name is "p_<project>" for names of
+ * letters, digits, '.', '_', '-' (else "h_" and a hash), "none" without a
+ * project. Operator-only: directories 0700, files 0600. Crash-safe: the
+ * whole document is written to a temporary file, fsynced and renamed over
+ * the old one (then the directory is fsynced); an exclusive flock on
+ * <project>.lock is held from open to close, so a check and the record that
+ * follows it are atomic with respect to other jobs and reviews.
+ */
+#ifndef SL_ENGINE_LEDGER_H
+#define SL_ENGINE_LEDGER_H
+
+#include <jansson.h>
+#include <stdint.h>
+
+#include "engine/core/status.h"
+#include "engine/rules.h"
+#include "engine/table.h"
+
+struct sl_ledger;
+
+/* The ledger entry of a gated table, before any mitigation (its population
+ * and cell counts are the true ones). `filter` is the canonical filter text
+ * or NULL. The population is the sum of the interior cells of tabulating
+ * analyses; other outputs get a null population and are never compared.
+ * *out is a new reference. SL_ERR_NOMEM. Not collective. */
+sl_status sl_ledger_entry(const struct sl_table *t, const char *job_id, const char *filter,
+                          json_t **out);
+
+/* Opens (creating directories and files as needed) and locks the ledger of
+ * cohort `uuid` and `project` (NULL: none) under `ledger_dir`. Blocks until
+ * the lock is free. SL_ERR_IO, SL_ERR_INTEGRITY (the file is not a ledger),
+ * SL_ERR_NOMEM. Rank 0 only; not collective. */
+sl_status sl_ledger_open(const char *ledger_dir, const char *uuid, const char *project,
+                         struct sl_ledger **out);
+
+/* The earliest recorded entry of another job that `entry` differs from by
+ * 1 .. min_safe_count-1 patients on the same dimensions (a set of names)
+ * under a different filter, or NULL. Borrowed; valid until the ledger
+ * changes. Not collective. */
+const json_t *sl_ledger_conflict(const struct sl_ledger *l, const json_t *entry,
+                                 int64_t min_safe_count);
+
+/* Judges `t` (already through sl_gate_evaluate) against the ledger: adds the
+ * verdict "differencing" (pass, or fail for every cell, scope "table") for
+ * tabulating analyses. `entry` from sl_ledger_entry. SL_ERR_NOMEM. */
+sl_status sl_ledger_judge(const struct sl_ledger *l, struct sl_table *t, const json_t *entry,
+                          const struct sl_rules *rules);
+
+/* Adds `entry` (copied, with the time recorded) unless an entry with the same
+ * job id and output is there already. In memory until sl_ledger_commit. */
+sl_status sl_ledger_record(struct sl_ledger *l, const json_t *entry);
+
+/* Removes every entry of `job_id` (a release that did not happen). */
+void sl_ledger_forget(struct sl_ledger *l, const char *job_id);
+
+/* Writes the ledger durably (temporary file, fsync, rename, fsync of the
+ * directory). SL_ERR_IO, SL_ERR_NOMEM. */
+sl_status sl_ledger_commit(struct sl_ledger *l);
+
+/* Number of entries (for tests and messages). */
+int64_t sl_ledger_size(const struct sl_ledger *l);
+
+/* Unlocks and frees. NULL-safe; uncommitted changes are dropped. */
+void sl_ledger_close(struct sl_ledger **l);
+
+#endif

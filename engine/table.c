@@ -1,0 +1,186 @@
+/*
+ * table.c: construction and teardown of gate-bound output tables.
+ */
+#include "engine/table.h"
+
+#include <math.h>
+#include <string.h>
+
+#include "engine/core/alloc.h"
+
+const char *sl_decision_name(enum sl_decision d)
+{
+    switch (d) {
+    case SL_DECISION_PASS: return "pass";
+    case SL_DECISION_REVIEW: return "review";
+    case SL_DECISION_FAIL: return "fail";
+    }
+    return "fail";
+}
+
+static void dim_clear(struct sl_dim *d)
+{
+    if (d->levels)
+        for (int32_t i = 0; i < d->nlevels; i++)
+            sl_free(d->levels[i]);
+    sl_free(d->levels);
+    sl_free(d->name);
+    memset(d, 0, sizeof *d);
+}
+
+sl_status sl_table_create(const char *name, const char *analysis, int ndims,
+                          const struct sl_dim *dims, struct sl_table **out)
+{
+    sl_status st = SL_OK;
+    struct sl_table *t = NULL;
+    int64_t ncells = 1;
+
+    *out = NULL;
+    SL_CHECK(ndims >= 0 && ndims <= SL_TABLE_MAX_DIMS, SL_ERR_ARG,
+             "a table has at most %d dimensions", SL_TABLE_MAX_DIMS);
+    t = sl_calloc(1, sizeof *t);
+    SL_CHECK(t, SL_ERR_NOMEM, "out of memory");
+    t->name = sl_strdup(name);
+    t->analysis = sl_strdup(analysis);
+    SL_CHECK(t->name && t->analysis, SL_ERR_NOMEM, "out of memory");
+    t->ndims = ndims;
+    for (int d = 0; d < ndims; d++) {
+        SL_CHECK(dims[d].nlevels > 0, SL_ERR_ARG, "dimension '%s' has no levels", dims[d].name);
+        t->dims[d].name = sl_strdup(dims[d].name);
+        t->dims[d].levels = sl_calloc((size_t)dims[d].nlevels, sizeof(char *));
+        SL_CHECK(t->dims[d].name && t->dims[d].levels, SL_ERR_NOMEM, "out of memory");
+        t->dims[d].nlevels = dims[d].nlevels;
+        for (int32_t i = 0; i < dims[d].nlevels; i++) {
+            t->dims[d].levels[i] = sl_strdup(dims[d].levels[i]);
+            SL_CHECK(t->dims[d].levels[i], SL_ERR_NOMEM, "out of memory");
+        }
+        SL_CHECK(ncells <= INT64_MAX / dims[d].nlevels, SL_ERR_ARG, "table too large");
+        ncells *= dims[d].nlevels;
+    }
+    SL_CHECK(ncells <= (int64_t)1 << 31, SL_ERR_ARG,
+             "table '%s' would have %lld cells; at most 2^31 are supported", name,
+             (long long)ncells);
+    t->ncells = ncells;
+    t->n = sl_calloc((size_t)ncells, sizeof *t->n);
+    t->cell_decision = sl_calloc((size_t)ncells, sizeof *t->cell_decision);
+    SL_CHECK(t->n && t->cell_decision, SL_ERR_NOMEM, "out of memory");
+    t->decision = SL_DECISION_FAIL;
+    *out = t;
+    t = NULL;
+cleanup:
+    sl_table_destroy(&t);
+    return st;
+}
+
+sl_status sl_table_add_stat(struct sl_table *t, const char *name, enum sl_stat_kind kind,
+                            int *index)
+{
+    sl_status st = SL_OK;
+    struct sl_stat *grown;
+    double *v = NULL;
+    char *copy = NULL;
+
+    v = sl_malloc((size_t)t->ncells * sizeof *v);
+    copy = sl_strdup(name);
+    SL_CHECK(v && copy, SL_ERR_NOMEM, "out of memory");
+    for (int64_t i = 0; i < t->ncells; i++)
+        v[i] = NAN;
+    grown = sl_realloc(t->stats, (size_t)(t->nstats + 1) * sizeof *grown);
+    SL_CHECK(grown, SL_ERR_NOMEM, "out of memory");
+    t->stats = grown;
+    t->stats[t->nstats] = (struct sl_stat){copy, kind, v, NULL};
+    *index = t->nstats++;
+    v = NULL;
+    copy = NULL;
+cleanup:
+    sl_free(v);
+    sl_free(copy);
+    return st;
+}
+
+sl_status sl_table_stat_support(struct sl_table *t, int index, int64_t **support)
+{
+    sl_status st = SL_OK;
+    SL_CHECK(index >= 0 && index < t->nstats, SL_ERR_ARG, "no stat column %d", index);
+    if (!t->stats[index].support) {
+        t->stats[index].support = sl_calloc((size_t)t->ncells, sizeof(int64_t));
+        SL_CHECK(t->stats[index].support, SL_ERR_NOMEM, "out of memory");
+    }
+    *support = t->stats[index].support;
+cleanup:
+    return st;
+}
+
+sl_status sl_table_enable_dominance(struct sl_table *t, int index)
+{
+    sl_status st = SL_OK;
+    SL_CHECK(index >= 0 && index < t->nstats, SL_ERR_ARG, "no stat column %d", index);
+    if (!t->dom) {
+        t->dom = sl_calloc((size_t)t->ncells, sizeof *t->dom);
+        SL_CHECK(t->dom, SL_ERR_NOMEM, "out of memory");
+    }
+    t->dom_stat = index;
+cleanup:
+    return st;
+}
+
+void sl_table_cell_levels(const struct sl_table *t, int64_t cell, const char **labels)
+{
+    for (int d = t->ndims - 1; d >= 0; d--) {
+        labels[d] = t->dims[d].levels[cell % t->dims[d].nlevels];
+        cell /= t->dims[d].nlevels;
+    }
+}
+
+void sl_table_destroy(struct sl_table **tp)
+{
+    struct sl_table *t;
+    if (!tp || !*tp)
+        return;
+    t = *tp;
+    for (int d = 0; d < t->ndims; d++)
+        dim_clear(&t->dims[d]);
+    for (int i = 0; i < t->nstats; i++) {
+        sl_free(t->stats[i].name);
+        sl_free(t->stats[i].v);
+        sl_free(t->stats[i].support);
+    }
+    sl_free(t->stats);
+    sl_free(t->n);
+    sl_free(t->cell_decision);
+    sl_free(t->dom);
+    sl_free(t->name);
+    sl_free(t->analysis);
+    json_decref(t->spec);
+    json_decref(t->model);
+    json_decref(t->facts);
+    json_decref(t->verdicts);
+    sl_free(t->withheld);
+    json_decref(t->mitigation);
+    sl_free(t);
+    *tp = NULL;
+}
+
+sl_status sl_outputs_push(struct sl_outputs *o, struct sl_table **t)
+{
+    sl_status st = SL_OK;
+    if (o->count == o->cap) {
+        int cap = o->cap ? o->cap * 2 : 8;
+        struct sl_table **grown = sl_realloc(o->tables, (size_t)cap * sizeof *grown);
+        SL_CHECK(grown, SL_ERR_NOMEM, "out of memory");
+        o->tables = grown;
+        o->cap = cap;
+    }
+    o->tables[o->count++] = *t;
+    *t = NULL;
+cleanup:
+    return st;
+}
+
+void sl_outputs_clear(struct sl_outputs *o)
+{
+    for (int i = 0; i < o->count; i++)
+        sl_table_destroy(&o->tables[i]);
+    sl_free(o->tables);
+    memset(o, 0, sizeof *o);
+}

@@ -1,0 +1,350 @@
+/*
+ * grouping.c: rows to cells, and full grids to published tables, for
+ * tabulating analyses (see grouping.h).
+ */
+#include "jobs/grouping.h"
+
+#include <stdint.h>
+#include <string.h>
+
+#include "engine/core/alloc.h"
+#include "io/format.h"
+
+/* Adds cohort column `name` as the next grouping column. */
+static sl_status add_column(struct sl_grouping *g, const struct sl_analysis *a, const char *key,
+                            const char *name, const struct sl_cohort *c)
+{
+    sl_status st = SL_OK;
+    int col = sl_cohort_find(c, name);
+    const struct sl_colinfo *info;
+
+    SL_CHECK(g->ndims < SL_TABLE_MAX_DIMS, SL_ERR_FORMAT,
+             "%s: analysis '%s' groups by more than %d columns", sl_params_where(a->params, key),
+             a->name, SL_TABLE_MAX_DIMS);
+    SL_CHECK(col >= 0, SL_ERR_FORMAT, "%s: the cohort has no column '%s'",
+             sl_params_where(a->params, key), name);
+    info = sl_cohort_col(c, col);
+    SL_CHECK(info->type == SL_COL_CAT, SL_ERR_FORMAT,
+             "%s: column '%s' is %s; grouping needs a categorical column",
+             sl_params_where(a->params, key), name, sl_coltype_name(info->type));
+    for (int j = 0; j < g->ndims; j++)
+        SL_CHECK(g->cols[j] != col, SL_ERR_FORMAT, "%s: column '%s' is listed twice",
+                 sl_params_where(a->params, key), name);
+    SL_CHECK(g->ncells <= INT32_MAX / (info->nlevels + 1), SL_ERR_FORMAT,
+             "%s: grouping by '%s' too would make more than 2^31 cells",
+             sl_params_where(a->params, key), name);
+    g->cols[g->ndims] = col;
+    g->nlevels[g->ndims] = info->nlevels;
+    g->names[g->ndims] = info->name;
+    g->ndims++;
+    g->ncells *= info->nlevels + 1;
+cleanup:
+    return st;
+}
+
+sl_status sl_grouping_parse(struct sl_grouping *g, const struct sl_analysis *a, const char *key,
+                            const struct sl_cohort *c)
+{
+    sl_status st = SL_OK;
+    const char **names = NULL;
+    int n = 0;
+
+    memset(g, 0, sizeof *g);
+    g->ncells = 1;
+    SL_CALL(sl_params_strings(a->params, key, false, &names, &n));
+    SL_CHECK(n <= SL_TABLE_MAX_DIMS, SL_ERR_FORMAT,
+             "%s: analysis '%s' groups by %d columns; at most %d are allowed",
+             sl_params_where(a->params, key), a->name, n, SL_TABLE_MAX_DIMS);
+    for (int i = 0; i < n; i++)
+        SL_CALL(add_column(g, a, key, names[i], c));
+cleanup:
+    sl_free(names);
+    return st;
+}
+
+sl_status sl_grouping_append(struct sl_grouping *g, const struct sl_analysis *a, const char *key,
+                             bool required, const struct sl_cohort *c)
+{
+    sl_status st = SL_OK;
+    const char *name = NULL;
+
+    SL_CALL(sl_params_string(a->params, key, required, &name));
+    if (name)
+        SL_CALL(add_column(g, a, key, name, c));
+cleanup:
+    return st;
+}
+
+/* Rows per block of the index loops: a constant trip count lets the compiler
+ * vectorise them at -O2. */
+#define INDEX_BLOCK 64
+
+/* cell[i] = level of code[i] (missing -> nlev); returns nonzero when a code
+ * is outside [-1, nlev). */
+static uint32_t first_level(const int32_t *restrict code, int32_t nlev, int32_t *restrict cell,
+                            int64_t n)
+{
+    uint32_t bad = 0, top = (uint32_t)nlev;
+    int64_t i = 0;
+    for (; i + INDEX_BLOCK <= n; i += INDEX_BLOCK)
+        for (int j = 0; j < INDEX_BLOCK; j++) {
+            int32_t v = code[i + j];
+            bad |= (uint32_t)v + 1u > top;
+            cell[i + j] = v == SL_CAT_MISSING ? nlev : v;
+        }
+    for (; i < n; i++) {
+        int32_t v = code[i];
+        bad |= (uint32_t)v + 1u > top;
+        cell[i] = v == SL_CAT_MISSING ? nlev : v;
+    }
+    return bad;
+}
+
+/* cell[i] = cell[i] * (nlev + 1) + level of code[i]. */
+static uint32_t next_level(const int32_t *restrict code, int32_t nlev, int32_t *restrict cell,
+                           int64_t n)
+{
+    uint32_t bad = 0, top = (uint32_t)nlev;
+    int32_t f = nlev + 1;
+    int64_t i = 0;
+    for (; i + INDEX_BLOCK <= n; i += INDEX_BLOCK)
+        for (int j = 0; j < INDEX_BLOCK; j++) {
+            int32_t v = code[i + j];
+            bad |= (uint32_t)v + 1u > top;
+            cell[i + j] = cell[i + j] * f + (v == SL_CAT_MISSING ? nlev : v);
+        }
+    for (; i < n; i++) {
+        int32_t v = code[i];
+        bad |= (uint32_t)v + 1u > top;
+        cell[i] = cell[i] * f + (v == SL_CAT_MISSING ? nlev : v);
+    }
+    return bad;
+}
+
+/* cell[i] = -1 where mask[i] is 0. */
+static void apply_mask(const uint8_t *restrict mask, int32_t *restrict cell, int64_t n)
+{
+    int64_t i = 0;
+    for (; i + INDEX_BLOCK <= n; i += INDEX_BLOCK)
+        for (int j = 0; j < INDEX_BLOCK; j++)
+            cell[i + j] = mask[i + j] ? cell[i + j] : -1;
+    for (; i < n; i++)
+        cell[i] = mask[i] ? cell[i] : -1;
+}
+
+sl_status sl_grouping_cells_rows(const struct sl_grouping *g, const struct sl_frame *fr,
+                                 const uint8_t *mask, int64_t r0, int64_t r1, int32_t *cell)
+{
+    sl_status st = SL_OK;
+    int64_t n = r1 - r0;
+
+    SL_CHECK(r0 >= 0 && r0 <= r1 && r1 <= fr->nrows, SL_ERR_INTERNAL, "row range out of frame");
+    if (g->ndims == 0)
+        memset(cell, 0, (size_t)n * sizeof *cell);
+    for (int d = 0; d < g->ndims; d++) {
+        int fc = sl_frame_find(fr, g->cols[d]);
+        const int32_t *code;
+        uint32_t bad;
+        SL_CHECK(fc >= 0, SL_ERR_INTERNAL, "grouping column not loaded");
+        code = (const int32_t *)fr->data[fc]->data + r0;
+        bad = d == 0 ? first_level(code, g->nlevels[d], cell, n)
+                     : next_level(code, g->nlevels[d], cell, n);
+        SL_CHECK(!bad, SL_ERR_FORMAT, "column '%s' holds a category code outside its %d levels",
+                 g->names[d], g->nlevels[d]);
+    }
+    if (mask)
+        apply_mask(mask + r0, cell, n);
+cleanup:
+    return st;
+}
+
+sl_status sl_grouping_cells_frame(const struct sl_grouping *g, const struct sl_frame *fr,
+                                  const uint8_t *mask, int32_t *cell)
+{
+    return sl_grouping_cells_rows(g, fr, mask, 0, fr->nrows, cell);
+}
+
+sl_status sl_grouping_cells(const struct sl_grouping *g, const struct sl_exec *ex, int32_t *cell)
+{
+    sl_status st = SL_OK;
+    st = sl_grouping_cells_frame(g, sl_exec_frame(ex), sl_exec_mask(ex), cell);
+    if (st == SL_ERR_FORMAT)
+        sl_error_prefix("%s", sl_cohort_path(sl_exec_cohort(ex)));
+    return st;
+}
+
+sl_status sl_grouping_table(const struct sl_grouping *g, const struct sl_cohort *c,
+                            const char *name, const char *analysis, const int64_t *n,
+                            int64_t *map, struct sl_table **out)
+{
+    sl_status st = SL_OK;
+    struct sl_layout lay;
+    struct sl_table *t = NULL;
+
+    *out = NULL;
+    sl_layout_init(&lay, g, n, 0);
+    SL_CALL(sl_layout_table(&lay, g, c, name, analysis, NULL, &t));
+    for (int64_t cell = 0; cell < g->ncells; cell++) {
+        int64_t target;
+        map[cell] = sl_layout_targets(&lay, cell, &target) ? target : -1;
+        if (map[cell] >= 0)
+            t->n[target] = n[cell];
+    }
+    *out = t;
+    t = NULL;
+cleanup:
+    sl_table_destroy(&t);
+    return st;
+}
+
+/* ---- layouts ---- */
+
+void sl_layout_init(struct sl_layout *lay, const struct sl_grouping *g, const int64_t *n,
+                    int margins)
+{
+    int keep_missing[SL_TABLE_MAX_DIMS] = {0};
+
+    memset(lay, 0, sizeof *lay);
+    lay->ndims = g->ndims;
+    lay->margins = margins ? 1 : 0;
+    lay->nfull = g->ncells;
+    for (int d = 0; d < g->ndims; d++)
+        lay->full[d] = g->nlevels[d] + 1;
+    /* A missing level is kept when any patient has it. */
+    for (int64_t cell = 0; cell < g->ncells; cell++) {
+        int64_t rest = cell;
+        if (n[cell] == 0)
+            continue;
+        for (int d = g->ndims - 1; d >= 0; d--) {
+            if (rest % lay->full[d] == lay->full[d] - 1)
+                keep_missing[d] = 1;
+            rest /= lay->full[d];
+        }
+    }
+    lay->ncells = 1;
+    for (int d = 0; d < g->ndims; d++) {
+        lay->shown[d] = g->nlevels[d] + keep_missing[d];
+        lay->pub[d] = lay->shown[d] + lay->margins;
+        lay->ncells *= lay->pub[d];
+    }
+}
+
+int sl_layout_targets(const struct sl_layout *lay, int64_t cell, int64_t *targets)
+{
+    int32_t lev[SL_TABLE_MAX_DIMS];
+    int64_t rest = cell;
+    int nsub = lay->margins ? 1 << lay->ndims : 1, count = 0;
+
+    for (int d = lay->ndims - 1; d >= 0; d--) {
+        lev[d] = (int32_t)(rest % lay->full[d]);
+        rest /= lay->full[d];
+        if (lev[d] >= lay->shown[d])
+            return 0;
+    }
+    /* Subset s replaces the levels of the dimensions in s by Total. Ascending
+     * subsets do not give ascending cells, so sort the few targets. */
+    for (int s = 0; s < nsub; s++) {
+        int64_t idx = 0;
+        for (int d = 0; d < lay->ndims; d++)
+            idx = idx * lay->pub[d] + ((s >> d) & 1 ? lay->shown[d] : lev[d]);
+        targets[count++] = idx;
+    }
+    for (int i = 1; i < count; i++) {
+        int64_t v = targets[i];
+        int j = i;
+        for (; j > 0 && targets[j - 1] > v; j--)
+            targets[j] = targets[j - 1];
+        targets[j] = v;
+    }
+    return count;
+}
+
+sl_status sl_layout_members(const struct sl_layout *lay, int64_t **start_out,
+                            int64_t **members_out)
+{
+    sl_status st = SL_OK;
+    int64_t *start = NULL, *members = NULL, *next = NULL, total = 0;
+    int64_t targets[SL_LAYOUT_MAX_TARGETS];
+
+    *start_out = NULL;
+    *members_out = NULL;
+    start = sl_calloc((size_t)lay->ncells + 1, sizeof *start);
+    next = sl_malloc((size_t)lay->ncells * sizeof *next);
+    SL_CHECK(start && next, SL_ERR_NOMEM, "out of memory");
+    for (int64_t c = 0; c < lay->nfull; c++) {
+        int k = sl_layout_targets(lay, c, targets);
+        for (int i = 0; i < k; i++)
+            start[targets[i] + 1]++;
+        total += k;
+    }
+    for (int64_t p = 0; p < lay->ncells; p++) {
+        start[p + 1] += start[p];
+        next[p] = start[p];
+    }
+    members = sl_malloc((size_t)(total ? total : 1) * sizeof *members);
+    SL_CHECK(members, SL_ERR_NOMEM, "out of memory");
+    for (int64_t c = 0; c < lay->nfull; c++) {
+        int k = sl_layout_targets(lay, c, targets);
+        for (int i = 0; i < k; i++)
+            members[next[targets[i]]++] = c;
+    }
+    *start_out = start;
+    *members_out = members;
+    start = NULL;
+    members = NULL;
+cleanup:
+    sl_free(start);
+    sl_free(members);
+    sl_free(next);
+    return st;
+}
+
+void sl_layout_sum_i64(const struct sl_layout *lay, const int64_t *full, int64_t width,
+                       int64_t *pub)
+{
+    int64_t targets[SL_LAYOUT_MAX_TARGETS];
+    for (int64_t c = 0; c < lay->nfull; c++) {
+        int k = sl_layout_targets(lay, c, targets);
+        for (int i = 0; i < k; i++)
+            for (int64_t j = 0; j < width; j++)
+                pub[targets[i] * width + j] += full[c * width + j];
+    }
+}
+
+sl_status sl_layout_table(const struct sl_layout *lay, const struct sl_grouping *g,
+                          const struct sl_cohort *c, const char *name, const char *analysis,
+                          const struct sl_dim *extra, struct sl_table **out)
+{
+    sl_status st = SL_OK;
+    struct sl_dim dims[SL_TABLE_MAX_DIMS];
+    char **labels[SL_TABLE_MAX_DIMS] = {NULL};
+    struct sl_table *t = NULL;
+    int ndims = lay->ndims + (extra ? 1 : 0);
+
+    *out = NULL;
+    memset(dims, 0, sizeof dims);
+    SL_CHECK(ndims <= SL_TABLE_MAX_DIMS, SL_ERR_ARG,
+             "table '%s' would have %d dimensions; at most %d are supported", name, ndims,
+             SL_TABLE_MAX_DIMS);
+    for (int d = 0; d < lay->ndims; d++) {
+        const struct sl_colinfo *info = sl_cohort_col(c, g->cols[d]);
+        labels[d] = sl_calloc((size_t)lay->pub[d], sizeof(char *));
+        SL_CHECK(labels[d], SL_ERR_NOMEM, "out of memory");
+        for (int32_t l = 0; l < lay->shown[d]; l++)
+            labels[d][l] = l < info->nlevels ? info->levels[l] : (char *)SL_MISSING_LABEL;
+        if (lay->margins)
+            labels[d][lay->shown[d]] = (char *)SL_TOTAL_LABEL;
+        dims[d] = (struct sl_dim){info->name, lay->pub[d], labels[d]};
+    }
+    if (extra)
+        dims[lay->ndims] = *extra;
+    SL_CALL(sl_table_create(name, analysis, ndims, dims, &t));
+    t->margins = lay->margins;
+    *out = t;
+    t = NULL;
+cleanup:
+    for (int d = 0; d < lay->ndims; d++)
+        sl_free(labels[d]);
+    sl_table_destroy(&t);
+    return st;
+}

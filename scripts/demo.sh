@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# The demo, end to end on one machine: installs what is missing, builds,
+# generates a synthetic cohort, creates keys, ingests (encrypts) the cohort,
+# runs a job on 2 MPI ranks, and shows what was released and what was
+# withheld and why. Everything lands in demo-out/ (recreated each run).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+bash scripts/deps.sh
+bash scripts/build.sh
+BIN=$ROOT/build/bin
+OUT=$ROOT/demo-out
+ROWS=${SL_DEMO_ROWS:-120000}
+rm -rf "$OUT"
+mkdir -p "$OUT"
+cd "$OUT"
+
+step() { printf '\n== %s\n' "$*"; }
+
+step "1. a synthetic export of $ROWS patients (CSV, clear ids: never leaves the operator)"
+"$BIN/sluice-synth" --rows "$ROWS" --seed 2026 --out export.csv
+head -3 export.csv
+
+step "2. operator keys: centre key (wraps cohort data keys) and audit key"
+"$BIN/sluice" keygen --out centre.kek
+"$BIN/sluice" keygen --out audit.key
+
+step "3. ingest: ids pseudonymised, every chunk AES-256-GCM sealed"
+"$BIN/sluice" ingest --key centre.kek --in export.csv --out cohort.h5
+rm -f export.csv
+
+step "4. what anyone can see without a key"
+"$BIN/sluice" inspect cohort.h5
+
+step "5. the policy in force"
+cp "$ROOT/demo/policy.yaml" "$ROOT/demo/job.yaml" .
+"$BIN/sluice" policy check policy.yaml
+
+step "6. the researcher's job, on 2 MPI ranks"
+cat job.yaml
+mpirun --allow-run-as-root --oversubscribe -np 2 "$BIN/sluice" run --policy policy.yaml \
+  --job-id demo job.yaml
+
+step "7. what the researcher gets"
+ls -l released/demo
+for f in released/demo/*.csv; do echo "--- $f"; cat "$f"; done
+
+step "8. the audit trail"
+"$BIN/sluice" audit verify audit/audit.log --key audit.key

@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# The demo flow end to end: synthetic export -> keys -> ingest -> inspect ->
+# 2-rank job -> released and withheld outputs -> audit verify, plus the
+# checks that no clear value escaped.
+source "$(dirname "$0")/lib.sh"
+
+make_cohort 30000 4096
+grep -q . cohort.schema.yaml || fail "no inferred schema written"
+"$SL_BIN/sluice" inspect cohort.h5 >inspect.out
+grep -q "30000" inspect.out || fail "inspect does not show the row count"
+"$SL_BIN/sluice" inspect cohort.h5 --key centre.kek >/dev/null || fail "verify failed"
+
+# No clear patient id of the export appears in the cohort file.
+for id in $(sed -n '2,50p' export.csv | cut -d, -f1); do
+  if grep -qa -- "$id" cohort.h5; then fail "clear id $id found in cohort.h5"; fi
+done
+
+write_policy true
+cat >job.yaml <<'YAML'
+name: flow
+cohort: cohort.h5
+analyses:
+  - {type: count, name: total}
+  - {type: count, name: by_sex, by: [sex]}
+  - {type: count, name: rare, by: [region, diagnosis, smoker]}
+YAML
+run_job 2 job.yaml flow1 >run.out 2>run.err || { cat run.out run.err; fail "run failed"; }
+cat run.out
+test -f released/flow1/results.json || fail "no results.json"
+test -f released/flow1/total.csv || fail "total.csv not released"
+test -f released/flow1/by_sex.csv || fail "by_sex.csv not released"
+test ! -e released/flow1/rare.csv || fail "failing output rare.csv was released"
+test ! -e released/flow1/rare.json || fail "failing output rare.json was released"
+total=$(sed -n '2p' released/flow1/total.csv)
+[ "$total" = "30000" ] || fail "total is '$total', expected 30000"
+grep -q '"status": "fail"' released/flow1/results.json || fail "rare output not marked fail"
+# The failing output's cells carry statuses but no counts.
+python3 - <<'PY' || fail "results.json shows values of a failing output"
+import json
+doc = json.load(open("released/flow1/results.json"))
+rare = [o for o in doc["outputs"] if o["name"] == "rare"][0]
+assert rare["status"] == "fail"
+assert all("n" not in c for c in rare["cells"])
+PY
+grep -q "withheld" run.out || fail "summary does not say what was withheld"
+
+"$SL_BIN/sluice" audit verify audit/audit.log --key audit.key || fail "audit log does not verify"
+grep -q '"event":"job_start"' audit/audit.log || fail "no job_start event"
+grep -q '"event":"key_unwrap"' audit/audit.log || fail "no key_unwrap event"
+grep -q '"event":"job_end"' audit/audit.log || fail "no job_end event"
+
+# The same job id is never overwritten.
+expect_exit 2 run_job 1 job.yaml flow1
+
+# Tampering with the audit log is detected.
+cp audit/audit.log audit.orig
+sed -i '1s/"ranks":2/"ranks":3/' audit/audit.log
+cmp -s audit/audit.log audit.orig && fail "the tamper step did not change the log"
+expect_exit 4 "$SL_BIN/sluice" audit verify audit/audit.log --key audit.key
+echo "demo flow: ok"

@@ -1,0 +1,326 @@
+// Release ledger: differencing between released tables, persistence,
+// locking between processes, and crash-safe writes.
+#include <gtest/gtest.h>
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <memory>
+#include <string>
+#include <vector>
+
+extern "C" {
+#include "engine/gate.h"
+#include "engine/ledger.h"
+#include "engine/mitigate.h"
+#include "engine/rules.h"
+#include "engine/table.h"
+}
+
+namespace {
+
+struct TableDeleter {
+    void operator()(sl_table *t) const { sl_table_destroy(&t); }
+};
+using TablePtr = std::unique_ptr<sl_table, TableDeleter>;
+struct LedgerDeleter {
+    void operator()(sl_ledger *l) const { sl_ledger_close(&l); }
+};
+using LedgerPtr = std::unique_ptr<sl_ledger, LedgerDeleter>;
+
+class Ledger : public ::testing::Test {
+protected:
+    void SetUp() override
+    {
+        char tmpl[] = "/tmp/sluice-ledger-XXXXXX";
+        ASSERT_NE(mkdtemp(tmpl), nullptr);
+        dir_ = tmpl;
+        sl_rules_default(&rules_);
+    }
+    void TearDown() override { EXPECT_EQ(std::system(("rm -rf '" + dir_ + "'").c_str()), 0); }
+
+    LedgerPtr open(const char *project = "diabetes")
+    {
+        sl_ledger *l = nullptr;
+        EXPECT_EQ(sl_ledger_open(dir_.c_str(), "0f1e2d3c-aaaa-bbbb-cccc-123456789abc", project,
+                                 &l),
+                  SL_OK);
+        return LedgerPtr(l);
+    }
+
+    // A count table by `dims` (each of two levels) with the given counts.
+    TablePtr table(std::vector<const char *> dims, std::vector<int64_t> counts,
+                   const char *name = "by_sex")
+    {
+        static const char *lv[] = {"F", "M"};
+        std::vector<sl_dim> d;
+        for (const char *n : dims)
+            d.push_back({const_cast<char *>(n), 2, const_cast<char **>(lv)});
+        sl_table *t = nullptr;
+        EXPECT_EQ(sl_table_create(name, "count", static_cast<int>(d.size()), d.data(), &t),
+                  SL_OK);
+        for (size_t c = 0; c < counts.size(); c++)
+            t->n[c] = counts[c];
+        EXPECT_EQ(sl_gate_evaluate(t, &rules_), SL_OK);
+        return TablePtr(t);
+    }
+
+    json_t *entry(const sl_table *t, const char *job, const char *filter)
+    {
+        json_t *e = nullptr;
+        EXPECT_EQ(sl_ledger_entry(t, job, filter, &e), SL_OK);
+        return e;
+    }
+
+    void record(sl_ledger *l, const sl_table *t, const char *job, const char *filter)
+    {
+        json_t *e = entry(t, job, filter);
+        ASSERT_EQ(sl_ledger_record(l, e), SL_OK);
+        json_decref(e);
+    }
+
+    std::string dir_;
+    sl_rules rules_;
+};
+
+std::string verdict_of(const sl_table *t, const char *rule, const char *key)
+{
+    size_t i;
+    json_t *v;
+    json_array_foreach(t->verdicts, i, v) {
+        if (std::strcmp(json_string_value(json_object_get(v, "rule")), rule) == 0) {
+            json_t *x = json_object_get(v, key);
+            return x ? json_string_value(x) : "";
+        }
+    }
+    return "absent";
+}
+
+}  // namespace
+
+TEST_F(Ledger, EntryHoldsTheTruePopulation)
+{
+    auto t = table({"sex"}, {120, 130});
+    json_t *e = entry(t.get(), "job1", "age >= 40");
+    EXPECT_EQ(json_integer_value(json_object_get(e, "population")), 250);
+    EXPECT_STREQ(json_string_value(json_object_get(e, "filter")), "age >= 40");
+    EXPECT_STREQ(json_string_value(json_object_get(e, "output")), "by_sex");
+    EXPECT_EQ(json_array_size(json_object_get(e, "cells")), 2u);
+    json_decref(e);
+}
+
+TEST_F(Ledger, MarginCellsDoNotCountTwice)
+{
+    static const char *lv[] = {"F", "M", "Total"};
+    sl_dim d{const_cast<char *>("sex"), 3, const_cast<char **>(lv)};
+    sl_table *raw = nullptr;
+    ASSERT_EQ(sl_table_create("ct", "crosstab", 1, &d, &raw), SL_OK);
+    TablePtr t(raw);
+    t->margins = 1;
+    t->n[0] = 40;
+    t->n[1] = 60;
+    t->n[2] = 100;
+    json_t *e = entry(t.get(), "job1", nullptr);
+    EXPECT_EQ(json_integer_value(json_object_get(e, "population")), 100);
+    json_decref(e);
+}
+
+// Populations 1 .. min_safe_count-1 apart on the same dimensions under a
+// different filter fail, naming the earlier job; 0 and min_safe_count apart
+// pass.
+TEST_F(Ledger, DifferencingBoundaries)
+{
+    auto l = open();
+    record(l.get(), table({"sex"}, {500, 500}).get(), "job-early", "age >= 40");
+    struct {
+        int64_t second;
+        const char *want;
+    } cases[] = {{499, "fail"}, {491, "fail"}, {490, "pass"}, {500, "pass"}, {509, "fail"},
+                 {510, "pass"}};
+    for (auto &k : cases) {
+        auto t = table({"sex"}, {500, k.second});
+        json_t *e = entry(t.get(), "job-new", "age >= 41");
+        ASSERT_EQ(sl_ledger_judge(l.get(), t.get(), e, &rules_), SL_OK);
+        EXPECT_EQ(verdict_of(t.get(), "differencing", "status"), k.want) << k.second;
+        if (std::strcmp(k.want, "fail") == 0) {
+            EXPECT_EQ(t->decision, SL_DECISION_FAIL);
+            std::string reason = verdict_of(t.get(), "differencing", "reason");
+            EXPECT_NE(reason.find("job-early"), std::string::npos);
+            EXPECT_NE(reason.find("'by_sex'"), std::string::npos);
+            EXPECT_EQ(verdict_of(t.get(), "differencing", "scope"), "table");
+        }
+        json_decref(e);
+    }
+}
+
+TEST_F(Ledger, SameFilterOrSameJobOrOtherDimensionsAreNotDifferencing)
+{
+    auto l = open();
+    record(l.get(), table({"sex"}, {500, 500}).get(), "job-early", "age >= 40");
+    {
+        auto t = table({"sex"}, {500, 497});
+        json_t *e = entry(t.get(), "job-new", "age >= 40");
+        ASSERT_EQ(sl_ledger_judge(l.get(), t.get(), e, &rules_), SL_OK);
+        EXPECT_EQ(verdict_of(t.get(), "differencing", "status"), "pass");
+        json_decref(e);
+    }
+    {
+        auto t = table({"sex"}, {500, 497});
+        json_t *e = entry(t.get(), "job-early", "age >= 41");
+        ASSERT_EQ(sl_ledger_judge(l.get(), t.get(), e, &rules_), SL_OK);
+        EXPECT_EQ(verdict_of(t.get(), "differencing", "status"), "pass");
+        json_decref(e);
+    }
+    {
+        auto t = table({"region"}, {500, 497});
+        json_t *e = entry(t.get(), "job-new", "age >= 41");
+        ASSERT_EQ(sl_ledger_judge(l.get(), t.get(), e, &rules_), SL_OK);
+        EXPECT_EQ(verdict_of(t.get(), "differencing", "status"), "pass");
+        json_decref(e);
+    }
+}
+
+TEST_F(Ledger, DimensionOrderDoesNotMatter)
+{
+    auto l = open();
+    record(l.get(), table({"sex", "region"}, {100, 100, 100, 100}).get(), "j1", "");
+    auto t = table({"region", "sex"}, {100, 100, 100, 98});
+    json_t *e = entry(t.get(), "j2", "age > 3");
+    ASSERT_EQ(sl_ledger_judge(l.get(), t.get(), e, &rules_), SL_OK);
+    EXPECT_EQ(verdict_of(t.get(), "differencing", "status"), "fail");
+    json_decref(e);
+}
+
+// The reason never states the difference itself.
+TEST_F(Ledger, ReasonDoesNotStateTheDifference)
+{
+    auto l = open();
+    record(l.get(), table({"sex"}, {500, 500}).get(), "j1", "a");
+    auto t = table({"sex"}, {500, 497});
+    json_t *e = entry(t.get(), "j2", "b");
+    ASSERT_EQ(sl_ledger_judge(l.get(), t.get(), e, &rules_), SL_OK);
+    std::string reason = verdict_of(t.get(), "differencing", "reason");
+    EXPECT_EQ(reason.find(" 3 "), std::string::npos);
+    EXPECT_NE(reason.find("between 1 and 9"), std::string::npos);
+    json_decref(e);
+}
+
+// Suppression cannot repair a differencing failure.
+TEST_F(Ledger, DifferencingSurvivesMitigation)
+{
+    auto l = open();
+    record(l.get(), table({"sex"}, {500, 500}).get(), "j1", "a");
+    auto t = table({"sex"}, {500, 497});
+    json_t *e = entry(t.get(), "j2", "b");
+    ASSERT_EQ(sl_ledger_judge(l.get(), t.get(), e, &rules_), SL_OK);
+    ASSERT_EQ(sl_mitigate(t.get(), &rules_, SL_MITIGATE_SUPPRESS), SL_OK);
+    EXPECT_EQ(t->decision, SL_DECISION_FAIL);
+    json_decref(e);
+}
+
+TEST_F(Ledger, CommittedEntriesPersistAndRecordIsIdempotent)
+{
+    {
+        auto l = open();
+        auto t = table({"sex"}, {50, 60});
+        record(l.get(), t.get(), "j1", "a");
+        record(l.get(), t.get(), "j1", "a");
+        EXPECT_EQ(sl_ledger_size(l.get()), 1);
+        ASSERT_EQ(sl_ledger_commit(l.get()), SL_OK);
+    }
+    {
+        auto l = open();
+        EXPECT_EQ(sl_ledger_size(l.get()), 1);
+        record(l.get(), table({"sex"}, {5, 6}, "other").get(), "j2", "a");
+        sl_ledger_forget(l.get(), "j1");
+        EXPECT_EQ(sl_ledger_size(l.get()), 1);
+    }
+    // Uncommitted changes are dropped.
+    auto l = open();
+    EXPECT_EQ(sl_ledger_size(l.get()), 1);
+    auto other = open("another-project");
+    EXPECT_EQ(sl_ledger_size(other.get()), 0);
+}
+
+TEST_F(Ledger, CorruptLedgerIsRefused)
+{
+    {
+        auto l = open();
+        ASSERT_EQ(sl_ledger_commit(l.get()), SL_OK);
+    }
+    std::string path = dir_ + "/release/0f1e2d3c-aaaa-bbbb-cccc-123456789abc/p_diabetes.json";
+    std::ofstream(path, std::ios::trunc) << "{\"format\":1,\"entr";
+    sl_ledger *l = nullptr;
+    EXPECT_EQ(sl_ledger_open(dir_.c_str(), "0f1e2d3c-aaaa-bbbb-cccc-123456789abc", "diabetes",
+                             &l),
+              SL_ERR_INTEGRITY);
+    EXPECT_EQ(l, nullptr);
+}
+
+// A stale temporary file from a crash mid-write does not disturb the
+// ledger, which only ever holds a complete document.
+TEST_F(Ledger, StaleTemporaryFileIsHarmless)
+{
+    {
+        auto l = open();
+        record(l.get(), table({"sex"}, {50, 60}).get(), "j1", "a");
+        ASSERT_EQ(sl_ledger_commit(l.get()), SL_OK);
+    }
+    std::string d = dir_ + "/release/0f1e2d3c-aaaa-bbbb-cccc-123456789abc/";
+    std::ofstream(d + ".p_diabetes.json.99999.tmp") << "{garbage";
+    auto l = open();
+    EXPECT_EQ(sl_ledger_size(l.get()), 1);
+    record(l.get(), table({"sex"}, {50, 61}, "b").get(), "j2", "a");
+    ASSERT_EQ(sl_ledger_commit(l.get()), SL_OK);
+}
+
+// Two processes recording at once both land: the lock serialises them.
+TEST_F(Ledger, ConcurrentWritersDoNotLoseEntries)
+{
+    const int kProcs = 4, kEach = 5;
+    std::vector<pid_t> kids;
+    for (int p = 0; p < kProcs; p++) {
+        pid_t pid = fork();
+        ASSERT_GE(pid, 0);
+        if (pid == 0) {
+            int bad = 0;
+            for (int k = 0; k < kEach; k++) {
+                sl_ledger *l = nullptr;
+                if (sl_ledger_open(dir_.c_str(), "0f1e2d3c-aaaa-bbbb-cccc-123456789abc",
+                                   "diabetes", &l) != SL_OK) {
+                    bad = 1;
+                    break;
+                }
+                std::string job = "job-" + std::to_string(p) + "-" + std::to_string(k);
+                json_t *e = json_pack("{s:s,s:s,s:s,s:[],s:s,s:i,s:[]}", "job_id", job.c_str(),
+                                      "output", "o", "analysis", "count", "dimensions",
+                                      "filter", "", "population", 10, "cells");
+                bad |= sl_ledger_record(l, e) != SL_OK || sl_ledger_commit(l) != SL_OK;
+                json_decref(e);
+                sl_ledger_close(&l);
+            }
+            _exit(bad);
+        }
+        kids.push_back(pid);
+    }
+    for (pid_t pid : kids) {
+        int status = 0;
+        ASSERT_EQ(waitpid(pid, &status, 0), pid);
+        EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    }
+    auto l = open();
+    EXPECT_EQ(sl_ledger_size(l.get()), kProcs * kEach);
+}
+
+TEST_F(Ledger, UnsafeProjectNamesAreHashed)
+{
+    auto l = open("../../etc");
+    ASSERT_NE(l, nullptr);
+    ASSERT_EQ(sl_ledger_commit(l.get()), SL_OK);
+    std::string d = dir_ + "/release/0f1e2d3c-aaaa-bbbb-cccc-123456789abc/";
+    EXPECT_EQ(std::system(("ls '" + d + "' | grep -q '^h_[0-9a-f]*\\.json$'").c_str()), 0);
+}
