@@ -329,8 +329,10 @@ static sl_status load_rows(struct run_ctx *r, const int *cols, int ncols)
     SL_CALL(sl_chunks_assign(sl_cohort_nchunks(r->cohort), r->ex.rank, r->ex.size,
                              SL_ASSIGN_CONTIGUOUS, &chunks, &nchunks));
     SL_CALL(sl_frame_load(r->cohort, cols, ncols, chunks, nchunks, &r->frame));
-    sl_log_debug("loaded %lld rows in %lld chunks (%d columns) in %.3f s",
-                 (long long)r->frame->nrows, (long long)nchunks, ncols, now_s() - t0);
+    if (r->ex.rank == 0)
+        sl_log_info("phase load: %lld rows in %lld chunks (%d columns) decrypted on rank 0 in "
+                    "%.3f s",
+                    (long long)r->frame->nrows, (long long)nchunks, ncols, now_s() - t0);
     r->ex.frame = r->frame;
     if (r->filter) {
         SL_CALL(sl_secbuf_create((size_t)r->frame->nrows, &r->ex.mask));
@@ -569,6 +571,9 @@ static sl_status run_job(struct run_ctx *r)
 
     for (int a = 0; a < r->job->nanalyses; a++) {
         int first = r->outs.count;
+        if (r->ex.rank == 0)
+            sl_log_info("phase compute: analysis %d of %d, '%s' (%s)", a + 1, r->job->nanalyses,
+                        r->job->analyses[a].name, r->job->analyses[a].type);
         st = r->prep[a].type->execute(r->prep[a].state, &r->ex, &r->outs);
         if (st == SL_OK)
             st = note_outputs(r, first, a);
@@ -584,6 +589,8 @@ static sl_status run_job(struct run_ctx *r)
     sl_frame_destroy(&r->frame);
     sl_secbuf_destroy(&r->ex.mask);
     r->ex.frame = NULL;
+    if (r->ex.rank == 0)
+        sl_log_info("phase release: gating %d output(s)", r->outs.count);
     SL_CALL(phase(r, gate_and_release(r)));
 cleanup:
     if (r->audit)

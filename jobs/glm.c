@@ -624,6 +624,12 @@ cleanup:
     return st;
 }
 
+/* Progress lines (rank 0, rate-limited by sl_exec_progress). */
+static void fit_progress(void *ctx, int iteration, double deviance)
+{
+    sl_exec_progress(ctx, "glm: iteration %d, deviance %.10g", iteration, deviance);
+}
+
 static sl_status gather_chunks(void *ctx, const double *local, int64_t nlocal, int64_t width,
                                double **all, int64_t *nall)
 {
@@ -946,7 +952,9 @@ static sl_status glm_execute(void *state, struct sl_exec *ex, struct sl_outputs 
                                  .gather = gather_chunks,
                                  .gather_ctx = ex,
                                  .maxit = 25,
-                                 .epsilon = 1e-8};
+                                 .epsilon = 1e-8,
+                                 .progress = fit_progress,
+                                 .progress_ctx = ex};
     sl_exec_progress(ex, "glm '%s': fitting %" PRId64 " coefficients", s->name, p);
     t1 = now_s();
     st = sl_glm_fit_run(&pr, &fit);

@@ -307,6 +307,8 @@ static sl_status irls(const struct driver *d, int64_t c0, int64_t p, const doubl
         }
         for (int64_t j = 0; j < p; j++)
             s->step[j] = s->has_old ? s->beta[j] - s->beta_old[j] : 0;
+        if (pr->progress)
+            pr->progress(pr->progress_ctx, iter, dev);
         if (rel_change(dev, devold) < eps) {
             s->converged = true;
             break;

@@ -64,6 +64,10 @@ struct sl_glm_problem {
     void *gather_ctx;
     int maxit;                 /* R's default 25 */
     double epsilon;            /* R's default 1e-8 */
+    /* Called after every iteration with its number and deviance (for the
+     * job's progress lines), or NULL. */
+    void (*progress)(void *ctx, int iteration, double deviance);
+    void *progress_ctx;
 };
 
 struct sl_glm_fit {
