@@ -187,7 +187,7 @@ int main(int argc, char **argv)
     printf("kernels: %s\n", sl_kernels_config());
     for (int r = 0; r < reps; r++) {
         struct sl_glm_problem pr = {SL_GLM_BINOMIAL_LOGIT, p, true, false, nblocks, blocks, be,
-                                    sl_glm_gather_self, NULL, 25, 1e-8};
+                                    sl_glm_gather_self, NULL, 25, 1e-8, NULL, NULL};
         double t0 = now_s();
         sl_glm_fit_destroy(&fit);
         if (sl_glm_fit_run(&pr, &fit) != SL_OK) {

@@ -146,7 +146,7 @@ struct Built {
         }
         return sl_glm_problem{family, d->ncols, f->intercept, has_off,
                               static_cast<int64_t>(blocks.size()), blocks.data(), be,
-                              sl_glm_gather_self, nullptr, maxit, eps};
+                              sl_glm_gather_self, nullptr, maxit, eps, nullptr, nullptr};
     }
 };
 

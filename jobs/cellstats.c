@@ -1,0 +1,582 @@
+/*
+ * cellstats.c: per-cell moments and exact order statistics across ranks
+ * (see cellstats.h).
+ */
+#include "jobs/cellstats.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/core/alloc.h"
+#include "jobs/chunkpass.h"
+#include "jobs/dominance.h"
+
+/* ---- reducers ---- */
+
+static sl_status exec_sum(void *ctx, int64_t *buf, int64_t n)
+{
+    return sl_exec_sum_i64(ctx, buf, n);
+}
+
+static sl_status exec_gather(void *ctx, const double *local, int64_t count, double **all,
+                             int64_t *total)
+{
+    return sl_exec_allgather_f64(ctx, local, count, all, total);
+}
+
+void sl_reducer_exec(struct sl_reducer *r, struct sl_exec *ex)
+{
+    r->ctx = ex;
+    r->sum_i64 = exec_sum;
+    r->allgather_f64 = exec_gather;
+}
+
+static sl_status single_sum(void *ctx, int64_t *buf, int64_t n)
+{
+    (void)ctx;
+    (void)buf;
+    (void)n;
+    return SL_OK;
+}
+
+static sl_status single_gather(void *ctx, const double *local, int64_t count, double **all,
+                               int64_t *total)
+{
+    sl_status st = SL_OK;
+    double *out = sl_malloc((size_t)(count > 0 ? count : 1) * sizeof *out);
+    (void)ctx;
+    *all = NULL;
+    *total = 0;
+    SL_CHECK(out, SL_ERR_NOMEM, "out of memory");
+    if (count > 0)
+        memcpy(out, local, (size_t)count * sizeof *out);
+    *all = out;
+    *total = count;
+cleanup:
+    return st;
+}
+
+void sl_reducer_single(struct sl_reducer *r)
+{
+    r->ctx = NULL;
+    r->sum_i64 = single_sum;
+    r->allgather_f64 = single_gather;
+}
+
+/* ---- moments by chunk ---- */
+
+void sl_moment_records_clear(struct sl_moment_records *rec)
+{
+    if (rec->v)
+        sl_wipe(rec->v, (size_t)rec->cap * SL_MOMENT_RECORD * sizeof(double));
+    sl_free(rec->v);
+    memset(rec, 0, sizeof *rec);
+}
+
+/* Room for `more` records; a grown array replaces the old one, which is
+ * wiped. */
+static sl_status records_reserve(struct sl_moment_records *rec, int64_t more)
+{
+    sl_status st = SL_OK;
+    int64_t cap = rec->cap ? rec->cap : 256;
+    double *grown = NULL;
+
+    if (rec->count + more <= rec->cap)
+        return SL_OK;
+    while (cap < rec->count + more)
+        cap *= 2;
+    grown = sl_malloc((size_t)cap * SL_MOMENT_RECORD * sizeof *grown);
+    SL_CHECK(grown, SL_ERR_NOMEM, "out of memory for %lld partial summaries", (long long)cap);
+    if (rec->count)
+        memcpy(grown, rec->v, (size_t)rec->count * SL_MOMENT_RECORD * sizeof *grown);
+    if (rec->v)
+        sl_wipe(rec->v, (size_t)rec->cap * SL_MOMENT_RECORD * sizeof(double));
+    sl_free(rec->v);
+    rec->v = grown;
+    rec->cap = cap;
+cleanup:
+    return st;
+}
+
+/* Per-thread state of the moments pass. */
+struct moments_thread {
+    struct sl_secbuf *scratch;  /* converted values of one chunk */
+    struct sl_secbuf *accbuf;   /* struct sl_moments [ncells] */
+    struct sl_moment_records rec;
+    struct sl_dominance *dom;   /* [ncells] or NULL */
+};
+
+struct moments_pass {
+    struct sl_backend *b;
+    const struct sl_frame *fr;
+    const struct sl_measure *m;
+    int nmeas;
+    int64_t ncells;
+    struct moments_thread *th;
+};
+
+static sl_status moments_chunk(void *ctx, const struct sl_chunk_view *v)
+{
+    sl_status st = SL_OK;
+    struct moments_pass *p = ctx;
+    struct moments_thread *th = &p->th[v->thread];
+    struct sl_moments *acc = th->accbuf->data;
+
+    for (int j = 0; j < p->nmeas; j++) {
+        const double *values = NULL;
+        struct sl_group_moments_args args;
+        SL_CALL(sl_measure_rows(&p->m[j], p->fr, v->r0, v->r1,
+                                th->scratch ? th->scratch->data : NULL, &values));
+        args = (struct sl_group_moments_args){.n = v->r1 - v->r0,
+                                              .values = values,
+                                              .cell = v->cell,
+                                              .mask = v->mask,
+                                              .ncells = p->ncells,
+                                              .out = acc};
+        SL_CALL(sl_kernel_run(p->b, SL_OP_GROUP_MOMENTS, &args));
+        for (int64_t c = 0; c < p->ncells; c++) {
+            double *r;
+            if (acc[c].n_present == 0 && acc[c].n_missing == 0)
+                continue;
+            SL_CALL(records_reserve(&th->rec, 1));
+            r = th->rec.v + th->rec.count * SL_MOMENT_RECORD;
+            r[0] = (double)p->fr->chunk_index[v->k];
+            r[1] = (double)(j * p->ncells + c);
+            r[2] = (double)acc[c].n_present;
+            r[3] = (double)acc[c].n_missing;
+            r[4] = acc[c].sum;
+            r[5] = acc[c].mean;
+            r[6] = acc[c].m2;
+            th->rec.count++;
+            memset(&acc[c], 0, sizeof acc[c]);
+        }
+        if (j == 0 && th->dom)
+            SL_CALL(sl_dominance_add_rows(values, v->cell, v->mask, v->r1 - v->r0, p->ncells,
+                                          th->dom));
+    }
+cleanup:
+    return st;
+}
+
+sl_status sl_moments_by_chunk(struct sl_backend *b, const struct sl_frame *fr,
+                              const struct sl_grouping *g, const uint8_t *mask,
+                              const struct sl_measure *m, int nmeas, struct sl_dominance *dom,
+                              struct sl_moment_records *rec)
+{
+    sl_status st = SL_OK;
+    int nt = sl_chunk_threads(b), convert = 0;
+    size_t rows = (size_t)sl_frame_max_chunk_rows(fr);
+    struct moments_pass p = {b, fr, m, nmeas, g->ncells, NULL};
+
+    for (int j = 0; j < nmeas; j++)
+        convert |= m[j].type != SL_COL_REAL;
+    p.th = sl_calloc((size_t)nt, sizeof *p.th);
+    SL_CHECK(p.th, SL_ERR_NOMEM, "out of memory");
+    for (int t = 0; t < nt; t++) {
+        if (convert)
+            SL_CALL(sl_secbuf_create(rows * sizeof(double), &p.th[t].scratch));
+        SL_CALL(sl_secbuf_create((size_t)g->ncells * sizeof(struct sl_moments), &p.th[t].accbuf));
+        if (dom) {
+            p.th[t].dom = sl_calloc((size_t)g->ncells, sizeof *p.th[t].dom);
+            SL_CHECK(p.th[t].dom, SL_ERR_NOMEM, "out of memory");
+        }
+    }
+    SL_CALL(sl_chunk_pass(b, fr, g, mask, moments_chunk, &p));
+    for (int t = 0; t < nt; t++) {
+        SL_CALL(records_reserve(rec, p.th[t].rec.count));
+        if (p.th[t].rec.count)
+            memcpy(rec->v + rec->count * SL_MOMENT_RECORD, p.th[t].rec.v,
+                   (size_t)p.th[t].rec.count * SL_MOMENT_RECORD * sizeof(double));
+        rec->count += p.th[t].rec.count;
+        for (int64_t c = 0; dom && c < g->ncells; c++)
+            sl_dominance_merge(&dom[c], &p.th[t].dom[c]);
+    }
+cleanup:
+    for (int t = 0; p.th && t < nt; t++) {
+        sl_secbuf_destroy(&p.th[t].scratch);
+        sl_secbuf_destroy(&p.th[t].accbuf);
+        sl_moment_records_clear(&p.th[t].rec);
+        if (p.th[t].dom)
+            sl_wipe(p.th[t].dom, (size_t)g->ncells * sizeof *p.th[t].dom);
+        sl_free(p.th[t].dom);
+    }
+    sl_free(p.th);
+    return st;
+}
+
+/* Per-thread counts of the counting pass. */
+struct count_pass {
+    struct sl_backend *b;
+    int64_t ncells;
+    int64_t **counts; /* [threads][ncells] */
+};
+
+static sl_status count_chunk(void *ctx, const struct sl_chunk_view *v)
+{
+    struct count_pass *p = ctx;
+    struct sl_group_count_args args = {.n = v->r1 - v->r0,
+                                       .cell = v->cell,
+                                       .mask = v->mask,
+                                       .ncells = p->ncells,
+                                       .counts = p->counts[v->thread]};
+    return sl_kernel_run(p->b, SL_OP_GROUP_COUNT, &args);
+}
+
+sl_status sl_count_by_chunk(struct sl_backend *b, const struct sl_frame *fr,
+                            const struct sl_grouping *g, const uint8_t *mask, int64_t *counts)
+{
+    sl_status st = SL_OK;
+    int nt = sl_chunk_threads(b);
+    struct count_pass p = {b, g->ncells, NULL};
+
+    p.counts = sl_calloc((size_t)nt, sizeof *p.counts);
+    SL_CHECK(p.counts, SL_ERR_NOMEM, "out of memory");
+    for (int t = 0; t < nt; t++) {
+        p.counts[t] = sl_calloc((size_t)g->ncells, sizeof **p.counts);
+        SL_CHECK(p.counts[t], SL_ERR_NOMEM, "out of memory");
+    }
+    SL_CALL(sl_chunk_pass(b, fr, g, mask, count_chunk, &p));
+    for (int t = 0; t < nt; t++)
+        for (int64_t c = 0; c < g->ncells; c++)
+            counts[c] += p.counts[t][c];
+cleanup:
+    for (int t = 0; p.counts && t < nt; t++)
+        sl_free(p.counts[t]);
+    sl_free(p.counts);
+    return st;
+}
+
+static int record_order(const void *a, const void *b)
+{
+    const double *x = a, *y = b;
+    if (x[0] != y[0])
+        return x[0] < y[0] ? -1 : 1;
+    if (x[1] != y[1])
+        return x[1] < y[1] ? -1 : 1;
+    return 0;
+}
+
+sl_status sl_moments_fold(double *rec, int64_t count, const struct sl_layout *lay,
+                          int64_t nmeasures, struct sl_moments *out)
+{
+    sl_status st = SL_OK;
+    int64_t targets[SL_LAYOUT_MAX_TARGETS];
+
+    qsort(rec, (size_t)count, SL_MOMENT_RECORD * sizeof *rec, record_order);
+    for (int64_t i = 0; i < count; i++) {
+        const double *r = rec + i * SL_MOMENT_RECORD;
+        int64_t slot = (int64_t)r[1], meas, cell;
+        struct sl_moments part;
+        int k;
+        SL_CHECK(r[1] >= 0 && slot < nmeasures * lay->nfull, SL_ERR_INTERNAL,
+                 "moment record for slot %lld outside %lld", (long long)slot,
+                 (long long)(nmeasures * lay->nfull));
+        meas = slot / lay->nfull;
+        cell = slot % lay->nfull;
+        part = (struct sl_moments){.n_present = (int64_t)r[2],
+                                   .n_missing = (int64_t)r[3],
+                                   .sum = r[4],
+                                   .mean = r[5],
+                                   .m2 = r[6]};
+        k = sl_layout_targets(lay, cell, targets);
+        for (int t = 0; t < k; t++)
+            sl_moments_combine(&out[meas * lay->ncells + targets[t]], &part);
+    }
+cleanup:
+    return st;
+}
+
+sl_status sl_moments_gather(const struct sl_reducer *r, const struct sl_moment_records *rec,
+                            struct sl_moment_records *all)
+{
+    sl_status st = SL_OK;
+    double *v = NULL;
+    int64_t total = 0;
+
+    sl_moment_records_clear(all);
+    SL_CALL(r->allgather_f64(r->ctx, rec->v, rec->count * SL_MOMENT_RECORD, &v, &total));
+    SL_CHECK(total % SL_MOMENT_RECORD == 0, SL_ERR_INTERNAL, "gathered moments are truncated");
+    all->v = v;
+    all->cap = total / SL_MOMENT_RECORD;
+    all->count = all->cap;
+    v = NULL;
+cleanup:
+    if (v)
+        sl_wipe(v, (size_t)total * sizeof *v);
+    sl_free(v);
+    return st;
+}
+
+void sl_moments_cell_rows(const struct sl_moment_records *rec, int64_t slot0, int64_t ncells,
+                          int64_t *n)
+{
+    for (int64_t i = 0; i < rec->count; i++) {
+        const double *r = rec->v + i * SL_MOMENT_RECORD;
+        int64_t c = (int64_t)r[1] - slot0;
+        if (r[1] >= (double)slot0 && c < ncells)
+            n[c] += (int64_t)r[2] + (int64_t)r[3];
+    }
+}
+
+/* ---- exact order statistics ---- */
+
+/* Key whose unsigned order is the IEEE total order of the double. */
+static uint64_t total_key(double v)
+{
+    uint64_t k;
+    memcpy(&k, &v, sizeof k);
+    return (k >> 63) ? ~k : k | (UINT64_C(1) << 63);
+}
+
+static double from_key(uint64_t k)
+{
+    double v;
+    k = (k >> 63) ? k & ~(UINT64_C(1) << 63) : ~k;
+    memcpy(&v, &k, sizeof v);
+    return v;
+}
+
+sl_status sl_sorted_cells_create(struct sl_backend *b, const struct sl_frame *fr,
+                                 const struct sl_grouping *g, const uint8_t *mask,
+                                 const struct sl_measure *m, struct sl_sorted_cells **out)
+{
+    sl_status st = SL_OK;
+    struct sl_sorted_cells *s = NULL;
+    struct sl_secbuf *conv = NULL, *cells = NULL;
+    const double *values = NULL;
+    struct sl_sort_f64_args args;
+
+    *out = NULL;
+    s = sl_calloc(1, sizeof *s);
+    SL_CHECK(s, SL_ERR_NOMEM, "out of memory");
+    s->ncells = g->ncells;
+    s->start = sl_malloc((size_t)(g->ncells + 1) * sizeof *s->start);
+    SL_CHECK(s->start, SL_ERR_NOMEM, "out of memory for %lld cells", (long long)g->ncells);
+    if (g->ndims > 0) {
+        SL_CALL(sl_secbuf_create((size_t)fr->nrows * sizeof(int32_t), &cells));
+        SL_CALL(sl_grouping_cells_frame(g, fr, mask, cells->data));
+    }
+    if (m->type != SL_COL_REAL)
+        SL_CALL(sl_secbuf_create((size_t)fr->nrows * sizeof(double), &conv));
+    SL_CALL(sl_measure_rows(m, fr, 0, fr->nrows, conv ? conv->data : NULL, &values));
+    SL_CALL(sl_secbuf_create((size_t)fr->nrows * sizeof(double), &s->mem));
+    s->v = s->mem->data;
+    args = (struct sl_sort_f64_args){.n = fr->nrows,
+                                     .values = values,
+                                     .cell = cells ? cells->data : NULL,
+                                     .mask = cells ? NULL : mask,
+                                     .ncells = g->ncells,
+                                     .sorted = s->mem->data,
+                                     .cell_start = s->start,
+                                     .n_missing = NULL};
+    SL_CALL(sl_kernel_run(b, SL_OP_SORT_F64, &args));
+    *out = s;
+    s = NULL;
+cleanup:
+    sl_secbuf_destroy(&conv);
+    sl_secbuf_destroy(&cells);
+    sl_sorted_cells_destroy(&s);
+    return st;
+}
+
+void sl_sorted_cells_destroy(struct sl_sorted_cells **sp)
+{
+    struct sl_sorted_cells *s;
+    if (!sp || !*sp)
+        return;
+    s = *sp;
+    sl_secbuf_destroy(&s->mem);
+    sl_free(s->start);
+    sl_free(s);
+    *sp = NULL;
+}
+
+/* Values of run v[0..len) whose key is at most `key`. */
+static int64_t count_key_le(const double *v, int64_t len, uint64_t key)
+{
+    int64_t lo = 0, hi = len;
+    while (lo < hi) {
+        int64_t mid = lo + (hi - lo) / 2;
+        if (total_key(v[mid]) <= key)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+/* This rank's values of published cell q with key at most `key`. */
+static int64_t cell_count_le(const struct sl_sorted_cells *s, const int64_t *mstart,
+                             const int64_t *members, int64_t q, uint64_t key)
+{
+    int64_t n = 0;
+    for (int64_t i = mstart[q]; i < mstart[q + 1]; i++) {
+        int64_t c = members[i];
+        n += count_key_le(s->v + s->start[c], s->start[c + 1] - s->start[c], key);
+    }
+    return n;
+}
+
+sl_status sl_select_exact(const struct sl_reducer *r, const struct sl_sorted_cells *s,
+                          const int64_t *mstart, const int64_t *members, int64_t nq,
+                          const int64_t *qcell, const int64_t *qrank, double *out)
+{
+    sl_status st = SL_OK;
+    uint64_t *lo = NULL, *hi = NULL;
+    int64_t *cnt = NULL;
+
+    lo = sl_malloc((size_t)(nq > 0 ? nq : 1) * sizeof *lo);
+    hi = sl_malloc((size_t)(nq > 0 ? nq : 1) * sizeof *hi);
+    cnt = sl_malloc((size_t)(nq > 0 ? nq : 1) * sizeof *cnt);
+    SL_CHECK(lo && hi && cnt, SL_ERR_NOMEM, "out of memory for %lld order statistics",
+             (long long)nq);
+    /* Every query must ask for a rank the cell has. */
+    for (int64_t i = 0; i < nq; i++)
+        cnt[i] = cell_count_le(s, mstart, members, qcell[i], UINT64_MAX);
+    SL_CALL(r->sum_i64(r->ctx, cnt, nq));
+    for (int64_t i = 0; i < nq; i++) {
+        SL_CHECK(qrank[i] >= 0 && qrank[i] < cnt[i], SL_ERR_INTERNAL,
+                 "order statistic %lld asked of a cell with %lld values", (long long)qrank[i],
+                 (long long)cnt[i]);
+        lo[i] = 0;
+        hi[i] = UINT64_MAX;
+    }
+    /* Bisection for the smallest key with at least qrank + 1 values at or
+     * below it; at most 64 rounds, the same on every rank. */
+    for (;;) {
+        int active = 0;
+        for (int64_t i = 0; i < nq; i++) {
+            cnt[i] = 0;
+            if (lo[i] < hi[i]) {
+                active = 1;
+                cnt[i] = cell_count_le(s, mstart, members, qcell[i], lo[i] + (hi[i] - lo[i]) / 2);
+            }
+        }
+        if (!active)
+            break;
+        SL_CALL(r->sum_i64(r->ctx, cnt, nq));
+        for (int64_t i = 0; i < nq; i++) {
+            uint64_t mid;
+            if (lo[i] == hi[i])
+                continue;
+            mid = lo[i] + (hi[i] - lo[i]) / 2;
+            if (cnt[i] >= qrank[i] + 1)
+                hi[i] = mid;
+            else
+                lo[i] = mid + 1;
+        }
+    }
+    for (int64_t i = 0; i < nq; i++)
+        out[i] = from_key(lo[i]);
+cleanup:
+    sl_free(lo);
+    sl_free(hi);
+    sl_free(cnt);
+    return st;
+}
+
+void sl_type7_order(int64_t n, double prob, int64_t *lo, int64_t *hi)
+{
+    double index = 1 + (double)(n - 1) * prob;
+    *lo = (int64_t)floor(index) - 1;
+    *hi = (int64_t)ceil(index) - 1;
+}
+
+double sl_type7_value(int64_t n, double prob, double x_lo, double x_hi)
+{
+    double index = 1 + (double)(n - 1) * prob, lo = floor(index), q = x_lo;
+    if (index > lo && x_hi != q) {
+        double h = index - lo;
+        q = (1 - h) * q + h * x_hi;
+    }
+    return q;
+}
+
+sl_status sl_quantiles_exact(const struct sl_reducer *r, const struct sl_sorted_cells *s,
+                             const struct sl_layout *lay, const int64_t *npresent, int nprobs,
+                             const double *probs, double *out)
+{
+    sl_status st = SL_OK;
+    int64_t *mstart = NULL, *members = NULL, *qcell = NULL, *qrank = NULL, nq = 0;
+    int64_t cap = 2 * lay->ncells * nprobs;
+    double *x = NULL;
+
+    SL_CALL(sl_layout_members(lay, &mstart, &members));
+    qcell = sl_malloc((size_t)(cap > 0 ? cap : 1) * sizeof *qcell);
+    qrank = sl_malloc((size_t)(cap > 0 ? cap : 1) * sizeof *qrank);
+    x = sl_malloc((size_t)(cap > 0 ? cap : 1) * sizeof *x);
+    SL_CHECK(qcell && qrank && x, SL_ERR_NOMEM, "out of memory");
+    for (int64_t p = 0; p < lay->ncells; p++)
+        for (int j = 0; j < nprobs && npresent[p] > 0; j++) {
+            sl_type7_order(npresent[p], probs[j], &qrank[nq], &qrank[nq + 1]);
+            qcell[nq] = qcell[nq + 1] = p;
+            nq += 2;
+        }
+    SL_CALL(sl_select_exact(r, s, mstart, members, nq, qcell, qrank, x));
+    nq = 0;
+    for (int64_t p = 0; p < lay->ncells; p++)
+        for (int j = 0; j < nprobs; j++) {
+            if (npresent[p] == 0) {
+                out[p * nprobs + j] = NAN;
+                continue;
+            }
+            out[p * nprobs + j] = sl_type7_value(npresent[p], probs[j], x[nq], x[nq + 1]);
+            nq += 2;
+        }
+cleanup:
+    if (x)
+        sl_wipe(x, (size_t)(cap > 0 ? cap : 1) * sizeof *x);
+    sl_free(x);
+    sl_free(mstart);
+    sl_free(members);
+    sl_free(qcell);
+    sl_free(qrank);
+    return st;
+}
+
+/* Values of the ascending run v[0..len) numerically equal to x. */
+static int64_t count_equal_run(const double *v, int64_t len, double x)
+{
+    int64_t lo = 0, hi = len, first;
+    while (lo < hi) {
+        int64_t mid = lo + (hi - lo) / 2;
+        if (v[mid] < x)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    first = lo;
+    hi = len;
+    while (lo < hi) {
+        int64_t mid = lo + (hi - lo) / 2;
+        if (v[mid] <= x)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo - first;
+}
+
+sl_status sl_count_equal(const struct sl_reducer *r, const struct sl_sorted_cells *s,
+                         const struct sl_layout *lay, const double *x, int64_t *count)
+{
+    sl_status st = SL_OK;
+    int64_t *mstart = NULL, *members = NULL;
+
+    SL_CALL(sl_layout_members(lay, &mstart, &members));
+    for (int64_t p = 0; p < lay->ncells; p++) {
+        count[p] = 0;
+        if (isnan(x[p]))
+            continue;
+        for (int64_t i = mstart[p]; i < mstart[p + 1]; i++) {
+            int64_t c = members[i];
+            count[p] += count_equal_run(s->v + s->start[c], s->start[c + 1] - s->start[c], x[p]);
+        }
+    }
+    SL_CALL(r->sum_i64(r->ctx, count, lay->ncells));
+cleanup:
+    sl_free(mstart);
+    sl_free(members);
+    return st;
+}

@@ -1,0 +1,160 @@
+/*
+ * cellstats.h: per-cell statistics of a measure, reduced across ranks so
+ * that every result is identical to the last bit on any number of ranks.
+ *
+ * Three reductions serve describe and crosstab:
+ *   - moments (count, missing, sum, mean, m2): SL_OP_GROUP_MOMENTS
+ *     runs on every chunk with zeroed outputs; the per-chunk partials of the
+ *     cells a chunk touches travel as records (chunk, slot, summary) and are
+ *     folded with sl_moments_combine in global chunk order, then slot order.
+ *     A chunk's partial does not depend on which rank holds it, so neither
+ *     does the fold.
+ *   - exact order statistics: each rank sorts its values per cell
+ *     (SL_OP_SORT_F64) and keeps them; the k-th smallest value of a cell over
+ *     all ranks is found by bisection on the 64-bit key whose unsigned order
+ *     is IEEE total order, counting per rank with binary searches and summing
+ *     the counts exactly. Row values never leave their rank; only counts
+ *     travel. The k-th value of a multiset does not depend on how it is split.
+ *   - R type-7 quantiles from two order statistics, with R's arithmetic.
+ * Published cells (layouts, grouping.h) are folded from their full-grid
+ * cells in ascending order, so margins come from the same partials.
+ *
+ * Ranks communicate through a reducer: the job's sl_exec, or a single
+ * process (benchmarks, tests), which runs the very same code.
+ */
+#ifndef SL_JOBS_CELLSTATS_H
+#define SL_JOBS_CELLSTATS_H
+
+#include <stdint.h>
+
+#include "engine/core/secbuf.h"
+#include "engine/job.h"
+#include "engine/table.h"
+#include "jobs/grouping.h"
+#include "jobs/measure.h"
+#include "kernels/kernel.h"
+
+/* ---- reducers ---- */
+
+struct sl_reducer {
+    void *ctx;
+    /* Element-wise exact sum over all ranks, in place on every rank. */
+    sl_status (*sum_i64)(void *ctx, int64_t *buf, int64_t n);
+    /* Concatenation of every rank's `count` doubles in rank order, on every
+     * rank; *all sl_malloc'd. */
+    sl_status (*allgather_f64)(void *ctx, const double *local, int64_t count, double **all,
+                               int64_t *total);
+};
+
+/* Reducer over the job's ranks (sl_exec_sum_i64, sl_exec_allgather_f64). */
+void sl_reducer_exec(struct sl_reducer *r, struct sl_exec *ex);
+/* Reducer of a single process: sums are identities, gathers copies. */
+void sl_reducer_single(struct sl_reducer *r);
+
+/* ---- moments by chunk ---- */
+
+/* Doubles per record: chunk, slot, n_present, n_missing, sum, mean, m2.
+ * Counts and indices are integers below 2^53, exact in a double. */
+#define SL_MOMENT_RECORD 7
+
+/* Growable list of records (secret: a partial over one patient is that
+ * patient's value). */
+struct sl_moment_records {
+    double *v;
+    int64_t count;
+    int64_t cap;
+};
+
+/* Wipes and frees the records; the struct is left empty. */
+void sl_moment_records_clear(struct sl_moment_records *rec);
+
+/* One pass over the frame (sl_chunk_pass): for every chunk and every
+ * measure m[j], runs SL_OP_GROUP_MOMENTS on the chunk's rows grouped by `g`
+ * and filtered by `mask` (may be NULL) into zeroed outputs, and appends one
+ * record per cell with a kept row (present or missing), with slot
+ * j * g->ncells + cell. With `dom` (g->ncells entries, accumulated), also
+ * adds the dominance evidence of m[0] while the chunk is in cache. Not
+ * collective. */
+sl_status sl_moments_by_chunk(struct sl_backend *b, const struct sl_frame *fr,
+                              const struct sl_grouping *g, const uint8_t *mask,
+                              const struct sl_measure *m, int nmeas, struct sl_dominance *dom,
+                              struct sl_moment_records *rec);
+
+/* Kept rows per cell of `g` (rows filtered by `mask`, may be NULL):
+ * counts[c] += rows, by SL_OP_GROUP_COUNT on every chunk (one pass, exact).
+ * Not collective. */
+sl_status sl_count_by_chunk(struct sl_backend *b, const struct sl_frame *fr,
+                            const struct sl_grouping *g, const uint8_t *mask, int64_t *counts);
+
+/* Folds `count` records (any order; they are sorted here by chunk, then
+ * slot) into out: slot s is full-grid cell s % lay->nfull of measure
+ * s / lay->nfull, and goes to out[measure * lay->ncells + t] for each
+ * published target t. `out` holds nmeasures * lay->ncells entries, zeroed by
+ * the caller. `rec` is sorted in place. SL_ERR_INTERNAL on a record whose
+ * slot is out of range. Not collective. */
+sl_status sl_moments_fold(double *rec, int64_t count, const struct sl_layout *lay,
+                          int64_t nmeasures, struct sl_moments *out);
+
+/* Gathers every rank's records into *all (emptied first), on every rank.
+ * Collective through r. */
+sl_status sl_moments_gather(const struct sl_reducer *r, const struct sl_moment_records *rec,
+                            struct sl_moment_records *all);
+
+/* Kept rows (present and missing) per full-grid cell of the measure whose
+ * slots start at slot0: n[c] += rows of slot slot0 + c, for c < ncells.
+ * Exact, so it can stand in for a separate count of the cells. */
+void sl_moments_cell_rows(const struct sl_moment_records *rec, int64_t slot0, int64_t ncells,
+                          int64_t *n);
+
+/* ---- exact order statistics ---- */
+
+/* This rank's present values of a measure, ascending in IEEE total order
+ * within each full-grid cell: cell c holds v[start[c] .. start[c + 1]). */
+struct sl_sorted_cells {
+    struct sl_secbuf *mem; /* secret; holds v */
+    const double *v;
+    int64_t *start;        /* [ncells + 1] */
+    int64_t ncells;
+};
+
+/* Sorts the frame's values of `m` per cell of `g` (rows filtered by `mask`,
+ * may be NULL) with one SL_OP_SORT_F64 call. Not collective. */
+sl_status sl_sorted_cells_create(struct sl_backend *b, const struct sl_frame *fr,
+                                 const struct sl_grouping *g, const uint8_t *mask,
+                                 const struct sl_measure *m, struct sl_sorted_cells **out);
+
+/* Wipes and frees; NULL-safe; NULLs *s. */
+void sl_sorted_cells_destroy(struct sl_sorted_cells **s);
+
+/* Exact order statistics: out[i] is the value of 0-based rank qrank[i]
+ * (ascending IEEE total order) among the values, over all ranks, of the
+ * full-grid cells members[mstart[q] .. mstart[q + 1]) with q = qcell[i]
+ * (a published cell, see sl_layout_members). Every qrank[i] must lie below
+ * that cell's number of values: SL_ERR_INTERNAL otherwise. Collective
+ * through r: every rank passes the same queries. */
+sl_status sl_select_exact(const struct sl_reducer *r, const struct sl_sorted_cells *s,
+                          const int64_t *mstart, const int64_t *members, int64_t nq,
+                          const int64_t *qcell, const int64_t *qrank, double *out);
+
+/* 0-based order statistics R's type-7 quantile of n > 0 sorted values at
+ * `prob` reads: x[lo] and x[hi]. */
+void sl_type7_order(int64_t n, double prob, int64_t *lo, int64_t *hi);
+
+/* R's type-7 quantile from those two order statistics, with the arithmetic
+ * of sl_quantile_type7 (so the result is the same double). */
+double sl_type7_value(int64_t n, double prob, double x_lo, double x_hi);
+
+/* Type-7 quantiles of every published cell: out[p * nprobs + j] for
+ * probs[j] in [0, 1], npresent[p] values in cell p (NaN when 0).
+ * Collective through r. */
+sl_status sl_quantiles_exact(const struct sl_reducer *r, const struct sl_sorted_cells *s,
+                             const struct sl_layout *lay, const int64_t *npresent, int nprobs,
+                             const double *probs, double *out);
+
+/* For every published cell p with x[p] not NaN, the number of values over
+ * all ranks equal to x[p] (numerically, so -0 and +0 count alike), else 0.
+ * Collective through r. */
+sl_status sl_count_equal(const struct sl_reducer *r, const struct sl_sorted_cells *s,
+                         const struct sl_layout *lay, const double *x, int64_t *count);
+
+#endif

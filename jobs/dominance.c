@@ -1,0 +1,269 @@
+/*
+ * dominance.c: fixed-point dominance evidence per cell (see dominance.h).
+ */
+#include "jobs/dominance.h"
+
+#include <math.h>
+#include <string.h>
+
+#include "engine/core/alloc.h"
+
+/* Doubles per gathered cell: cell, ncontrib, has_negative, then total_hi,
+ * total_lo and top[0..SL_DOM_TOP) as two exact 32-bit halves each. */
+#define DOM_RECORD (3 + 2 * (2 + SL_DOM_TOP))
+
+int64_t sl_fixed_from_double(double v)
+{
+    double x = v * (double)((int64_t)1 << SL_FIXED_SHIFT);
+    if (!(fabs(x) < 9223372036854775807.0))
+        return x < 0 ? -INT64_MAX : INT64_MAX;
+    /* Round half away from zero: adding the largest double below 1/2 and
+     * truncating rounds every x, halves included, as round() does, without
+     * a library call. */
+    return (int64_t)(x + copysign(0.49999999999999994, x));
+}
+
+static void add128(struct sl_dominance *d, int64_t hi, uint64_t lo)
+{
+    uint64_t sum = d->total_lo + lo;
+    uint64_t carry = sum < lo;
+    d->total_hi = (int64_t)((uint64_t)d->total_hi + (uint64_t)hi + carry);
+    d->total_lo = sum;
+}
+
+static int64_t kept_of(const struct sl_dominance *d)
+{
+    return d->ncontrib < SL_DOM_TOP ? d->ncontrib : SL_DOM_TOP;
+}
+
+/* Inserts x among the kept largest, which hold `kept` values. */
+static void top_insert(int64_t *top, int64_t kept, int64_t x)
+{
+    int64_t i;
+    if (kept == SL_DOM_TOP && x <= top[SL_DOM_TOP - 1])
+        return;
+    i = kept < SL_DOM_TOP ? kept : SL_DOM_TOP - 1;
+    for (; i > 0 && top[i - 1] < x; i--)
+        top[i] = top[i - 1];
+    top[i] = x;
+}
+
+void sl_dominance_add(struct sl_dominance *d, int64_t x)
+{
+    top_insert(d->top, kept_of(d), x);
+    d->ncontrib++;
+    d->has_negative |= x < 0;
+    add128(d, x < 0 ? -1 : 0, (uint64_t)x);
+}
+
+void sl_dominance_merge(struct sl_dominance *acc, const struct sl_dominance *b)
+{
+    int64_t kept = kept_of(acc), kb = kept_of(b);
+    for (int64_t i = 0; i < kb; i++) {
+        top_insert(acc->top, kept, b->top[i]);
+        if (kept < SL_DOM_TOP)
+            kept++;
+    }
+    acc->ncontrib += b->ncontrib;
+    acc->has_negative |= b->has_negative;
+    add128(acc, b->total_hi, b->total_lo);
+}
+
+/* Partial sums of one cell over a block of rows. The 128-bit total is kept
+ * as the sums of the contributions' low 32 bits (unsigned) and high 32 bits
+ * (signed), which cannot overflow within ROWS_BLOCK rows, so a row costs
+ * two additions and no carry. Rows i go to copy i % DOM_COPIES, so that runs
+ * of rows in one cell do not wait on each other's stores. */
+struct dom_part {
+    uint64_t lo;
+    int64_t hi;
+    int64_t count;
+    int64_t neg; /* set by the rare second look at a block with negatives */
+};
+
+#define DOM_COPIES 4
+#define ROWS_BLOCK ((int64_t)1 << 24)
+#define TOP_EMPTY INT64_MIN /* never a contribution: they saturate at -INT64_MAX */
+
+/* Folds the parts and candidate tops of a block into out, resetting them. */
+static void flush_parts(struct dom_part *part, int64_t *top, int64_t ncells,
+                        struct sl_dominance *out)
+{
+    for (int64_t c = 0; c < ncells; c++) {
+        struct sl_dominance b;
+        uint64_t lo = 0;
+        int64_t hi = 0;
+        memset(&b, 0, sizeof b);
+        for (int k = 0; k < DOM_COPIES; k++) {
+            struct dom_part *p = &part[k * ncells + c];
+            lo += p->lo;
+            hi += p->hi;
+            b.ncontrib += p->count;
+            b.has_negative |= p->neg != 0;
+            memset(p, 0, sizeof *p);
+        }
+        if (b.ncontrib == 0)
+            continue;
+        /* total = hi * 2^32 + lo */
+        b.total_hi = hi >> 32;
+        b.total_lo = (uint64_t)hi << 32;
+        add128(&b, 0, lo);
+        for (int i = 0; i < SL_DOM_TOP; i++) {
+            b.top[i] = top[c * SL_DOM_TOP + i] == TOP_EMPTY ? 0 : top[c * SL_DOM_TOP + i];
+            top[c * SL_DOM_TOP + i] = TOP_EMPTY;
+        }
+        sl_dominance_merge(&out[c], &b);
+    }
+}
+
+sl_status sl_dominance_add_rows(const double *v, const int32_t *cell, const uint8_t *mask,
+                                int64_t n, int64_t ncells, struct sl_dominance *out)
+{
+    sl_status st = SL_OK;
+    struct dom_part *part = NULL;
+    int64_t *top = NULL;
+
+    part = sl_calloc((size_t)(DOM_COPIES * ncells), sizeof *part);
+    top = sl_malloc((size_t)(SL_DOM_TOP * ncells) * sizeof *top);
+    SL_CHECK(part && top, SL_ERR_NOMEM, "out of memory for %lld cells", (long long)ncells);
+    for (int64_t i = 0; i < SL_DOM_TOP * ncells; i++)
+        top[i] = TOP_EMPTY;
+    for (int64_t b0 = 0; b0 < n; b0 += ROWS_BLOCK) {
+        int64_t b1 = n - b0 < ROWS_BLOCK ? n : b0 + ROWS_BLOCK;
+        uint64_t any_negative = 0;
+        for (int64_t r = b0; r < b1; r++) {
+            int64_t c = cell ? cell[r] : (mask && !mask[r] ? -1 : 0), x;
+            struct dom_part *p;
+            int64_t *t;
+            if (c < 0 || isnan(v[r])) {
+                SL_CHECK(c >= -1, SL_ERR_INTERNAL, "row %lld has cell %lld", (long long)r,
+                         (long long)c);
+                continue;
+            }
+            SL_CHECK(c < ncells, SL_ERR_INTERNAL, "row %lld has cell %lld of %lld",
+                     (long long)r, (long long)c, (long long)ncells);
+            x = sl_fixed_from_double(v[r]);
+            p = &part[(r & (DOM_COPIES - 1)) * ncells + c];
+            p->lo += (uint64_t)x & 0xffffffffu;
+            p->hi += x >> 32;
+            p->count++;
+            any_negative |= (uint64_t)x;
+            t = &top[c * SL_DOM_TOP];
+            if (x > t[SL_DOM_TOP - 1]) {
+                int i = SL_DOM_TOP - 1;
+                for (; i > 0 && t[i - 1] < x; i--)
+                    t[i] = t[i - 1];
+                t[i] = x;
+            }
+        }
+        /* Negative contributions are rare: find their cells only when the
+         * block has one. */
+        for (int64_t r = b0; any_negative >> 63 && r < b1; r++) {
+            int64_t c = cell ? cell[r] : (mask && !mask[r] ? -1 : 0);
+            if (c >= 0 && !isnan(v[r]) && sl_fixed_from_double(v[r]) < 0)
+                part[c].neg = 1;
+        }
+        flush_parts(part, top, ncells, out);
+    }
+cleanup:
+    if (part)
+        sl_wipe(part, (size_t)(DOM_COPIES * ncells) * sizeof *part);
+    if (top)
+        sl_wipe(top, (size_t)(SL_DOM_TOP * ncells) * sizeof *top);
+    sl_free(part);
+    sl_free(top);
+    return st;
+}
+
+void sl_dominance_from_sorted(const struct sl_sorted_cells *s, struct sl_dominance *out)
+{
+    for (int64_t c = 0; c < s->ncells; c++) {
+        const double *v = s->v + s->start[c];
+        int64_t len = s->start[c + 1] - s->start[c];
+        struct sl_dominance *d = &out[c];
+        if (len == 0)
+            continue;
+        for (int64_t i = 0; i < len; i++) {
+            int64_t x = sl_fixed_from_double(v[i]);
+            add128(d, x < 0 ? -1 : 0, (uint64_t)x);
+        }
+        for (int64_t i = 0; i < SL_DOM_TOP && i < len; i++)
+            d->top[i] = sl_fixed_from_double(v[len - 1 - i]);
+        d->ncontrib = len;
+        d->has_negative = sl_fixed_from_double(v[0]) < 0;
+    }
+}
+
+static void put_u64(double *dst, uint64_t u)
+{
+    dst[0] = (double)(u >> 32);
+    dst[1] = (double)(u & 0xffffffffu);
+}
+
+static uint64_t get_u64(const double *src)
+{
+    return ((uint64_t)src[0] << 32) | (uint64_t)src[1];
+}
+
+sl_status sl_dominance_reduce(const struct sl_reducer *r, const struct sl_dominance *local,
+                              const struct sl_layout *lay, struct sl_dominance *out)
+{
+    sl_status st = SL_OK;
+    double *packed = NULL, *all = NULL;
+    struct sl_dominance *full = NULL;
+    int64_t nloc = 0, cap = 1, total = 0, targets[SL_LAYOUT_MAX_TARGETS];
+
+    for (int64_t c = 0; c < lay->nfull; c++)
+        cap += local[c].ncontrib > 0;
+    packed = sl_malloc((size_t)cap * DOM_RECORD * sizeof *packed);
+    full = sl_calloc((size_t)lay->nfull, sizeof *full);
+    SL_CHECK(packed && full, SL_ERR_NOMEM, "out of memory for dominance evidence");
+    for (int64_t c = 0; c < lay->nfull; c++) {
+        double *p = packed + nloc * DOM_RECORD;
+        if (local[c].ncontrib == 0)
+            continue;
+        p[0] = (double)c;
+        p[1] = (double)local[c].ncontrib;
+        p[2] = local[c].has_negative ? 1 : 0;
+        put_u64(p + 3, (uint64_t)local[c].total_hi);
+        put_u64(p + 5, local[c].total_lo);
+        for (int i = 0; i < SL_DOM_TOP; i++)
+            put_u64(p + 7 + 2 * i, (uint64_t)local[c].top[i]);
+        nloc++;
+    }
+    SL_CALL(r->allgather_f64(r->ctx, packed, nloc * DOM_RECORD, &all, &total));
+    SL_CHECK(total % DOM_RECORD == 0, SL_ERR_INTERNAL, "gathered dominance evidence is truncated");
+    for (int64_t i = 0; i < total / DOM_RECORD; i++) {
+        const double *p = all + i * DOM_RECORD;
+        struct sl_dominance d;
+        int64_t c = (int64_t)p[0];
+        SL_CHECK(p[0] >= 0 && c < lay->nfull, SL_ERR_INTERNAL, "dominance evidence for cell %lld",
+                 (long long)c);
+        d.ncontrib = (int64_t)p[1];
+        d.has_negative = p[2] != 0;
+        d.total_hi = (int64_t)get_u64(p + 3);
+        d.total_lo = get_u64(p + 5);
+        for (int j = 0; j < SL_DOM_TOP; j++)
+            d.top[j] = (int64_t)get_u64(p + 7 + 2 * j);
+        sl_dominance_merge(&full[c], &d);
+    }
+    for (int64_t c = 0; c < lay->nfull; c++) {
+        int k;
+        if (full[c].ncontrib == 0)
+            continue;
+        k = sl_layout_targets(lay, c, targets);
+        for (int t = 0; t < k; t++)
+            sl_dominance_merge(&out[targets[t]], &full[c]);
+    }
+cleanup:
+    if (packed)
+        sl_wipe(packed, (size_t)cap * DOM_RECORD * sizeof *packed);
+    if (all)
+        sl_wipe(all, (size_t)total * sizeof *all);
+    if (full)
+        sl_wipe(full, (size_t)lay->nfull * sizeof *full);
+    sl_free(packed);
+    sl_free(all);
+    sl_free(full);
+    return st;
+}

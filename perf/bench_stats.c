@@ -1,0 +1,449 @@
+/*
+ * bench_stats.c: describe- and crosstab-like statistics over a generated
+ * in-memory cohort, timed through the code the analyses run, next to the
+ * machine's memory read bandwidth measured in the same run.
+ *
+ *   bench_stats [--rows N] [--reps R] [--chunk-rows C] [--bw-threads T]
+ *
+ * The cohort (default 1e7 rows, chunks of 65536 rows as ingest writes them)
+ * lives in secret buffers like a decrypted frame: sex, region and smoker
+ * (categorical codes, some missing), age (integer, some missing), bmi (real,
+ * 5% missing), sbp and cost (real). Values come from a counter-based
+ * generator (splitmix64 of row * 8 + column), so perf/bench_stats_duckdb.py
+ * builds the very same table; both print the same CHECK lines.
+ *
+ * Timed, best of R repetitions, each with the steps the jobs take
+ * (jobs/describe.c, jobs/crosstab.c) and a single-process reducer:
+ *   describe      bmi, sbp, cost by sex: one chunk-parallel pass (cell index
+ *                 of the chunk, SL_OP_GROUP_MOMENTS per column), gather, fold
+ *                 in chunk order;
+ *   describe_all  the same without grouping;
+ *   quantiles     per column: cell index, SL_OP_SORT_F64, exact quartiles by
+ *                 bisection, dominance evidence from the sorted values
+ *                 (describe's heavier half, reported on its own);
+ *   crosstab      region x sex x smoker with margins, cost per cell: one pass
+ *                 (cell index, moments, dominance evidence), fold;
+ *   crosstab_n    the same table of counts only (SL_OP_GROUP_COUNT).
+ * Input bytes are the columns a computation reads (8 per real value, 4 per
+ * category code); their rate is compared with the read bandwidth of T
+ * threads (default: all online CPUs) summing squares over 1 GiB. Kernel
+ * threads follow OMP_NUM_THREADS. Lines starting with RESULT and CHECK are
+ * for perf/bench_stats.sh.
+ */
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "engine/core/alloc.h"
+#include "engine/core/secbuf.h"
+#include "io/format.h"
+#include "jobs/cellstats.h"
+#include "jobs/dominance.h"
+#include "jobs/grouping.h"
+#include "jobs/measure.h"
+#include "kernels/kernel.h"
+
+enum { C_SEX, C_REGION, C_SMOKER, C_AGE, C_BMI, C_SBP, C_COST, NCOLS };
+
+static const int g_nlevels[3] = {2, 9, 3};
+static const char *const g_names[NCOLS] = {"sex", "region", "smoker", "age", "bmi", "sbp", "cost"};
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static uint64_t mix(uint64_t z)
+{
+    z += 0x9E3779B97F4A7C15ull;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+/* ---- the cohort ---- */
+
+struct bench {
+    int64_t rows;
+    struct sl_frame fr;
+    int col_index[NCOLS];
+    struct sl_secbuf *data[NCOLS];
+    int64_t *chunk_index, *chunk_row0;
+};
+
+static sl_status generate(struct bench *b, int64_t rows, int64_t chunk_rows)
+{
+    sl_status st = SL_OK;
+    int64_t nchunks = (rows + chunk_rows - 1) / chunk_rows;
+    int32_t *sex, *region, *smoker;
+    int64_t *age;
+    double *bmi, *sbp, *cost;
+
+    b->rows = rows;
+    for (int c = 0; c < NCOLS; c++) {
+        size_t elem = c <= C_SMOKER ? sizeof(int32_t) : sizeof(double);
+        SL_CALL(sl_secbuf_create((size_t)rows * elem, &b->data[c]));
+        b->col_index[c] = c;
+    }
+    sex = b->data[C_SEX]->data;
+    region = b->data[C_REGION]->data;
+    smoker = b->data[C_SMOKER]->data;
+    age = b->data[C_AGE]->data;
+    bmi = b->data[C_BMI]->data;
+    sbp = b->data[C_SBP]->data;
+    cost = b->data[C_COST]->data;
+    for (int64_t i = 0; i < rows; i++) {
+        uint64_t r[NCOLS];
+        double u[NCOLS];
+        for (int c = 0; c < NCOLS; c++) {
+            r[c] = mix((uint64_t)i * 8 + (uint64_t)c);
+            u[c] = (double)(r[c] >> 11) * 0x1p-53;
+        }
+        sex[i] = r[C_SEX] % 100 == 0 ? SL_CAT_MISSING : (int32_t)((r[C_SEX] >> 8) % 2);
+        region[i] = (int32_t)((r[C_REGION] >> 8) % 9);
+        smoker[i] = r[C_SMOKER] % 100 < 3 ? SL_CAT_MISSING : (int32_t)((r[C_SMOKER] >> 8) % 3);
+        age[i] = r[C_AGE] % 100 < 2 ? SL_INT_MISSING : (int64_t)((r[C_AGE] >> 8) % 101);
+        bmi[i] = r[C_BMI] % 100 < 5 ? NAN : 15 + 30 * u[C_BMI];
+        sbp[i] = 90 + 80 * u[C_SBP];
+        cost[i] = 50 + 20000 * (u[C_COST] * u[C_COST] * u[C_COST]);
+    }
+    b->chunk_index = sl_malloc((size_t)nchunks * sizeof *b->chunk_index);
+    b->chunk_row0 = sl_malloc((size_t)(nchunks + 1) * sizeof *b->chunk_row0);
+    SL_CHECK(b->chunk_index && b->chunk_row0, SL_ERR_NOMEM, "out of memory");
+    for (int64_t k = 0; k <= nchunks; k++) {
+        if (k < nchunks)
+            b->chunk_index[k] = k;
+        b->chunk_row0[k] = k * chunk_rows < rows ? k * chunk_rows : rows;
+    }
+    b->fr = (struct sl_frame){rows, NCOLS, b->col_index, b->data, nchunks, b->chunk_index,
+                              b->chunk_row0};
+cleanup:
+    return st;
+}
+
+static void bench_free(struct bench *b)
+{
+    for (int c = 0; c < NCOLS; c++)
+        sl_secbuf_destroy(&b->data[c]);
+    sl_free(b->chunk_index);
+    sl_free(b->chunk_row0);
+}
+
+/* Exact facts both generators must agree on. */
+static void print_checks(const struct bench *b)
+{
+    const int32_t *sex = b->data[C_SEX]->data;
+    const int64_t *age = b->data[C_AGE]->data;
+    const double *bmi = b->data[C_BMI]->data;
+    int64_t nsex[3] = {0, 0, 0}, nbmi = 0, agesum = 0;
+    for (int64_t i = 0; i < b->rows; i++) {
+        nsex[sex[i] < 0 ? 2 : sex[i]]++;
+        nbmi += !isnan(bmi[i]);
+        agesum += age[i] == SL_INT_MISSING ? 0 : age[i];
+    }
+    printf("CHECK rows=%lld sex0=%lld sex1=%lld sexna=%lld bmi_present=%lld age_sum=%lld\n",
+           (long long)b->rows, (long long)nsex[0], (long long)nsex[1], (long long)nsex[2],
+           (long long)nbmi, (long long)agesum);
+}
+
+/* ---- memory read bandwidth ---- */
+
+struct bw_part {
+    const double *x;
+    int64_t n;
+    double sum;
+};
+
+static void *bw_worker(void *arg)
+{
+    struct bw_part *p = arg;
+    double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+    int64_t i = 0;
+    for (; i + 4 <= p->n; i += 4) {
+        s0 += p->x[i] * p->x[i];
+        s1 += p->x[i + 1] * p->x[i + 1];
+        s2 += p->x[i + 2] * p->x[i + 2];
+        s3 += p->x[i + 3] * p->x[i + 3];
+    }
+    for (; i < p->n; i++)
+        s0 += p->x[i] * p->x[i];
+    p->sum = (s0 + s1) + (s2 + s3);
+    return NULL;
+}
+
+/* Best rate of `threads` threads each summing squares over its share of a
+ * 1 GiB array, in bytes per second. */
+static double read_bandwidth(int threads, int reps)
+{
+    int64_t n = (int64_t)1 << 27;
+    double *x = malloc((size_t)n * sizeof *x), best = 0, sink = 0;
+    struct bw_part parts[64];
+    pthread_t tid[64];
+    if (!x)
+        return 0;
+    for (int64_t i = 0; i < n; i++)
+        x[i] = (double)(i & 1023) * 0.5;
+    for (int r = 0; r < reps; r++) {
+        double t0 = now_s(), dt;
+        for (int t = 0; t < threads; t++) {
+            parts[t] = (struct bw_part){x + n / threads * t, n / threads, 0};
+            pthread_create(&tid[t], NULL, bw_worker, &parts[t]);
+        }
+        for (int t = 0; t < threads; t++) {
+            pthread_join(tid[t], NULL);
+            sink += parts[t].sum;
+        }
+        dt = now_s() - t0;
+        if ((double)n * 8 / dt > best)
+            best = (double)n * 8 / dt;
+    }
+    free(x);
+    if (sink == 42)
+        printf(" ");
+    return best;
+}
+
+/* ---- the timed computations ---- */
+
+struct timing {
+    double pass, fold, total; /* the pass over the rows; gathering and folding */
+};
+
+static void keep_best(struct timing *best, const struct timing *t)
+{
+    if (best->total == 0 || t->total < best->total)
+        *best = *t;
+}
+
+static struct sl_grouping grouping(const int *cols, int n)
+{
+    struct sl_grouping g;
+    memset(&g, 0, sizeof g);
+    g.ncells = 1;
+    for (int d = 0; d < n; d++) {
+        g.cols[d] = cols[d];
+        g.nlevels[d] = g_nlevels[cols[d]];
+        g.names[d] = g_names[cols[d]];
+        g.ncells *= g_nlevels[cols[d]] + 1;
+    }
+    g.ndims = n;
+    return g;
+}
+
+static struct sl_measure measure(int col)
+{
+    return (struct sl_measure){col, SL_COL_REAL, g_names[col], NAN, NAN};
+}
+
+/* describe: moments of bmi, sbp and cost, by sex or overall. */
+static sl_status run_describe(struct bench *b, struct sl_backend *be, int by, struct timing *tm,
+                              double *check)
+{
+    sl_status st = SL_OK;
+    const int by_cols[1] = {C_SEX};
+    struct sl_grouping g = grouping(by_cols, by ? 1 : 0);
+    struct sl_moment_records rec = {NULL, 0, 0}, all = {NULL, 0, 0};
+    struct sl_reducer red;
+    struct sl_layout lay;
+    struct sl_moments *mom = NULL;
+    int64_t nfull[16] = {0};
+    const struct sl_measure m[3] = {measure(C_BMI), measure(C_SBP), measure(C_COST)};
+    double t0 = now_s(), t1;
+
+    sl_reducer_single(&red);
+    SL_CALL(sl_moments_by_chunk(be, &b->fr, &g, NULL, m, 3, NULL, &rec));
+    t1 = now_s();
+    SL_CALL(sl_moments_gather(&red, &rec, &all));
+    sl_moments_cell_rows(&all, 0, g.ncells, nfull);
+    sl_layout_init(&lay, &g, nfull, 0);
+    mom = sl_calloc((size_t)(3 * lay.ncells), sizeof *mom);
+    SL_CHECK(mom, SL_ERR_NOMEM, "out of memory");
+    SL_CALL(sl_moments_fold(all.v, all.count, &lay, 3, mom));
+    *tm = (struct timing){t1 - t0, now_s() - t1, now_s() - t0};
+    *check = mom[0].mean;
+cleanup:
+    sl_moment_records_clear(&rec);
+    sl_moment_records_clear(&all);
+    sl_free(mom);
+    return st;
+}
+
+/* describe's quantiles and dominance evidence of bmi, sbp and cost by sex. */
+static sl_status run_quantiles(struct bench *b, struct sl_backend *be, struct timing *tm,
+                               double *check)
+{
+    sl_status st = SL_OK;
+    const int by_cols[1] = {C_SEX};
+    struct sl_grouping g = grouping(by_cols, 1);
+    struct sl_sorted_cells *sorted = NULL;
+    struct sl_reducer red;
+    struct sl_layout lay;
+    int64_t nfull[3] = {1, 1, 1}, npresent[3];
+    const int cols[3] = {C_BMI, C_SBP, C_COST};
+    const double probs[3] = {0.5, 0.25, 0.75};
+    double q[9], tp = 0, tf = 0;
+    struct sl_dominance dfull[3], dom[3];
+
+    sl_reducer_single(&red);
+    sl_layout_init(&lay, &g, nfull, 0);
+    for (int j = 0; j < 3; j++) {
+        struct sl_measure m = measure(cols[j]);
+        double t0 = now_s(), t1;
+        SL_CALL(sl_sorted_cells_create(be, &b->fr, &g, NULL, &m, &sorted));
+        t1 = now_s();
+        for (int64_t c = 0; c < 3; c++)
+            npresent[c] = sorted->start[c + 1] - sorted->start[c];
+        SL_CALL(sl_quantiles_exact(&red, sorted, &lay, npresent, 3, probs, q));
+        memset(dfull, 0, sizeof dfull);
+        memset(dom, 0, sizeof dom);
+        sl_dominance_from_sorted(sorted, dfull);
+        SL_CALL(sl_dominance_reduce(&red, dfull, &lay, dom));
+        sl_sorted_cells_destroy(&sorted);
+        tp += t1 - t0;
+        tf += now_s() - t1;
+    }
+    *tm = (struct timing){tp, tf, tp + tf};
+    *check = q[0];
+cleanup:
+    sl_sorted_cells_destroy(&sorted);
+    return st;
+}
+
+/* crosstab: region x sex x smoker with margins; with `value`, cost's
+ * moments and dominance evidence per cell, else counts only. */
+static sl_status run_crosstab(struct bench *b, struct sl_backend *be, int value,
+                              struct timing *tm, double *check)
+{
+    sl_status st = SL_OK;
+    const int by_cols[3] = {C_REGION, C_SEX, C_SMOKER};
+    struct sl_grouping g = grouping(by_cols, 3);
+    struct sl_moment_records rec = {NULL, 0, 0}, all = {NULL, 0, 0};
+    struct sl_reducer red;
+    struct sl_layout lay;
+    struct sl_moments *mom = NULL;
+    struct sl_dominance *dfull = NULL, *dom = NULL;
+    int64_t *nfull = NULL, *n = NULL;
+    struct sl_measure m = measure(C_COST);
+    double t0 = now_s(), t1;
+
+    sl_reducer_single(&red);
+    nfull = sl_calloc((size_t)g.ncells, sizeof *nfull);
+    dfull = sl_calloc((size_t)g.ncells, sizeof *dfull);
+    SL_CHECK(nfull && dfull, SL_ERR_NOMEM, "out of memory");
+    if (value)
+        SL_CALL(sl_moments_by_chunk(be, &b->fr, &g, NULL, &m, 1, dfull, &rec));
+    else
+        SL_CALL(sl_count_by_chunk(be, &b->fr, &g, NULL, nfull));
+    t1 = now_s();
+    if (value) {
+        SL_CALL(sl_moments_gather(&red, &rec, &all));
+        sl_moments_cell_rows(&all, 0, g.ncells, nfull);
+    }
+    sl_layout_init(&lay, &g, nfull, 1);
+    n = sl_calloc((size_t)lay.ncells, sizeof *n);
+    mom = sl_calloc((size_t)lay.ncells, sizeof *mom);
+    dom = sl_calloc((size_t)lay.ncells, sizeof *dom);
+    SL_CHECK(n && mom && dom, SL_ERR_NOMEM, "out of memory");
+    sl_layout_sum_i64(&lay, nfull, 1, n);
+    if (value) {
+        SL_CALL(sl_moments_fold(all.v, all.count, &lay, 1, mom));
+        SL_CALL(sl_dominance_reduce(&red, dfull, &lay, dom));
+    }
+    *tm = (struct timing){t1 - t0, now_s() - t1, now_s() - t0};
+    *check = value ? mom[lay.ncells - 1].mean : (double)n[lay.ncells - 1];
+cleanup:
+    sl_moment_records_clear(&rec);
+    sl_moment_records_clear(&all);
+    sl_free(nfull);
+    sl_free(n);
+    sl_free(mom);
+    sl_free(dfull);
+    sl_free(dom);
+    return st;
+}
+
+static void report(const char *name, const struct timing *t, double bytes, double rows,
+                   double bw, double check)
+{
+    double rate = bytes / t->total;
+    printf("%-13s %8.1f ms  (pass %7.1f, fold %5.1f)  %6.2f GB/s  %5.1f%% of bandwidth  "
+           "%7.1f Mrows/s\n",
+           name, 1e3 * t->total, 1e3 * t->pass, 1e3 * t->fold, rate / 1e9, 100 * rate / bw,
+           rows / t->total / 1e6);
+    printf("RESULT %s seconds=%.6f bytes=%.0f gbps=%.3f fraction=%.4f check=%.10g\n", name,
+           t->total, bytes, rate / 1e9, rate / bw, check);
+}
+
+int main(int argc, char **argv)
+{
+    sl_status st = SL_OK;
+    int64_t rows = 10000000, chunk_rows = SL_DEFAULT_CHUNK_ROWS;
+    int reps = 5, bw_threads = (int)sysconf(_SC_NPROCESSORS_ONLN);
+    struct bench b;
+    struct sl_backend *be = NULL;
+    struct timing td = {0, 0, 0}, ta = {0, 0, 0}, tq = {0, 0, 0}, tc = {0, 0, 0},
+                  tn = {0, 0, 0}, t;
+    double bw, cd = 0, ca = 0, cq = 0, cc = 0, cn = 0, r;
+
+    memset(&b, 0, sizeof b);
+    for (int i = 1; i + 1 < argc; i += 2) {
+        if (strcmp(argv[i], "--rows") == 0)
+            rows = atoll(argv[i + 1]);
+        else if (strcmp(argv[i], "--reps") == 0)
+            reps = atoi(argv[i + 1]);
+        else if (strcmp(argv[i], "--chunk-rows") == 0)
+            chunk_rows = atoll(argv[i + 1]);
+        else if (strcmp(argv[i], "--bw-threads") == 0)
+            bw_threads = atoi(argv[i + 1]);
+    }
+    if (rows < 1 || reps < 1 || chunk_rows < 1 || bw_threads < 1 || bw_threads > 64 ||
+        argc % 2 == 0) {
+        fprintf(stderr, "usage: bench_stats [--rows N] [--reps R] [--chunk-rows C] "
+                        "[--bw-threads T]\n");
+        return 2;
+    }
+    SL_CALL(sl_backend_get("cpu", &be));
+    printf("%s\n", sl_kernels_config());
+    SL_CALL(generate(&b, rows, chunk_rows));
+    print_checks(&b);
+    bw = read_bandwidth(bw_threads, 5);
+    printf("memory read bandwidth, %d threads (sum of squares over 1 GiB): %.2f GB/s\n",
+           bw_threads, bw / 1e9);
+    printf("RESULT bandwidth gbps=%.3f threads=%d\n", bw / 1e9, bw_threads);
+    printf("%lld rows in %lld chunks, best of %d\n", (long long)rows, (long long)b.fr.nchunks,
+           reps);
+    for (int k = 0; k < reps; k++) {
+        SL_CALL(run_describe(&b, be, 1, &t, &cd));
+        keep_best(&td, &t);
+        SL_CALL(run_describe(&b, be, 0, &t, &ca));
+        keep_best(&ta, &t);
+        SL_CALL(run_crosstab(&b, be, 1, &t, &cc));
+        keep_best(&tc, &t);
+        SL_CALL(run_crosstab(&b, be, 0, &t, &cn));
+        keep_best(&tn, &t);
+    }
+    for (int k = 0; k < (reps < 2 ? reps : 2); k++) {
+        SL_CALL(run_quantiles(&b, be, &t, &cq));
+        keep_best(&tq, &t);
+    }
+    r = (double)rows;
+    report("describe", &td, r * (3 * 8 + 4), r, bw, cd);
+    report("describe_all", &ta, r * 3 * 8, r, bw, ca);
+    report("quantiles", &tq, r * (3 * 8 + 4), r, bw, cq);
+    report("crosstab", &tc, r * (3 * 4 + 8), r, bw, cc);
+    report("crosstab_n", &tn, r * 3 * 4, r, bw, cn);
+cleanup:
+    bench_free(&b);
+    sl_backends_shutdown();
+    if (st != SL_OK) {
+        fprintf(stderr, "bench_stats: %s\n", sl_error_message());
+        return 1;
+    }
+    return 0;
+}

@@ -1,0 +1,224 @@
+#!/usr/bin/env bash
+# describe, crosstab and histogram on 2 ranks: every released value equals
+# an independent computation in Python from the export CSV (with the job's
+# filter applied): counts exactly, means, SDs and sums to 1e-12 relative,
+# quantiles, minima and maxima exactly (R's type 7 formula, and R itself when
+# Rscript is installed), bin labels and counts exactly.
+source "$(dirname "$0")/stats_lib.sh"
+
+stats_cohort 30000 2000
+cat >job.yaml <<'YAML'
+cohort: cohort.h5
+filter: 'age >= 18 and not (smoker == "former")'
+analyses:
+  - {type: describe, name: v1, columns: [age, bmi, systolic_bp, cost, admission_date],
+     by: [sex], margins: true, probs: [0.1, 0.9, 0.333], minmax: true}
+  - {type: describe, name: v2, columns: [hba1c]}
+  - {type: crosstab, name: v3, rows: diagnosis, cols: sex, value: cost}
+  - {type: crosstab, name: v4, rows: sex, cols: diagnosis, layers: smoker}
+  - {type: histogram, name: v5, column: age, bins: 11, by: [sex]}
+  - {type: histogram, name: v6, column: bmi, edges: [20, 25, 30.5]}
+  - {type: histogram, name: v7, column: admission_date,
+     edges: ['2015-01-01', '2018-03-01', '2021-01-01', '2023-12-31']}
+YAML
+run_job 2 job.yaml vals >vals.out 2>vals.err || { cat vals.out vals.err; fail "run failed"; }
+files=""
+for o in v1_age v1_bmi v1_systolic_bp v1_cost v1_admission_date v2_hba1c v3 v4 v5 v6 v7; do
+  files="$files $o=$(stats_output vals "$o")"
+done
+have_r=0
+command -v Rscript >/dev/null && have_r=1
+python3 - "$have_r" $files <<'PY' || fail "released values differ from the independent computation"
+import csv, datetime, math, subprocess, sys
+
+have_r = sys.argv[1] == "1"
+out = dict(a.split("=", 1) for a in sys.argv[2:])
+epoch = datetime.date(1970, 1, 1).toordinal()
+rows = []
+dictionary = {}  # category labels of the whole export (the cohort's levels)
+for r in csv.DictReader(open("export.csv")):
+    for k in ("sex", "diagnosis", "smoker", "region"):
+        if r[k] not in ("", "NA"):
+            dictionary.setdefault(k, set()).add(r[k])
+    def num(k):
+        v = r[k]
+        return None if v in ("", "NA") else float(v)
+    age, smoker = num("age"), r["smoker"]
+    if age is None or age < 18 or smoker in ("", "NA") or smoker == "former":
+        continue
+    d = r["admission_date"]
+    r["admission_date"] = None if d in ("", "NA") else float(
+        datetime.date.fromisoformat(d).toordinal() - epoch)
+    for k in ("age", "bmi", "systolic_bp", "cost", "hba1c"):
+        r[k] = num(k)
+    rows.append(r)
+errors = []
+checked = 0
+
+def check(cond, what):
+    global checked
+    checked += 1
+    if not cond:
+        errors.append(what)
+
+def close(a, b, what, rel=1e-12):
+    check(abs(a - b) <= rel * max(abs(b), 1e-300), f"{what}: {a!r} vs {b!r}")
+
+def type7(x, p):  # R's quantile.default, type 7, operation for operation
+    n = len(x)
+    index = 1 + (n - 1) * p
+    lo, hi = math.floor(index), math.ceil(index)
+    q = x[lo - 1]
+    if index > lo and x[hi - 1] != q:
+        h = index - lo
+        q = (1 - h) * q + h * x[hi - 1]
+    return q
+
+def read(name):
+    with open(out[name]) as f:
+        return list(csv.DictReader(f))
+
+def levels(col):
+    return sorted(dictionary[col])
+
+def value(s):
+    return math.nan if s == "NA" else float(s)
+
+r_checks = []
+probs = {"median": 0.5, "q1": 0.25, "q3": 0.75, "p10": 0.1, "p90": 0.9, "p33.3": 0.333}
+
+def check_describe(name, col, by):
+    table = read(name)
+    groups = [(lvl, [r for r in rows if r[by] == lvl]) for lvl in levels(by)] if by else []
+    groups.append(("Total" if by else None, rows))
+    check(len(table) == len(groups), f"{name}: {len(table)} rows")
+    for (lvl, grp), line in zip(groups, table):
+        what = f"{name}[{lvl}]"
+        if by:
+            check(line[by] == lvl, f"{what}: level {line[by]}")
+        x = sorted(r[col] for r in grp if r[col] is not None)
+        check(int(line["n"]) == len(grp), f"{what} n")
+        check(int(line["present"]) == len(x), f"{what} present")
+        check(int(line["missing"]) == len(grp) - len(x), f"{what} missing")
+        mean = math.fsum(x) / len(x)
+        close(value(line["mean"]), mean, f"{what} mean")
+        sd = math.sqrt(math.fsum((v - mean) ** 2 for v in x) / (len(x) - 1))
+        close(value(line["sd"]), sd, f"{what} sd")
+        for label, p in probs.items():
+            if label in line:
+                check(value(line[label]) == type7(x, p), f"{what} {label}: {line[label]}")
+        if "min" in line:
+            check(value(line["min"]) == x[0] and value(line["max"]) == x[-1], f"{what} min/max")
+        r_checks.append((what, x, [value(line[l]) for l in probs if l in line],
+                         [p for l, p in probs.items() if l in line]))
+
+for col in ("age", "bmi", "systolic_bp", "cost", "admission_date"):
+    check_describe("v1_" + col, col, "sex")
+check_describe("v2_hba1c", "hba1c", None)
+
+# crosstab with a value: diagnosis x sex, margins
+table = read("v3")
+dx, sx = levels("diagnosis"), levels("sex")
+i = 0
+for d in dx + ["Total"]:
+    for s in sx + ["Total"]:
+        line = table[i]; i += 1
+        what = f"v3[{d},{s}]"
+        check((line["diagnosis"], line["sex"]) == (d, s), f"{what}: order")
+        grp = [r for r in rows if d in ("Total", r["diagnosis"]) and s in ("Total", r["sex"])]
+        x = sorted(r["cost"] for r in grp if r["cost"] is not None)
+        check(int(line["n"]) == len(grp), f"{what} n")
+        if line["sum"] == "NA":
+            continue  # withheld by the gate
+        close(value(line["sum"]), math.fsum(x), f"{what} sum")
+        mean = math.fsum(x) / len(x)
+        close(value(line["mean"]), mean, f"{what} mean")
+        if len(x) > 1:
+            sd = math.sqrt(math.fsum((v - mean) ** 2 for v in x) / (len(x) - 1))
+            close(value(line["sd"]), sd, f"{what} sd")
+        check(value(line["median"]) == type7(x, 0.5), f"{what} median")
+check(i == len(table), "v3: row count")
+
+# crosstab of counts, three dimensions with margins
+table = read("v4")
+sm = levels("smoker")
+i = 0
+for s in sx + ["Total"]:
+    for d in dx + ["Total"]:
+        for k in sm + ["Total"]:
+            line = table[i]; i += 1
+            n = sum(1 for r in rows if s in ("Total", r["sex"]) and d in ("Total", r["diagnosis"])
+                    and k in ("Total", r["smoker"]))
+            check(int(line["n"]) == n, f"v4[{s},{d},{k}] n {line['n']} vs {n}")
+check(i == len(table), "v4: row count")
+
+def hist_labels(edges, fmt):
+    n = len(edges) - 1
+    lab = [f"(-inf,{fmt(edges[0])})"]
+    lab += [f"[{fmt(edges[b])},{fmt(edges[b + 1])}{']' if b == n - 1 else ')'}" for b in range(n)]
+    return lab + [f"({fmt(edges[-1])},+inf)", "(missing)"]
+
+def hist_counts(xs, edges):
+    n = len(edges) - 1
+    c = [0] * (n + 3)
+    for v in xs:
+        if v is None:
+            c[n + 2] += 1
+        elif v < edges[0]:
+            c[0] += 1
+        elif v > edges[-1]:
+            c[n + 1] += 1
+        else:
+            b = max(i for i in range(n) if edges[i] <= v)
+            c[1 + b] += 1
+    return c
+
+def check_hist(name, col, edges, fmt, by):
+    table = read(name)
+    labs = hist_labels(edges, fmt)
+    groups = [(l, [r for r in rows if r[by] == l]) for l in levels(by)] if by else [(None, rows)]
+    # The below/above/missing bins appear only when some patient is in them.
+    totals = hist_counts([r[col] for r in rows], edges)
+    n = len(edges) - 1
+    shown = [b for b in range(n + 3) if b not in (0, n + 1, n + 2) or totals[b] > 0]
+    i = 0
+    for lvl, grp in groups:
+        counts = hist_counts([r[col] for r in grp], edges)
+        for lab, c in ((labs[b], counts[b]) for b in shown):
+            line = table[i]; i += 1
+            check(line["bin"] == lab, f"{name}: label {line['bin']} vs {lab}")
+            if by:
+                check(line[by] == lvl, f"{name}: level")
+            check(int(line["n"]) == c, f"{name}[{lvl},{lab}] {line['n']} vs {c}")
+    check(i == len(table), f"{name}: row count")
+
+num_fmt = lambda v: "%.15g" % v
+check_hist("v5", "age", [0 + (110 - 0) * (i / 11) for i in range(11)] + [110.0], num_fmt, "sex")
+check_hist("v6", "bmi", [20.0, 25.0, 30.5], num_fmt, None)
+dates = ["2015-01-01", "2018-03-01", "2021-01-01", "2023-12-31"]
+day = lambda s: float(datetime.date.fromisoformat(s).toordinal() - epoch)
+check_hist("v7", "admission_date", [day(s) for s in dates],
+           lambda v: datetime.date.fromordinal(int(v) + epoch).isoformat(), None)
+
+if have_r:  # the same quantiles from R itself
+    with open("r_in.txt", "w") as f:
+        for what, x, got, ps in r_checks:
+            f.write(" ".join(repr(p) for p in ps) + "\n" + " ".join(repr(v) for v in x) + "\n")
+    script = ('l <- readLines("r_in.txt"); for (i in seq(1, length(l), 2)) {'
+              'p <- as.numeric(strsplit(l[i], " ")[[1]]);'
+              'x <- as.numeric(strsplit(l[i+1], " ")[[1]]);'
+              'cat(sprintf("%.17g", quantile(x, p, type = 7, names = FALSE)), "\\n") }')
+    res = subprocess.run(["Rscript", "-e", script], capture_output=True, text=True, check=True)
+    for (what, x, got, ps), line in zip(r_checks, res.stdout.splitlines()):
+        want = [float(v) for v in line.split()]
+        check(got == want, f"{what}: quantiles {got} vs R {want}")
+    check(len(res.stdout.splitlines()) == len(r_checks), "R answered every cell")
+
+check(checked > 800, f"only {checked} values were compared")
+if errors:
+    print("\n".join(errors[:40]), file=sys.stderr)
+    sys.exit(1)
+print(f"{checked} values of {len(rows)} patients compared; R cross-check: "
+      f"{'yes' if have_r else 'no'}")
+PY
+echo "describe, crosstab, histogram values: ok"
