@@ -27,7 +27,17 @@ if(NOT SL_WITH_CUDA STREQUAL "OFF")
     message(FATAL_ERROR "SL_WITH_CUDA=ON but no CUDA compiler and toolkit were found")
   endif()
 endif()
+# AddressSanitizer and the CUDA runtime do not mix: sanitizer builds leave
+# the GPU backend out. CUDA is enabled here, at the top level, because every
+# program that links sl_kernels links the CUDA runtime.
+if(SL_CUDA_FOUND AND SL_SANITIZE)
+  if(SL_WITH_CUDA STREQUAL "ON")
+    message(FATAL_ERROR "SL_WITH_CUDA=ON cannot be combined with SL_SANITIZE=ON")
+  endif()
+  set(SL_CUDA_FOUND OFF)
+endif()
 if(SL_CUDA_FOUND)
+  enable_language(CUDA)
   message(STATUS "CUDA found (${CMAKE_CUDA_COMPILER}): building the GPU backend")
 else()
   message(STATUS "CUDA not found or disabled: the GPU backend is not built")
