@@ -20,6 +20,8 @@
 #include <thread>
 #include <vector>
 
+#include <unistd.h>
+
 extern "C" {
 #include "engine/core/alloc.h"
 #include "engine/core/secbuf.h"
@@ -56,7 +58,15 @@ inline Cohort open_fixture()
     sl_cohort *c = nullptr;
     sl_kek *k = nullptr;
     EXPECT_EQ(sl_cohort_open(data_path("cohort_v1.h5").c_str(), &c), SL_OK) << sl_error_message();
-    EXPECT_EQ(sl_kek_load(data_path("cohort_v1.kek").c_str(), &k), SL_OK) << sl_error_message();
+    // git does not keep mode 0600 and sl_kek_load refuses a key others can
+    // read: load a private copy.
+    namespace fs = std::filesystem;
+    const fs::path key = fs::temp_directory_path() /
+                         ("sl-stats-" + std::to_string(::getpid()) + ".kek");
+    fs::copy_file(data_path("cohort_v1.kek"), key, fs::copy_options::overwrite_existing);
+    fs::permissions(key, fs::perms::owner_read | fs::perms::owner_write);
+    EXPECT_EQ(sl_kek_load(key.c_str(), &k), SL_OK) << sl_error_message();
+    fs::remove(key);
     Kek kek(k);
     if (c && k) {
         EXPECT_EQ(sl_cohort_unlock(c, k), SL_OK) << sl_error_message();
