@@ -1,22 +1,7 @@
 /*
- * glm_row.c: out-of-line helpers of the per-row GLM arithmetic.
+ * glm_row.c: the error messages of the per-row GLM arithmetic (host only).
  */
 #include "kernels/cpu/glm_row.h"
-
-double sl_glm_log_factorial(double m)
-{
-    const double half_log_2pi = 0.91893853320467274178;
-    double s = 0, m2;
-    if (m < 16) {
-        for (double i = 2; i <= m; i++)
-            s += log(i);
-        return s;
-    }
-    /* Stirling series; the first omitted term is below 1e-14 for m >= 16. */
-    m2 = m * m;
-    return (m + 0.5) * log(m) - m + half_log_2pi +
-           (1.0 / 12 - (1.0 / 360 - (1.0 / 1260 - 1.0 / (1680 * m2)) / m2) / m2) / m;
-}
 
 sl_status sl_glm_row_error(int kind, enum sl_glm_family family, int64_t row)
 {

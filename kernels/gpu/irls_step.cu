@@ -4,7 +4,7 @@
  *
  * Per row, in one pass over X: the linear predictor (summed over the
  * columns in order, as the CPU does), the family's working weight W and
- * response z and the deviance terms (glm_row.cuh, R's formulas and clamping),
+ * response z and the deviance terms (kernels/cpu/glm_row.h, R's formulas and clamping),
  * then W x_i x_j and W z x_j through the Gram engine (gram_engine.cuh) with z
  * as an extra column, so X'WX and X'Wz come out together as one augmented
  * Gram. The scalar sums (rows used, boundary rows, deviance, -2 log
@@ -13,7 +13,9 @@
  * as (row, error kind) with an integer atomic minimum, so the error named is
  * the first bad row's, as in the reference.
  */
-#include "kernels/gpu/glm_row.cuh"
+extern "C" {
+#include "kernels/cpu/glm_row.h"
+}
 #include "kernels/gpu/gram_engine.cuh"
 #include "kernels/gpu/irls_step.cuh"
 
@@ -35,10 +37,10 @@ __device__ __forceinline__ void flag_row(unsigned long long *bad, int64_t row, i
 __device__ __forceinline__ int irls_row(int family, double eta, const double *y,
                                         const double *offset, double a, int64_t i,
                                         int64_t global, unsigned long long *bad,
-                                        struct sl_gpu_glm_row *o)
+                                        struct sl_glm_row *o)
 {
     double off = offset ? offset[i] : 0.0;
-    int kind = sl_gpu_glm_row_eval(family, eta + off, off, y[i], a, o);
+    int kind = sl_glm_row_eval((enum sl_glm_family)family, eta + off, off, y[i], a, o);
     if (kind) {
         flag_row(bad, global, kind);
         return 0;
@@ -46,7 +48,7 @@ __device__ __forceinline__ int irls_row(int family, double eta, const double *y,
     return 1;
 }
 
-__device__ __forceinline__ void add_scalars(double *scal, const struct sl_gpu_glm_row *o,
+__device__ __forceinline__ void add_scalars(double *scal, const struct sl_glm_row *o,
                                             double a, double y, int has_prior)
 {
     scal[SL_GLM_SUM_N_USED] += 1;
@@ -92,7 +94,7 @@ struct irls_rows {
                     a = 0;
                 }
                 if (a > 0) {
-                    struct sl_gpu_glm_row o;
+                    struct sl_glm_row o;
                     double eta = 0;
                     for (int j = 0; j < p; j++)
                         eta = eta + xr[j] * beta[j];
@@ -138,7 +140,7 @@ __global__ void __launch_bounds__(SL_GPU_THREADS)
             a = 0;
         }
         if (a > 0) {
-            struct sl_gpu_glm_row o;
+            struct sl_glm_row o;
             double eta = 0;
             for (int j = 0; j < p; j++)
                 eta = eta + x[j * ldx + r] * __ldg(&beta[j]);
