@@ -120,16 +120,6 @@ cleanup:
     return st;
 }
 
-sl_status sl_exec_bcast_f64(struct sl_exec *ex, double *buf, int64_t n)
-{
-    sl_status st = SL_OK;
-    int count;
-    SL_MPI_COUNT(n, count);
-    SL_CALL_MPI(MPI_Bcast(buf, count, MPI_DOUBLE, 0, ex->comm));
-cleanup:
-    return st;
-}
-
 void sl_exec_progress(struct sl_exec *ex, const char *fmt, ...)
 {
     struct timespec ts;

@@ -78,9 +78,6 @@ sl_status sl_exec_gather_chunks(struct sl_exec *ex, const double *local, int64_t
 sl_status sl_exec_allgather_f64(struct sl_exec *ex, const double *local, int64_t count,
                                 double **all, int64_t *total);
 
-/* Broadcasts `n` doubles from rank 0. Collective. */
-sl_status sl_exec_bcast_f64(struct sl_exec *ex, double *buf, int64_t n);
-
 /* Progress line for long work (rank 0 prints; rate-limited). Not collective. */
 void sl_exec_progress(struct sl_exec *ex, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
