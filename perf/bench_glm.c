@@ -26,17 +26,11 @@
 #include <string.h>
 #include <time.h>
 
+#include "perf/bench_util.h"
 #include "engine/core/alloc.h"
 #include "engine/core/secbuf.h"
 #include "jobs/glm_fit.h"
 #include "kernels/kernel.h"
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 /* splitmix64 and Box-Muller: the same data on every machine */
 static uint64_t g_rng;
@@ -188,13 +182,13 @@ int main(int argc, char **argv)
     for (int r = 0; r < reps; r++) {
         struct sl_glm_problem pr = {SL_GLM_BINOMIAL_LOGIT, p, true, false, nblocks, blocks, be,
                                     sl_glm_gather_self, NULL, 25, 1e-8, NULL, NULL};
-        double t0 = now_s();
+        double t0 = sl_bench_now();
         sl_glm_fit_destroy(&fit);
         if (sl_glm_fit_run(&pr, &fit) != SL_OK) {
             fprintf(stderr, "bench_glm: %s\n", sl_error_message());
             goto cleanup;
         }
-        times[r] = now_s() - t0;
+        times[r] = sl_bench_now() - t0;
     }
     {
         /* passes: the start (Gram of p+1 columns), one IRLS step per

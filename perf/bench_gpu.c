@@ -31,6 +31,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "perf/bench_util.h"
 #include "engine/core/alloc.h"
 #include "kernels/kernel.h"
 #include "kernels/linalg.h"
@@ -59,38 +60,8 @@ struct bench {
     int64_t rows;
 };
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-/* splitmix64: the same data on every run */
+/* The seed of the generated data (reproducible across runs). */
 static uint64_t g_rng = 0x9b5eed5eedULL;
-static uint64_t rng_next(void)
-{
-    uint64_t z = (g_rng += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
-static double rng_unif(void) { return (double)(rng_next() >> 11) * 0x1.0p-53; }
-static double rng_normal(void)
-{
-    double u = rng_unif(), v = rng_unif();
-    return sqrt(-2 * log(u + 1e-300)) * cos(6.283185307179586 * v);
-}
-
-static void *xmalloc(size_t bytes)
-{
-    void *p = sl_malloc(bytes);
-    if (!p) {
-        fprintf(stderr, "bench_gpu: out of memory (%zu bytes)\n", bytes);
-        exit(1);
-    }
-    return p;
-}
 
 static void check(sl_status st, const char *what)
 {
@@ -119,9 +90,9 @@ static double median_time(const struct bench *B, struct sl_backend *be, bench_fn
     for (int r = 0; r < B->reps; r++) {
         double t0;
         reset(ctx, be);
-        t0 = now_s();
+        t0 = sl_bench_now();
         run(ctx, be);
-        t[r] = now_s() - t0;
+        t[r] = sl_bench_now() - t0;
     }
     qsort(t, (size_t)B->reps, sizeof t[0], cmp_double);
     return t[B->reps / 2];
@@ -235,14 +206,14 @@ static void bench_grouped(const struct bench *B)
     memset(&g, 0, sizeof g);
     g.n = B->rows;
     n = (double)g.n;
-    g.v = xmalloc((size_t)g.n * sizeof *g.v);
-    g.sorted = xmalloc((size_t)g.n * sizeof *g.sorted);
-    g.cell = xmalloc((size_t)g.n * sizeof *g.cell);
-    g.mask = xmalloc((size_t)g.n);
+    g.v = sl_bench_malloc("bench_gpu", (size_t)g.n * sizeof *g.v);
+    g.sorted = sl_bench_malloc("bench_gpu", (size_t)g.n * sizeof *g.sorted);
+    g.cell = sl_bench_malloc("bench_gpu", (size_t)g.n * sizeof *g.cell);
+    g.mask = sl_bench_malloc("bench_gpu", (size_t)g.n);
     for (int64_t i = 0; i < g.n; i++) {
-        g.v[i] = rng_unif() < 0.01 ? NAN : 50 + 10 * rng_normal();
-        g.cell[i] = (int32_t)(rng_next() % NCELLS);
-        g.mask[i] = rng_unif() < 0.9;
+        g.v[i] = sl_bench_unif(&g_rng) < 0.01 ? NAN : 50 + 10 * sl_bench_normal(&g_rng);
+        g.cell[i] = (int32_t)(sl_bench_next(&g_rng) % NCELLS);
+        g.mask[i] = sl_bench_unif(&g_rng) < 0.9;
     }
     for (int b = 0; b <= NBINS; b++)
         g.edges[b] = 10.0 + 4.0 * b;
@@ -290,12 +261,12 @@ static void bench_gram(const struct bench *B)
     size_t kb[2];
     s.n = B->rows;
     s.p = GRAM_P;
-    s.x = xmalloc((size_t)(s.n * s.p) * sizeof *s.x);
-    s.w = xmalloc((size_t)s.n * sizeof *s.w);
+    s.x = sl_bench_malloc("bench_gpu", (size_t)(s.n * s.p) * sizeof *s.x);
+    s.w = sl_bench_malloc("bench_gpu", (size_t)s.n * sizeof *s.w);
     for (int64_t i = 0; i < s.n * s.p; i++)
-        s.x[i] = rng_normal() + 0.5;
+        s.x[i] = sl_bench_normal(&g_rng) + 0.5;
     for (int64_t i = 0; i < s.n; i++)
-        s.w[i] = rng_unif();
+        s.w[i] = sl_bench_unif(&g_rng);
     keep[0] = s.x;
     kb[0] = (size_t)(s.n * s.p) * sizeof *s.x;
     keep[1] = s.w;
@@ -364,17 +335,17 @@ static void bench_logit(const struct bench *B)
     memset(&s, 0, sizeof s);
     s.n = B->rows;
     s.p = FIT_P;
-    s.x = xmalloc((size_t)(s.n * s.p) * sizeof *s.x);
-    s.y = xmalloc((size_t)s.n * sizeof *s.y);
+    s.x = sl_bench_malloc("bench_gpu", (size_t)(s.n * s.p) * sizeof *s.x);
+    s.y = sl_bench_malloc("bench_gpu", (size_t)s.n * sizeof *s.y);
     for (int64_t j = 0; j < s.p; j++)
         truth[j] = j == 0 ? -0.5 : 0.3 * sin((double)j);
     for (int64_t i = 0; i < s.n; i++) {
         double eta = 0;
         for (int64_t j = 0; j < s.p; j++) {
-            s.x[i + j * s.n] = j == 0 ? 1.0 : rng_normal();
+            s.x[i + j * s.n] = j == 0 ? 1.0 : sl_bench_normal(&g_rng);
             eta += s.x[i + j * s.n] * truth[j];
         }
-        s.y[i] = rng_unif() < 1 / (1 + exp(-eta)) ? 1.0 : 0.0;
+        s.y[i] = sl_bench_unif(&g_rng) < 1 / (1 + exp(-eta)) ? 1.0 : 0.0;
     }
     memcpy(s.beta, truth, sizeof truth);
     keep[0] = s.x;
@@ -387,9 +358,9 @@ static void bench_logit(const struct bench *B)
     compare(B, "irls_step", s.n, s.p, bytes, flops, logit_reset, run_step, &s, keep, kb, 2);
 
     /* the whole fit, once per backend (it is many calls already) */
-    t = now_s();
+    t = sl_bench_now();
     run_fit(&s, B->cpu);
-    t = now_s() - t;
+    t = sl_bench_now() - t;
     memcpy(cpu_beta, s.beta, sizeof cpu_beta);
     report(B, "logistic_fit", s.n, s.p, "cpu", "host", t, 0, 0);
     if (B->gpu) {

@@ -31,6 +31,7 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
+#include "perf/bench_util.h"
 #include "engine/core/alloc.h"
 #include "engine/core/secbuf.h"
 #include "engine/core/status.h"
@@ -43,13 +44,6 @@
 #define BENCH_BLOCK (64 * 1024)
 
 extern char **environ;
-
-static double now_seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 /* Runs sluice-synth (beside this executable) to write `rows` rows to csv. */
 static sl_status run_synth(const char *csv, long long rows)
@@ -97,7 +91,7 @@ static sl_status openssl_gcm(double seconds, double *dec_bps, double *enc_bps)
              SL_ERR_CRYPTO, "RAND_bytes failed");
     for (int mode = 0; mode < 2; mode++) {
         int64_t blocks = 0;
-        double t0 = now_seconds(), t = t0;
+        double t0 = sl_bench_now(), t = t0;
         while (t - t0 < seconds) {
             for (int k = 0; k < 64; k++) {
                 if (mode == 0) {
@@ -115,7 +109,7 @@ static sl_status openssl_gcm(double seconds, double *dec_bps, double *enc_bps)
                 }
                 blocks++;
             }
-            t = now_seconds();
+            t = sl_bench_now();
         }
         double bps = (double)blocks * BENCH_BLOCK / (t - t0);
         if (mode == 0)
@@ -144,7 +138,7 @@ static sl_status read_all(const char *path, const struct sl_kek *kek, int64_t *b
     struct sl_frame *f = NULL;
     int *cols = NULL;
     int64_t *chunks = NULL, nchunks = 0;
-    double t0 = now_seconds();
+    double t0 = sl_bench_now();
 
     SL_CALL(sl_cohort_open(path, &c));
     SL_CALL(sl_cohort_unlock(c, kek));
@@ -155,14 +149,14 @@ static sl_status read_all(const char *path, const struct sl_kek *kek, int64_t *b
         cols[j] = j;
     SL_CALL(sl_chunks_assign(sl_cohort_nchunks(c), 0, 1, SL_ASSIGN_CONTIGUOUS, &chunks, &nchunks));
     SL_CALL(sl_frame_load(c, cols, ncols, chunks, nchunks, &f));
-    *t_read = now_seconds() - t0;
+    *t_read = sl_bench_now() - t0;
     *rows = f->nrows;
     *bytes = 0;
     for (int j = 0; j < ncols; j++)
         *bytes += f->nrows * (int64_t)sl_coltype_size(sl_cohort_col(c, j)->type);
-    t0 = now_seconds();
+    t0 = sl_bench_now();
     sl_frame_destroy(&f);
-    *t_wipe = now_seconds() - t0;
+    *t_wipe = sl_bench_now() - t0;
 cleanup:
     sl_frame_destroy(&f);
     sl_free(chunks);
@@ -219,9 +213,9 @@ int main(int argc, char **argv)
     snprintf(kekp, sizeof kekp, "%s/bench.kek", dir);
 
     printf("bench_ingest: %lld rows x %d columns in %s\n", rows, 12 + BENCH_WIDE, dir);
-    double t0 = now_seconds();
+    double t0 = sl_bench_now();
     SL_CALL(run_synth(csv, rows));
-    double t_gen = now_seconds() - t0;
+    double t_gen = sl_bench_now() - t0;
     SL_CHECK(stat(csv, &sb) == 0, SL_ERR_IO, "%s: %s", csv, strerror(errno));
     printf("  generate  %8.2f s  %10.0f rows/s  %6.3f GB/s of CSV (%.2f GB)\n", t_gen,
            (double)rows / t_gen, (double)sb.st_size / t_gen * 1e-9, (double)sb.st_size * 1e-9);
@@ -230,9 +224,9 @@ int main(int argc, char **argv)
     SL_CALL(sl_kek_load(kekp, &kek));
 
     struct sl_ingest_opts o = {csv, out, kek, NULL, NULL, 0, false};
-    t0 = now_seconds();
+    t0 = sl_bench_now();
     SL_CALL(sl_ingest(&o, &stats));
-    double t_ing = now_seconds() - t0;
+    double t_ing = sl_bench_now() - t0;
     SL_CHECK(stat(out, &sb) == 0, SL_ERR_IO, "%s: %s", out, strerror(errno));
     int64_t plain = 0, nread = 0;
 

@@ -20,6 +20,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "perf/bench_util.h"
 #include "engine/core/alloc.h"
 #include "kernels/kernel.h"
 #include "kernels/linalg.h"
@@ -35,38 +36,8 @@
 #define OMP_PARALLEL_FOR_SUM_S
 #endif
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-/* splitmix64: reproducible data without libc's rand */
+/* The seed of the generated data (reproducible across runs). */
 static uint64_t g_rng = 0x5eed5eed5eedULL;
-static uint64_t rng_next(void)
-{
-    uint64_t z = (g_rng += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
-static double rng_unif(void) { return (double)(rng_next() >> 11) * 0x1.0p-53; }
-static double rng_normal(void)
-{
-    double u = rng_unif(), v = rng_unif();
-    return sqrt(-2 * log(u + 1e-300)) * cos(6.283185307179586 * v);
-}
-
-static void *xmalloc(size_t bytes)
-{
-    void *p = sl_malloc(bytes);
-    if (!p) {
-        fprintf(stderr, "bench_kernels: out of memory (%zu bytes)\n", bytes);
-        exit(1);
-    }
-    return p;
-}
 
 /* OpenBLAS's worker threads keep spinning for a while after a call; let
  * them go idle before timing anything else on the same two cores. */
@@ -88,18 +59,18 @@ static void check(sl_status st, const char *what)
 static double bandwidth_gbs(void)
 {
     const size_t n = (size_t)1 << 25; /* 2 x 256 MiB */
-    double *a = xmalloc(n * sizeof *a), *b = xmalloc(n * sizeof *b), best = 1e30, sink = 0;
+    double *a = sl_bench_malloc("bench_kernels", n * sizeof *a), *b = sl_bench_malloc("bench_kernels", n * sizeof *b), best = 1e30, sink = 0;
     OMP_PARALLEL_FOR
     for (size_t i = 0; i < n; i++) {
         a[i] = 1.0 + (double)(i & 7);
         b[i] = 0.5;
     }
     for (int rep = 0; rep < REPS; rep++) {
-        double t = now_s(), s = 0;
+        double t = sl_bench_now(), s = 0;
         OMP_PARALLEL_FOR_SUM_S
         for (size_t i = 0; i < n; i++)
             s += a[i] * b[i];
-        t = now_s() - t;
+        t = sl_bench_now() - t;
         sink += s;
         if (t < best)
             best = t;
@@ -115,17 +86,17 @@ static double dgemm_gflops(void)
 {
     const int n = 2000;
     size_t nn = (size_t)n * (size_t)n;
-    double *a = xmalloc(nn * sizeof *a), *b = xmalloc(nn * sizeof *b), *c = xmalloc(nn * sizeof *c);
+    double *a = sl_bench_malloc("bench_kernels", nn * sizeof *a), *b = sl_bench_malloc("bench_kernels", nn * sizeof *b), *c = sl_bench_malloc("bench_kernels", nn * sizeof *c);
     double best = 1e30;
     for (size_t i = 0; i < nn; i++) {
-        a[i] = rng_unif();
-        b[i] = rng_unif();
+        a[i] = sl_bench_unif(&g_rng);
+        b[i] = sl_bench_unif(&g_rng);
     }
     for (int rep = 0; rep < REPS; rep++) {
-        double t = now_s();
+        double t = sl_bench_now();
         cblas_dgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0, a, n, b, n, 0.0, c,
                     n);
-        t = now_s() - t;
+        t = sl_bench_now() - t;
         if (t < best)
             best = t;
     }
@@ -138,19 +109,19 @@ static double dgemm_gflops(void)
 static void bench_gram(struct sl_backend *be, double bw)
 {
     const int64_t n = 1000000, p = 32;
-    double *x = xmalloc((size_t)(n * p) * sizeof *x), *w = xmalloc((size_t)n * sizeof *w);
-    double *g = xmalloc((size_t)(p * p) * sizeof *g), *c = xmalloc((size_t)(p * p) * sizeof *c);
+    double *x = sl_bench_malloc("bench_kernels", (size_t)(n * p) * sizeof *x), *w = sl_bench_malloc("bench_kernels", (size_t)n * sizeof *w);
+    double *g = sl_bench_malloc("bench_kernels", (size_t)(p * p) * sizeof *g), *c = sl_bench_malloc("bench_kernels", (size_t)(p * p) * sizeof *c);
     double flops = (double)n * (double)p * (double)(p + 1), t_syrk = 1e30, t_gram = 1e30;
     double t_wgram = 1e30, maxrel = 0;
     for (int64_t i = 0; i < n * p; i++)
-        x[i] = rng_normal() + 0.5;
+        x[i] = sl_bench_normal(&g_rng) + 0.5;
     for (int64_t i = 0; i < n; i++)
-        w[i] = rng_unif();
+        w[i] = sl_bench_unif(&g_rng);
     for (int rep = 0; rep < REPS; rep++) {
-        double t = now_s();
+        double t = sl_bench_now();
         cblas_dsyrk(CblasColMajor, CblasUpper, CblasTrans, (int)p, (int)n, 1.0, x, (int)n, 0.0, c,
                     (int)p);
-        t = now_s() - t;
+        t = sl_bench_now() - t;
         if (t < t_syrk)
             t_syrk = t;
     }
@@ -159,9 +130,9 @@ static void bench_gram(struct sl_backend *be, double bw)
         struct sl_gram_args a = {n, p, x, n, NULL, NULL, g};
         double t;
         memset(g, 0, (size_t)(p * p) * sizeof *g);
-        t = now_s();
+        t = sl_bench_now();
         check(sl_kernel_run(be, SL_OP_GRAM, &a), "gram");
-        t = now_s() - t;
+        t = sl_bench_now() - t;
         if (t < t_gram)
             t_gram = t;
     }
@@ -175,9 +146,9 @@ static void bench_gram(struct sl_backend *be, double bw)
         struct sl_gram_args a = {n, p, x, n, w, NULL, g};
         double t;
         memset(g, 0, (size_t)(p * p) * sizeof *g);
-        t = now_s();
+        t = sl_bench_now();
         check(sl_kernel_run(be, SL_OP_GRAM, &a), "weighted gram");
-        t = now_s() - t;
+        t = sl_bench_now() - t;
         if (t < t_wgram)
             t_wgram = t;
     }
@@ -199,16 +170,16 @@ static void bench_gram(struct sl_backend *be, double bw)
 static void bench_grouped(struct sl_backend *be, double bw)
 {
     const int64_t n = 10000000, ncells = 16, nbins = 20;
-    double *v = xmalloc((size_t)n * sizeof *v), edges[21];
-    int32_t *cell = xmalloc((size_t)n * sizeof *cell);
-    uint8_t *mask = xmalloc((size_t)n);
+    double *v = sl_bench_malloc("bench_kernels", (size_t)n * sizeof *v), edges[21];
+    int32_t *cell = sl_bench_malloc("bench_kernels", (size_t)n * sizeof *cell);
+    uint8_t *mask = sl_bench_malloc("bench_kernels", (size_t)n);
     int64_t counts[16], hist[16 * 20];
     struct sl_moments mom[16];
     double t_count = 1e30, t_mom = 1e30, t_mom_nomask = 1e30, t_hist = 1e30;
     for (int64_t i = 0; i < n; i++) {
-        v[i] = rng_unif() < 0.01 ? NAN : 50 + 10 * rng_normal();
-        cell[i] = (int32_t)(rng_next() % (uint64_t)ncells);
-        mask[i] = rng_unif() < 0.9;
+        v[i] = sl_bench_unif(&g_rng) < 0.01 ? NAN : 50 + 10 * sl_bench_normal(&g_rng);
+        cell[i] = (int32_t)(sl_bench_next(&g_rng) % (uint64_t)ncells);
+        mask[i] = sl_bench_unif(&g_rng) < 0.9;
     }
     for (int b = 0; b <= nbins; b++)
         edges[b] = 10.0 + 4.0 * b;
@@ -216,9 +187,9 @@ static void bench_grouped(struct sl_backend *be, double bw)
         struct sl_group_count_args a = {n, cell, mask, ncells, counts};
         double t;
         memset(counts, 0, sizeof counts);
-        t = now_s();
+        t = sl_bench_now();
         check(sl_kernel_run(be, SL_OP_GROUP_COUNT, &a), "group_count");
-        t = now_s() - t;
+        t = sl_bench_now() - t;
         if (t < t_count)
             t_count = t;
     }
@@ -226,9 +197,9 @@ static void bench_grouped(struct sl_backend *be, double bw)
         struct sl_group_moments_args a = {n, v, cell, mask, ncells, mom};
         double t;
         memset(mom, 0, sizeof mom);
-        t = now_s();
+        t = sl_bench_now();
         check(sl_kernel_run(be, SL_OP_GROUP_MOMENTS, &a), "group_moments");
-        t = now_s() - t;
+        t = sl_bench_now() - t;
         if (t < t_mom)
             t_mom = t;
     }
@@ -236,9 +207,9 @@ static void bench_grouped(struct sl_backend *be, double bw)
         struct sl_group_moments_args a = {n, v, cell, NULL, ncells, mom};
         double t;
         memset(mom, 0, sizeof mom);
-        t = now_s();
+        t = sl_bench_now();
         check(sl_kernel_run(be, SL_OP_GROUP_MOMENTS, &a), "group_moments");
-        t = now_s() - t;
+        t = sl_bench_now() - t;
         if (t < t_mom_nomask)
             t_mom_nomask = t;
     }
@@ -247,9 +218,9 @@ static void bench_grouped(struct sl_backend *be, double bw)
                                       hist, NULL, NULL, NULL};
         double t;
         memset(hist, 0, sizeof hist);
-        t = now_s();
+        t = sl_bench_now();
         check(sl_kernel_run(be, SL_OP_HISTOGRAM, &a), "histogram");
-        t = now_s() - t;
+        t = sl_bench_now() - t;
         if (t < t_hist)
             t_hist = t;
     }
@@ -271,13 +242,13 @@ static void bench_grouped(struct sl_backend *be, double bw)
     }
     {
         const int64_t ns = 1000000;
-        double *sorted = xmalloc((size_t)ns * sizeof *sorted), t_sort = 1e30;
+        double *sorted = sl_bench_malloc("bench_kernels", (size_t)ns * sizeof *sorted), t_sort = 1e30;
         int64_t start[2];
         for (int rep = 0; rep < REPS; rep++) {
             struct sl_sort_f64_args a = {ns, v, NULL, NULL, 1, sorted, start, NULL};
-            double t = now_s();
+            double t = sl_bench_now();
             check(sl_kernel_run(be, SL_OP_SORT_F64, &a), "sort_f64");
-            t = now_s() - t;
+            t = sl_bench_now() - t;
             if (t < t_sort)
                 t_sort = t;
         }
@@ -293,7 +264,7 @@ static void bench_grouped(struct sl_backend *be, double bw)
 static void bench_irls(struct sl_backend *be)
 {
     const int64_t n = 1000000, p = 21;
-    double *x = xmalloc((size_t)(n * p) * sizeof *x), *y = xmalloc((size_t)n * sizeof *y);
+    double *x = sl_bench_malloc("bench_kernels", (size_t)(n * p) * sizeof *x), *y = sl_bench_malloc("bench_kernels", (size_t)n * sizeof *y);
     double beta_true[21], beta[21], xtwx[21 * 21], xtwz[21], t_step = 1e30, t_fit, dev_old = 0;
     int iter = 0;
     for (int64_t j = 0; j < p; j++)
@@ -301,10 +272,10 @@ static void bench_irls(struct sl_backend *be)
     for (int64_t i = 0; i < n; i++) {
         double eta = 0;
         for (int64_t j = 0; j < p; j++) {
-            x[i + j * n] = j == 0 ? 1.0 : rng_normal();
+            x[i + j * n] = j == 0 ? 1.0 : sl_bench_normal(&g_rng);
             eta += x[i + j * n] * beta_true[j];
         }
-        y[i] = rng_unif() < 1 / (1 + exp(-eta)) ? 1.0 : 0.0;
+        y[i] = sl_bench_unif(&g_rng) < 1 / (1 + exp(-eta)) ? 1.0 : 0.0;
     }
     for (int rep = 0; rep < REPS; rep++) {
         struct sl_irls_sums sums;
@@ -314,14 +285,14 @@ static void bench_irls(struct sl_backend *be)
         memset(xtwx, 0, sizeof xtwx);
         memset(xtwz, 0, sizeof xtwz);
         memset(&sums, 0, sizeof sums);
-        t = now_s();
+        t = sl_bench_now();
         check(sl_kernel_run(be, SL_OP_IRLS_STEP, &a), "irls_step");
-        t = now_s() - t;
+        t = sl_bench_now() - t;
         if (t < t_step)
             t_step = t;
     }
     memset(beta, 0, sizeof beta);
-    t_fit = now_s();
+    t_fit = sl_bench_now();
     for (iter = 1; iter <= 25; iter++) {
         struct sl_irls_sums sums;
         struct sl_irls_step_args a = {n,    p,    x,    n,    y,    NULL, NULL,
@@ -335,7 +306,7 @@ static void bench_irls(struct sl_backend *be)
         dev_old = sums.deviance;
         check(sl_spd_solve(p, xtwx, p, xtwz, 1e-7, beta, NULL, NULL), "spd_solve");
     }
-    t_fit = now_s() - t_fit;
+    t_fit = sl_bench_now() - t_fit;
     printf("irls_step, logistic 1e6 x 21:            %6.1f ms per step (%.1f GFLOP/s on the "
            "augmented Gram)\n",
            1e3 * t_step, (double)n * (double)(p + 1) * (double)(p + 2) / t_step / 1e9);

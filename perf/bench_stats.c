@@ -38,6 +38,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "perf/bench_util.h"
 #include "engine/core/alloc.h"
 #include "engine/core/secbuf.h"
 #include "io/format.h"
@@ -51,13 +52,6 @@ enum { C_SEX, C_REGION, C_SMOKER, C_AGE, C_BMI, C_SBP, C_COST, NCOLS };
 
 static const int g_nlevels[3] = {2, 9, 3};
 static const char *const g_names[NCOLS] = {"sex", "region", "smoker", "age", "bmi", "sbp", "cost"};
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 static uint64_t mix(uint64_t z)
 {
@@ -190,7 +184,7 @@ static double read_bandwidth(int threads, int reps)
     for (int64_t i = 0; i < n; i++)
         x[i] = (double)(i & 1023) * 0.5;
     for (int r = 0; r < reps; r++) {
-        double t0 = now_s(), dt;
+        double t0 = sl_bench_now(), dt;
         for (int t = 0; t < threads; t++) {
             parts[t] = (struct bw_part){x + n / threads * t, n / threads, 0};
             pthread_create(&tid[t], NULL, bw_worker, &parts[t]);
@@ -199,7 +193,7 @@ static double read_bandwidth(int threads, int reps)
             pthread_join(tid[t], NULL);
             sink += parts[t].sum;
         }
-        dt = now_s() - t0;
+        dt = sl_bench_now() - t0;
         if ((double)n * 8 / dt > best)
             best = (double)n * 8 / dt;
     }
@@ -254,18 +248,18 @@ static sl_status run_describe(struct bench *b, struct sl_backend *be, int by, st
     struct sl_moments *mom = NULL;
     int64_t nfull[16] = {0};
     const struct sl_measure m[3] = {measure(C_BMI), measure(C_SBP), measure(C_COST)};
-    double t0 = now_s(), t1;
+    double t0 = sl_bench_now(), t1;
 
     sl_reducer_single(&red);
     SL_CALL(sl_moments_by_chunk(be, &b->fr, &g, NULL, m, 3, NULL, &rec));
-    t1 = now_s();
+    t1 = sl_bench_now();
     SL_CALL(sl_moments_gather(&red, &rec, &all));
     sl_moments_cell_rows(&all, 0, g.ncells, nfull);
     sl_layout_init(&lay, &g, nfull, 0);
     mom = sl_calloc((size_t)(3 * lay.ncells), sizeof *mom);
     SL_CHECK(mom, SL_ERR_NOMEM, "out of memory");
     SL_CALL(sl_moments_fold(all.v, all.count, &lay, 3, mom));
-    *tm = (struct timing){t1 - t0, now_s() - t1, now_s() - t0};
+    *tm = (struct timing){t1 - t0, sl_bench_now() - t1, sl_bench_now() - t0};
     *check = mom[0].mean;
 cleanup:
     sl_moment_records_clear(&rec);
@@ -294,9 +288,9 @@ static sl_status run_quantiles(struct bench *b, struct sl_backend *be, struct ti
     sl_layout_init(&lay, &g, nfull, 0);
     for (int j = 0; j < 3; j++) {
         struct sl_measure m = measure(cols[j]);
-        double t0 = now_s(), t1;
+        double t0 = sl_bench_now(), t1;
         SL_CALL(sl_sorted_cells_create(be, &b->fr, &g, NULL, &m, &sorted));
-        t1 = now_s();
+        t1 = sl_bench_now();
         for (int64_t c = 0; c < 3; c++)
             npresent[c] = sorted->start[c + 1] - sorted->start[c];
         SL_CALL(sl_quantiles_exact(&red, sorted, &lay, npresent, 3, probs, q));
@@ -306,7 +300,7 @@ static sl_status run_quantiles(struct bench *b, struct sl_backend *be, struct ti
         SL_CALL(sl_dominance_reduce(&red, dfull, &lay, dom));
         sl_sorted_cells_destroy(&sorted);
         tp += t1 - t0;
-        tf += now_s() - t1;
+        tf += sl_bench_now() - t1;
     }
     *tm = (struct timing){tp, tf, tp + tf};
     *check = q[0];
@@ -330,7 +324,7 @@ static sl_status run_crosstab(struct bench *b, struct sl_backend *be, int value,
     struct sl_dominance *dfull = NULL, *dom = NULL;
     int64_t *nfull = NULL, *n = NULL;
     struct sl_measure m = measure(C_COST);
-    double t0 = now_s(), t1;
+    double t0 = sl_bench_now(), t1;
 
     sl_reducer_single(&red);
     nfull = sl_calloc((size_t)g.ncells, sizeof *nfull);
@@ -340,7 +334,7 @@ static sl_status run_crosstab(struct bench *b, struct sl_backend *be, int value,
         SL_CALL(sl_moments_by_chunk(be, &b->fr, &g, NULL, &m, 1, dfull, &rec));
     else
         SL_CALL(sl_count_by_chunk(be, &b->fr, &g, NULL, nfull));
-    t1 = now_s();
+    t1 = sl_bench_now();
     if (value) {
         SL_CALL(sl_moments_gather(&red, &rec, &all));
         sl_moments_cell_rows(&all, 0, g.ncells, nfull);
@@ -355,7 +349,7 @@ static sl_status run_crosstab(struct bench *b, struct sl_backend *be, int value,
         SL_CALL(sl_moments_fold(all.v, all.count, &lay, 1, mom));
         SL_CALL(sl_dominance_reduce(&red, dfull, &lay, dom));
     }
-    *tm = (struct timing){t1 - t0, now_s() - t1, now_s() - t0};
+    *tm = (struct timing){t1 - t0, sl_bench_now() - t1, sl_bench_now() - t0};
     *check = value ? mom[lay.ncells - 1].mean : (double)n[lay.ncells - 1];
 cleanup:
     sl_moment_records_clear(&rec);
