@@ -3,7 +3,7 @@
  * in-memory cohort, timed through the code the analyses run, next to the
  * machine's memory read bandwidth measured in the same run.
  *
- *   bench_stats [--rows N] [--reps R] [--chunk-rows C] [--bw-threads T]
+ *   bench_stats [--rows N] [--reps R] [--chunk-rows C] [--bw-threads T] [--only NAME]
  *
  * The cohort (default 1e7 rows, chunks of 65536 rows as ingest writes them)
  * lives in secret buffers like a decrypted frame: sex, region and smoker
@@ -28,7 +28,7 @@
  * category code); their rate is compared with the read bandwidth of T
  * threads (default: all online CPUs) summing squares over 1 GiB. Kernel
  * threads follow OMP_NUM_THREADS. Lines starting with RESULT and CHECK are
- * for perf/bench_stats.sh.
+ * for perf/bench_stats.sh. --only runs one computation (for a profiler).
  */
 #include <math.h>
 #include <pthread.h>
@@ -362,6 +362,11 @@ cleanup:
     return st;
 }
 
+static int wanted(const char *only, const char *name)
+{
+    return !only || strcmp(only, name) == 0;
+}
+
 static void report(const char *name, const struct timing *t, double bytes, double rows,
                    double bw, double check)
 {
@@ -379,6 +384,7 @@ int main(int argc, char **argv)
     sl_status st = SL_OK;
     int64_t rows = 10000000, chunk_rows = SL_DEFAULT_CHUNK_ROWS;
     int reps = 5, bw_threads = (int)sysconf(_SC_NPROCESSORS_ONLN);
+    const char *only = NULL;
     struct bench b;
     struct sl_backend *be = NULL;
     struct timing td = {0, 0, 0}, ta = {0, 0, 0}, tq = {0, 0, 0}, tc = {0, 0, 0},
@@ -395,11 +401,14 @@ int main(int argc, char **argv)
             chunk_rows = atoll(argv[i + 1]);
         else if (strcmp(argv[i], "--bw-threads") == 0)
             bw_threads = atoi(argv[i + 1]);
+        else if (strcmp(argv[i], "--only") == 0)
+            only = argv[i + 1];
     }
     if (rows < 1 || reps < 1 || chunk_rows < 1 || bw_threads < 1 || bw_threads > 64 ||
         argc % 2 == 0) {
         fprintf(stderr, "usage: bench_stats [--rows N] [--reps R] [--chunk-rows C] "
-                        "[--bw-threads T]\n");
+                        "[--bw-threads T] [--only describe|describe_all|quantiles|crosstab|"
+                        "crosstab_n]\n");
         return 2;
     }
     SL_CALL(sl_backend_get("cpu", &be));
@@ -413,25 +422,38 @@ int main(int argc, char **argv)
     printf("%lld rows in %lld chunks, best of %d\n", (long long)rows, (long long)b.fr.nchunks,
            reps);
     for (int k = 0; k < reps; k++) {
-        SL_CALL(run_describe(&b, be, 1, &t, &cd));
-        keep_best(&td, &t);
-        SL_CALL(run_describe(&b, be, 0, &t, &ca));
-        keep_best(&ta, &t);
-        SL_CALL(run_crosstab(&b, be, 1, &t, &cc));
-        keep_best(&tc, &t);
-        SL_CALL(run_crosstab(&b, be, 0, &t, &cn));
-        keep_best(&tn, &t);
-    }
-    for (int k = 0; k < (reps < 2 ? reps : 2); k++) {
-        SL_CALL(run_quantiles(&b, be, &t, &cq));
-        keep_best(&tq, &t);
+        if (wanted(only, "describe")) {
+            SL_CALL(run_describe(&b, be, 1, &t, &cd));
+            keep_best(&td, &t);
+        }
+        if (wanted(only, "describe_all")) {
+            SL_CALL(run_describe(&b, be, 0, &t, &ca));
+            keep_best(&ta, &t);
+        }
+        if (wanted(only, "crosstab")) {
+            SL_CALL(run_crosstab(&b, be, 1, &t, &cc));
+            keep_best(&tc, &t);
+        }
+        if (wanted(only, "crosstab_n")) {
+            SL_CALL(run_crosstab(&b, be, 0, &t, &cn));
+            keep_best(&tn, &t);
+        }
+        if (k < 2 && wanted(only, "quantiles")) {
+            SL_CALL(run_quantiles(&b, be, &t, &cq));
+            keep_best(&tq, &t);
+        }
     }
     r = (double)rows;
-    report("describe", &td, r * (3 * 8 + 4), r, bw, cd);
-    report("describe_all", &ta, r * 3 * 8, r, bw, ca);
-    report("quantiles", &tq, r * (3 * 8 + 4), r, bw, cq);
-    report("crosstab", &tc, r * (3 * 4 + 8), r, bw, cc);
-    report("crosstab_n", &tn, r * 3 * 4, r, bw, cn);
+    if (wanted(only, "describe"))
+        report("describe", &td, r * (3 * 8 + 4), r, bw, cd);
+    if (wanted(only, "describe_all"))
+        report("describe_all", &ta, r * 3 * 8, r, bw, ca);
+    if (wanted(only, "quantiles"))
+        report("quantiles", &tq, r * (3 * 8 + 4), r, bw, cq);
+    if (wanted(only, "crosstab"))
+        report("crosstab", &tc, r * (3 * 4 + 8), r, bw, cc);
+    if (wanted(only, "crosstab_n"))
+        report("crosstab_n", &tn, r * 3 * 4, r, bw, cn);
 cleanup:
     bench_free(&b);
     sl_backends_shutdown();

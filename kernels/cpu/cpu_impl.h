@@ -157,6 +157,34 @@ sl_gram_tiles_fn sl_gram_tile_row_avx2;
 sl_gram_tiles_fn sl_gram_tile_row_avx512;
 #endif
 
+/* ---- grouped sums of a few cells in vector lanes (cell_lanes.c) ---- */
+
+/* Most slots (cells + 1; slot 0 holds the dropped rows) the lane kernels
+ * serve, and their lanes: row i of a segment goes to lane i mod 8. */
+#define SL_CELL_SLOTS 8
+#define SL_CELL_LANES 8
+
+/* For slots k = 1 .. ns-1 (2 <= ns <= SL_CELL_SLOTS) of rows [0, n):
+ * sum[k * 8 + l] += the present values of the slot's rows in lane l, in row
+ * order; kept[k] += its rows; present[k] += its present (non-NaN) values.
+ * has_nan = 0 promises that v has no NaN. Slot 0 entries are not touched. */
+typedef void sl_cell_sums_fn(const double *v, const uint32_t *slot, int64_t n, int ns,
+                             int has_nan, double *sum, int64_t *kept, int64_t *present);
+/* Likewise m2[k * 8 + l] += (v[i] - mean[k])^2 over the present values;
+ * mean has SL_CELL_SLOTS entries. */
+typedef void sl_cell_squares_fn(const double *v, const uint32_t *slot, int64_t n, int ns,
+                                int has_nan, const double *mean, double *m2);
+sl_cell_sums_fn sl_cell_sums_generic;
+sl_cell_squares_fn sl_cell_squares_generic;
+#ifdef SL_HAVE_ISA_AVX2
+sl_cell_sums_fn sl_cell_sums_avx2;
+sl_cell_squares_fn sl_cell_squares_avx2;
+#endif
+#ifdef SL_HAVE_ISA_AVX512
+sl_cell_sums_fn sl_cell_sums_avx512;
+sl_cell_squares_fn sl_cell_squares_avx512;
+#endif
+
 /* A row source for the Gram engine: writes rows [r0, r0 + nr) of the chunk,
  * transformed, as columns 0 .. q-1 of buf (column c at buf + c * ld) and adds
  * the rows' contributions to the scalar sums `scal`, in row order. `tmp`
@@ -205,6 +233,8 @@ sl_status sl_cpu_isa_select(enum sl_cpu_isa isa);
 enum sl_cpu_isa sl_cpu_isa_current(void);
 const char *sl_cpu_isa_name(enum sl_cpu_isa isa);
 sl_gram_tiles_fn *sl_cpu_gram_tiles(void);
+sl_cell_sums_fn *sl_cpu_cell_sums(void);
+sl_cell_squares_fn *sl_cpu_cell_squares(void);
 /* "isa avx512, openmp 2 threads, lapack yes" */
 const char *sl_cpu_describe(void);
 

@@ -1,9 +1,9 @@
 /*
- * cpu_isa.c: run-time choice of the SIMD tile kernel.
+ * cpu_isa.c: run-time choice of the SIMD kernels.
  *
- * The build compiles the Gram tile kernel once per instruction set it can
- * target; the best one this machine supports is chosen on first use. All of
- * them produce the same bits, so the choice only affects speed, and tests
+ * The build compiles the Gram tile kernel and the few-cell lane sums once
+ * per instruction set it can target; the best one this machine supports is
+ * chosen on first use. All of them produce the same bits, so the choice only affects speed, and tests
  * can force each one in turn to prove it.
  */
 #include <stdatomic.h>
@@ -89,6 +89,32 @@ sl_gram_tiles_fn *sl_cpu_gram_tiles(void)
     case SL_CPU_ISA_AVX2: return sl_gram_tile_row_avx2;
 #endif
     default: return sl_gram_tile_row_generic;
+    }
+}
+
+sl_cell_sums_fn *sl_cpu_cell_sums(void)
+{
+    switch (sl_cpu_isa_current()) {
+#ifdef SL_HAVE_ISA_AVX512
+    case SL_CPU_ISA_AVX512: return sl_cell_sums_avx512;
+#endif
+#ifdef SL_HAVE_ISA_AVX2
+    case SL_CPU_ISA_AVX2: return sl_cell_sums_avx2;
+#endif
+    default: return sl_cell_sums_generic;
+    }
+}
+
+sl_cell_squares_fn *sl_cpu_cell_squares(void)
+{
+    switch (sl_cpu_isa_current()) {
+#ifdef SL_HAVE_ISA_AVX512
+    case SL_CPU_ISA_AVX512: return sl_cell_squares_avx512;
+#endif
+#ifdef SL_HAVE_ISA_AVX2
+    case SL_CPU_ISA_AVX2: return sl_cell_squares_avx2;
+#endif
+    default: return sl_cell_squares_generic;
     }
 }
 

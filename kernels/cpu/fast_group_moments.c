@@ -8,6 +8,9 @@
  * the segment stays in cache for the second pass), with the row selection
  * resolved up front into per-row slots so that the row loops do not branch
  * on it, and leaner loops for the usual segment without missing values.
+ * With at most SL_CELL_SLOTS slots (describe by sex) both passes run in
+ * vector lanes instead (cell_lanes.c): row i of the segment to lane i mod 8
+ * of every slot under a compare mask, the lanes folded in a fixed order.
  * Segments run in waves; after each wave their summaries are merged into
  * the chunk's in segment order with sl_moments_combine, so the result does
  * not depend on the thread count. Only cells a segment touches are merged
@@ -166,6 +169,44 @@ static void set_mean(struct slot_acc *c)
     c->mean = np > 0 ? c->sum / (double)np : 0.0;
 }
 
+static double fold_lanes(const double *l)
+{
+    return ((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7]));
+}
+
+/* A segment with at most SL_CELL_SLOTS slots, in vector lanes: per slot the
+ * lane sums, the mean, the lane sums of squared deviations, each folded as
+ * fold_lanes does. The sums pass tests every value for NaN itself (it is
+ * the first to read the values, so the test hides in its memory stalls);
+ * the squares pass skips the test when every kept value was present. */
+static void segment_lanes(const double *v, const uint32_t *rs, int64_t n, int ns,
+                          struct sl_moments *out, int32_t *cells, int64_t *nout)
+{
+    int has_nan = 0;
+    double sum[SL_CELL_SLOTS * SL_CELL_LANES] = {0}, m2[SL_CELL_SLOTS * SL_CELL_LANES] = {0};
+    double mean[SL_CELL_SLOTS] = {0};
+    int64_t kept[SL_CELL_SLOTS] = {0}, present[SL_CELL_SLOTS] = {0};
+
+    sl_cpu_cell_sums()(v, rs, n, ns, 1, sum, kept, present);
+    for (int k = 1; k < ns; k++) {
+        has_nan |= present[k] != kept[k];
+        if (present[k] > 0)
+            mean[k] = fold_lanes(sum + k * SL_CELL_LANES) / (double)present[k];
+    }
+    sl_cpu_cell_squares()(v, rs, n, ns, has_nan, mean, m2);
+    for (int k = 1; k < ns; k++) {
+        struct sl_moments *m = &out[*nout];
+        if (kept[k] == 0)
+            continue;
+        cells[(*nout)++] = k - 1;
+        m->n_present = present[k];
+        m->n_missing = kept[k] - present[k];
+        m->sum = fold_lanes(sum + k * SL_CELL_LANES);
+        m->mean = mean[k];
+        m->m2 = fold_lanes(m2 + k * SL_CELL_LANES);
+    }
+}
+
 /* Summarises rows [r0, r1) into out[0 .. *nout) with their cells in
  * cells[]; returns the first row with a bad cell or -1. */
 static int64_t segment(const struct sl_group_moments_args *a, int64_t r0, int64_t r1,
@@ -181,6 +222,10 @@ static int64_t segment(const struct sl_group_moments_args *a, int64_t r0, int64_
         int64_t bad = sl_first_bad_cell(a->cell, a->mask, a->ncells, r0, r1);
         if (bad >= 0)
             return bad;
+    }
+    if (ns <= SL_CELL_SLOTS) {
+        segment_lanes(v, rs, n, (int)ns, out, cells, nout);
+        return -1;
     }
     has_nan = sl_any_nonfinite(v, n);
     if (s->copies == COPIES) {

@@ -1,8 +1,13 @@
 // Grouped moments (SL_OP_GROUP_MOMENTS) and sl_moments_combine: agreement
 // with cpu_ref (counts exact; sum, mean and m2 within 1e-12 relative to
 // their scale), the combine formula on split data, numerical stability, and
-// bit-identical results across runs and thread counts.
+// bit-identical results across runs, thread counts and the CPU's few-cell
+// lane kernels (generic, AVX2, AVX-512).
 #include "kernel_test.hh"
+
+extern "C" {
+#include "kernels/cpu/cpu_impl.h"
+}
 
 using sltest::BackendTest;
 using sltest::Rng;
@@ -54,7 +59,8 @@ TEST_P(GroupMoments, MatchesReference)
 {
     // tolerance: both are two-pass sums in double, in different orders
     const double tol = 1e-12;
-    for (int64_t ncells : {1, 5, 1000, 3000}) {
+    // 1 to 7 cells take the vector-lane path, more the scattered one
+    for (int64_t ncells : {1, 3, 5, 7, 8, 1000, 3000}) {
         for (int64_t n : sltest::awkward_sizes()) {
             // with and without missing values (the kernel has a path for each)
             Data d = make(n, ncells, 100 + static_cast<uint64_t>(n), 10.0, n % 2 ? 0.0 : 0.02);
@@ -173,6 +179,41 @@ TEST_P(GroupMoments, BitIdenticalAcrossRunsAndThreads)
 
 INSTANTIATE_TEST_SUITE_P(Backends, GroupMoments,
                          ::testing::ValuesIn(sltest::backends_under_test()));
+
+// The few-cell lane kernels of the CPU backend (generic C, AVX2, AVX-512)
+// must agree to the last bit, with and without missing and infinite values
+// and for segment tails that are not a multiple of the 8 lanes.
+TEST(GroupMomentsLanes, EveryInstructionSetGivesTheSameBits)
+{
+    struct sl_backend *cpu = sltest::backend("cpu");
+    ASSERT_NE(cpu, nullptr);
+    enum sl_cpu_isa best = sl_cpu_isa_best();
+    for (int64_t ncells : {1, 2, 4, 7}) {
+        for (int64_t n : {int64_t{13}, int64_t{8195}, int64_t{40001}}) {
+            Data d = make(n, ncells, static_cast<uint64_t>(n * 8 + ncells), 1e3,
+                          ncells % 2 ? 0.05 : 0.0);
+            if (ncells == 4)
+                d.v[static_cast<size_t>(n / 2)] = INFINITY;
+            std::vector<sl_moments> want;
+            int tried = 0;
+            for (enum sl_cpu_isa isa : {SL_CPU_ISA_GENERIC, SL_CPU_ISA_AVX2, SL_CPU_ISA_AVX512}) {
+                if (sl_cpu_isa_select(isa) != SL_OK)
+                    continue;
+                std::vector<sl_moments> got(static_cast<size_t>(ncells));
+                struct sl_group_moments_args a = {n, d.v.data(), d.cell.data(), d.mask.data(),
+                                                  ncells, got.data()};
+                ASSERT_TRUE(sltest::run(cpu, SL_OP_GROUP_MOMENTS, &a));
+                if (want.empty())
+                    want = got;
+                EXPECT_EQ(std::memcmp(got.data(), want.data(), sizeof(sl_moments) * got.size()), 0)
+                    << sl_cpu_isa_name(isa) << " ncells " << ncells << " n " << n;
+                tried++;
+            }
+            EXPECT_GE(tried, 1);
+        }
+    }
+    ASSERT_EQ(sl_cpu_isa_select(best), SL_OK);
+}
 
 // ---- sl_moments_combine on its own ----
 
