@@ -18,6 +18,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "engine/core/clones.h"
 #include "kernels/kernel.h"
 
 /* OpenMP pragmas that vanish (without an unknown-pragma warning) when the
@@ -43,16 +44,6 @@
 /* Largest p (columns including IRLS's working response) the fast Gram
  * serves; its lane accumulators grow as p^2. Larger p runs on cpu_ref. */
 #define SL_GRAM_FAST_PMAX 1024
-
-/* An AVX2 clone of a function, chosen at load time (GCC on x86-64; nothing
- * with clang or under AddressSanitizer). Only for work whose result does not
- * depend on the vector width. */
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && \
-    !defined(__SANITIZE_ADDRESS__)
-#define SL_CLONES_AVX2 __attribute__((target_clones("avx2", "default")))
-#else
-#define SL_CLONES_AVX2
-#endif
 
 /* Below this many rows a fast kernel runs on one thread. */
 #define SL_PARALLEL_MIN_ROWS 16384
