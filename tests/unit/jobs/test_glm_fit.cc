@@ -411,3 +411,39 @@ TEST(GlmDist, IncompleteBetaKnownValues)
     EXPECT_TRUE(close_rel(sl_glm_ibeta(2e5, 2e5, 0.5, 0.5), 0.5, 1e-10));
     EXPECT_TRUE(std::isnan(sl_glm_ibeta(-1, 1, 0.5, 0.5)));
 }
+
+// SCRATCH (to be removed)
+namespace {
+void scratch_progress(void *ctx, int it, double dev)
+{
+    (void)ctx;
+    std::printf("  iter %d dev %.17g\n", it, dev);
+}
+void scratch_run(Built &B, int maxit = 25, double eps = 1e-8)
+{
+    sl_backend *be = nullptr;
+    EXPECT_EQ(sl_backend_get("cpu", &be), SL_OK);
+    sl_glm_problem pr = B.problem(be, maxit, eps);
+    pr.progress = scratch_progress;
+    sl_glm_fit *out = nullptr;
+    sl_status st = sl_glm_fit_run(&pr, &out);
+    std::printf("status %d %s\n", (int)st, st ? sl_error_message() : "");
+    if (st)
+        sl_error_clear();
+    if (out) {
+        std::printf("halvings %d failed %d conv %d iters %d beta %.17g %.17g dev %.17g null %.17g\n",
+                    out->halvings, out->halving_failed, out->converged, out->iterations,
+                    out->beta[0], out->beta[1], out->deviance, out->null_deviance);
+        sl_glm_fit_destroy(&out);
+    }
+}
+}  // namespace
+TEST_F(GlmFitTest, Scratch)
+{
+    auto C = simple({-1.2, -0.5, 0.3, 0.9, 1.6, -0.8, 0.1, 1.1, 2.0, -1.7}, {0, 0, 1, 1, 1, 1, 0, 0, 1, 1}, true, {},
+                    {0, 0, 0, 0, 0, 0, 0, 0, 0, -25});
+    scratch_run(*C, 50, 1e-12);
+    scratch_run(*C, 50, 1e-14);
+    auto G = simple({1, 2, 3, 4, 5}, {1e155, -1e155, 1e155, -1e155, 1e155}, false);
+    scratch_run(*G);
+}

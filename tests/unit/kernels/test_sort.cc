@@ -22,6 +22,7 @@ TEST_P(SortF64, MatchesReferenceBitForBit)
     sizes.push_back(63);
     sizes.push_back(64);
     sizes.push_back(65);
+    sizes.push_back(300007); // runs long enough for the all-threads radix sort
     for (int64_t ncells : {1, 3}) {
         for (int64_t n : sizes) {
             Rng rng(static_cast<uint64_t>(n + 7 * ncells));
@@ -78,6 +79,30 @@ TEST_P(SortF64, CellsMissingAndMask)
     EXPECT_EQ(sorted[3], 3.0);
     EXPECT_EQ(missing[0], 1);
     EXPECT_EQ(missing[1], 1);
+}
+
+TEST_P(SortF64, SameBitsForAnyThreadCount)
+{
+    // one long run (the all-threads radix sort) and a narrow range of
+    // positive values, whose high key bits all agree (skipped digits)
+    const int64_t n = 200003;
+    Rng rng(11);
+    std::vector<double> v;
+    for (int64_t i = 0; i < n; i++)
+        v.push_back(i % 3 ? 15 + 30 * rng.unif() : std::round(rng.unif() * 50));
+    std::vector<std::vector<double>> out;
+    for (int threads : {1, 2, 3}) {
+        sltest::Threads t(threads);
+        std::vector<double> got(static_cast<size_t>(n));
+        int64_t start[2];
+        struct sl_sort_f64_args a = {n, v.data(), nullptr, nullptr, 1, got.data(), start, nullptr};
+        ASSERT_TRUE(sltest::run(be_, SL_OP_SORT_F64, &a));
+        EXPECT_EQ(start[1], n);
+        EXPECT_TRUE(std::is_sorted(got.begin(), got.end()));
+        out.push_back(got);
+    }
+    EXPECT_TRUE(sltest::same_bits(out[0].data(), out[1].data(), static_cast<size_t>(n)));
+    EXPECT_TRUE(sltest::same_bits(out[0].data(), out[2].data(), static_cast<size_t>(n)));
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, SortF64, ::testing::ValuesIn(sltest::backends_under_test()));
