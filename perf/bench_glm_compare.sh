@@ -99,7 +99,7 @@ e2e() {
   python3 - "$id.err" "$t0" "$t1" <<'PY'
 import re, sys
 text = open(sys.argv[1]).read()
-load = max(float(x) for x in re.findall(r"loaded \d+ rows .* in ([0-9.]+) s", text))
+load = max(float(x) for x in re.findall(r"phase load: \d+ rows .* in ([0-9.]+) s", text))
 fit = max(float(x) for x in re.findall(r"fit ([0-9.]+) s", text))
 print(f"{float(sys.argv[3]) - float(sys.argv[2]):.4f} {load:.4f} {fit:.4f}")
 PY
