@@ -2,7 +2,8 @@
 // Pima.tr, survival lung) and on 20000 generated patients (numbers from
 // tests/data/glm/make_reference.R), the
 // reference kernel against the fast one, separation, aliasing, weights and
-// offsets, non-convergence, and the distribution functions behind p-values.
+// offsets, non-convergence, step-halving, and the distribution functions
+// behind p-values.
 #include "glm_test_data.hh"
 
 #include <algorithm>
@@ -376,6 +377,146 @@ TEST_F(GlmFitTest, GaussianOffsetShiftsTheIntercept)
     EXPECT_TRUE(close_rel(fo->deviance, fs->deviance, 1e-12));
 }
 
+namespace {
+
+// The outcome of a fit that may fail, with the deviance the driver reports
+// after every iteration (the job's progress lines): the iterations of the
+// model, then, with an offset, those of the null model.
+struct Traced {
+    sl_status st = SL_OK;
+    Fit f;
+    std::vector<double> dev;
+};
+
+void record_deviance(void *ctx, int iteration, double deviance)
+{
+    (void)iteration;
+    static_cast<std::vector<double> *>(ctx)->push_back(deviance);
+}
+
+Traced fit_traced(Built &b, const char *backend, int maxit = 25, double eps = 1e-8)
+{
+    Traced t;
+    sl_backend *be = nullptr;
+    EXPECT_EQ(sl_backend_get(backend, &be), SL_OK);
+    sl_glm_problem pr = b.problem(be, maxit, eps);
+    pr.progress = record_deviance;
+    pr.progress_ctx = &t.dev;
+    sl_glm_fit *out = nullptr;
+    t.st = sl_glm_fit_run(&pr, &out);
+    t.f.reset(out);
+    return t;
+}
+
+// The deviances a fit accepted never rise by epsilon or more from one
+// iteration to the next: what step-halving exists to guarantee.
+void expect_no_rise(const Traced &t, double eps)
+{
+    ASSERT_GE(t.dev.size(), static_cast<size_t>(t.f->iterations));
+    for (int k = 1; k < t.f->iterations; k++)
+        EXPECT_LT((t.dev[k] - t.dev[k - 1]) / (std::fabs(t.dev[k]) + 0.1), eps)
+            << "iteration " << k + 1 << ": " << t.dev[k - 1] << " -> " << t.dev[k];
+}
+
+// A fit that had to halve at least once and still ended on R's MLE: the
+// first deviance (same start as R), no accepted rise of eps or more, then
+// the coefficients and deviances, on both kernels.
+struct HalvingCase {
+    double dev0, beta0, beta1, deviance, null_deviance;
+};
+
+void expect_halved_to_mle(Built &b, const HalvingCase &want, int maxit, double eps)
+{
+    for (const char *backend : {"cpu", "cpu_ref"}) {
+        Traced t = fit_traced(b, backend, maxit, eps);
+        ASSERT_EQ(t.st, SL_OK) << sl_error_message();
+        ASSERT_TRUE(t.f);
+        const sl_glm_fit *f = t.f.get();
+        std::printf("%-8s %d halvings in %d iterations\n", backend, f->halvings, f->iterations);
+        EXPECT_GT(f->halvings, 0) << backend;
+        EXPECT_FALSE(f->halving_failed);
+        EXPECT_TRUE(f->converged);
+        ASSERT_FALSE(t.dev.empty());
+        EXPECT_TRUE(close_rel(t.dev[0], want.dev0, 1e-6)) << t.dev[0];
+        expect_no_rise(t, eps);
+        EXPECT_TRUE(close_rel(f->beta[0], want.beta0, 1e-6)) << backend;
+        EXPECT_TRUE(close_rel(f->beta[1], want.beta1, 1e-6)) << backend;
+        EXPECT_TRUE(close_rel(f->deviance, want.deviance, 1e-6));
+        EXPECT_TRUE(close_rel(f->null_deviance, want.null_deviance, 1e-6));
+        EXPECT_EQ(f->n_boundary, 0);
+    }
+}
+
+}  // namespace
+
+TEST_F(GlmFitTest, RisingDevianceIsHalvedAndTheFitReachesTheMle)
+{
+    // A logit whose offset the design cannot absorb, so that the second
+    // Newton step overshoots. R's glm.fit takes the same start and the same
+    // first step but does not halve on a rising deviance: its trace goes from
+    // 5.255485 (iteration 1) up to 5.603067 (iteration 2) before it recovers.
+    // The driver must halve that step instead, and still end on the MLE,
+    // which is unique for this canonical-link model, so R's estimates are the
+    // oracle. R 4.2:
+    //   x <- c(1.4, -0.2, 0.7, -1.1, 2.2, 0); y <- c(0, 1, 0, 1, 1, 0)
+    //   off <- c(-0.2, -1.5, 1.1, 4.8, 7.2, -2.8)
+    //   m <- glm(y ~ x, binomial, offset = off, control = glm.control(trace = TRUE))
+    //   format(coef(m), digits = 17); format(c(deviance(m), m$null.deviance), digits = 17)
+    // Deviance = 5.255485 Iterations - 1, 5.603067 - 2, 3.45002 - 3, ...,
+    // converged in 7 iterations; 1.0640095606693947 -3.1639285237940218,
+    // deviance 3.3965171118124178, null deviance 7.2138823161785712 (with
+    // epsilon = 1e-15 the coefficients move by 1e-15 relative: R's fit is the MLE).
+    auto B = simple({1.4, -0.2, 0.7, -1.1, 2.2, 0}, {0, 1, 0, 1, 1, 0}, true, {},
+                    {-0.2, -1.5, 1.1, 4.8, 7.2, -2.8});
+    expect_halved_to_mle(*B, {5.255485, 1.0640095606693947, -3.1639285237940218,
+                              3.3965171118124178, 7.2138823161785712},
+                         25, 1e-8);
+}
+
+TEST_F(GlmFitTest, HalvingKeepsTheFitOnTheMleWhereRRunsAway)
+{
+    // One row (y = 1 at a fixed log-odds of -25) pulls the second Newton step
+    // far past the MLE. Without halving R's glm.fit never comes back: its
+    // deviance goes 74.38192, 143.4656, 360.4365, ... and after 8 iterations
+    // it reports convergence with linear predictors out to 1.2e15, where the
+    // logit link clamps mu, coefficients 3.8e14 and 4.0e14 and deviance
+    // 288.34922711293723. Started close to the MLE (start = c(0, 0)) it
+    // converges in 4 iterations; that fit is the oracle. R 4.2:
+    //   x <- c(-1.2, -0.5, 0.3, 0.9, 1.6, -0.8, 0.1, 1.1, 2.0, -1.7)
+    //   y <- c(0, 0, 1, 1, 1, 1, 0, 0, 1, 1); off <- c(rep(0, 9), -25)
+    //   m <- glm(y ~ x, binomial, offset = off, start = c(0, 0),
+    //            control = glm.control(epsilon = 1e-15, maxit = 100))
+    //   format(coef(m), digits = 17); format(c(deviance(m), m$null.deviance), digits = 17)
+    // 0.699236153165871177 -0.015546313021881284, deviance 61.456736827713684,
+    // null deviance 61.457255029362187. The slope is small against its
+    // standard error, so the deviance hardly depends on it: at the default
+    // epsilon the driver stops 1.2e-6 (relative) short of it, hence 1e-12.
+    auto B = simple({-1.2, -0.5, 0.3, 0.9, 1.6, -0.8, 0.1, 1.1, 2.0, -1.7},
+                    {0, 0, 1, 1, 1, 1, 0, 0, 1, 1}, true, {},
+                    {0, 0, 0, 0, 0, 0, 0, 0, 0, -25});
+    expect_halved_to_mle(*B, {74.38192, 0.699236153165871177, -0.015546313021881284,
+                              61.456736827713684, 61.457255029362187},
+                         50, 1e-12);
+}
+
+TEST_F(GlmFitTest, NonFiniteDevianceAtTheFirstIterationIsAnError)
+{
+    // The first iteration has no earlier estimate to halve towards, so a
+    // deviance that is not finite there is R's "no valid set of
+    // coefficients" error. Residuals near 1e155 square past DBL_MAX. R 4.2:
+    //   x <- 1:5; y <- c(1e155, -1e155, 1e155, -1e155, 1e155); glm(y ~ x)
+    // Error: no valid set of coefficients has been found: please supply
+    // starting values
+    auto B = simple({1, 2, 3, 4, 5}, {1e155, -1e155, 1e155, -1e155, 1e155}, false);
+    Traced t = fit_traced(*B, "cpu");
+    EXPECT_EQ(t.st, SL_ERR_NUMERIC);
+    EXPECT_FALSE(t.f);
+    EXPECT_NE(std::strstr(sl_error_message(), "no valid set of coefficients"), nullptr)
+        << sl_error_message();
+    EXPECT_TRUE(t.dev.empty());
+    sl_error_clear();
+}
+
 // Values from R 4.2: 2 * pt(-abs(t), df) and 2 * pnorm(-abs(z)).
 TEST(GlmDist, StudentTMatchesR)
 {
@@ -410,40 +551,4 @@ TEST(GlmDist, IncompleteBetaKnownValues)
     EXPECT_TRUE(close_rel(sl_glm_ibeta(40, 40, 0.5, 0.5), 0.5, 1e-13));
     EXPECT_TRUE(close_rel(sl_glm_ibeta(2e5, 2e5, 0.5, 0.5), 0.5, 1e-10));
     EXPECT_TRUE(std::isnan(sl_glm_ibeta(-1, 1, 0.5, 0.5)));
-}
-
-// SCRATCH (to be removed)
-namespace {
-void scratch_progress(void *ctx, int it, double dev)
-{
-    (void)ctx;
-    std::printf("  iter %d dev %.17g\n", it, dev);
-}
-void scratch_run(Built &B, int maxit = 25, double eps = 1e-8)
-{
-    sl_backend *be = nullptr;
-    EXPECT_EQ(sl_backend_get("cpu", &be), SL_OK);
-    sl_glm_problem pr = B.problem(be, maxit, eps);
-    pr.progress = scratch_progress;
-    sl_glm_fit *out = nullptr;
-    sl_status st = sl_glm_fit_run(&pr, &out);
-    std::printf("status %d %s\n", (int)st, st ? sl_error_message() : "");
-    if (st)
-        sl_error_clear();
-    if (out) {
-        std::printf("halvings %d failed %d conv %d iters %d beta %.17g %.17g dev %.17g null %.17g\n",
-                    out->halvings, out->halving_failed, out->converged, out->iterations,
-                    out->beta[0], out->beta[1], out->deviance, out->null_deviance);
-        sl_glm_fit_destroy(&out);
-    }
-}
-}  // namespace
-TEST_F(GlmFitTest, Scratch)
-{
-    auto C = simple({-1.2, -0.5, 0.3, 0.9, 1.6, -0.8, 0.1, 1.1, 2.0, -1.7}, {0, 0, 1, 1, 1, 1, 0, 0, 1, 1}, true, {},
-                    {0, 0, 0, 0, 0, 0, 0, 0, 0, -25});
-    scratch_run(*C, 50, 1e-12);
-    scratch_run(*C, 50, 1e-14);
-    auto G = simple({1, 2, 3, 4, 5}, {1e155, -1e155, 1e155, -1e155, 1e155}, false);
-    scratch_run(*G);
 }
