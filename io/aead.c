@@ -54,6 +54,30 @@ cleanup:
     return st;
 }
 
+sl_status sl_aead_clone(const struct sl_aead *a, struct sl_aead **out)
+{
+    sl_status st = SL_OK;
+    struct sl_aead *b = NULL;
+
+    *out = NULL;
+    b = sl_calloc(1, sizeof *b);
+    SL_CHECK(b, SL_ERR_NOMEM, "out of memory");
+    SL_CHECK(EVP_CIPHER_up_ref(a->cipher) == 1, SL_ERR_CRYPTO, "cannot share the cipher");
+    b->cipher = a->cipher;
+    b->enc = EVP_CIPHER_CTX_new();
+    b->dec = EVP_CIPHER_CTX_new();
+    SL_CHECK(b->enc && b->dec, SL_ERR_NOMEM, "out of memory");
+    SL_CALL_SSL(EVP_CIPHER_CTX_copy(b->enc, a->enc), SL_ERR_CRYPTO,
+                "cannot copy the AES-256-GCM sealing context");
+    SL_CALL_SSL(EVP_CIPHER_CTX_copy(b->dec, a->dec), SL_ERR_CRYPTO,
+                "cannot copy the AES-256-GCM opening context");
+    *out = b;
+    b = NULL;
+cleanup:
+    sl_aead_destroy(&b);
+    return st;
+}
+
 void sl_aead_destroy(struct sl_aead **a)
 {
     if (!a || !*a)

@@ -39,6 +39,11 @@ struct sl_aead;
  * AES-256-GCM. Not collective. */
 sl_status sl_aead_create(const unsigned char *key, struct sl_aead **out);
 
+/* A second context keyed like `a` (the key schedule is copied; the key is
+ * not needed again), for opening chunks on another thread: one context must
+ * not be used by two threads at once. SL_ERR_CRYPTO or SL_ERR_NOMEM. */
+sl_status sl_aead_clone(const struct sl_aead *a, struct sl_aead **out);
+
 /* Frees the context; OpenSSL wipes its copy of the key. NULL-safe. */
 void sl_aead_destroy(struct sl_aead **a);
 

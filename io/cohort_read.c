@@ -26,6 +26,7 @@
 #include "io/cohort_impl.h"
 #include "io/format.h"
 #include "io/h5_impl.h"
+#include "io/omp_impl.h"
 
 #define SL_ATTR_STRING_MAX 4096
 
@@ -640,58 +641,175 @@ cleanup:
     return st;
 }
 
-sl_status sl_cohort_read_chunk(struct sl_cohort *c, int col, int64_t chunk, void *dst,
-                               size_t dst_size)
+/* Checks the request and reads sealed chunk `chunk` of column `col` into
+ * *buf (grown as needed, capacity *cap; ciphertext, not secret). *stored is
+ * its size, *len the plaintext size, which must fit in dst_size. */
+static sl_status fetch_sealed(struct sl_cohort *c, int col, int64_t chunk, size_t dst_size,
+                              unsigned char **buf, size_t *cap, size_t *stored, size_t *len)
 {
     sl_status st = SL_OK;
-    hsize_t offset;
-    hsize_t stored = 0;
+    hsize_t offset, size = 0;
     uint32_t mask = 0;
-    size_t len = 0;
     const char *dpath;
 
-    SL_CHECK(c && dst, SL_ERR_ARG, "reading a chunk needs a cohort and a destination");
     SL_CHECK(col >= 0 && col < c->ncols, SL_ERR_ARG, "%s: no column %d", c->path, col);
     dpath = c->rc[col].dset_path;
     SL_CHECK(chunk >= 0 && chunk < c->nchunks, SL_ERR_ARG,
              "%s: dataset %s has no chunk %lld (it has %lld)", c->path, dpath, (long long)chunk,
              (long long)c->nchunks);
     SL_CHECK(c->aead, SL_ERR_ARG, "cohort %s is locked: unlock it with its key first", c->path);
-    len = (size_t)sl_cohort_chunk_nrows(c, chunk) * c->rc[col].esize;
-    SL_CHECK(dst_size >= len, SL_ERR_ARG,
+    *len = (size_t)sl_cohort_chunk_nrows(c, chunk) * c->rc[col].esize;
+    SL_CHECK(dst_size >= *len, SL_ERR_ARG,
              "%s: dataset %s chunk %lld needs %zu bytes, the destination has %zu", c->path,
-             dpath, (long long)chunk, len, dst_size);
+             dpath, (long long)chunk, *len, dst_size);
     offset = (hsize_t)chunk * (hsize_t)c->chunk_rows;
-    if (H5Dget_chunk_storage_size(c->rc[col].dset, &offset, &stored) < 0 || stored == 0) {
+    if (H5Dget_chunk_storage_size(c->rc[col].dset, &offset, &size) < 0 || size == 0) {
         (void)H5Eclear2(H5E_DEFAULT);
         SL_FAIL(SL_ERR_CRYPTO, "%s: dataset %s chunk %lld is missing (truncated or tampered file)",
                 c->path, dpath, (long long)chunk);
     }
-    SL_CHECK(stored == (hsize_t)len + SL_GCM_TAG_BYTES, SL_ERR_CRYPTO,
+    SL_CHECK(size == (hsize_t)*len + SL_GCM_TAG_BYTES, SL_ERR_CRYPTO,
              "%s: dataset %s chunk %lld is stored as %llu bytes, expected %zu (truncated or "
              "tampered)",
-             c->path, dpath, (long long)chunk, (unsigned long long)stored,
-             len + SL_GCM_TAG_BYTES);
-    if (c->sealed_cap < (size_t)stored) {
-        sl_free(c->sealed);
-        c->sealed_cap = 0;
-        c->sealed = sl_malloc((size_t)stored);
-        SL_CHECK(c->sealed, SL_ERR_NOMEM, "out of memory");
-        c->sealed_cap = (size_t)stored;
+             c->path, dpath, (long long)chunk, (unsigned long long)size,
+             *len + SL_GCM_TAG_BYTES);
+    if (*cap < (size_t)size) {
+        sl_free(*buf);
+        *cap = 0;
+        *buf = sl_malloc((size_t)size);
+        SL_CHECK(*buf, SL_ERR_NOMEM, "out of memory");
+        *cap = (size_t)size;
     }
-    SL_CALL_H5(H5Dread_chunk(c->rc[col].dset, H5P_DEFAULT, &offset, &mask, c->sealed),
+    SL_CALL_H5(H5Dread_chunk(c->rc[col].dset, H5P_DEFAULT, &offset, &mask, *buf),
                "%s: cannot read dataset %s chunk %lld", c->path, dpath, (long long)chunk);
     SL_CHECK(mask == 0, SL_ERR_CRYPTO,
              "%s: dataset %s chunk %lld is marked as stored without the sluice filter", c->path,
              dpath, (long long)chunk);
-    {
-        struct sl_chunk_ref ref = {c->version, c->uuid_raw, dpath, (uint32_t)col,
-                                   (uint64_t)chunk, c->path};
-        SL_CALL(sl_aead_open(c->aead, &ref, c->sealed, (size_t)stored, dst, len));
-    }
+    *stored = (size_t)size;
+cleanup:
+    return st;
+}
+
+/* Opens a fetched chunk with `aead` (one thread's context). */
+static sl_status open_sealed(const struct sl_cohort *c, struct sl_aead *aead, int col,
+                             int64_t chunk, const unsigned char *sealed, size_t stored, void *dst,
+                             size_t len)
+{
+    struct sl_chunk_ref ref = {c->version, c->uuid_raw, c->rc[col].dset_path, (uint32_t)col,
+                               (uint64_t)chunk, c->path};
+    return sl_aead_open(aead, &ref, sealed, stored, dst, len);
+}
+
+sl_status sl_cohort_read_chunk(struct sl_cohort *c, int col, int64_t chunk, void *dst,
+                               size_t dst_size)
+{
+    sl_status st = SL_OK;
+    size_t stored = 0, len = 0;
+
+    SL_CHECK(c && dst, SL_ERR_ARG, "reading a chunk needs a cohort and a destination");
+    SL_CALL(fetch_sealed(c, col, chunk, dst_size, &c->sealed, &c->sealed_cap, &stored, &len));
+    SL_CALL(open_sealed(c, c->aead, col, chunk, c->sealed, stored, dst, len));
 cleanup:
     if (st != SL_OK && dst)
         sl_wipe(dst, dst_size);
+    return st;
+}
+
+/* One fetched chunk of a batch, and how opening it went. */
+struct batch_slot {
+    unsigned char *sealed;
+    size_t cap, stored, len;
+    sl_status st;
+    char msg[512];
+};
+
+/* Opens chunk i of a batch on the calling thread's cipher context. */
+static void open_slot(const struct sl_cohort *c, struct sl_aead *const *ctx, int col,
+                      int64_t chunk, struct batch_slot *s, void *dst)
+{
+    s->st = open_sealed(c, ctx[sl_io_thread_num()], col, chunk, s->sealed, s->stored, dst, s->len);
+    if (s->st != SL_OK)
+        snprintf(s->msg, sizeof s->msg, "%s", sl_error_message());
+}
+
+sl_status sl_cohort_read_chunks(struct sl_cohort *c, int col, const int64_t *chunks, int64_t n,
+                                void *const *dst, const size_t *dst_size)
+{
+    sl_status st = SL_OK;
+    int nt = sl_io_max_threads(), batch;
+    struct sl_aead **ctx = NULL;
+    struct batch_slot *slot = NULL; /* two sets of `batch` slots */
+    sl_status fst = SL_OK;          /* the first failure, in chunk order */
+    char fmsg[512] = "";
+
+    nt = n < nt ? (int)(n > 1 ? n : 1) : nt;
+    batch = 2 * nt;
+    SL_CHECK(c && (n == 0 || (chunks && dst && dst_size)), SL_ERR_ARG,
+             "reading chunks needs a cohort and destinations");
+    SL_CHECK(c->aead, SL_ERR_ARG, "cohort %s is locked: unlock it with its key first", c->path);
+    ctx = sl_calloc((size_t)nt, sizeof *ctx);
+    slot = sl_calloc((size_t)(2 * batch), sizeof *slot);
+    SL_CHECK(ctx && slot, SL_ERR_NOMEM, "out of memory");
+    ctx[0] = c->aead;
+    for (int t = 1; t < nt; t++)
+        SL_CALL(sl_aead_clone(c->aead, &ctx[t]));
+    /* The master thread reads batch b + 1 from the file (HDF5 from one
+     * thread only) while the others open batch b; then it helps. */
+    SL_IO_OMP(parallel num_threads(nt))
+    SL_IO_OMP(master)
+    {
+        int64_t nbatch = (n + batch - 1) / batch;
+        for (int64_t b = 0; b <= nbatch && fst == SL_OK; b++) {
+            struct batch_slot *set = slot + (b & 1) * batch;
+            int64_t b0 = b * batch, nb = n - b0 < batch ? n - b0 : batch;
+            if (b > 0) {
+                /* batch b - 1 was fetched last round: open it */
+                struct batch_slot *prev = slot + ((b - 1) & 1) * batch;
+                int64_t p0 = (b - 1) * batch, np = n - p0 < batch ? n - p0 : batch;
+                for (int64_t i = 0; i < np; i++)
+                    SL_IO_OMP(task firstprivate(i))
+                    open_slot(c, ctx, col, chunks[p0 + i], &prev[i], dst[p0 + i]);
+            }
+            for (int64_t i = 0; b < nbatch && i < nb && fst == SL_OK; i++) {
+                set[i].st = fetch_sealed(c, col, chunks[b0 + i], dst_size[b0 + i],
+                                         &set[i].sealed, &set[i].cap, &set[i].stored,
+                                         &set[i].len);
+                if (set[i].st != SL_OK) {
+                    /* keep the message before this thread runs any task;
+                     * the chunks in flight come first in the report */
+                    snprintf(set[i].msg, sizeof set[i].msg, "%s", sl_error_message());
+                    nb = i + 1;
+                }
+            }
+            SL_IO_OMP(taskwait)
+            if (b > 0) {
+                struct batch_slot *prev = slot + ((b - 1) & 1) * batch;
+                int64_t p0 = (b - 1) * batch, np = n - p0 < batch ? n - p0 : batch;
+                for (int64_t i = 0; i < np && fst == SL_OK; i++)
+                    if (prev[i].st != SL_OK) {
+                        fst = prev[i].st;
+                        snprintf(fmsg, sizeof fmsg, "%s", prev[i].msg);
+                    }
+            }
+            for (int64_t i = 0; b < nbatch && i < nb && fst == SL_OK; i++)
+                if (set[i].st != SL_OK) {
+                    fst = set[i].st;
+                    snprintf(fmsg, sizeof fmsg, "%s", set[i].msg);
+                }
+        }
+    }
+    SL_CHECK(fst == SL_OK, fst, "%s", fmsg);
+cleanup:
+    if (st != SL_OK)
+        for (int64_t i = 0; dst && dst_size && i < n; i++)
+            if (dst[i])
+                sl_wipe(dst[i], dst_size[i]);
+    for (int t = 1; ctx && t < nt; t++)
+        sl_aead_destroy(&ctx[t]);
+    for (int i = 0; slot && i < 2 * batch; i++)
+        sl_free(slot[i].sealed);
+    sl_free(ctx);
+    sl_free(slot);
     return st;
 }
 

@@ -4,8 +4,9 @@
  * Ranks split a cohort by whole chunks, so every rank can read its part
  * independently and per-chunk partial results can be combined in chunk order
  * whatever the number of ranks. Chunks are decrypted straight into the
- * frame's secret column buffers (no staging copy), and a load that fails part
- * way wipes everything it had decrypted.
+ * frame's secret column buffers (no staging copy), on all of the rank's
+ * threads (sl_cohort_read_chunks), and a load that fails part way wipes
+ * everything it had decrypted.
  */
 #include "io/frame.h"
 
@@ -81,9 +82,14 @@ sl_status sl_frame_load(struct sl_cohort *c, const int *cols, int ncols, const i
 {
     sl_status st = SL_OK;
     struct sl_frame *f = NULL;
+    void **dst = NULL;
+    size_t *len = NULL;
 
     *out = NULL;
     SL_CALL(frame_check_args(c, cols, ncols, chunks, nchunks));
+    dst = sl_calloc((size_t)nchunks + 1, sizeof *dst);
+    len = sl_calloc((size_t)nchunks + 1, sizeof *len);
+    SL_CHECK(dst && len, SL_ERR_NOMEM, "out of memory");
     f = sl_calloc(1, sizeof *f);
     SL_CHECK(f, SL_ERR_NOMEM, "out of memory");
     f->col_index = sl_calloc((size_t)ncols, sizeof *f->col_index);
@@ -109,16 +115,17 @@ sl_status sl_frame_load(struct sl_cohort *c, const int *cols, int ncols, const i
                  (long long)f->nrows, sl_cohort_col(c, cols[j])->name);
         SL_CALL(sl_secbuf_create(bytes, &f->data[j]));
         for (int64_t i = 0; i < nchunks; i++) {
-            unsigned char *dst =
-                (unsigned char *)f->data[j]->data + (size_t)f->chunk_row0[i] * esize;
-            size_t len = (size_t)(f->chunk_row0[i + 1] - f->chunk_row0[i]) * esize;
-            SL_CALL(sl_cohort_read_chunk(c, cols[j], chunks[i], dst, len));
+            dst[i] = (unsigned char *)f->data[j]->data + (size_t)f->chunk_row0[i] * esize;
+            len[i] = (size_t)(f->chunk_row0[i + 1] - f->chunk_row0[i]) * esize;
         }
+        SL_CALL(sl_cohort_read_chunks(c, cols[j], chunks, nchunks, dst, len));
     }
     *out = f;
     f = NULL;
 cleanup:
     sl_frame_destroy(&f);
+    sl_free(dst);
+    sl_free(len);
     return st;
 }
 

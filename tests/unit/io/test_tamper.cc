@@ -196,6 +196,51 @@ TEST_F(Tamper, TruncatedFileIsRefused) {
     }
 }
 
+// sl_cohort_read_chunks opens chunks on all threads, a batch at a time: a
+// clean read gives the file's values, a tampered chunk fails the call with the
+// first bad chunk in list order, and every destination (also those of earlier,
+// already opened batches) is wiped.
+TEST_F(Tamper, ThreadedReadReportsTheFirstBadChunkAndWipesAll) {
+    const int col = 2;  // bmi, 8 bytes per value
+    std::vector<int64_t> chunks = {0, 1, 2, 3, 4, 5, 6, 7};
+    auto read_all = [&](sl_cohort *c, std::vector<std::vector<unsigned char>> &buf) {
+        std::vector<void *> dst;
+        std::vector<size_t> len;
+        buf.assign(chunks.size(), std::vector<unsigned char>(kChunk * 8, 0xaa));
+        for (auto &b : buf) {
+            dst.push_back(b.data());
+            len.push_back(b.size());
+        }
+        return sl_cohort_read_chunks(c, col, chunks.data(), static_cast<int64_t>(chunks.size()),
+                                     dst.data(), len.data());
+    };
+    std::vector<std::vector<unsigned char>> buf;
+    {
+        Cohort c = unlocked();
+        ASSERT_TRUE(c);
+        ASSERT_EQ(read_all(c.get(), buf), SL_OK) << last_error();
+        for (int64_t k = 0; k < 8; k++) {
+            int64_t n = sl_cohort_chunk_nrows(c.get(), k);
+            std::vector<unsigned char> got(buf[static_cast<size_t>(k)].begin(),
+                                           buf[static_cast<size_t>(k)].begin() + n * 8);
+            EXPECT_EQ(got, table_.bytes(col, k * kChunk, n)) << "chunk " << k;
+        }
+    }
+    for (int64_t bad : {6, 2}) {
+        RawChunk rc = raw_chunk(path_, "/patients/bmi", bad * kChunk);
+        flip_byte(path_, rc.addr + 20);
+        Cohort c = unlocked();
+        ASSERT_TRUE(c);
+        EXPECT_EQ(read_all(c.get(), buf), SL_ERR_CRYPTO);
+        EXPECT_NE(last_error().find("/patients/bmi chunk " + std::to_string(bad)),
+                  std::string::npos)
+            << last_error();
+        for (auto &b : buf)
+            for (unsigned char ch : b)
+                ASSERT_EQ(ch, 0) << "destination not wiped";
+    }
+}
+
 TEST_F(Tamper, FrameLoadFailsClosedAndWipes) {
     RawChunk rc = raw_chunk(path_, "/patients/dx_date", 7 * kChunk);
     flip_byte(path_, rc.addr + 10);
