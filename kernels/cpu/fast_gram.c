@@ -263,9 +263,8 @@ SL_CLONES_AVX2
 void sl_gram_scale_rows(double *restrict d, const double *restrict s, const double *restrict x,
                         int64_t n)
 {
-    memcpy(d, x, (size_t)n * sizeof *d);
     for (int64_t r = 0; r < n; r++)
-        d[r] = s[r] * d[r];
+        d[r] = s[r] * x[r];
 }
 
 static int gram_fill(const void *ctx, int64_t r0, int64_t nr, double *buf, size_t ld,
