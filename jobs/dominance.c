@@ -12,17 +12,6 @@
  * total_lo and top[0..SL_DOM_TOP) as two exact 32-bit halves each. */
 #define DOM_RECORD (3 + 2 * (2 + SL_DOM_TOP))
 
-int64_t sl_fixed_from_double(double v)
-{
-    double x = v * (double)((int64_t)1 << SL_FIXED_SHIFT);
-    if (!(fabs(x) < 9223372036854775807.0))
-        return x < 0 ? -INT64_MAX : INT64_MAX;
-    /* Round half away from zero: adding the largest double below 1/2 and
-     * truncating rounds every x, halves included, as round() does, without
-     * a library call. */
-    return (int64_t)(x + copysign(0.49999999999999994, x));
-}
-
 static void add128(struct sl_dominance *d, int64_t hi, uint64_t lo)
 {
     uint64_t sum = d->total_lo + lo;

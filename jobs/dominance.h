@@ -13,6 +13,7 @@
 #ifndef SL_JOBS_DOMINANCE_H
 #define SL_JOBS_DOMINANCE_H
 
+#include <math.h>
 #include <stdint.h>
 
 #include "engine/table.h"
@@ -21,8 +22,18 @@
 #include "jobs/measure.h"
 
 /* round(v * 2^SL_FIXED_SHIFT), saturating at +-(2^63 - 1) (for |v| beyond
- * about 8.8e12 and for infinities). v must not be NaN. */
-int64_t sl_fixed_from_double(double v);
+ * about 8.8e12 and for infinities). v must not be NaN. Inline: the row loops
+ * call it once per value. */
+static inline int64_t sl_fixed_from_double(double v)
+{
+    double x = v * (double)((int64_t)1 << SL_FIXED_SHIFT);
+    if (!(fabs(x) < 9223372036854775807.0))
+        return x < 0 ? -INT64_MAX : INT64_MAX;
+    /* Round half away from zero: adding the largest double below 1/2 and
+     * truncating rounds every x, halves included, as round() does, without
+     * a library call. */
+    return (int64_t)(x + copysign(0.49999999999999994, x));
+}
 
 /* Adds one patient's contribution x to the evidence. */
 void sl_dominance_add(struct sl_dominance *d, int64_t x);
