@@ -354,13 +354,13 @@ sl_status sl_sorted_cells_create(struct sl_backend *b, const struct sl_frame *fr
     s->start = sl_malloc((size_t)(g->ncells + 1) * sizeof *s->start);
     SL_CHECK(s->start, SL_ERR_NOMEM, "out of memory for %lld cells", (long long)g->ncells);
     if (g->ndims > 0) {
-        SL_CALL(sl_secbuf_create((size_t)fr->nrows * sizeof(int32_t), &cells));
+        SL_CALL(sl_secpool_get((size_t)fr->nrows * sizeof(int32_t), &cells));
         SL_CALL(sl_grouping_cells_frame(g, fr, mask, cells->data));
     }
     if (m->type != SL_COL_REAL)
-        SL_CALL(sl_secbuf_create((size_t)fr->nrows * sizeof(double), &conv));
+        SL_CALL(sl_secpool_get((size_t)fr->nrows * sizeof(double), &conv));
     SL_CALL(sl_measure_rows(m, fr, 0, fr->nrows, conv ? conv->data : NULL, &values));
-    SL_CALL(sl_secbuf_create((size_t)fr->nrows * sizeof(double), &s->mem));
+    SL_CALL(sl_secpool_get((size_t)fr->nrows * sizeof(double), &s->mem));
     s->v = s->mem->data;
     args = (struct sl_sort_f64_args){.n = fr->nrows,
                                      .values = values,
@@ -374,8 +374,8 @@ sl_status sl_sorted_cells_create(struct sl_backend *b, const struct sl_frame *fr
     *out = s;
     s = NULL;
 cleanup:
-    sl_secbuf_destroy(&conv);
-    sl_secbuf_destroy(&cells);
+    sl_secpool_put(&conv);
+    sl_secpool_put(&cells);
     sl_sorted_cells_destroy(&s);
     return st;
 }
@@ -386,7 +386,7 @@ void sl_sorted_cells_destroy(struct sl_sorted_cells **sp)
     if (!sp || !*sp)
         return;
     s = *sp;
-    sl_secbuf_destroy(&s->mem);
+    sl_secpool_put(&s->mem);
     sl_free(s->start);
     sl_free(s);
     *sp = NULL;

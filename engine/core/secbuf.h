@@ -35,6 +35,20 @@ void sl_wipe(void *p, size_t len);
  * PR_SET_DUMPABLE = 0). Returns SL_ERR_IO if the limit cannot be set. */
 sl_status sl_process_harden(void);
 
+/* ---- the pool (secpool.c) ---- */
+
+/* A zeroed secret buffer of at least `bytes`, reused from the pool when one
+ * is big enough (the smallest such), else newly created. SL_ERR_NOMEM.
+ * Thread-safe. For scratch that comes and goes (kernels, sorts, indexes). */
+sl_status sl_secpool_get(size_t bytes, struct sl_secbuf **out);
+
+/* Hands a buffer back to the pool (kept, still secret memory, up to 512 MiB
+ * in all) or wipes and frees it; NULL-safe; NULLs *buf. */
+void sl_secpool_put(struct sl_secbuf **buf);
+
+/* Wipes and frees every pooled buffer (at backend shutdown). */
+void sl_secpool_drain(void);
+
 /* Number of live secbufs (for leak tests). */
 long sl_secbuf_live(void);
 

@@ -1,7 +1,7 @@
 /*
  * backend_cpu.c: the two CPU backends, "cpu" (fast) and "cpu_ref" (plain C).
  *
- * Both run on host memory and share the secret scratch pool (scratch.c),
+ * Both run on host memory and share the secret buffer pool (engine/core/secpool.c),
  * drained when they shut down. "cpu_ref" serves every call;
  * "cpu" declines only Gram-family calls too wide for its tile kernel, which
  * the dispatcher then hands to "cpu_ref".
@@ -69,7 +69,7 @@ static sl_status fast_init(struct sl_backend *b)
 static void cpu_fini(struct sl_backend *b)
 {
     (void)b;
-    sl_scratch_drain();
+    sl_secpool_drain();
 }
 
 const struct sl_backend_ops sl_backend_cpu_ops = {

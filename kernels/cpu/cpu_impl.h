@@ -19,6 +19,7 @@
 #include <stdint.h>
 
 #include "engine/core/clones.h"
+#include "engine/core/secbuf.h"
 #include "kernels/kernel.h"
 
 /* OpenMP pragmas that vanish (without an unknown-pragma warning) when the
@@ -56,18 +57,6 @@ static inline int sl_max_threads(void) { return omp_get_max_threads(); }
 static inline int sl_thread_num(void) { return 0; }
 static inline int sl_max_threads(void) { return 1; }
 #endif
-
-/* ---- secret scratch (scratch.c) ---- */
-
-struct sl_secbuf;
-
-/* A zeroed secret buffer of at least `bytes` (reused from the pool when
- * possible). SL_ERR_NOMEM. Thread-safe. */
-sl_status sl_scratch_get(size_t bytes, struct sl_secbuf **out);
-/* Hands the buffer back to the pool (or wipes and frees it); NULLs *buf. */
-void sl_scratch_put(struct sl_secbuf **buf);
-/* Wipes and frees every pooled buffer. */
-void sl_scratch_drain(void);
 
 /* ---- reference kernels (ref_<op>.c) ---- */
 sl_status sl_group_count_cpu_ref(const struct sl_group_count_args *a);

@@ -70,7 +70,7 @@ static sl_status scratch_create(const struct engine_shape *s, int nscal,
     sl_status st = SL_OK;
     size_t nbuf = (s->ps + 1) * s->ld, nacc = s->ntiles * 16 * SL_GRAM_LANES;
     size_t npart = s->tri + (size_t)nscal;
-    SL_CALL(sl_scratch_get((nbuf + nacc + npart) * sizeof(double), &out->mem));
+    SL_CALL(sl_secpool_get((nbuf + nacc + npart) * sizeof(double), &out->mem));
     out->buf = out->mem->data;
     out->tmp = out->buf + s->ps * s->ld;
     out->acc = out->buf + nbuf;
@@ -202,7 +202,7 @@ sl_status sl_gram_engine_run(const struct sl_gram_plan *plan, double *tri, doubl
         wave = (size_t)(4 * sl_max_threads());
     if (wave > (size_t)nsb)
         wave = (size_t)(nsb > 0 ? nsb : 1);
-    SL_CALL(sl_scratch_get(wave * width * sizeof(double), &wave_mem));
+    SL_CALL(sl_secpool_get(wave * width * sizeof(double), &wave_mem));
     parts = wave_mem->data;
     (void)parallel;
     SL_OMP(parallel if (parallel))
@@ -245,11 +245,11 @@ sl_status sl_gram_engine_run(const struct sl_gram_plan *plan, double *tri, doubl
                     *dst += parts[(size_t)(sb - w0) * width + e];
             }
         }
-        sl_scratch_put(&sc.mem);
+        sl_secpool_put(&sc.mem);
     }
     SL_CHECK(!nomem, SL_ERR_NOMEM, "gram: out of memory for the packed row blocks");
 cleanup:
-    sl_scratch_put(&wave_mem);
+    sl_secpool_put(&wave_mem);
     return st;
 }
 
@@ -327,7 +327,7 @@ sl_status sl_gram_cpu_fast(const struct sl_gram_args *a)
     streams[p + 1] = (struct sl_gram_stream){a->mask, 1};
     plan.streams = streams;
     plan.nstreams = (int)(p + 2);
-    SL_CALL(sl_scratch_get(sl_tri_size(p) * sizeof(double), &tri));
+    SL_CALL(sl_secpool_get(sl_tri_size(p) * sizeof(double), &tri));
     SL_CALL(sl_gram_engine_run(&plan, tri->data, &scal_unused, &kind, &bad));
     SL_CHECK(kind == 0, SL_ERR_ARG, "gram: the weight of row %lld is negative or not finite",
              (long long)bad);
@@ -339,7 +339,7 @@ sl_status sl_gram_cpu_fast(const struct sl_gram_args *a)
                 a->g[j + i * p] += v;
         }
 cleanup:
-    sl_scratch_put(&tri);
+    sl_secpool_put(&tri);
     sl_free(streams);
     return st;
 }

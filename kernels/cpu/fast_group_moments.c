@@ -68,7 +68,7 @@ static sl_status seg_acc_create(int64_t ncells, struct seg_acc *s)
     size_t ns = (size_t)ncells + 1;
     size_t rows = (size_t)segment_rows(ncells), nt = ns < rows + 1 ? ns : rows + 1;
     s->copies = ns <= SCAN_SLOTS ? COPIES : 1;
-    SL_CALL(sl_scratch_get((size_t)s->copies * ns * sizeof(struct slot_acc) +
+    SL_CALL(sl_secpool_get((size_t)s->copies * ns * sizeof(struct slot_acc) +
                                  (nt + rows) * sizeof(uint32_t),
                              &s->mem));
     s->slot = s->mem->data;
@@ -298,7 +298,7 @@ sl_status sl_group_moments_cpu_fast(const struct sl_group_moments_args *a)
         wave = sl_max_threads();
     if (wave > nseg)
         wave = nseg > 0 ? nseg : 1;
-    SL_CALL(sl_scratch_get((size_t)a->ncells * sizeof *total +
+    SL_CALL(sl_secpool_get((size_t)a->ncells * sizeof *total +
                                  (size_t)(wave * slot) * (sizeof *wave_m + sizeof *wave_c) +
                                  (size_t)wave * sizeof *wave_n,
                              &chunk));
@@ -336,7 +336,7 @@ sl_status sl_group_moments_cpu_fast(const struct sl_group_moments_args *a)
                 for (int64_t t = 0; t < wave_n[i]; t++)
                     sl_moments_combine(&total[wave_c[i * slot + t]], &wave_m[i * slot + t]);
         }
-        sl_scratch_put(&s.mem);
+        sl_secpool_put(&s.mem);
     }
     SL_CHECK(!nomem, SL_ERR_NOMEM, "group_moments: out of memory for %lld cells",
              (long long)a->ncells);
@@ -346,6 +346,6 @@ sl_status sl_group_moments_cpu_fast(const struct sl_group_moments_args *a)
         if (total[c].n_present > 0 || total[c].n_missing > 0)
             sl_moments_combine(&a->out[c], &total[c]);
 cleanup:
-    sl_scratch_put(&chunk);
+    sl_secpool_put(&chunk);
     return st;
 }

@@ -102,7 +102,7 @@ sl_status sl_irls_step_cpu_fast(const struct sl_irls_step_args *a)
     streams[p + 3] = (struct sl_gram_stream){a->mask, 1};
     plan.streams = streams;
     plan.nstreams = (int)(p + 4);
-    SL_CALL(sl_scratch_get(sl_tri_size(p + 1) * sizeof(double), &tri));
+    SL_CALL(sl_secpool_get(sl_tri_size(p + 1) * sizeof(double), &tri));
     SL_CALL(sl_gram_engine_run(&plan, tri->data, scal, &kind, &bad));
     if (kind)
         SL_CALL(sl_glm_row_error(kind, a->family, bad));
@@ -123,7 +123,7 @@ sl_status sl_irls_step_cpu_fast(const struct sl_irls_step_args *a)
     a->sums->sum_w += scal[SL_GLM_SUM_W];
     a->sums->sum_wy += scal[SL_GLM_SUM_WY];
 cleanup:
-    sl_scratch_put(&tri);
+    sl_secpool_put(&tri);
     sl_free(streams);
     return st;
 }

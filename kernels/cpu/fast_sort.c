@@ -101,7 +101,7 @@ static sl_status parallel_sort(uint64_t *k, uint64_t *tmp, int64_t len)
     int64_t *hist, *off;
     uint64_t *sorted = k;
 
-    SL_CALL(sl_scratch_get((size_t)(2 * nt * PAR_RADIX) * sizeof(int64_t), &mem));
+    SL_CALL(sl_secpool_get((size_t)(2 * nt * PAR_RADIX) * sizeof(int64_t), &mem));
     hist = mem->data;              /* [thread][bucket]: this pass's counts */
     off = hist + nt * PAR_RADIX;   /* [thread][bucket]: this pass's offsets */
     SL_OMP(parallel num_threads(nt))
@@ -153,7 +153,7 @@ static sl_status parallel_sort(uint64_t *k, uint64_t *tmp, int64_t len)
     if (sorted != k)
         memcpy(k, sorted, (size_t)len * sizeof *k);
 cleanup:
-    sl_scratch_put(&mem);
+    sl_secpool_put(&mem);
     return st;
 }
 
@@ -186,7 +186,7 @@ sl_status sl_sort_f64_cpu_fast(const struct sl_sort_f64_args *a)
         next[c] = start[c];
     }
     m = start[a->ncells];
-    SL_CALL(sl_scratch_get(((size_t)m * 2 + NDIGITS * RADIX) * sizeof(uint64_t), &mem));
+    SL_CALL(sl_secpool_get(((size_t)m * 2 + NDIGITS * RADIX) * sizeof(uint64_t), &mem));
     keys = mem->data;
     tmp = keys + m;
     hist = (int64_t *)(tmp + m);
@@ -208,7 +208,7 @@ sl_status sl_sort_f64_cpu_fast(const struct sl_sort_f64_args *a)
     if (a->n_missing)
         memcpy(a->n_missing, miss, (size_t)a->ncells * sizeof *miss);
 cleanup:
-    sl_scratch_put(&mem);
+    sl_secpool_put(&mem);
     sl_free(start);
     sl_free(next);
     sl_free(miss);

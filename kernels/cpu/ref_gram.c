@@ -16,7 +16,7 @@ sl_status sl_gram_cpu_ref(const struct sl_gram_args *a)
     size_t p = (size_t)a->p;
     double *g, *w;
 
-    SL_CALL(sl_scratch_get((p * p + (size_t)a->n) * sizeof(double), &mem));
+    SL_CALL(sl_secpool_get((p * p + (size_t)a->n) * sizeof(double), &mem));
     g = mem->data;
     w = g + p * p;
     for (int64_t r = 0; r < a->n; r++) {
@@ -43,6 +43,6 @@ sl_status sl_gram_cpu_ref(const struct sl_gram_args *a)
                 a->g[j + i * p] += g[i + j * p];
         }
 cleanup:
-    sl_scratch_put(&mem);
+    sl_secpool_put(&mem);
     return st;
 }

@@ -16,7 +16,7 @@ sl_status sl_group_moments_cpu_ref(const struct sl_group_moments_args *a)
     struct sl_secbuf *mem = NULL;
     struct sl_moments *p;
 
-    SL_CALL(sl_scratch_get((size_t)a->ncells * sizeof *p, &mem));
+    SL_CALL(sl_secpool_get((size_t)a->ncells * sizeof *p, &mem));
     p = mem->data;
     for (int64_t r = 0; r < a->n; r++) {
         int64_t c = sl_row_cell(a->cell, a->mask, a->ncells, r);
@@ -44,6 +44,6 @@ sl_status sl_group_moments_cpu_ref(const struct sl_group_moments_args *a)
     for (int64_t c = 0; c < a->ncells; c++)
         sl_moments_combine(&a->out[c], &p[c]);
 cleanup:
-    sl_scratch_put(&mem);
+    sl_secpool_put(&mem);
     return st;
 }

@@ -19,7 +19,7 @@ sl_status sl_irls_step_cpu_ref(const struct sl_irls_step_args *a)
     size_t p = (size_t)a->p;
     double *g, *s, scal[SL_GLM_NSUMS] = {0};
 
-    SL_CALL(sl_scratch_get((p * p + p) * sizeof(double), &mem));
+    SL_CALL(sl_secpool_get((p * p + p) * sizeof(double), &mem));
     g = mem->data;
     s = g + p * p;
     for (int64_t r = 0; r < a->n; r++) {
@@ -69,6 +69,6 @@ sl_status sl_irls_step_cpu_ref(const struct sl_irls_step_args *a)
     a->sums->sum_w += scal[SL_GLM_SUM_W];
     a->sums->sum_wy += scal[SL_GLM_SUM_WY];
 cleanup:
-    sl_scratch_put(&mem);
+    sl_secpool_put(&mem);
     return st;
 }

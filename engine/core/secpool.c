@@ -1,18 +1,19 @@
 /*
- * scratch.c: a pool of secret scratch buffers for the CPU kernels.
+ * secpool.c: a pool of secret buffers for scratch that comes and goes.
  *
- * Kernels pack and sort row values, so their scratch is secret and lives in
- * secbufs (locked, excluded from dumps, wiped when released). Mapping,
- * locking and wiping fresh buffers on every call costs as much as a small
- * kernel call itself, so buffers handed back are kept (still secret memory)
- * and reused; sl_scratch_drain, called when the backends shut down, wipes
- * and unmaps them.
+ * Kernels pack and sort row values and analyses index and sort them, so
+ * their scratch is secret and lives in secbufs (locked, excluded from dumps,
+ * wiped when released). Mapping, locking and zeroing fresh pages costs as
+ * much as a small kernel call, and on virtual machines that hand freed
+ * memory back to the host far more (about 1-2 GB/s), so buffers handed back
+ * are kept (still secret memory, zeroed again when taken) and reused;
+ * sl_secpool_drain, called when the backends shut down, wipes and unmaps
+ * them.
  */
 #include <pthread.h>
 #include <string.h>
 
 #include "engine/core/secbuf.h"
-#include "kernels/cpu/cpu_impl.h"
 
 #define POOL_SLOTS 32
 #define POOL_MAX_BYTES ((size_t)512 * 1024 * 1024)
@@ -21,7 +22,7 @@ static pthread_mutex_t g_pool_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct sl_secbuf *g_pool[POOL_SLOTS];
 static size_t g_pool_bytes;
 
-sl_status sl_scratch_get(size_t bytes, struct sl_secbuf **out)
+sl_status sl_secpool_get(size_t bytes, struct sl_secbuf **out)
 {
     sl_status st = SL_OK;
     struct sl_secbuf *found = NULL;
@@ -49,7 +50,7 @@ cleanup:
     return st;
 }
 
-void sl_scratch_put(struct sl_secbuf **buf)
+void sl_secpool_put(struct sl_secbuf **buf)
 {
     struct sl_secbuf *b;
     if (!buf || !*buf)
@@ -67,7 +68,7 @@ void sl_scratch_put(struct sl_secbuf **buf)
     sl_secbuf_destroy(&b);
 }
 
-void sl_scratch_drain(void)
+void sl_secpool_drain(void)
 {
     (void)pthread_mutex_lock(&g_pool_lock);
     for (int i = 0; i < POOL_SLOTS; i++)
