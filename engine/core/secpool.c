@@ -13,7 +13,7 @@
 #include <pthread.h>
 #include <string.h>
 
-#include "engine/core/secbuf.h"
+#include "secbuf.h"
 
 #define POOL_SLOTS 32
 #define POOL_MAX_BYTES ((size_t)512 * 1024 * 1024)
