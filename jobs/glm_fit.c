@@ -263,7 +263,7 @@ static sl_status irls(const struct driver *d, int64_t c0, int64_t p, const doubl
 
     for (int iter = 1; iter <= pr->maxit; iter++) {
         double dev;
-        int bad, rises;
+        int bad, rises, halved;
         s->iterations = iter;
         {
             struct sl_glm_chol ch;
@@ -280,7 +280,8 @@ static sl_status irls(const struct driver *d, int64_t c0, int64_t p, const doubl
         bad = pass_bad(s->tot, p);
         dev = s->tot[p * p + p + S_DEV];
         rises = !bad && s->has_old && (dev - devold) / (fabs(dev) + 0.1) >= eps;
-        if (bad || rises) {
+        halved = bad || rises;
+        if (halved) {
             SL_CHECK(s->has_old, SL_ERR_NUMERIC,
                      "no valid set of coefficients: the deviance is not finite after the "
                      "first iteration");
@@ -309,7 +310,10 @@ static sl_status irls(const struct driver *d, int64_t c0, int64_t p, const doubl
             s->step[j] = s->has_old ? s->beta[j] - s->beta_old[j] : 0;
         if (pr->progress)
             pr->progress(pr->progress_ctx, iter, dev);
-        if (rel_change(dev, devold) < eps) {
+        /* A halved step moves little by construction: the change it makes
+         * says nothing about convergence, so only a full step may end the
+         * fit (else a fit stalled by halving would pass as converged). */
+        if (!halved && rel_change(dev, devold) < eps) {
             s->converged = true;
             break;
         }

@@ -17,7 +17,8 @@
  * covariance comes from the X'WX the last solve used, as R's summary.glm
  * does. Step-halving (towards the previous estimate) is applied when the
  * deviance is not finite or, from the second iteration on, when it rises by
- * more than the convergence tolerance.
+ * the convergence tolerance or more; an iteration that had to halve never
+ * counts as converged (only a full step can end the fit).
  */
 #ifndef SL_JOBS_GLM_FIT_H
 #define SL_JOBS_GLM_FIT_H

@@ -499,6 +499,27 @@ TEST_F(GlmFitTest, HalvingKeepsTheFitOnTheMleWhereRRunsAway)
                          50, 1e-12);
 }
 
+TEST_F(GlmFitTest, AFitStalledByHalvingIsNotReportedAsConverged)
+{
+    // The data of the test above with the last row's offset at -60: the
+    // logit link clamps mu there, the deviance hardly changes while the IRLS
+    // step keeps pulling on that row, so every step is halved to almost
+    // nothing. The small change of a halved step once ended the fit as
+    // "converged" at (-0.256, 0.552), far from the MLE (0.699, -0.0155, by
+    // R's optim on the exact likelihood); R's glm runs away to 1e14.
+    auto B = simple({-1.2, -0.5, 0.3, 0.9, 1.6, -0.8, 0.1, 1.1, 2.0, -1.7},
+                    {0, 0, 1, 1, 1, 1, 0, 0, 1, 1}, true, {},
+                    {0, 0, 0, 0, 0, 0, 0, 0, 0, -60});
+    Traced t = fit_traced(*B, "cpu");
+    ASSERT_EQ(t.st, SL_OK) << sl_error_message();
+    ASSERT_TRUE(t.f);
+    EXPECT_GT(t.f->halvings, 0);
+    if (t.f->converged) {
+        EXPECT_TRUE(close_rel(t.f->beta[0], 0.6992, 1e-3)) << t.f->beta[0];
+        EXPECT_TRUE(close_rel(t.f->beta[1], -0.01555, 1e-2)) << t.f->beta[1];
+    }
+}
+
 TEST_F(GlmFitTest, NonFiniteDevianceAtTheFirstIterationIsAnError)
 {
     // The first iteration has no earlier estimate to halve towards, so a
