@@ -21,12 +21,12 @@
 #include <hdf5.h>
 
 #include "engine/core/alloc.h"
+#include "engine/core/parallel.h"
 #include "engine/core/secbuf.h"
 #include "io/aead_impl.h"
 #include "io/cohort_impl.h"
 #include "io/format.h"
 #include "io/h5_impl.h"
-#include "io/omp_impl.h"
 
 #define SL_ATTR_STRING_MAX 4096
 
@@ -727,7 +727,7 @@ struct batch_slot {
 static void open_slot(const struct sl_cohort *c, struct sl_aead *const *ctx, int col,
                       int64_t chunk, struct batch_slot *s, void *dst)
 {
-    s->st = open_sealed(c, ctx[sl_io_thread_num()], col, chunk, s->sealed, s->stored, dst, s->len);
+    s->st = open_sealed(c, ctx[sl_thread_num()], col, chunk, s->sealed, s->stored, dst, s->len);
     if (s->st != SL_OK)
         snprintf(s->msg, sizeof s->msg, "%s", sl_error_message());
 }
@@ -736,7 +736,7 @@ sl_status sl_cohort_read_chunks(struct sl_cohort *c, int col, const int64_t *chu
                                 void *const *dst, const size_t *dst_size)
 {
     sl_status st = SL_OK;
-    int nt = sl_io_max_threads(), batch;
+    int nt = sl_max_threads(), batch;
     struct sl_aead **ctx = NULL;
     struct batch_slot *slot = NULL; /* two sets of `batch` slots */
     sl_status fst = SL_OK;          /* the first failure, in chunk order */
@@ -755,8 +755,8 @@ sl_status sl_cohort_read_chunks(struct sl_cohort *c, int col, const int64_t *chu
         SL_CALL(sl_aead_clone(c->aead, &ctx[t]));
     /* The master thread reads batch b + 1 from the file (HDF5 from one
      * thread only) while the others open batch b; then it helps. */
-    SL_IO_OMP(parallel num_threads(nt))
-    SL_IO_OMP(master)
+    SL_OMP(parallel num_threads(nt))
+    SL_OMP(master)
     {
         int64_t nbatch = (n + batch - 1) / batch;
         for (int64_t b = 0; b <= nbatch && fst == SL_OK; b++) {
@@ -767,7 +767,7 @@ sl_status sl_cohort_read_chunks(struct sl_cohort *c, int col, const int64_t *chu
                 struct batch_slot *prev = slot + ((b - 1) & 1) * batch;
                 int64_t p0 = (b - 1) * batch, np = n - p0 < batch ? n - p0 : batch;
                 for (int64_t i = 0; i < np; i++)
-                    SL_IO_OMP(task firstprivate(i))
+                    SL_OMP(task firstprivate(i))
                     open_slot(c, ctx, col, chunks[p0 + i], &prev[i], dst[p0 + i]);
             }
             for (int64_t i = 0; b < nbatch && i < nb && fst == SL_OK; i++) {
@@ -781,7 +781,7 @@ sl_status sl_cohort_read_chunks(struct sl_cohort *c, int col, const int64_t *chu
                     nb = i + 1;
                 }
             }
-            SL_IO_OMP(taskwait)
+            SL_OMP(taskwait)
             if (b > 0) {
                 struct batch_slot *prev = slot + ((b - 1) & 1) * batch;
                 int64_t p0 = (b - 1) * batch, np = n - p0 < batch ? n - p0 : batch;

@@ -7,24 +7,14 @@
 #include <string.h>
 
 #include "engine/core/alloc.h"
+#include "engine/core/parallel.h"
 #include "engine/core/secbuf.h"
 #include "jobs/measure.h"
 
-#ifdef _OPENMP
-#include <omp.h>
-#define SL_JOBS_PRAGMA(x) _Pragma(#x)
-#define SL_JOBS_OMP(directive) SL_JOBS_PRAGMA(omp directive)
-static int thread_num(void) { return omp_get_thread_num(); }
-static int max_threads(void) { return omp_get_max_threads(); }
-#else
-#define SL_JOBS_OMP(directive)
-static int thread_num(void) { return 0; }
-static int max_threads(void) { return 1; }
-#endif
 
 int sl_chunk_threads(const struct sl_backend *b)
 {
-    int n = max_threads();
+    int n = sl_max_threads();
     return strncmp(sl_backend_name(b), "cpu", 3) == 0 && n > 1 ? n : 1;
 }
 
@@ -55,9 +45,9 @@ sl_status sl_chunk_pass(struct sl_backend *b, const struct sl_frame *fr,
         if (g->ndims > 0)
             SL_CALL(sl_secbuf_create(rows * sizeof(int32_t), &cells[t]));
     }
-    SL_JOBS_OMP(parallel for num_threads(nt) schedule(dynamic, 1))
+    SL_OMP(parallel for num_threads(nt) schedule(dynamic, 1))
     for (int64_t k = 0; k < fr->nchunks; k++) {
-        int t = nt > 1 ? thread_num() : 0;
+        int t = nt > 1 ? sl_thread_num() : 0;
         struct sl_chunk_view v = {k, fr->chunk_row0[k], fr->chunk_row0[k + 1], t, NULL, NULL};
         sl_status cs = SL_OK;
         if (fail[t].k != INT64_MAX)

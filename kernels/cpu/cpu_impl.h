@@ -19,17 +19,9 @@
 #include <stdint.h>
 
 #include "engine/core/clones.h"
+#include "engine/core/parallel.h"
 #include "engine/core/secbuf.h"
 #include "kernels/kernel.h"
-
-/* OpenMP pragmas that vanish (without an unknown-pragma warning) when the
- * compiler has no OpenMP. */
-#define SL_PRAGMA_STR(x) #x
-#ifdef _OPENMP
-#define SL_OMP(directive) _Pragma(SL_PRAGMA_STR(omp directive))
-#else
-#define SL_OMP(directive)
-#endif
 
 /* Rows per segment for the grouped ops and per superblock for the Gram
  * family. Part of the numerical definition of the "cpu" results: changing
@@ -40,6 +32,13 @@
  * sequences (row r goes to lane (r - superblock start) mod 8), reduced as
  * ((l0 + l1) + (l2 + l3)) + ((l4 + l5) + (l6 + l7)). */
 #define SL_GRAM_LANES 8
+
+/* The sum of 8 lanes in that fixed tree order (the Gram entries and the
+ * few-cell lane sums of cell_lanes.c). */
+static inline double sl_lanes_sum(const double *l)
+{
+    return ((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7]));
+}
 /* Columns per tile side. */
 #define SL_GRAM_TILE 4
 /* Largest p (columns including IRLS's working response) the fast Gram
@@ -49,14 +48,6 @@
 /* Below this many rows a fast kernel runs on one thread. */
 #define SL_PARALLEL_MIN_ROWS 16384
 
-#ifdef _OPENMP
-#include <omp.h>
-static inline int sl_thread_num(void) { return omp_get_thread_num(); }
-static inline int sl_max_threads(void) { return omp_get_max_threads(); }
-#else
-static inline int sl_thread_num(void) { return 0; }
-static inline int sl_max_threads(void) { return 1; }
-#endif
 
 /* ---- reference kernels (ref_<op>.c) ---- */
 sl_status sl_group_count_cpu_ref(const struct sl_group_count_args *a);

@@ -19,9 +19,6 @@
 #include "engine/core/secbuf.h"
 #include "kernels/cpu/cpu_impl.h"
 
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 /* Target size of the packed block buffer (per thread): half of a 1 MiB L2,
  * leaving room for the next block arriving by prefetch. */
@@ -77,12 +74,6 @@ static sl_status scratch_create(const struct engine_shape *s, int nscal,
     out->part = out->acc + nacc;
 cleanup:
     return st;
-}
-
-/* Sum of the 8 lanes of one entry, in the fixed tree order. */
-static double lanes_sum(const double *l)
-{
-    return ((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7]));
 }
 
 /* Walks the rows [r0, r1) of every input stream, issuing prefetches a few
@@ -172,7 +163,7 @@ static int superblock(const struct sl_gram_plan *plan, const struct engine_shape
                     size_t i = 4 * I + a, j = 4 * J + b;
                     if (i <= j && j < s->q)
                         sc->part[sl_tri_index(i, j)] =
-                            lanes_sum(t + (a * SL_GRAM_TILE + b) * SL_GRAM_LANES);
+                            sl_lanes_sum(t + (a * SL_GRAM_TILE + b) * SL_GRAM_LANES);
                 }
         }
     return 0;
@@ -209,10 +200,7 @@ sl_status sl_gram_engine_run(const struct sl_gram_plan *plan, double *tri, doubl
     {
         struct engine_scratch sc = {NULL, NULL, NULL, NULL, NULL};
         int ok = scratch_create(&s, plan->nscal, &sc) == SL_OK;
-        int64_t nthreads = 1;
-#ifdef _OPENMP
-        nthreads = omp_get_num_threads();
-#endif
+        int64_t nthreads = sl_num_threads();
         if (!ok) {
             SL_OMP(atomic write)
             nomem = 1;

@@ -169,14 +169,9 @@ static void set_mean(struct slot_acc *c)
     c->mean = np > 0 ? c->sum / (double)np : 0.0;
 }
 
-static double fold_lanes(const double *l)
-{
-    return ((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7]));
-}
-
 /* A segment with at most SL_CELL_SLOTS slots, in vector lanes: per slot the
  * lane sums, the mean, the lane sums of squared deviations, each folded as
- * fold_lanes does. The sums pass tests every value for NaN itself (it is
+ * sl_lanes_sum does. The sums pass tests every value for NaN itself (it is
  * the first to read the values, so the test hides in its memory stalls);
  * the squares pass skips the test when every kept value was present. */
 static void segment_lanes(const double *v, const uint32_t *rs, int64_t n, int ns,
@@ -191,7 +186,7 @@ static void segment_lanes(const double *v, const uint32_t *rs, int64_t n, int ns
     for (int k = 1; k < ns; k++) {
         has_nan |= present[k] != kept[k];
         if (present[k] > 0)
-            mean[k] = fold_lanes(sum + k * SL_CELL_LANES) / (double)present[k];
+            mean[k] = sl_lanes_sum(sum + k * SL_CELL_LANES) / (double)present[k];
     }
     sl_cpu_cell_squares()(v, rs, n, ns, has_nan, mean, m2);
     for (int k = 1; k < ns; k++) {
@@ -201,9 +196,9 @@ static void segment_lanes(const double *v, const uint32_t *rs, int64_t n, int ns
         cells[(*nout)++] = k - 1;
         m->n_present = present[k];
         m->n_missing = kept[k] - present[k];
-        m->sum = fold_lanes(sum + k * SL_CELL_LANES);
+        m->sum = sl_lanes_sum(sum + k * SL_CELL_LANES);
         m->mean = mean[k];
-        m->m2 = fold_lanes(m2 + k * SL_CELL_LANES);
+        m->m2 = sl_lanes_sum(m2 + k * SL_CELL_LANES);
     }
 }
 

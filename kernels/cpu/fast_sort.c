@@ -106,12 +106,9 @@ static sl_status parallel_sort(uint64_t *k, uint64_t *tmp, int64_t len)
     off = hist + nt * PAR_RADIX;   /* [thread][bucket]: this pass's offsets */
     SL_OMP(parallel num_threads(nt))
     {
-        int t = sl_thread_num(), n = 1;
+        int t = sl_thread_num(), n = sl_num_threads();
         int64_t i0, i1, *h = hist + t * PAR_RADIX, *o = off + t * PAR_RADIX;
         uint64_t *src = k, *dst = tmp; /* each thread swaps its own copies alike */
-#ifdef _OPENMP
-        n = omp_get_num_threads();
-#endif
         i0 = len * t / n;
         i1 = len * (t + 1) / n;
         for (int d = 0; d < PAR_DIGITS; d++) {
