@@ -625,9 +625,10 @@ cleanup:
 }
 
 /* Progress lines (rank 0, rate-limited by sl_exec_progress). */
-static void fit_progress(void *ctx, int iteration, double deviance)
+static void fit_progress(void *ctx, bool null_model, int iteration, double deviance)
 {
-    sl_exec_progress(ctx, "glm: iteration %d, deviance %.10g", iteration, deviance);
+    sl_exec_progress(ctx, "glm: %siteration %d, deviance %.10g", null_model ? "null model " : "",
+                     iteration, deviance);
 }
 
 static sl_status gather_chunks(void *ctx, const double *local, int64_t nlocal, int64_t width,
@@ -709,13 +710,33 @@ cleanup:
     return st;
 }
 
+/* The warning for a null model (intercept and offset) whose own IRLS fit did
+ * not converge, into buf: its deviance is still reported as null_deviance,
+ * as R does (R warns "fitting to calculate the null deviance did not
+ * converge"). */
+static void null_fit_warning(const struct sl_glm_fit *fit, char *buf, size_t size)
+{
+    if (fit->null_halving_failed)
+        snprintf(buf, size,
+                 "null-model non-convergence: step-halving could not reduce the deviance of "
+                 "the null model (intercept and offset) at iteration %d; null_deviance is that "
+                 "of its last step",
+                 fit->null_iterations);
+    else
+        snprintf(buf, size,
+                 "null-model non-convergence: the null model (intercept and offset) did not "
+                 "converge in %d iterations (relative deviance change still >= 1e-8); "
+                 "null_deviance is that of its last iteration",
+                 fit->null_iterations);
+}
+
 static sl_status add_warnings(const struct glm_state *s, const struct sl_design *d,
                               const struct sl_glm_fit *fit, const struct sl_rules *rules,
                               json_t *model)
 {
     sl_status st = SL_OK;
     json_t *warn = json_array(), *aliased = json_array(), *notes = json_array();
-    char names[1024] = "", dnames[1024] = "";
+    char names[1024] = "", dnames[1024] = "", text[256];
     int naliased = 0, ndiv = 0;
 
     SL_CHECK(warn && aliased && notes, SL_ERR_NOMEM, "out of memory");
@@ -758,6 +779,10 @@ static sl_status add_warnings(const struct glm_state *s, const struct sl_design 
                                    ndiv && fit->n_boundary == 0 ? "; estimates still diverging: "
                                                                 : "",
                                    ndiv && fit->n_boundary == 0 ? dnames : ""));
+    }
+    if (!fit->null_converged) {
+        null_fit_warning(fit, text, sizeof text);
+        json_array_append_new(warn, json_string(text));
     }
     if (s->covariance && !rules->release_covariance)
         json_array_append_new(notes, json_string("the covariance matrix was requested, but the "
@@ -818,13 +843,14 @@ static sl_status build_table(const struct glm_state *s, const struct sl_design *
             json_object_set_new(ref, s->f->vars[v],
                                 json_string(lv->dv[v].labels[lv->dv[v].reference]));
     model = json_pack(
-        "{s:s,s:s,s:s,s:I,s:I,s:I,s:I,s:I,s:o,s:o,s:o,s:i,s:b,s:o,s:s,s:O}", "family",
+        "{s:s,s:s,s:s,s:I,s:I,s:I,s:I,s:I,s:o,s:o,s:b,s:o,s:i,s:b,s:o,s:s,s:O}", "family",
         binomial ? "binomial" : "gaussian", "link", binomial ? "logit" : "identity", "formula",
         s->f->text, "n", (json_int_t)fit->n_used, "n_dropped",
         (json_int_t)(sc->ints[I_KEPT] - sc->ints[I_COMPLETE]), "df_residual",
         (json_int_t)fit->df_residual, "df_null", (json_int_t)fit->df_null, "rank",
         (json_int_t)fit->rank, "deviance", num_json(fit->deviance), "null_deviance",
-        num_json(fit->null_deviance), "aic", num_json(fit->aic), "iterations", fit->iterations,
+        num_json(fit->null_deviance), "null_converged", fit->null_converged, "aic",
+        num_json(fit->aic), "iterations", fit->iterations,
         "converged", fit->converged, "dispersion", num_json(fit->dispersion), "statistic",
         binomial ? "z" : "t", "reference", ref);
     SL_CHECK(model, SL_ERR_NOMEM, "out of memory");
@@ -966,6 +992,11 @@ static sl_status glm_execute(void *state, struct sl_exec *ex, struct sl_outputs 
                  " rows here)",
                  s->name, ts - t0, t1 - ts, now_s() - t1, fit->iterations, n);
     if (sl_exec_rank(ex) == 0) {
+        if (!fit->null_converged) {
+            char text[256];
+            null_fit_warning(fit, text, sizeof text);
+            sl_log_warn("glm '%s': %s", s->name, text);
+        }
         SL_CALL(build_table(s, d, &lv, &sc, fit, sl_exec_rules(ex), &t));
         SL_CALL(sl_outputs_push(outs, &t));
     }

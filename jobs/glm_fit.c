@@ -229,9 +229,10 @@ static double rel_change(double dev, double devold)
 }
 
 /* IRLS on p columns from column c0. With beta0 == NULL it starts as R does
- * (pass_start; then c0 must be 0 and p the problem's p), else from beta0. */
+ * (pass_start; then c0 must be 0 and p the problem's p), else from beta0.
+ * null_model is passed to the progress callback. */
 static sl_status irls(const struct driver *d, int64_t c0, int64_t p, const double *beta0,
-                      struct irls_state *s)
+                      bool null_model, struct irls_state *s)
 {
     sl_status st = SL_OK;
     const struct sl_glm_problem *pr = d->pr;
@@ -309,7 +310,7 @@ static sl_status irls(const struct driver *d, int64_t c0, int64_t p, const doubl
         for (int64_t j = 0; j < p; j++)
             s->step[j] = s->has_old ? s->beta[j] - s->beta_old[j] : 0;
         if (pr->progress)
-            pr->progress(pr->progress_ctx, iter, dev);
+            pr->progress(pr->progress_ctx, null_model, iter, dev);
         /* A halved step moves little by construction: the change it makes
          * says nothing about convergence, so only a full step may end the
          * fit (else a fit stalled by halving would pass as converged). */
@@ -360,8 +361,10 @@ cleanup:
 }
 
 /* Deviance of the model with the intercept alone (or nothing), as R's glm
- * computes null.deviance. */
-static sl_status null_deviance(const struct driver *d, const double *tot_fit, double *out)
+ * computes null.deviance, into f->null_deviance, with the outcome of the
+ * null model's IRLS fit where one is needed (intercept and offset). */
+static sl_status null_deviance(const struct driver *d, const double *tot_fit,
+                               struct sl_glm_fit *f)
 {
     sl_status st = SL_OK;
     const struct sl_glm_problem *pr = d->pr;
@@ -370,6 +373,9 @@ static sl_status null_deviance(const struct driver *d, const double *tot_fit, do
     struct irls_state ns;
 
     memset(&ns, 0, sizeof ns);
+    f->null_iterations = 0;
+    f->null_converged = true;
+    f->null_halving_failed = false;
     tot = sl_malloc((1 + 1 + NS) * sizeof *tot);
     SL_CHECK(tot, SL_ERR_NOMEM, "out of memory");
     if (!pr->intercept) {
@@ -380,21 +386,28 @@ static sl_status null_deviance(const struct driver *d, const double *tot_fit, do
             memset(bl->x + pr->p * bl->ldx, 0, (size_t)bl->n * sizeof(double));
         }
         SL_CALL(pass_irls(d, pr->p, 1, &zero, tot));
-        *out = tot[1 + 1 + S_DEV];
+        f->null_deviance = tot[1 + 1 + S_DEV];
         goto cleanup;
     }
     if (pr->family == SL_GLM_BINOMIAL_LOGIT && (swy <= 0 || swy >= sw)) {
-        *out = 0; /* every response equal: the null model fits exactly */
+        f->null_deviance = 0; /* every response equal: the null model fits exactly */
         goto cleanup;
     }
     beta0 = linkfun(pr->family, swy / sw);
     if (!pr->has_offset) {
         SL_CALL(pass_irls(d, 0, 1, &beta0, tot));
-        *out = tot[1 + 1 + S_DEV];
+        f->null_deviance = tot[1 + 1 + S_DEV];
     } else {
         SL_CALL(irls_state_init(&ns, 1));
-        SL_CALL(irls(d, 0, 1, &beta0, &ns));
-        *out = ns.tot[1 + 1 + S_DEV];
+        st = irls(d, 0, 1, &beta0, true, &ns);
+        if (st != SL_OK) {
+            sl_error_prefix("the null model (intercept and offset)");
+            goto cleanup;
+        }
+        f->null_deviance = ns.tot[1 + 1 + S_DEV];
+        f->null_iterations = ns.iterations;
+        f->null_converged = ns.converged;
+        f->null_halving_failed = ns.halving_failed;
     }
 cleanup:
     irls_state_free(&ns);
@@ -435,7 +448,7 @@ sl_status sl_glm_fit_run(const struct sl_glm_problem *pr, struct sl_glm_fit **ou
     SL_CHECK(d.local, SL_ERR_NOMEM, "out of memory");
     SL_CALL(sl_secbuf_create((size_t)maxn * sizeof(double), &d.wbuf));
     SL_CALL(irls_state_init(&s, p));
-    SL_CALL(irls(&d, 0, p, NULL, &s));
+    SL_CALL(irls(&d, 0, p, NULL, false, &s));
 
     f = sl_calloc(1, sizeof *f);
     SL_CHECK(f, SL_ERR_NOMEM, "out of memory");
@@ -476,7 +489,7 @@ sl_status sl_glm_fit_run(const struct sl_glm_problem *pr, struct sl_glm_fit **ou
                  2.0 * (double)f->rank;
         f->dispersion = f->df_residual > 0 ? f->deviance / (double)f->df_residual : NAN;
     }
-    SL_CALL(null_deviance(&d, s.tot, &f->null_deviance));
+    SL_CALL(null_deviance(&d, s.tot, f));
     *out = f;
     f = NULL;
 cleanup:

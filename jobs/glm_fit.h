@@ -66,8 +66,11 @@ struct sl_glm_problem {
     int maxit;                 /* R's default 25 */
     double epsilon;            /* R's default 1e-8 */
     /* Called after every iteration with its number and deviance (for the
-     * job's progress lines), or NULL. */
-    void (*progress)(void *ctx, int iteration, double deviance);
+     * job's progress lines), or NULL. null_model is false for the
+     * iterations of the model and true for those of the null model
+     * (intercept and offset) that follow them when has_offset and intercept
+     * are set; each fit numbers its iterations from 1. */
+    void (*progress)(void *ctx, bool null_model, int iteration, double deviance);
     void *progress_ctx;
 };
 
@@ -91,6 +94,14 @@ struct sl_glm_fit {
     bool converged;
     bool halving_failed;       /* step-halving could not bring the deviance down */
     int halvings;              /* step halvings over the whole fit */
+    /* The null model's own IRLS fit (intercept and offset, as R's glm fits it
+     * for null.deviance); without one (no offset or no intercept, or a
+     * binomial response that is all 0 or all 1) null_iterations is 0 and
+     * null_converged true. A null fit that did not converge still sets
+     * null_deviance, from its last iteration, as R does. */
+    int null_iterations;
+    bool null_converged;
+    bool null_halving_failed;  /* step-halving could not bring the null deviance down */
 };
 
 /* Fits the model. Collective through pr->gather (every process calls it with
@@ -98,7 +109,7 @@ struct sl_glm_fit {
  * from the start ("no valid set of coefficients", as R) or when step-halving
  * cannot make the deviance finite; SL_ERR_ARG for an invalid problem or data
  * the kernel refuses; SL_ERR_NOMEM. Non-convergence is not an error: see
- * converged. *out is owned by the caller. */
+ * converged and null_converged. *out is owned by the caller. */
 sl_status sl_glm_fit_run(const struct sl_glm_problem *pr, struct sl_glm_fit **out);
 void sl_glm_fit_destroy(struct sl_glm_fit **f);
 

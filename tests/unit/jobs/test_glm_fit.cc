@@ -145,6 +145,8 @@ TEST_P(GlmAgreesWithR, CoefficientsAndModel)
         EXPECT_EQ(f->rank, std::stoll(r[5]));
         EXPECT_TRUE(close_rel(f->deviance, num(r[6]), 1e-6)) << "deviance";
         EXPECT_TRUE(close_rel(f->null_deviance, num(r[7]), 1e-6)) << "null deviance";
+        EXPECT_TRUE(f->null_converged);
+        EXPECT_EQ(f->null_iterations > 0, B->has_off && B->f->intercept) << "null iterations";
         EXPECT_TRUE(close_rel(f->aic, num(r[8]), 1e-6)) << "aic";
         EXPECT_TRUE(close_rel(f->dispersion, num(r[9]), 1e-6)) << "dispersion";
         EXPECT_EQ(f->iterations, std::stoi(r[10])) << "iterations";
@@ -379,19 +381,29 @@ TEST_F(GlmFitTest, GaussianOffsetShiftsTheIntercept)
 
 namespace {
 
-// The outcome of a fit that may fail, with the deviance the driver reports
-// after every iteration (the job's progress lines): the iterations of the
-// model, then, with an offset, those of the null model.
+// One call of the progress callback.
+struct Progress {
+    bool null_model;
+    int iteration;
+    double deviance;
+};
+
+// The outcome of a fit that may fail, with what the driver reports after
+// every iteration (the job's progress lines): dev holds the deviances of the
+// model's iterations, calls every call, the null model's included.
 struct Traced {
     sl_status st = SL_OK;
     Fit f;
     std::vector<double> dev;
+    std::vector<Progress> calls;
 };
 
-void record_deviance(void *ctx, int iteration, double deviance)
+void record_progress(void *ctx, bool null_model, int iteration, double deviance)
 {
-    (void)iteration;
-    static_cast<std::vector<double> *>(ctx)->push_back(deviance);
+    auto *t = static_cast<Traced *>(ctx);
+    t->calls.push_back({null_model, iteration, deviance});
+    if (!null_model)
+        t->dev.push_back(deviance);
 }
 
 Traced fit_traced(Built &b, const char *backend, int maxit = 25, double eps = 1e-8)
@@ -400,8 +412,8 @@ Traced fit_traced(Built &b, const char *backend, int maxit = 25, double eps = 1e
     sl_backend *be = nullptr;
     EXPECT_EQ(sl_backend_get(backend, &be), SL_OK);
     sl_glm_problem pr = b.problem(be, maxit, eps);
-    pr.progress = record_deviance;
-    pr.progress_ctx = &t.dev;
+    pr.progress = record_progress;
+    pr.progress_ctx = &t;
     sl_glm_fit *out = nullptr;
     t.st = sl_glm_fit_run(&pr, &out);
     t.f.reset(out);
@@ -520,6 +532,164 @@ TEST_F(GlmFitTest, AFitStalledByHalvingIsNotReportedAsConverged)
     }
 }
 
+namespace {
+
+double expit(double eta)
+{
+    return 1 / (1 + std::exp(-eta));
+}
+
+// Binomial deviance of 0/1 responses at linear predictors b + off.
+double logit_deviance(const std::vector<double> &y, const std::vector<double> &off, double b)
+{
+    double dev = 0;
+    for (size_t i = 0; i < y.size(); i++) {
+        double mu = expit(b + off[i]);
+        dev -= 2 * std::log(y[i] > 0 ? mu : 1 - mu);
+    }
+    return dev;
+}
+
+// The null model of a logit with an offset, solved without the driver: the
+// intercept at which the score sum(y - expit(b + off)), which falls with b,
+// changes sign, by bisection.
+double logit_null_intercept(const std::vector<double> &y, const std::vector<double> &off)
+{
+    double lo = -50, hi = 50;
+    for (int k = 0; k < 200; k++) {
+        double mid = (lo + hi) / 2, score = 0;
+        for (size_t i = 0; i < y.size(); i++)
+            score += y[i] - expit(mid + off[i]);
+        (score > 0 ? lo : hi) = mid;
+    }
+    return (lo + hi) / 2;
+}
+
+// The logit with an offset of RisingDevianceIsHalvedAndTheFitReachesTheMle:
+// R's null deviance 7.2138823161785712.
+const std::vector<double> kRiseX = {1.4, -0.2, 0.7, -1.1, 2.2, 0};
+const std::vector<double> kRiseY = {0, 1, 0, 1, 1, 0};
+const std::vector<double> kRiseOff = {-0.2, -1.5, 1.1, 4.8, 7.2, -2.8};
+
+}  // namespace
+
+TEST_F(GlmFitTest, GaussianNullModelWithOffsetIsTheWeightedMeanOfYMinusOffset)
+{
+    // With an offset and an intercept the null model is y - offset on the
+    // intercept alone: beta0 = sum w (y - off) / sum w, fitted by IRLS from
+    // beta0 = weighted mean of y (one exact step, then a step that changes
+    // nothing: 2 iterations, as R's glm.fit takes).
+    std::vector<double> x = {0.5, 1.2, -0.3, 2.0, 0.1, -1.1, 0.7, 1.9};
+    std::vector<double> y = {1.1, 2.3, 0.2, 3.9, 1.0, -0.5, 1.7, 3.1};
+    std::vector<double> w = {1, 2, 0.5, 1, 3, 1, 2, 1};
+    std::vector<double> off = {0.3, -1.2, 2.5, 0.0, 1.1, -0.4, 0.8, 3.0};
+    double sw = 0, swr = 0, want = 0;
+    for (size_t i = 0; i < y.size(); i++) {
+        sw += w[i];
+        swr += w[i] * (y[i] - off[i]);
+    }
+    for (size_t i = 0; i < y.size(); i++) {
+        double r = y[i] - off[i] - swr / sw;
+        want += w[i] * r * r;
+    }
+    auto f = fit(*simple(x, y, false, w, off));
+    ASSERT_TRUE(f);
+    EXPECT_TRUE(f->converged);
+    EXPECT_TRUE(f->null_converged);
+    EXPECT_FALSE(f->null_halving_failed);
+    EXPECT_EQ(f->null_iterations, 2);
+    EXPECT_TRUE(close_rel(f->null_deviance, want, 1e-12)) << f->null_deviance << " " << want;
+    EXPECT_LT(f->deviance, f->null_deviance);
+}
+
+TEST_F(GlmFitTest, BinomialNullModelWithOffsetConvergesToTheInterceptMle)
+{
+    auto B = simple(kRiseX, kRiseY, true, {}, kRiseOff);
+    double b0 = logit_null_intercept(kRiseY, kRiseOff);
+    double want = logit_deviance(kRiseY, kRiseOff, b0);
+    EXPECT_TRUE(close_rel(want, 7.2138823161785712, 1e-12)) << want;
+    for (const char *backend : {"cpu", "cpu_ref"}) {
+        auto f = fit(*B, backend);
+        ASSERT_TRUE(f);
+        EXPECT_TRUE(f->null_converged) << backend;
+        EXPECT_FALSE(f->null_halving_failed) << backend;
+        EXPECT_GT(f->null_iterations, 0) << backend;
+        EXPECT_TRUE(close_rel(f->null_deviance, want, 1e-12)) << backend;
+    }
+}
+
+TEST_F(GlmFitTest, NullModelWithoutAnIrlsFitCountsAsConverged)
+{
+    // No offset: the null model's deviance is that of the weighted mean, no
+    // iterations. R's null deviance of birthwt_logit: 234.67199619321852.
+    auto f = fit(*build(spec_named("birthwt_logit"), 50));
+    ASSERT_TRUE(f);
+    EXPECT_TRUE(f->null_converged);
+    EXPECT_FALSE(f->null_halving_failed);
+    EXPECT_EQ(f->null_iterations, 0);
+    EXPECT_TRUE(close_rel(f->null_deviance, 234.67199619321852, 1e-10)) << f->null_deviance;
+}
+
+TEST_F(GlmFitTest, NullModelThatRunsOutOfIterationsIsFlagged)
+{
+    // maxit = 1: the null model takes one Newton step from
+    // b0 = logit(mean y), b1 = b0 + sum(y - mu) / sum(mu (1 - mu)) at
+    // mu = expit(b0 + off), and stops there unconverged; its deviance is still
+    // the null deviance, as R reports it.
+    double ybar = 0;
+    for (double v : kRiseY)
+        ybar += v / static_cast<double>(kRiseY.size());
+    double b0 = std::log(ybar / (1 - ybar)), score = 0, info = 0;
+    for (size_t i = 0; i < kRiseY.size(); i++) {
+        double mu = expit(b0 + kRiseOff[i]);
+        score += kRiseY[i] - mu;
+        info += mu * (1 - mu);
+    }
+    double want = logit_deviance(kRiseY, kRiseOff, b0 + score / info);
+    auto f = fit(*simple(kRiseX, kRiseY, true, {}, kRiseOff), "cpu", 1);
+    ASSERT_TRUE(f);
+    EXPECT_FALSE(f->converged);
+    EXPECT_FALSE(f->null_converged);
+    EXPECT_FALSE(f->null_halving_failed);
+    EXPECT_EQ(f->null_iterations, 1);
+    EXPECT_TRUE(close_rel(f->null_deviance, want, 1e-12)) << f->null_deviance << " " << want;
+    EXPECT_GT(f->null_deviance, logit_deviance(kRiseY, kRiseOff,
+                                               logit_null_intercept(kRiseY, kRiseOff)));
+}
+
+TEST_F(GlmFitTest, ProgressTellsTheNullModelApart)
+{
+    // The model's iterations come first, numbered from 1 and not flagged,
+    // then the null model's, numbered from 1 and flagged; the last deviance
+    // of each is the one the fit reports.
+    auto B = simple(kRiseX, kRiseY, true, {}, kRiseOff);
+    Traced t = fit_traced(*B, "cpu");
+    ASSERT_EQ(t.st, SL_OK) << sl_error_message();
+    ASSERT_TRUE(t.f);
+    const sl_glm_fit *f = t.f.get();
+    ASSERT_GT(f->null_iterations, 0);
+    ASSERT_EQ(t.calls.size(), static_cast<size_t>(f->iterations + f->null_iterations));
+    for (int k = 0; k < f->iterations; k++) {
+        EXPECT_FALSE(t.calls[k].null_model) << k;
+        EXPECT_EQ(t.calls[k].iteration, k + 1);
+    }
+    for (int k = 0; k < f->null_iterations; k++) {
+        const Progress &c = t.calls[static_cast<size_t>(f->iterations + k)];
+        EXPECT_TRUE(c.null_model) << k;
+        EXPECT_EQ(c.iteration, k + 1);
+    }
+    EXPECT_EQ(t.calls[static_cast<size_t>(f->iterations - 1)].deviance, f->deviance);
+    EXPECT_EQ(t.calls.back().deviance, f->null_deviance);
+
+    // Without an offset there is no null-model fit to report.
+    Traced n = fit_traced(*simple(kRiseX, kRiseY, true), "cpu");
+    ASSERT_EQ(n.st, SL_OK) << sl_error_message();
+    ASSERT_TRUE(n.f);
+    EXPECT_EQ(n.calls.size(), static_cast<size_t>(n.f->iterations));
+    for (const Progress &c : n.calls)
+        EXPECT_FALSE(c.null_model);
+}
+
 TEST_F(GlmFitTest, NonFiniteDevianceAtTheFirstIterationIsAnError)
 {
     // The first iteration has no earlier estimate to halve towards, so a
@@ -572,4 +742,32 @@ TEST(GlmDist, IncompleteBetaKnownValues)
     EXPECT_TRUE(close_rel(sl_glm_ibeta(40, 40, 0.5, 0.5), 0.5, 1e-13));
     EXPECT_TRUE(close_rel(sl_glm_ibeta(2e5, 2e5, 0.5, 0.5), 0.5, 1e-10));
     EXPECT_TRUE(std::isnan(sl_glm_ibeta(-1, 1, 0.5, 0.5)));
+}
+TEST_F(GlmFitTest, ScratchExplore)
+{
+    for (int n : {20, 40}) for (double c : {15.0}) for (const char *be : {"cpu", "cpu_ref"}) {
+        std::vector<double> x, y, off;
+        for (int i = 0; i < n; i++) {
+            double xi = -2 + 4.0 * i / (n - 1);
+            x.push_back(xi);
+            off.push_back(c * xi);
+            y.push_back((i * 7) % 10 < 4 + (xi > 0 ? 2 : 0) ? 1 : 0);
+        }
+        Traced t = fit_traced(*simple(x, y, true, {}, off), be);
+        auto &f = t.f;
+        std::printf("n %d c %g %s: main %d conv %d halv %d | null %d conv %d hf %d dev %.17g\n", n, c, be, f->iterations, f->converged, f->halvings, f->null_iterations, f->null_converged, f->null_halving_failed, f->null_deviance);
+        for (auto &p : t.calls) if (p.null_model) std::printf("  %d %.17g\n", p.iteration, p.deviance);
+    }
+    std::vector<double> x, y, off;
+    for (int i = 0; i < 40; i++) {
+        double xi = -2 + 4.0 * i / 39;
+        x.push_back(xi);
+        off.push_back(4 + 0.5 * xi);
+        y.push_back((i * 7) % 10 < 4 + (xi > 0 ? 2 : 0) ? 1 : 0);
+    }
+    for (int m : {25, 3, 4, 5, 6}) {
+        Traced t = fit_traced(*simple(x, y, true, {}, off), "cpu", m);
+        auto &f = t.f;
+        std::printf("K maxit %d: main %d conv %d halv %d | null %d conv %d hf %d dev %.17g\n", m, f->iterations, f->converged, f->halvings, f->null_iterations, f->null_converged, f->null_halving_failed, f->null_deviance);
+    }
 }
