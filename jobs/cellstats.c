@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "engine/core/alloc.h"
+#include "engine/core/parallel.h"
 #include "jobs/chunkpass.h"
 #include "jobs/dominance.h"
 
@@ -321,159 +322,45 @@ void sl_moments_cell_rows(const struct sl_moment_records *rec, int64_t slot0, in
 
 /* ---- exact order statistics ---- */
 
-/* Key whose unsigned order is the IEEE total order of the double. */
-static uint64_t total_key(double v)
-{
-    uint64_t k;
-    memcpy(&k, &v, sizeof k);
-    return (k >> 63) ? ~k : k | (UINT64_C(1) << 63);
-}
-
-static double from_key(uint64_t k)
-{
-    double v;
-    k = (k >> 63) ? k & ~(UINT64_C(1) << 63) : ~k;
-    memcpy(&v, &k, sizeof v);
-    return v;
-}
-
-sl_status sl_sorted_cells_create(struct sl_backend *b, const struct sl_frame *fr,
-                                 const struct sl_grouping *g, const uint8_t *mask,
-                                 const struct sl_measure *m, struct sl_sorted_cells **out)
+sl_status sl_cell_values_create(const struct sl_frame *fr, const struct sl_grouping *g,
+                                const uint8_t *mask, const struct sl_measure *m,
+                                struct sl_cell_values **out)
 {
     sl_status st = SL_OK;
-    struct sl_sorted_cells *s = NULL;
-    struct sl_secbuf *conv = NULL, *cells = NULL;
-    const double *values = NULL;
-    struct sl_sort_f64_args args;
+    struct sl_cell_values *s = NULL;
 
     *out = NULL;
     s = sl_calloc(1, sizeof *s);
     SL_CHECK(s, SL_ERR_NOMEM, "out of memory");
+    s->nrows = fr->nrows;
     s->ncells = g->ncells;
-    s->start = sl_malloc((size_t)(g->ncells + 1) * sizeof *s->start);
-    SL_CHECK(s->start, SL_ERR_NOMEM, "out of memory for %lld cells", (long long)g->ncells);
     if (g->ndims > 0) {
-        SL_CALL(sl_secpool_get((size_t)fr->nrows * sizeof(int32_t), &cells));
-        SL_CALL(sl_grouping_cells_frame(g, fr, mask, cells->data));
+        SL_CALL(sl_secpool_get((size_t)fr->nrows * sizeof(int32_t), &s->cells));
+        SL_CALL(sl_grouping_cells_frame(g, fr, mask, s->cells->data));
+        s->cell = s->cells->data;
+    } else {
+        s->mask = mask;
     }
     if (m->type != SL_COL_REAL)
-        SL_CALL(sl_secpool_get((size_t)fr->nrows * sizeof(double), &conv));
-    SL_CALL(sl_measure_rows(m, fr, 0, fr->nrows, conv ? conv->data : NULL, &values));
-    SL_CALL(sl_secpool_get((size_t)fr->nrows * sizeof(double), &s->mem));
-    s->v = s->mem->data;
-    args = (struct sl_sort_f64_args){.n = fr->nrows,
-                                     .values = values,
-                                     .cell = cells ? cells->data : NULL,
-                                     .mask = cells ? NULL : mask,
-                                     .ncells = g->ncells,
-                                     .sorted = s->mem->data,
-                                     .cell_start = s->start,
-                                     .n_missing = NULL};
-    SL_CALL(sl_kernel_run(b, SL_OP_SORT_F64, &args));
+        SL_CALL(sl_secpool_get((size_t)fr->nrows * sizeof(double), &s->conv));
+    SL_CALL(sl_measure_rows(m, fr, 0, fr->nrows, s->conv ? s->conv->data : NULL, &s->v));
     *out = s;
     s = NULL;
 cleanup:
-    sl_secpool_put(&conv);
-    sl_secpool_put(&cells);
-    sl_sorted_cells_destroy(&s);
+    sl_cell_values_destroy(&s);
     return st;
 }
 
-void sl_sorted_cells_destroy(struct sl_sorted_cells **sp)
+void sl_cell_values_destroy(struct sl_cell_values **sp)
 {
-    struct sl_sorted_cells *s;
+    struct sl_cell_values *s;
     if (!sp || !*sp)
         return;
     s = *sp;
-    sl_secpool_put(&s->mem);
-    sl_free(s->start);
+    sl_secpool_put(&s->conv);
+    sl_secpool_put(&s->cells);
     sl_free(s);
     *sp = NULL;
-}
-
-/* Values of run v[0..len) whose key is at most `key`. */
-static int64_t count_key_le(const double *v, int64_t len, uint64_t key)
-{
-    int64_t lo = 0, hi = len;
-    while (lo < hi) {
-        int64_t mid = lo + (hi - lo) / 2;
-        if (total_key(v[mid]) <= key)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo;
-}
-
-/* This rank's values of published cell q with key at most `key`. */
-static int64_t cell_count_le(const struct sl_sorted_cells *s, const int64_t *mstart,
-                             const int64_t *members, int64_t q, uint64_t key)
-{
-    int64_t n = 0;
-    for (int64_t i = mstart[q]; i < mstart[q + 1]; i++) {
-        int64_t c = members[i];
-        n += count_key_le(s->v + s->start[c], s->start[c + 1] - s->start[c], key);
-    }
-    return n;
-}
-
-sl_status sl_select_exact(const struct sl_reducer *r, const struct sl_sorted_cells *s,
-                          const int64_t *mstart, const int64_t *members, int64_t nq,
-                          const int64_t *qcell, const int64_t *qrank, double *out)
-{
-    sl_status st = SL_OK;
-    uint64_t *lo = NULL, *hi = NULL;
-    int64_t *cnt = NULL;
-
-    lo = sl_malloc((size_t)(nq > 0 ? nq : 1) * sizeof *lo);
-    hi = sl_malloc((size_t)(nq > 0 ? nq : 1) * sizeof *hi);
-    cnt = sl_malloc((size_t)(nq > 0 ? nq : 1) * sizeof *cnt);
-    SL_CHECK(lo && hi && cnt, SL_ERR_NOMEM, "out of memory for %lld order statistics",
-             (long long)nq);
-    /* Every query must ask for a rank the cell has. */
-    for (int64_t i = 0; i < nq; i++)
-        cnt[i] = cell_count_le(s, mstart, members, qcell[i], UINT64_MAX);
-    SL_CALL(r->sum_i64(r->ctx, cnt, nq));
-    for (int64_t i = 0; i < nq; i++) {
-        SL_CHECK(qrank[i] >= 0 && qrank[i] < cnt[i], SL_ERR_INTERNAL,
-                 "order statistic %lld asked of a cell with %lld values", (long long)qrank[i],
-                 (long long)cnt[i]);
-        lo[i] = 0;
-        hi[i] = UINT64_MAX;
-    }
-    /* Bisection for the smallest key with at least qrank + 1 values at or
-     * below it; at most 64 rounds, the same on every rank. */
-    for (;;) {
-        int active = 0;
-        for (int64_t i = 0; i < nq; i++) {
-            cnt[i] = 0;
-            if (lo[i] < hi[i]) {
-                active = 1;
-                cnt[i] = cell_count_le(s, mstart, members, qcell[i], lo[i] + (hi[i] - lo[i]) / 2);
-            }
-        }
-        if (!active)
-            break;
-        SL_CALL(r->sum_i64(r->ctx, cnt, nq));
-        for (int64_t i = 0; i < nq; i++) {
-            uint64_t mid;
-            if (lo[i] == hi[i])
-                continue;
-            mid = lo[i] + (hi[i] - lo[i]) / 2;
-            if (cnt[i] >= qrank[i] + 1)
-                hi[i] = mid;
-            else
-                lo[i] = mid + 1;
-        }
-    }
-    for (int64_t i = 0; i < nq; i++)
-        out[i] = from_key(lo[i]);
-cleanup:
-    sl_free(lo);
-    sl_free(hi);
-    sl_free(cnt);
-    return st;
 }
 
 void sl_type7_order(int64_t n, double prob, int64_t *lo, int64_t *hi)
@@ -493,7 +380,7 @@ double sl_type7_value(int64_t n, double prob, double x_lo, double x_hi)
     return q;
 }
 
-sl_status sl_quantiles_exact(const struct sl_reducer *r, const struct sl_sorted_cells *s,
+sl_status sl_quantiles_exact(const struct sl_reducer *r, const struct sl_cell_values *s,
                              const struct sl_layout *lay, const int64_t *npresent, int nprobs,
                              const double *probs, double *out)
 {
@@ -535,48 +422,44 @@ cleanup:
     return st;
 }
 
-/* Values of the ascending run v[0..len) numerically equal to x. */
-static int64_t count_equal_run(const double *v, int64_t len, double x)
-{
-    int64_t lo = 0, hi = len, first;
-    while (lo < hi) {
-        int64_t mid = lo + (hi - lo) / 2;
-        if (v[mid] < x)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    first = lo;
-    hi = len;
-    while (lo < hi) {
-        int64_t mid = lo + (hi - lo) / 2;
-        if (v[mid] <= x)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo - first;
-}
-
-sl_status sl_count_equal(const struct sl_reducer *r, const struct sl_sorted_cells *s,
+sl_status sl_count_equal(const struct sl_reducer *r, const struct sl_cell_values *s,
                          const struct sl_layout *lay, const double *x, int64_t *count)
 {
     sl_status st = SL_OK;
-    int64_t *mstart = NULL, *members = NULL;
+    int64_t *tstart = NULL, *tlist = NULL, *part = NULL, bad = -1;
+    int nw = sl_max_threads();
 
-    SL_CALL(sl_layout_members(lay, &mstart, &members));
+    /* The published cells of every full-grid cell, as a list. */
+    tstart = sl_calloc((size_t)lay->nfull + 1, sizeof *tstart);
+    tlist = sl_malloc((size_t)lay->nfull * SL_LAYOUT_MAX_TARGETS * sizeof *tlist);
+    part = sl_calloc((size_t)nw * (size_t)lay->ncells, sizeof *part);
+    SL_CHECK(tstart && tlist && part, SL_ERR_NOMEM, "out of memory");
+    for (int64_t c = 0; c < lay->nfull; c++)
+        tstart[c + 1] = tstart[c] + sl_layout_targets(lay, c, tlist + tstart[c]);
+    SL_OMP(parallel num_threads(nw) reduction(max : bad))
+    for (int t = sl_thread_num(); t < nw; t += sl_num_threads()) {
+        int64_t *cnt = part + (int64_t)t * lay->ncells;
+        for (int64_t i = s->nrows * t / nw; i < s->nrows * (t + 1) / nw; i++) {
+            int64_t c = s->cell ? s->cell[i] : (s->mask && !s->mask[i] ? -1 : 0);
+            if (c < 0 || c >= lay->nfull) {
+                if (c < -1 || c >= lay->nfull)
+                    bad = i > bad ? i : bad;
+                continue;
+            }
+            for (int64_t j = tstart[c]; j < tstart[c + 1]; j++)
+                cnt[tlist[j]] += s->v[i] == x[tlist[j]];
+        }
+    }
+    SL_CHECK(bad < 0, SL_ERR_INTERNAL, "row %lld has a cell outside the grid", (long long)bad);
     for (int64_t p = 0; p < lay->ncells; p++) {
         count[p] = 0;
-        if (isnan(x[p]))
-            continue;
-        for (int64_t i = mstart[p]; i < mstart[p + 1]; i++) {
-            int64_t c = members[i];
-            count[p] += count_equal_run(s->v + s->start[c], s->start[c + 1] - s->start[c], x[p]);
-        }
+        for (int t = 0; t < nw; t++)
+            count[p] += part[(int64_t)t * lay->ncells + p];
     }
     SL_CALL(r->sum_i64(r->ctx, count, lay->ncells));
 cleanup:
-    sl_free(mstart);
-    sl_free(members);
+    sl_free(tstart);
+    sl_free(tlist);
+    sl_free(part);
     return st;
 }

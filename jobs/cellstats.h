@@ -9,12 +9,13 @@
  *     folded with sl_moments_combine in global chunk order, then slot order.
  *     A chunk's partial does not depend on which rank holds it, so neither
  *     does the fold.
- *   - exact order statistics: each rank sorts its values per cell
- *     (SL_OP_SORT_F64) and keeps them; the k-th smallest value of a cell over
- *     all ranks is found by bisection on the 64-bit key whose unsigned order
- *     is IEEE total order, counting per rank with binary searches and summing
- *     the counts exactly. Row values never leave their rank; only counts
- *     travel. The k-th value of a multiset does not depend on how it is split.
+ *   - exact order statistics: the k-th smallest value of a cell over all
+ *     ranks is found by radix selection on the 64-bit key whose unsigned
+ *     order is IEEE total order, 12 bits a round (select.c): every rank
+ *     counts its values per bin of the next digit, the counts are summed
+ *     exactly, and each query narrows to the bin holding its rank. Row
+ *     values never leave their rank; only counts travel. The k-th value of a
+ *     multiset does not depend on how it is split, nor on the thread count.
  *   - R type-7 quantiles from two order statistics, with R's arithmetic.
  * Published cells (layouts, grouping.h) are folded from their full-grid
  * cells in ascending order, so margins come from the same partials.
@@ -108,23 +109,28 @@ void sl_moments_cell_rows(const struct sl_moment_records *rec, int64_t slot0, in
 
 /* ---- exact order statistics ---- */
 
-/* This rank's present values of a measure, ascending in IEEE total order
- * within each full-grid cell: cell c holds v[start[c] .. start[c + 1]). */
-struct sl_sorted_cells {
-    struct sl_secbuf *mem; /* secret; holds v */
-    const double *v;
-    int64_t *start;        /* [ncells + 1] */
+/* This rank's values of a measure with the full-grid cell of every row. Real
+ * columns are read in place; integer and date columns are converted, and
+ * the cell index is built, into secret buffers the struct owns. */
+struct sl_cell_values {
+    const double *v;      /* [nrows] NaN = missing */
+    const int32_t *cell;  /* [nrows] full-grid cell, -1 = dropped; NULL without grouping
+                             columns: every row in cell 0 unless `mask` drops it */
+    const uint8_t *mask;  /* [nrows] 0 = dropped, with cell NULL; or NULL */
+    int64_t nrows;
     int64_t ncells;
+    struct sl_secbuf *conv, *cells;
 };
 
-/* Sorts the frame's values of `m` per cell of `g` (rows filtered by `mask`,
- * may be NULL) with one SL_OP_SORT_F64 call. Not collective. */
-sl_status sl_sorted_cells_create(struct sl_backend *b, const struct sl_frame *fr,
-                                 const struct sl_grouping *g, const uint8_t *mask,
-                                 const struct sl_measure *m, struct sl_sorted_cells **out);
+/* The values of `m` by cell of `g`, rows filtered by `mask` (may be NULL).
+ * One pass for the cell index (none without grouping columns), one for a
+ * conversion. Not collective. */
+sl_status sl_cell_values_create(const struct sl_frame *fr, const struct sl_grouping *g,
+                                const uint8_t *mask, const struct sl_measure *m,
+                                struct sl_cell_values **out);
 
 /* Wipes and frees; NULL-safe; NULLs *s. */
-void sl_sorted_cells_destroy(struct sl_sorted_cells **s);
+void sl_cell_values_destroy(struct sl_cell_values **s);
 
 /* Exact order statistics: out[i] is the value of 0-based rank qrank[i]
  * (ascending IEEE total order) among the values, over all ranks, of the
@@ -132,7 +138,7 @@ void sl_sorted_cells_destroy(struct sl_sorted_cells **s);
  * (a published cell, see sl_layout_members). Every qrank[i] must lie below
  * that cell's number of values: SL_ERR_INTERNAL otherwise. Collective
  * through r: every rank passes the same queries. */
-sl_status sl_select_exact(const struct sl_reducer *r, const struct sl_sorted_cells *s,
+sl_status sl_select_exact(const struct sl_reducer *r, const struct sl_cell_values *s,
                           const int64_t *mstart, const int64_t *members, int64_t nq,
                           const int64_t *qcell, const int64_t *qrank, double *out);
 
@@ -147,14 +153,14 @@ double sl_type7_value(int64_t n, double prob, double x_lo, double x_hi);
 /* Type-7 quantiles of every published cell: out[p * nprobs + j] for
  * probs[j] in [0, 1], npresent[p] values in cell p (NaN when 0).
  * Collective through r. */
-sl_status sl_quantiles_exact(const struct sl_reducer *r, const struct sl_sorted_cells *s,
+sl_status sl_quantiles_exact(const struct sl_reducer *r, const struct sl_cell_values *s,
                              const struct sl_layout *lay, const int64_t *npresent, int nprobs,
                              const double *probs, double *out);
 
 /* For every published cell p with x[p] not NaN, the number of values over
  * all ranks equal to x[p] (numerically, so -0 and +0 count alike), else 0.
  * Collective through r. */
-sl_status sl_count_equal(const struct sl_reducer *r, const struct sl_sorted_cells *s,
+sl_status sl_count_equal(const struct sl_reducer *r, const struct sl_cell_values *s,
                          const struct sl_layout *lay, const double *x, int64_t *count);
 
 #endif

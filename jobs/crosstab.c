@@ -168,14 +168,13 @@ struct value_result {
     struct sl_dominance *dom; /* [ncells] */
 };
 
-/* Median of the value column, and dominance evidence from its sorted values
- * (filling dfull) when it is sorted anyway. */
+/* Median of the value column per published cell. */
 static sl_status value_median(const struct crosstab_state *s, struct sl_exec *ex,
                               const struct sl_reducer *red, const struct sl_layout *lay,
-                              struct sl_dominance *dfull, struct value_result *res)
+                              struct value_result *res)
 {
     sl_status st = SL_OK;
-    struct sl_sorted_cells *sorted = NULL;
+    struct sl_cell_values *vals = NULL;
     int64_t *npresent = NULL;
     const double half = 0.5;
 
@@ -183,12 +182,10 @@ static sl_status value_median(const struct crosstab_state *s, struct sl_exec *ex
     SL_CHECK(npresent, SL_ERR_NOMEM, "out of memory");
     for (int64_t p = 0; p < lay->ncells; p++)
         npresent[p] = res->mom[p].n_present;
-    SL_CALL(sl_sorted_cells_create(sl_exec_backend(ex), sl_exec_frame(ex), &s->g,
-                                   sl_exec_mask(ex), &s->value, &sorted));
-    SL_CALL(sl_quantiles_exact(red, sorted, lay, npresent, 1, &half, res->median));
-    sl_dominance_from_sorted(sorted, dfull);
+    SL_CALL(sl_cell_values_create(sl_exec_frame(ex), &s->g, sl_exec_mask(ex), &s->value, &vals));
+    SL_CALL(sl_quantiles_exact(red, vals, lay, npresent, 1, &half, res->median));
 cleanup:
-    sl_sorted_cells_destroy(&sorted);
+    sl_cell_values_destroy(&vals);
     sl_free(npresent);
     return st;
 }
@@ -264,11 +261,9 @@ static sl_status crosstab_execute(void *state, struct sl_exec *ex, struct sl_out
     dfull = sl_calloc((size_t)s->g.ncells, sizeof *dfull);
     SL_CHECK(nfull && dfull, SL_ERR_NOMEM, "out of memory");
     if (s->has_value) {
-        /* One pass: moments per chunk and, unless the values get sorted for
-         * the median anyway, dominance evidence. The summaries count every
-         * kept row, present or missing. */
-        st = sl_moments_by_chunk(b, fr, &s->g, sl_exec_mask(ex), &s->value, 1,
-                                 median ? NULL : dfull, &rec);
+        /* One pass: moments and dominance evidence per chunk. The summaries
+         * count every kept row, present or missing. */
+        st = sl_moments_by_chunk(b, fr, &s->g, sl_exec_mask(ex), &s->value, 1, dfull, &rec);
     } else {
         st = sl_count_by_chunk(b, fr, &s->g, sl_exec_mask(ex), nfull);
     }
@@ -294,7 +289,7 @@ static sl_status crosstab_execute(void *state, struct sl_exec *ex, struct sl_out
         SL_CALL(sl_moments_fold(all.v, all.count, &lay, 1, res.mom));
         sl_moment_records_clear(&all);
         if (median)
-            SL_CALL(value_median(s, ex, &red, &lay, dfull, &res));
+            SL_CALL(value_median(s, ex, &red, &lay, &res));
         SL_CALL(sl_dominance_reduce(&red, dfull, &lay, res.dom));
     }
     if (sl_exec_rank(ex) == 0) {

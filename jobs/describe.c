@@ -263,7 +263,7 @@ static sl_status describe_column(const struct describe_state *s, struct sl_exec 
                                  struct sl_outputs *outs)
 {
     sl_status st = SL_OK;
-    struct sl_sorted_cells *sorted = NULL;
+    struct sl_cell_values *vals = NULL;
     struct sl_dominance *dfull = NULL, *dom = NULL;
     int64_t *npresent = NULL, *at_min = NULL, *at_max = NULL;
     double *q = NULL, *ext = NULL, probs[DESCRIBE_MAX_PROBS + 2];
@@ -283,9 +283,9 @@ static sl_status describe_column(const struct describe_state *s, struct sl_exec 
     SL_CHECK(npresent && q && dfull && dom, SL_ERR_NOMEM, "out of memory");
     for (int64_t p = 0; p < lay->ncells; p++)
         npresent[p] = mom[p].n_present;
-    SL_CALL(sl_sorted_cells_create(sl_exec_backend(ex), sl_exec_frame(ex), &s->g,
-                                   sl_exec_mask(ex), &s->meas[j], &sorted));
-    SL_CALL(sl_quantiles_exact(red, sorted, lay, npresent, nq, probs, q));
+    SL_CALL(sl_cell_values_create(sl_exec_frame(ex), &s->g, sl_exec_mask(ex), &s->meas[j],
+                                  &vals));
+    SL_CALL(sl_quantiles_exact(red, vals, lay, npresent, nq, probs, q));
     if (s->minmax) {
         at_min = sl_malloc((size_t)lay->ncells * sizeof *at_min);
         at_max = sl_malloc((size_t)lay->ncells * sizeof *at_max);
@@ -293,13 +293,13 @@ static sl_status describe_column(const struct describe_state *s, struct sl_exec 
         SL_CHECK(at_min && at_max && ext, SL_ERR_NOMEM, "out of memory");
         for (int64_t p = 0; p < lay->ncells; p++)
             ext[p] = q[p * nq + s->nprobs];
-        SL_CALL(sl_count_equal(red, sorted, lay, ext, at_min));
+        SL_CALL(sl_count_equal(red, vals, lay, ext, at_min));
         for (int64_t p = 0; p < lay->ncells; p++)
             ext[p] = q[p * nq + s->nprobs + 1];
-        SL_CALL(sl_count_equal(red, sorted, lay, ext, at_max));
+        SL_CALL(sl_count_equal(red, vals, lay, ext, at_max));
     }
-    sl_dominance_from_sorted(sorted, dfull);
-    sl_sorted_cells_destroy(&sorted);
+    SL_CALL(sl_dominance_from_values(vals, dfull));
+    sl_cell_values_destroy(&vals);
     SL_CALL(sl_dominance_reduce(red, dfull, lay, dom));
     if (sl_exec_rank(ex) == 0) {
         res = (struct column_result){mom, q, nq, at_min, at_max, dom};
@@ -307,7 +307,7 @@ static sl_status describe_column(const struct describe_state *s, struct sl_exec 
         SL_CALL(sl_outputs_push(outs, &t));
     }
 cleanup:
-    sl_sorted_cells_destroy(&sorted);
+    sl_cell_values_destroy(&vals);
     if (dfull)
         sl_wipe(dfull, (size_t)s->g.ncells * sizeof *dfull);
     if (dom)

@@ -4,9 +4,11 @@
 #include "jobs/dominance.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "engine/core/alloc.h"
+#include "engine/core/parallel.h"
 
 /* Doubles per gathered cell: cell, ncontrib, has_negative, then total_hi,
  * total_lo and top[0..SL_DOM_TOP) as two exact 32-bit halves each. */
@@ -164,23 +166,42 @@ cleanup:
     return st;
 }
 
-void sl_dominance_from_sorted(const struct sl_sorted_cells *s, struct sl_dominance *out)
+sl_status sl_dominance_from_values(const struct sl_cell_values *s, struct sl_dominance *out)
 {
-    for (int64_t c = 0; c < s->ncells; c++) {
-        const double *v = s->v + s->start[c];
-        int64_t len = s->start[c + 1] - s->start[c];
-        struct sl_dominance *d = &out[c];
-        if (len == 0)
-            continue;
-        for (int64_t i = 0; i < len; i++) {
-            int64_t x = sl_fixed_from_double(v[i]);
-            add128(d, x < 0 ? -1 : 0, (uint64_t)x);
-        }
-        for (int64_t i = 0; i < SL_DOM_TOP && i < len; i++)
-            d->top[i] = sl_fixed_from_double(v[len - 1 - i]);
-        d->ncontrib = len;
-        d->has_negative = sl_fixed_from_double(v[0]) < 0;
+    sl_status st = SL_OK;
+    int nw = sl_max_threads();
+    struct sl_dominance *part = NULL;
+    sl_status wst = SL_OK;
+    char msg[256] = "";
+
+    part = sl_calloc((size_t)nw * (size_t)s->ncells, sizeof *part);
+    SL_CHECK(part, SL_ERR_NOMEM, "out of memory for %lld cells", (long long)s->ncells);
+    /* Equal row slices, one per logical worker; the evidence of a cell is
+     * integer sums and the largest values, the same in any split. */
+    SL_OMP(parallel num_threads(nw))
+    for (int t = sl_thread_num(); t < nw; t += sl_num_threads()) {
+        int64_t r0 = s->nrows * t / nw, r1 = s->nrows * (t + 1) / nw;
+        sl_status e = sl_dominance_add_rows(s->v + r0, s->cell ? s->cell + r0 : NULL,
+                                            s->mask ? s->mask + r0 : NULL, r1 - r0, s->ncells,
+                                            part + (int64_t)t * s->ncells);
+        if (e != SL_OK)
+            SL_OMP(critical(sl_dominance_from_values))
+            {
+                if (wst == SL_OK) {
+                    wst = e;
+                    snprintf(msg, sizeof msg, "%s", sl_error_message());
+                }
+            }
     }
+    SL_CHECK(wst == SL_OK, wst, "%s", msg);
+    for (int t = 0; t < nw; t++)
+        for (int64_t c = 0; c < s->ncells; c++)
+            sl_dominance_merge(&out[c], &part[(int64_t)t * s->ncells + c]);
+cleanup:
+    if (part)
+        sl_wipe(part, (size_t)nw * (size_t)s->ncells * sizeof *part);
+    sl_free(part);
+    return st;
 }
 
 static void put_u64(double *dst, uint64_t u)

@@ -48,9 +48,9 @@ void sl_dominance_merge(struct sl_dominance *acc, const struct sl_dominance *b);
 sl_status sl_dominance_add_rows(const double *v, const int32_t *cell, const uint8_t *mask,
                                 int64_t n, int64_t ncells, struct sl_dominance *out);
 
-/* The same evidence from this rank's sorted values (no pass over the rows):
- * out has s->ncells entries, zeroed by the caller. Not collective. */
-void sl_dominance_from_sorted(const struct sl_sorted_cells *s, struct sl_dominance *out);
+/* The same evidence of every row of `s` (out: s->ncells entries, zeroed
+ * by the caller), rows split between the threads. Not collective. */
+sl_status sl_dominance_from_values(const struct sl_cell_values *s, struct sl_dominance *out);
 
 /* Merges every rank's full-grid evidence `local` (lay->nfull entries) and
  * maps it onto the published cells: out (lay->ncells entries, zeroed by the

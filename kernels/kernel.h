@@ -34,6 +34,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "engine/core/status.h"
 
@@ -247,6 +248,24 @@ const char *sl_kernels_config(void);
  * sides are exact identities. Not commutative in the last bit: the engine
  * folds partials in a fixed order. */
 void sl_moments_combine(struct sl_moments *acc, const struct sl_moments *b);
+
+/* The 64-bit key whose unsigned order is the IEEE total order of doubles
+ * (-NaN < -inf < ... < -0 < +0 < ... < +inf < NaN), and back. Sorting and
+ * selecting on keys orders values exactly, signed zeros included. */
+static inline uint64_t sl_total_key(double v)
+{
+    uint64_t k;
+    memcpy(&k, &v, sizeof k);
+    return (k >> 63) ? ~k : k | (UINT64_C(1) << 63);
+}
+
+static inline double sl_total_value(uint64_t k)
+{
+    double v;
+    k = (k >> 63) ? k & ~(UINT64_C(1) << 63) : ~k;
+    memcpy(&v, &k, sizeof v);
+    return v;
+}
 
 /* Sample quantile of type 7 (R's default) of sorted[0..n) at prob in [0, 1],
  * computed as R's quantile.default does: index = 1 + (n - 1) prob,

@@ -42,6 +42,11 @@ sl_status sl_process_harden(void);
  * Thread-safe. For scratch that comes and goes (kernels, sorts, indexes). */
 sl_status sl_secpool_get(size_t bytes, struct sl_secbuf **out);
 
+/* The same without zeroing a reused buffer: its first `bytes` hold earlier
+ * secret scratch of this process. For buffers the caller overwrites before
+ * reading (a pass over `bytes` saved). */
+sl_status sl_secpool_take(size_t bytes, struct sl_secbuf **out);
+
 /* Hands a buffer back to the pool (kept, still secret memory, up to 512 MiB
  * in all) or wipes and frees it; NULL-safe; NULLs *buf. */
 void sl_secpool_put(struct sl_secbuf **buf);

@@ -22,7 +22,7 @@ static pthread_mutex_t g_pool_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct sl_secbuf *g_pool[POOL_SLOTS];
 static size_t g_pool_bytes;
 
-sl_status sl_secpool_get(size_t bytes, struct sl_secbuf **out)
+static sl_status pool_get(size_t bytes, int zero, struct sl_secbuf **out)
 {
     sl_status st = SL_OK;
     struct sl_secbuf *found = NULL;
@@ -42,12 +42,22 @@ sl_status sl_secpool_get(size_t bytes, struct sl_secbuf **out)
     (void)pthread_mutex_unlock(&g_pool_lock);
     if (!found)
         SL_CALL(sl_secbuf_create(bytes, &found));
-    else
+    else if (zero)
         memset(found->data, 0, bytes);
     found->size = bytes;
     *out = found;
 cleanup:
     return st;
+}
+
+sl_status sl_secpool_get(size_t bytes, struct sl_secbuf **out)
+{
+    return pool_get(bytes, 1, out);
+}
+
+sl_status sl_secpool_take(size_t bytes, struct sl_secbuf **out)
+{
+    return pool_get(bytes, 0, out);
 }
 
 void sl_secpool_put(struct sl_secbuf **buf)

@@ -23,21 +23,6 @@
 #define PAR_DIGITS 8
 #define PAR_RADIX 256
 
-static uint64_t to_key(double v)
-{
-    uint64_t k;
-    memcpy(&k, &v, sizeof k);
-    return (k >> 63) ? ~k : k | (UINT64_C(1) << 63);
-}
-
-static double from_key(uint64_t k)
-{
-    double v;
-    k = (k >> 63) ? k & ~(UINT64_C(1) << 63) : ~k;
-    memcpy(&v, &k, sizeof v);
-    return v;
-}
-
 static void insertion_sort(uint64_t *k, int64_t len)
 {
     for (int64_t i = 1; i < len; i++) {
@@ -190,7 +175,7 @@ sl_status sl_sort_f64_cpu_fast(const struct sl_sort_f64_args *a)
     for (int64_t r = 0; r < a->n; r++) {
         int64_t c = sl_row_cell(a->cell, a->mask, a->ncells, r);
         if (c >= 0 && !isnan(a->values[r]))
-            keys[next[c]++] = to_key(a->values[r]);
+            keys[next[c]++] = sl_total_key(a->values[r]);
     }
     for (int64_t c = 0; c < a->ncells; c++) {
         int64_t len = start[c + 1] - start[c];
@@ -200,7 +185,7 @@ sl_status sl_sort_f64_cpu_fast(const struct sl_sort_f64_args *a)
             radix_sort(keys + start[c], tmp + start[c], len, 64, DIGIT_BITS, hist);
     }
     for (int64_t i = 0; i < m; i++)
-        a->sorted[i] = from_key(keys[i]);
+        a->sorted[i] = sl_total_value(keys[i]);
     memcpy(a->cell_start, start, ((size_t)a->ncells + 1) * sizeof *start);
     if (a->n_missing)
         memcpy(a->n_missing, miss, (size_t)a->ncells * sizeof *miss);

@@ -39,12 +39,12 @@ namespace sltest {
 struct KekDel { void operator()(sl_kek *k) const { sl_kek_destroy(&k); } };
 struct CohortDel { void operator()(sl_cohort *c) const { sl_cohort_close(&c); } };
 struct FrameDel { void operator()(sl_frame *f) const { sl_frame_destroy(&f); } };
-struct SortedDel { void operator()(sl_sorted_cells *s) const { sl_sorted_cells_destroy(&s); } };
+struct CellValuesDel { void operator()(sl_cell_values *s) const { sl_cell_values_destroy(&s); } };
 struct FreeDel { void operator()(void *p) const { sl_free(p); } };
 using Kek = std::unique_ptr<sl_kek, KekDel>;
 using Cohort = std::unique_ptr<sl_cohort, CohortDel>;
 using Frame = std::unique_ptr<sl_frame, FrameDel>;
-using Sorted = std::unique_ptr<sl_sorted_cells, SortedDel>;
+using CellValues = std::unique_ptr<sl_cell_values, CellValuesDel>;
 
 inline std::string data_path(const char *name)
 {

@@ -210,7 +210,7 @@ struct Reduced {
     std::vector<sl_moments> mom;             // [measure][cell]
     std::vector<double> q;                   // [measure][cell][prob]
     std::vector<int64_t> at_min;             // [measure][cell]
-    std::vector<sl_dominance> dom_sorted;    // [measure][cell]
+    std::vector<sl_dominance> dom_values;    // [measure][cell]
     std::vector<sl_dominance> dom_scan;      // [measure][cell]
 };
 
@@ -267,12 +267,12 @@ void rank_work(const sl_frame *fr, const sl_reducer &red, Reduced &out)
 
     out.q.assign(static_cast<size_t>(nm * 5 * kNProbs), 0);
     out.at_min.assign(static_cast<size_t>(nm * 5), 0);
-    out.dom_sorted.assign(static_cast<size_t>(nm * 5), sl_dominance{});
+    out.dom_values.assign(static_cast<size_t>(nm * 5), sl_dominance{});
     out.dom_scan.assign(static_cast<size_t>(nm * 5), sl_dominance{});
     for (int j = 0; j < nm; j++) {
-        sl_sorted_cells *s = nullptr;
-        ASSERT_EQ(sl_sorted_cells_create(b, fr, &g, mask.data(), &m[j], &s), SL_OK);
-        Sorted sorted(s);
+        sl_cell_values *s = nullptr;
+        ASSERT_EQ(sl_cell_values_create(fr, &g, mask.data(), &m[j], &s), SL_OK);
+        CellValues vals(s);
         std::vector<int64_t> np(5);
         std::vector<double> mins(5);
         for (int p = 0; p < 5; p++)
@@ -285,8 +285,8 @@ void rank_work(const sl_frame *fr, const sl_reducer &red, Reduced &out)
             mins[static_cast<size_t>(p)] = out.q[static_cast<size_t>((j * 5 + p) * kNProbs + 5)];
         ASSERT_EQ(sl_count_equal(&red, s, &lay, mins.data(), out.at_min.data() + j * 5), SL_OK);
         std::vector<sl_dominance> full(4, sl_dominance{}), full2(4, sl_dominance{});
-        sl_dominance_from_sorted(s, full.data());
-        ASSERT_EQ(sl_dominance_reduce(&red, full.data(), &lay, out.dom_sorted.data() + j * 5),
+        ASSERT_EQ(sl_dominance_from_values(s, full.data()), SL_OK);
+        ASSERT_EQ(sl_dominance_reduce(&red, full.data(), &lay, out.dom_values.data() + j * 5),
                   SL_OK);
         // The same evidence gathered during a moments pass.
         ASSERT_EQ(sl_moments_by_chunk(b, fr, &g, mask.data(), &m[j], 1, full2.data(), &rec),
@@ -334,7 +334,7 @@ TEST_F(FixtureStats, IdenticalOnOneToSixRanks)
         EXPECT_TRUE(same_bytes(one.mom, other.mom)) << "moments differ on " << size << " ranks";
         EXPECT_TRUE(same_bytes(one.q, other.q)) << "quantiles differ on " << size << " ranks";
         EXPECT_EQ(one.at_min, other.at_min) << size;
-        EXPECT_TRUE(same_bytes(one.dom_sorted, other.dom_sorted)) << size;
+        EXPECT_TRUE(same_bytes(one.dom_values, other.dom_values)) << size;
         EXPECT_TRUE(same_bytes(one.dom_scan, other.dom_scan)) << size;
     }
 }
@@ -421,7 +421,7 @@ TEST_F(FixtureStats, MatchesDirectComputation)
                 total += fx.back();
             }
             std::sort(fx.rbegin(), fx.rend());
-            for (const sl_dominance *d : {&got.dom_sorted[static_cast<size_t>(j) * 5 + p],
+            for (const sl_dominance *d : {&got.dom_values[static_cast<size_t>(j) * 5 + p],
                                           &got.dom_scan[static_cast<size_t>(j) * 5 + p]}) {
                 EXPECT_EQ(d->ncontrib, static_cast<int64_t>(x.size()));
                 for (size_t i = 0; i < SL_DOM_TOP; i++)
@@ -474,11 +474,11 @@ TEST_F(FixtureStats, SelectExactFindsEveryRankAndRefusesOutOfRange)
     sl_backend *b = nullptr;
     ASSERT_EQ(sl_backend_get("cpu", &b), SL_OK);
     sl_measure m{kAge, SL_COL_INT, "age", 0, 120};
-    sl_sorted_cells *s = nullptr;
+    sl_cell_values *s = nullptr;
     sl_grouping none{};
     none.ncells = 1;
-    ASSERT_EQ(sl_sorted_cells_create(b, fr.get(), &none, nullptr, &m, &s), SL_OK);
-    Sorted sorted(s);
+    ASSERT_EQ(sl_cell_values_create(fr.get(), &none, nullptr, &m, &s), SL_OK);
+    CellValues vals(s);
     std::vector<double> x;
     for (int64_t row = 0; row < slfixture::kRows; row++)
         if (!std::isnan(fixture_value(kAge, row)))
@@ -513,11 +513,11 @@ TEST_F(FixtureStats, SortedValuesKeepSignedZerosAndInfinities)
     sl_backend *b = nullptr;
     ASSERT_EQ(sl_backend_get("cpu", &b), SL_OK);
     sl_measure m{0, SL_COL_REAL, "v", NAN, NAN};
-    sl_sorted_cells *s = nullptr;
+    sl_cell_values *s = nullptr;
     sl_grouping g{};
     g.ncells = 1;
-    ASSERT_EQ(sl_sorted_cells_create(b, &fr, &g, nullptr, &m, &s), SL_OK);
-    Sorted sorted(s);
+    ASSERT_EQ(sl_cell_values_create(&fr, &g, nullptr, &m, &s), SL_OK);
+    CellValues vals(s);
     int64_t one = 1, np = 7, eq = 0;
     sl_layout lay;
     sl_layout_init(&lay, &g, &one, 0);

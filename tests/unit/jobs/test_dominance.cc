@@ -113,8 +113,8 @@ TEST(Dominance, TotalCarriesPastSixtyFourBits)
 }
 
 // The same evidence from rows with explicit cells, from a moments pass over
-// a grouped and filtered frame, and from sorted values; reduced over
-// simulated ranks holding one chunk each and mapped to published cells.
+// a grouped and filtered frame, and from the frame's cell values; reduced
+// over simulated ranks holding one chunk each and mapped to published cells.
 TEST(Dominance, ReducedAcrossRanksEqualsBruteForce)
 {
     const int size = 3;
@@ -149,7 +149,7 @@ TEST(Dominance, ReducedAcrossRanksEqualsBruteForce)
     sl_layout lay;
     sl_layout_init(&lay, &g, nfull, 1);
     ASSERT_EQ(lay.ncells, 3);
-    std::vector<std::vector<sl_dominance>> rows(size), pass(size), sorted(size);
+    std::vector<std::vector<sl_dominance>> rows(size), pass(size), scan(size);
     ThreadRanks ranks(size);
     ranks.run([&](int r, const sl_reducer &red) {
         size_t ur = static_cast<size_t>(r);
@@ -162,12 +162,12 @@ TEST(Dominance, ReducedAcrossRanksEqualsBruteForce)
         sl_moment_records rec{nullptr, 0, 0};
         ASSERT_EQ(sl_moments_by_chunk(b, &frames[ur], &g, keep[r], &m, 1, f2.data(), &rec), SL_OK);
         sl_moment_records_clear(&rec);
-        sl_sorted_cells *s = nullptr;
-        ASSERT_EQ(sl_sorted_cells_create(b, &frames[ur], &g, keep[r], &m, &s), SL_OK);
-        sl_dominance_from_sorted(s, f3.data());
-        sl_sorted_cells_destroy(&s);
+        sl_cell_values *s = nullptr;
+        ASSERT_EQ(sl_cell_values_create(&frames[ur], &g, keep[r], &m, &s), SL_OK);
+        ASSERT_EQ(sl_dominance_from_values(s, f3.data()), SL_OK);
+        sl_cell_values_destroy(&s);
         std::vector<sl_dominance> *from[3] = {&f1, &f2, &f3}, *to[3] = {&rows[ur], &pass[ur],
-                                                                        &sorted[ur]};
+                                                                        &scan[ur]};
         for (int i = 0; i < 3; i++) {
             to[i]->assign(3, sl_dominance{});
             ASSERT_EQ(sl_dominance_reduce(&red, from[i]->data(), &lay, to[i]->data()), SL_OK);
@@ -180,7 +180,7 @@ TEST(Dominance, ReducedAcrossRanksEqualsBruteForce)
     all.insert(all.end(), c1.begin(), c1.end());
     for (int r = 0; r < size; r++)
         for (const auto *res : {&rows[static_cast<size_t>(r)], &pass[static_cast<size_t>(r)],
-                                &sorted[static_cast<size_t>(r)]}) {
+                                &scan[static_cast<size_t>(r)]}) {
             expect_evidence((*res)[0], c0);
             expect_evidence((*res)[1], c1);
             expect_evidence((*res)[2], all);

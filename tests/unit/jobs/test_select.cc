@@ -1,0 +1,227 @@
+// Exact order statistics by radix selection (jobs/select.c) against a plain
+// sort: many cells (narrower digits), published cells made of several
+// full-grid cells, heavy ties (a child node that takes all of its parent's
+// values), signed zeros, infinities, missing values and dropped rows, a
+// frame without grouping columns; the same bits on 1 to 3 threads and on 1
+// to 4 ranks simulated by threads.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <random>
+#include <vector>
+
+#include "stats_test_util.hh"
+#include "tests/unit/kernels/kernel_test.hh"
+
+extern "C" {
+#include "jobs/cellstats.h"
+}
+
+using namespace sltest;
+
+namespace {
+
+uint64_t total_key(double v)
+{
+    uint64_t k;
+    std::memcpy(&k, &v, sizeof k);
+    return (k >> 63) ? ~k : k | (uint64_t{1} << 63);
+}
+
+struct Case {
+    std::vector<double> v;
+    std::vector<int32_t> cell; // empty: no grouping column, rows kept by `mask`
+    std::vector<uint8_t> mask;
+    int64_t ncells = 1;
+    std::vector<int64_t> mstart, members; // published cells
+    std::vector<int64_t> qcell, qrank;
+    std::vector<double> expect;
+};
+
+double draw(std::mt19937_64 &rng, int kind)
+{
+    std::normal_distribution<double> normal(0.0, 1e3);
+    uint64_t u = rng() % 100;
+    if (u < 2)
+        return NAN; // missing
+    switch (kind) {
+    case 0:
+        return static_cast<double>(rng() % 21); // integers, many ties
+    case 1:
+        return normal(rng);
+    default:
+        // nine in ten share one value; signed zeros and infinities
+        if (u < 90)
+            return 5.0;
+        if (u < 93)
+            return -0.0;
+        if (u < 96)
+            return 0.0;
+        return u < 98 ? INFINITY : -INFINITY;
+    }
+}
+
+// Rows in `ncells` full-grid cells (with_cells) or one cell under a mask;
+// published cells: every full-grid cell, blocks of ten, and all of them.
+// Queries: both ends, the quartiles and two random ranks of every published
+// cell with values; expected answers from sorting.
+Case make_case(int64_t n, int64_t ncells, bool with_cells, uint64_t seed)
+{
+    Case c;
+    std::mt19937_64 rng(seed);
+    c.ncells = ncells;
+    for (int64_t r = 0; r < n; r++) {
+        int64_t cell = static_cast<int64_t>(rng() % static_cast<uint64_t>(ncells + 1)) - 1;
+        c.v.push_back(draw(rng, static_cast<int>((cell < 0 ? 0 : cell) % 3)));
+        if (with_cells)
+            c.cell.push_back(static_cast<int32_t>(cell));
+        else
+            c.mask.push_back(cell >= 0 ? 1 : 0);
+    }
+    std::vector<std::vector<int64_t>> pub;
+    for (int64_t k = 0; k < ncells; k++)
+        pub.push_back({k});
+    for (int64_t k = 0; k + 10 <= ncells; k += 10) {
+        std::vector<int64_t> block;
+        for (int64_t j = 0; j < 10; j++)
+            block.push_back(k + j);
+        pub.push_back(block);
+    }
+    if (ncells > 1) {
+        std::vector<int64_t> everything;
+        for (int64_t k = 0; k < ncells; k++)
+            everything.push_back(k);
+        pub.push_back(everything);
+    }
+    c.mstart.push_back(0);
+    for (size_t p = 0; p < pub.size(); p++) {
+        std::vector<uint64_t> keys;
+        for (int64_t k : pub[p]) {
+            c.members.push_back(k);
+            for (int64_t r = 0; r < n; r++) {
+                size_t ur = static_cast<size_t>(r);
+                int64_t cell = with_cells ? c.cell[ur] : (c.mask[ur] ? 0 : -1);
+                if (cell == k && !std::isnan(c.v[ur]))
+                    keys.push_back(total_key(c.v[ur]));
+            }
+        }
+        c.mstart.push_back(static_cast<int64_t>(c.members.size()));
+        std::sort(keys.begin(), keys.end());
+        int64_t m = static_cast<int64_t>(keys.size());
+        if (m == 0)
+            continue;
+        for (int64_t rank : {int64_t{0}, m - 1, m / 2, m / 4, 3 * m / 4,
+                             static_cast<int64_t>(rng() % static_cast<uint64_t>(m)),
+                             static_cast<int64_t>(rng() % static_cast<uint64_t>(m))}) {
+            uint64_t k = keys[static_cast<size_t>(rank)];
+            k = (k >> 63) ? k & ~(uint64_t{1} << 63) : ~k;
+            double x;
+            std::memcpy(&x, &k, sizeof x);
+            c.qcell.push_back(static_cast<int64_t>(p));
+            c.qrank.push_back(rank);
+            c.expect.push_back(x);
+        }
+    }
+    return c;
+}
+
+// The rows [r0, r1) of a case as one rank's cell values.
+sl_cell_values view(const Case &c, int64_t r0, int64_t r1)
+{
+    sl_cell_values s{};
+    s.v = c.v.data() + r0;
+    s.cell = c.cell.empty() ? nullptr : c.cell.data() + r0;
+    s.mask = c.mask.empty() ? nullptr : c.mask.data() + r0;
+    s.nrows = r1 - r0;
+    s.ncells = c.ncells;
+    return s;
+}
+
+std::vector<double> select_ranks(const Case &c, int size)
+{
+    int64_t n = static_cast<int64_t>(c.v.size()), nq = static_cast<int64_t>(c.qcell.size());
+    std::vector<std::vector<double>> got(static_cast<size_t>(size));
+    ThreadRanks ranks(size);
+    ranks.run([&](int r, const sl_reducer &red) {
+        sl_cell_values s = view(c, n * r / size, n * (r + 1) / size);
+        std::vector<double> &out = got[static_cast<size_t>(r)];
+        out.assign(static_cast<size_t>(nq), 0.0);
+        EXPECT_EQ(sl_select_exact(&red, &s, c.mstart.data(), c.members.data(), nq,
+                                  c.qcell.data(), c.qrank.data(), out.data()),
+                  SL_OK)
+            << sl_error_message();
+    });
+    for (int r = 1; r < size; r++)
+        EXPECT_TRUE(same_bits(got[0].data(), got[static_cast<size_t>(r)].data(),
+                              static_cast<size_t>(nq)))
+            << "rank " << r << " of " << size;
+    return got[0];
+}
+
+void expect_exact(const Case &c)
+{
+    ASSERT_FALSE(c.expect.empty());
+    for (int threads : {1, 2, 3}) {
+        Threads t(threads);
+        for (int size : {1, 2, 4}) {
+            std::vector<double> got = select_ranks(c, size);
+            ASSERT_EQ(got.size(), c.expect.size());
+            EXPECT_TRUE(same_bits(got.data(), c.expect.data(), got.size()))
+                << threads << " threads, " << size << " ranks";
+            for (size_t i = 0; i < got.size() && i < 1000; i++)
+                ASSERT_EQ(total_key(got[i]), total_key(c.expect[i]))
+                    << "query " << i << " (cell " << c.qcell[i] << ", rank " << c.qrank[i]
+                    << "), " << threads << " threads, " << size << " ranks";
+        }
+    }
+}
+
+} // namespace
+
+TEST(Select, ManyCellsNarrowDigitsAndBlocksOfCells)
+{
+    // 150 full-grid cells: the first round counts fewer than 12 bits.
+    expect_exact(make_case(60000, 150, true, 11));
+}
+
+TEST(Select, FewLargeCellsWithHeavyTies)
+{
+    expect_exact(make_case(200000, 3, true, 12));
+}
+
+TEST(Select, NoGroupingColumnRowsKeptByMask)
+{
+    expect_exact(make_case(50000, 1, false, 13));
+}
+
+TEST(Select, RefusesARankBeyondTheCell)
+{
+    Case c = make_case(1000, 3, true, 14);
+    sl_cell_values s = view(c, 0, static_cast<int64_t>(c.v.size()));
+    sl_reducer red;
+    sl_reducer_single(&red);
+    int64_t qcell = 0, qrank = 1000;
+    double out = 0;
+    EXPECT_EQ(sl_select_exact(&red, &s, c.mstart.data(), c.members.data(), 1, &qcell, &qrank,
+                              &out),
+              SL_ERR_INTERNAL);
+    EXPECT_NE(std::string(sl_error_message()).find("order statistic 1000"), std::string::npos)
+        << sl_error_message();
+}
+
+TEST(Select, RefusesACellOutsideTheGrid)
+{
+    Case c = make_case(1000, 3, true, 15);
+    c.cell[500] = 3;
+    sl_cell_values s = view(c, 0, static_cast<int64_t>(c.v.size()));
+    sl_reducer red;
+    sl_reducer_single(&red);
+    double out = 0;
+    EXPECT_EQ(sl_select_exact(&red, &s, c.mstart.data(), c.members.data(), 1, c.qcell.data(),
+                              c.qrank.data(), &out),
+              SL_ERR_INTERNAL);
+    EXPECT_NE(std::string(sl_error_message()).find("row 500"), std::string::npos)
+        << sl_error_message();
+}
