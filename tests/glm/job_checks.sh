@@ -2,7 +2,8 @@
 # The glm analysis through the CLI on MASS birthwt: every model release rule
 # at its boundary (rules tightened in the job file), the covariance matrix
 # only where the policy releases it, the reports for separation and
-# aliasing, and parameter errors that name the file, line and column (and
+# aliasing, the null model's fit (converged, and flagged where it stalls),
+# and parameter errors that name the file, line and column (and
 # the character within the formula).
 source "$(dirname "$0")/../e2e/lib.sh"
 DATA=${SL_TEST_DATA:?}/glm
@@ -11,6 +12,27 @@ DATA=${SL_TEST_DATA:?}/glm
 "$SL_BIN/sluice" keygen --out audit.key >/dev/null
 "$SL_BIN/sluice" ingest --quiet --key centre.kek --in "$DATA/birthwt.csv" \
   --schema "$DATA/birthwt.schema.yaml" --out birthwt.h5 >/dev/null
+# A logit whose offset (15 x, out to +-30) the model absorbs in 4 iterations
+# but under which the null model's IRLS fit (intercept and offset) stalls
+# where the logit link saturates: step-halving fails at its 14th iteration.
+python3 - <<'PY'
+with open("stall.csv", "w") as f:
+    f.write("id,y,x,o\n")
+    for i in range(40):
+        x = -2 + 4.0 * i / 39
+        y = 1 if (i * 7) % 10 < (6 if x > 0 else 4) else 0
+        f.write(f"{i + 1},{y},{x!r},{15 * x!r}\n")
+PY
+cat >stall.schema.yaml <<YAML
+sluice_schema: 1
+columns:
+  - {name: id, type: id, class: identifier}
+  - {name: y, type: integer, class: sensitive}
+  - {name: x, type: real, class: sensitive}
+  - {name: o, type: real, class: other}
+YAML
+"$SL_BIN/sluice" ingest --quiet --key centre.kek --in stall.csv --schema stall.schema.yaml \
+  --out stall.h5 >/dev/null
 policy() {
   cat >policy.yaml <<YAML
 version: 1
@@ -18,7 +40,7 @@ key_file: centre.kek
 audit_key_file: audit.key
 allow_local: true
 enclave: {partitions: [enclave]}
-cohorts: [{path: birthwt.h5, users: ["*"]}]
+cohorts: [{path: birthwt.h5, users: ["*"]}, {path: stall.h5, users: ["*"]}]
 paths: {released: released, held: held, audit_log: audit/audit.log, ledger: ledger}
 rules: {min_safe_count: 10, zero_is_unsafe: true, release_covariance: $1}
 YAML
@@ -112,6 +134,35 @@ assert a["model"]["rank"] == 4 and a["model"]["df_residual"] == 185, a["model"]
 assert any("rank deficiency" in t and "lwt2" in t for t in a["model"]["warnings"])
 cell = a["cells"][a["dimensions"][0]["levels"].index("lwt2")]["stats"]
 assert cell["estimate"] is None and cell["std_error"] is None, cell
+PY
+
+# the null model's fit: converged with an offset, flagged where it stalls
+cat >nullfit.yaml <<YAML
+cohort: birthwt.h5
+analyses:
+  - {type: glm, name: m, formula: "low ~ race + smoke + lwt", family: binomial, weights: w, offset: o2}
+YAML
+run_job 1 nullfit.yaml nullfit >/dev/null 2>nullfit.err || { cat nullfit.err; fail "null fit job failed"; }
+cat >stall.yaml <<YAML
+cohort: stall.h5
+analyses:
+  - {type: glm, name: stall, formula: "y ~ x", family: binomial, offset: o}
+YAML
+run_job 1 stall.yaml stall >/dev/null 2>stall.err || { cat stall.err; fail "stalled null fit job failed"; }
+grep -q "warning: glm 'stall': null-model non-convergence: step-halving could not reduce the deviance of the null model (intercept and offset) at iteration 14" stall.err ||
+  { cat stall.err; fail "no warning for the stalled null model"; }
+if grep -q "null-model" nullfit.err; then cat nullfit.err; fail "null model warning for a converged fit"; fi
+python3 - <<'PY' || fail "null model outcome not reported"
+import json
+m = json.load(open("released/nullfit/results.json"))["outputs"][0]["model"]
+assert m["null_converged"] is True, m
+assert not any("null-model" in w for w in m["warnings"]), m["warnings"]
+o = json.load(open("released/stall/results.json"))["outputs"][0]
+m = o["model"]
+assert m["converged"] is True and m["null_converged"] is False, m
+assert isinstance(m["null_deviance"], float) and m["null_deviance"] > m["deviance"], m
+w = [t for t in m["warnings"] if t.startswith("null-model non-convergence")]
+assert len(w) == 1 and "iteration 14" in w[0], m["warnings"]
 PY
 
 # parameter errors: file:line:col, and the character within the formula

@@ -78,6 +78,8 @@ for r in csv.DictReader(open(f"{data}/reference_model.csv")):
             bad.append(f"{r['model']} {k}: sluice {m[k]} vs R {r[k]}")
     if m["converged"] != (r["converged"] == "TRUE"):
         bad.append(f"{r['model']} converged differs")
+    if m["null_converged"] is not True:
+        bad.append(f"{r['model']}: the null model's fit is not reported as converged")
     for k in ("deviance", "null_deviance", "aic", "dispersion"):
         close(m[k], float(r[k]), f"{r['model']} {k}")
     checked += 1

@@ -657,6 +657,36 @@ TEST_F(GlmFitTest, NullModelThatRunsOutOfIterationsIsFlagged)
                                                logit_null_intercept(kRiseY, kRiseOff)));
 }
 
+TEST_F(GlmFitTest, NullModelCanFailWhereTheModelConverges)
+{
+    // An offset of about 4 that the model's intercept absorbs at once (the
+    // model starts from R's mustart, which ignores the offset) but that the
+    // null model, started from logit(mean y) = 0, must first overshoot and
+    // halve its way back from: at maxit = 4 the model has converged and the
+    // null model has not, and its deviance is still above the minimum.
+    std::vector<double> x, y, off;
+    for (int i = 0; i < 40; i++) {
+        double xi = -2 + 4.0 * i / 39;
+        x.push_back(xi);
+        off.push_back(4 + 0.5 * xi);
+        y.push_back((i * 7) % 10 < (xi > 0 ? 6 : 4) ? 1 : 0);
+    }
+    double best = logit_deviance(y, off, logit_null_intercept(y, off));
+    auto B = simple(x, y, true, {}, off);
+    auto full = fit(*B), f = fit(*B, "cpu", 4);
+    ASSERT_TRUE(full && f);
+    EXPECT_TRUE(full->null_converged);
+    EXPECT_GT(full->null_iterations, 4);
+    EXPECT_TRUE(close_rel(full->null_deviance, best, 1e-12)) << full->null_deviance;
+    EXPECT_TRUE(f->converged);
+    EXPECT_EQ(f->iterations, 4);
+    EXPECT_FALSE(f->null_converged);
+    EXPECT_FALSE(f->null_halving_failed);
+    EXPECT_EQ(f->null_iterations, 4);
+    EXPECT_GT(f->null_deviance, best);
+    EXPECT_TRUE(close_rel(f->null_deviance, best, 1e-6)) << f->null_deviance;
+}
+
 TEST_F(GlmFitTest, ProgressTellsTheNullModelApart)
 {
     // The model's iterations come first, numbered from 1 and not flagged,
@@ -742,32 +772,4 @@ TEST(GlmDist, IncompleteBetaKnownValues)
     EXPECT_TRUE(close_rel(sl_glm_ibeta(40, 40, 0.5, 0.5), 0.5, 1e-13));
     EXPECT_TRUE(close_rel(sl_glm_ibeta(2e5, 2e5, 0.5, 0.5), 0.5, 1e-10));
     EXPECT_TRUE(std::isnan(sl_glm_ibeta(-1, 1, 0.5, 0.5)));
-}
-TEST_F(GlmFitTest, ScratchExplore)
-{
-    for (int n : {20, 40}) for (double c : {15.0}) for (const char *be : {"cpu", "cpu_ref"}) {
-        std::vector<double> x, y, off;
-        for (int i = 0; i < n; i++) {
-            double xi = -2 + 4.0 * i / (n - 1);
-            x.push_back(xi);
-            off.push_back(c * xi);
-            y.push_back((i * 7) % 10 < 4 + (xi > 0 ? 2 : 0) ? 1 : 0);
-        }
-        Traced t = fit_traced(*simple(x, y, true, {}, off), be);
-        auto &f = t.f;
-        std::printf("n %d c %g %s: main %d conv %d halv %d | null %d conv %d hf %d dev %.17g\n", n, c, be, f->iterations, f->converged, f->halvings, f->null_iterations, f->null_converged, f->null_halving_failed, f->null_deviance);
-        for (auto &p : t.calls) if (p.null_model) std::printf("  %d %.17g\n", p.iteration, p.deviance);
-    }
-    std::vector<double> x, y, off;
-    for (int i = 0; i < 40; i++) {
-        double xi = -2 + 4.0 * i / 39;
-        x.push_back(xi);
-        off.push_back(4 + 0.5 * xi);
-        y.push_back((i * 7) % 10 < 4 + (xi > 0 ? 2 : 0) ? 1 : 0);
-    }
-    for (int m : {25, 3, 4, 5, 6}) {
-        Traced t = fit_traced(*simple(x, y, true, {}, off), "cpu", m);
-        auto &f = t.f;
-        std::printf("K maxit %d: main %d conv %d halv %d | null %d conv %d hf %d dev %.17g\n", m, f->iterations, f->converged, f->halvings, f->null_iterations, f->null_converged, f->null_halving_failed, f->null_deviance);
-    }
 }
