@@ -47,6 +47,7 @@ struct node {
     uint64_t prefix;
     const uint64_t *key; /* this rank's candidates (after the first round) */
     int64_t len;
+    int64_t from;        /* its bin among the previous round's counters */
 };
 
 /* (node, group) pairs of a round: every member cell of a group's published
@@ -136,7 +137,7 @@ static sl_status round_plan(struct round *rd, const int64_t *mstart, const int64
     for (int64_t i = 0; i < npairs; i++) {
         if (i == 0 || pairs[i].cell != pairs[i - 1].cell ||
             pairs[i].prefix != pairs[i - 1].prefix)
-            rd->nodes[rd->nnodes++] = (struct node){pairs[i].cell, pairs[i].prefix, NULL, 0};
+            rd->nodes[rd->nnodes++] = (struct node){pairs[i].cell, pairs[i].prefix, NULL, 0, 0};
         pairs[i].node = rd->nnodes - 1;
     }
     /* Each group's nodes: a counting pass by group over the sorted pairs. */
@@ -369,10 +370,9 @@ sl_status sl_select_exact(const struct sl_reducer *r, const struct sl_cell_value
         for (int64_t n = 0; n < next.nnodes; n++) {
             struct node *x = &next.nodes[n];
             int64_t parent = find_node(rd.nodes, rd.nnodes, x->cell, x->prefix >> d.width);
-            int64_t slot = parent * nbins + (int64_t)(x->prefix & d.mask);
             SL_CHECK(parent >= 0, SL_ERR_INTERNAL, "selection node without a parent");
-            chosen[slot] = 1;
-            x->len = tot[slot];
+            x->from = parent * nbins + (int64_t)(x->prefix & d.mask);
+            x->len = tot[x->from];
             if (round > 0 && x->len == rd.nodes[parent].len)
                 x->key = rd.nodes[parent].key; /* every value goes here: no copy */
             else
@@ -388,16 +388,13 @@ sl_status sl_select_exact(const struct sl_reducer *r, const struct sl_cell_value
         need = 0;
         for (int64_t n = 0; n < next.nnodes; n++) {
             struct node *x = &next.nodes[n];
-            int64_t parent = find_node(rd.nodes, rd.nnodes, x->cell, x->prefix >> d.width);
-            int64_t slot = parent * nbins + (int64_t)(x->prefix & d.mask);
-            if (x->key || x->len == 0) {
-                chosen[slot] = 0;
+            if (x->key || x->len == 0)
                 continue;
-            }
+            chosen[x->from] = 1;
             x->key = dst + need;
             for (int t = 0; t < nw; t++) {
-                int64_t c = hist[t * per + slot];
-                hist[t * per + slot] = need;
+                int64_t c = hist[t * per + x->from];
+                hist[t * per + x->from] = need;
                 need += c;
             }
         }

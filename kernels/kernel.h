@@ -63,7 +63,7 @@ struct sl_group_count_args {
 
 /* Per-cell summary of a real column. An all-zero struct is the empty summary;
  * mean and m2 are meaningful only when n_present > 0. (The minimum and
- * maximum are the type 7 quantiles at 0 and 1, from SL_OP_SORT_F64.) */
+ * maximum are order statistics, found by selection in jobs/select.c.) */
 struct sl_moments {
     int64_t n_present; /* kept rows with a non-NaN value */
     int64_t n_missing; /* kept rows whose value is NaN */
@@ -273,12 +273,6 @@ static inline double sl_total_value(uint64_t k)
  * x[hi] != q, q = (1 - h) q + h x[hi] with h = index - lo (1-based x).
  * *out = NaN when n == 0 (R's NA). SL_ERR_ARG for prob outside [0, 1] or NaN. */
 sl_status sl_quantile_type7(const double *sorted, int64_t n, double prob, double *out);
-
-/* k-way merge of ascending runs (runs[r] holds lens[r] values) into out
- * (capacity = sum of lens), ascending in IEEE total order. SL_ERR_ARG on
- * negative lengths; SL_ERR_NOMEM. */
-sl_status sl_sorted_merge_f64(const double *const *runs, const int64_t *lens, int64_t nruns,
-                              double *out);
 
 #ifdef __cplusplus
 }

@@ -1,4 +1,4 @@
-// Grouped sort (SL_OP_SORT_F64), the k-way merge and R's type 7 quantile:
+// Grouped sort (SL_OP_SORT_F64) and R's type 7 quantile:
 // bit-exact agreement with cpu_ref (IEEE total order, -0 before +0), the
 // cell layout, and quantiles checked against values R gives.
 #include "kernel_test.hh"
@@ -159,37 +159,6 @@ TEST(QuantileType7, EdgeCases)
     const double one = 1;
     EXPECT_EQ(sl_quantile_type7(&one, 1, 1.01, &out), SL_ERR_ARG);
     EXPECT_EQ(sl_quantile_type7(&one, 1, NAN, &out), SL_ERR_ARG);
-}
-
-TEST(SortedMerge, MergesRunsInTotalOrder)
-{
-    Rng rng(3);
-    std::vector<std::vector<double>> runs(5);
-    std::vector<double> all;
-    for (size_t r = 0; r < runs.size(); r++) {
-        size_t len = r == 2 ? 0 : 1 + static_cast<size_t>(rng.below(50));
-        for (size_t i = 0; i < len; i++)
-            runs[r].push_back(rng.unif() < 0.1 ? (rng.unif() < 0.5 ? -0.0 : 0.0)
-                                               : std::round(rng.normal() * 3));
-        std::sort(runs[r].begin(), runs[r].end(), [](double a, double b) {
-            return a < b || (a == b && std::signbit(a) && !std::signbit(b));
-        });
-        all.insert(all.end(), runs[r].begin(), runs[r].end());
-    }
-    std::stable_sort(all.begin(), all.end(), [](double a, double b) {
-        return a < b || (a == b && std::signbit(a) && !std::signbit(b));
-    });
-    std::vector<const double *> ptrs;
-    std::vector<int64_t> lens;
-    for (auto &r : runs) {
-        ptrs.push_back(r.data());
-        lens.push_back(static_cast<int64_t>(r.size()));
-    }
-    std::vector<double> out(all.size());
-    ASSERT_EQ(sl_sorted_merge_f64(ptrs.data(), lens.data(), 5, out.data()), SL_OK);
-    EXPECT_TRUE(sltest::same_bits(out.data(), all.data(), all.size()));
-    int64_t bad = -1;
-    EXPECT_EQ(sl_sorted_merge_f64(ptrs.data(), &bad, 1, out.data()), SL_ERR_ARG);
 }
 
 }  // namespace
