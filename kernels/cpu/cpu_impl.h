@@ -184,6 +184,12 @@ struct sl_gram_plan {
 /* d[0..n) = s[i] * x[i] (fast_gram.c). */
 void sl_gram_scale_rows(double *d, const double *s, const double *x, int64_t n);
 
+/* s[0..n) = sqrt of the row weights w (1 without), 0 for rows mask leaves
+ * out; w or mask may be NULL, not both. Returns nonzero when a kept row's
+ * weight is negative or not finite; *any_zero: some s is 0 (fast_gram.c). */
+uint32_t sl_gram_weight_roots(double *s, const double *w, const uint8_t *mask, int64_t n,
+                              uint32_t *any_zero);
+
 /* Runs the plan: tri[sl_tri_index(i, j)] = sum over superblocks, in order,
  * of the superblock's Gram entry, and scal likewise for the scalar sums. tri
  * (sl_tri_size(q)) and scal (nscal) are overwritten. On a fill error returns

@@ -255,28 +255,56 @@ void sl_gram_scale_rows(double *restrict d, const double *restrict s, const doub
         d[r] = s[r] * x[r];
 }
 
+/* s = sqrt(w) for kept rows (w = 1 without weights), 0 for rows left out.
+ * Returns whether a kept row's weight is negative or not finite; *any_zero
+ * says whether some s is 0. Branch-free, so that it vectorises (the square
+ * root is exactly rounded either way). */
+SL_CLONES_AVX2
+uint32_t sl_gram_weight_roots(double *restrict s, const double *restrict w,
+                              const uint8_t *restrict mask, int64_t n, uint32_t *any_zero)
+{
+    uint32_t bad = 0, zero = 0;
+    if (w && mask)
+        for (int64_t r = 0; r < n; r++) {
+            /* +0 for rows left out, by masking the bits (no branch) */
+            uint64_t bits;
+            double wr = w[r];
+            memcpy(&bits, &wr, sizeof bits);
+            bits &= -(uint64_t)(mask[r] != 0);
+            memcpy(&wr, &bits, sizeof wr);
+            bad |= (uint32_t)!((wr >= 0) & (wr <= DBL_MAX));
+            s[r] = sqrt(wr);
+            zero |= s[r] == 0;
+        }
+    else if (w)
+        for (int64_t r = 0; r < n; r++) {
+            bad |= (uint32_t)!((w[r] >= 0) & (w[r] <= DBL_MAX));
+            s[r] = sqrt(w[r]);
+            zero |= s[r] == 0;
+        }
+    else
+        for (int64_t r = 0; r < n; r++) {
+            s[r] = mask[r] ? 1.0 : 0.0;
+            zero |= mask[r] == 0;
+        }
+    *any_zero = zero;
+    return bad;
+}
+
 static int gram_fill(const void *ctx, int64_t r0, int64_t nr, double *buf, size_t ld,
                      double *s, double *scal, int64_t *bad_row)
 {
     const struct sl_gram_args *a = ctx;
     const uint8_t *mask = a->mask ? a->mask + r0 : NULL;
     const double *w = a->w ? a->w + r0 : NULL;
-    uint32_t bad = 0, any_zero = 0;
+    uint32_t any_zero = 0;
     (void)scal;
     if (!w && !mask) {
         for (int64_t j = 0; j < a->p; j++)
             memcpy(buf + (size_t)j * ld, a->x + j * a->ldx + r0, (size_t)nr * sizeof(double));
         return 0;
     }
-    /* s = sqrt(w) for kept rows, 0 for rows left out */
-    for (int64_t r = 0; r < nr; r++) {
-        uint32_t keep = mask ? mask[r] != 0 : 1u;
-        double wr = w ? w[r] : 1.0;
-        bad |= keep & !(wr >= 0 && wr <= DBL_MAX);
-        s[r] = sqrt(keep ? wr : 0.0);
-        any_zero |= s[r] == 0;
-    }
-    if (bad) {
+    if (sl_gram_weight_roots(s, w, mask, nr, &any_zero)) {
         for (int64_t r = 0; r < nr; r++)
             if ((!mask || mask[r]) && !(w[r] >= 0 && w[r] <= DBL_MAX)) {
                 *bad_row = r0 + r;

@@ -154,6 +154,28 @@ TEST_P(Gram, BadWeightFailsAndLeavesGAlone)
     EXPECT_NE(std::string(sl_error_message()).find("row 39000"), std::string::npos);
 }
 
+TEST_P(Gram, WeightsOfLeftOutRowsAreNotChecked)
+{
+    Problem pr = make(40000, 3, 4);
+    pr.w[100] = -1;
+    pr.w[20000] = NAN;
+    pr.w[30000] = INFINITY;
+    pr.mask[100] = pr.mask[20000] = pr.mask[30000] = 0;
+    std::vector<double> g(9, 0.0);
+    struct sl_gram_args a = {pr.n, 3, pr.x.data(), pr.ldx, pr.w.data(), pr.mask.data(), g.data()};
+    EXPECT_EQ(sl_kernel_run(be_, SL_OP_GRAM, &a), SL_OK) << sl_error_message();
+    for (double v : g)
+        EXPECT_TRUE(std::isfinite(v));
+    // without a mask every row is kept, so the same weights fail
+    a.mask = nullptr;
+    EXPECT_EQ(sl_kernel_run(be_, SL_OP_GRAM, &a), SL_ERR_ARG);
+    EXPECT_NE(std::string(sl_error_message()).find("row 100"), std::string::npos)
+        << sl_error_message();
+    pr.w[100] = pr.w[20000] = 1;  // an infinite weight alone is refused too
+    EXPECT_EQ(sl_kernel_run(be_, SL_OP_GRAM, &a), SL_ERR_ARG);
+    EXPECT_NE(std::string(sl_error_message()).find("row 30000"), std::string::npos);
+}
+
 TEST_P(Gram, BitIdenticalAcrossRunsAndThreads)
 {
     Problem pr = make(100003, 21, 8);
