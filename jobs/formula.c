@@ -693,28 +693,35 @@ cleanup:
     return st;
 }
 
-void sl_design_fill(const struct sl_design *d, int64_t n, const double *const *num,
-                    const int32_t *const *lev, const uint8_t *keep, double *x, int64_t ldx)
+const double *sl_design_column_ref(const struct sl_design *d, int64_t c,
+                                   const double *const *num)
 {
-    for (int64_t c = 0; c < d->ncols; c++) {
-        double *col = x + c * ldx;
-        int64_t f0 = d->fac_start[c], f1 = d->fac_start[c + 1];
-        for (int64_t i = 0; i < n; i++)
-            col[i] = keep && !keep[i] ? 0.0 : 1.0;
-        for (int64_t k = f0; k < f1; k++) {
-            int v = d->fac_var[k];
-            int32_t level = d->fac_level[k];
-            if (level < 0) {
-                const double *xv = num[v];
-                for (int64_t i = 0; i < n; i++)
-                    if (col[i] != 0.0)
-                        col[i] *= xv[i];
-            } else {
-                const int32_t *lv = lev[v];
-                for (int64_t i = 0; i < n; i++)
-                    if (lv[i] != level)
-                        col[i] = 0.0;
-            }
+    int64_t f0 = d->fac_start[c];
+    if (d->fac_start[c + 1] - f0 != 1 || d->fac_level[f0] >= 0)
+        return NULL;
+    return num[d->fac_var[f0]];
+}
+
+void sl_design_fill_column(const struct sl_design *d, int64_t c, int64_t n,
+                           const double *const *num, const int32_t *const *lev,
+                           const uint8_t *keep, double *col)
+{
+    int64_t f0 = d->fac_start[c], f1 = d->fac_start[c + 1];
+    for (int64_t i = 0; i < n; i++)
+        col[i] = keep && !keep[i] ? 0.0 : 1.0;
+    for (int64_t k = f0; k < f1; k++) {
+        int v = d->fac_var[k];
+        int32_t level = d->fac_level[k];
+        if (level < 0) {
+            const double *xv = num[v];
+            for (int64_t i = 0; i < n; i++)
+                if (col[i] != 0.0)
+                    col[i] *= xv[i];
+        } else {
+            const int32_t *lv = lev[v];
+            for (int64_t i = 0; i < n; i++)
+                if (lv[i] != level)
+                    col[i] = 0.0;
         }
     }
 }

@@ -13,7 +13,7 @@
  * intercept). Column names follow R: "(Intercept)", "age", "raceblack",
  * "sexM:age".
  *
- * Parsing and layout need no data; sl_design_fill turns one chunk of decrypted
+ * Parsing and layout need no data; sl_design_fill_column turns one chunk of decrypted
  * column values into a block of the design (secret in, secret out).
  */
 #ifndef SL_JOBS_FORMULA_H
@@ -84,12 +84,20 @@ sl_status sl_design_create(const struct sl_formula *f, const struct sl_design_va
                            struct sl_design **out);
 void sl_design_destroy(struct sl_design **d);
 
-/* Writes rows [0, n) of the design block x (column-major, leading dimension
- * ldx >= n, ncols columns). num[v] holds numeric variable v's values (NULL
- * for categorical ones), lev[v] categorical variable v's design level index
- * per row (NULL for numeric ones). Rows with keep[i] == 0 are written as 0
- * (keep NULL keeps every row). Inputs and output are secret. Not collective. */
-void sl_design_fill(const struct sl_design *d, int64_t n, const double *const *num,
-                    const int32_t *const *lev, const uint8_t *keep, double *x, int64_t ldx);
+/* Column c's values when it is a numeric variable on its own: num[v] (so
+ * the caller can use it in place, from the same row on); NULL when the
+ * column has to be computed (the intercept, an indicator, a product). Not
+ * collective. */
+const double *sl_design_column_ref(const struct sl_design *d, int64_t c,
+                                   const double *const *num);
+
+/* Writes rows [0, n) of design column c into col[0, n). num[v] holds
+ * numeric variable v's values (NULL for categorical ones), lev[v]
+ * categorical variable v's design level index per row (NULL for numeric
+ * ones). Rows with keep[i] == 0 are written as 0 (keep NULL keeps every
+ * row). Inputs and output are secret. Not collective. */
+void sl_design_fill_column(const struct sl_design *d, int64_t c, int64_t n,
+                           const double *const *num, const int32_t *const *lev,
+                           const uint8_t *keep, double *col);
 
 #endif

@@ -20,8 +20,10 @@
  * Execution: one pass over this rank's rows finds the complete cases, checks
  * values, counts patients per level of every categorical column and the
  * values of numeric columns that have at most three (to find binary ones);
- * the counts are summed exactly across ranks. Each chunk's design block is
- * then written once into secret memory and the IRLS driver (glm_fit.h) fits
+ * the counts are summed exactly across ranks. The design is then a list of
+ * column pointers per chunk: a numeric predictor on its own is the column as
+ * decrypted (no copy), and only indicators and products are written into
+ * secret memory. The IRLS driver (glm_fit.h) fits
  * the model with per-chunk kernel partials folded in global chunk order, so
  * every rank ends with the same bits. Rank 0 builds the coefficient table
  * ("term" dimension, R's coefficient names), the model summary and the facts
@@ -40,6 +42,7 @@
 #include "jobs/formula.h"
 #include "jobs/glm_fit.h"
 #include "jobs/jobs.h"
+#include "jobs/measure.h"
 
 enum glm_role { ROLE_RESPONSE = 0, ROLE_PREDICTOR, ROLE_WEIGHTS, ROLE_OFFSET };
 
@@ -909,17 +912,19 @@ static sl_status glm_execute(void *state, struct sl_exec *ex, struct sl_outputs 
     struct glm_state *s = state;
     const struct sl_frame *fr = sl_exec_frame(ex);
     const void **data = NULL;
-    struct sl_secbuf *ccbuf = NULL, *xbuf = NULL;
+    struct sl_secbuf *ccbuf = NULL, *xbuf = NULL, *onesbuf = NULL;
     struct scan sc;
     struct levels lv;
     struct rows rw;
     struct sl_design *d = NULL;
     struct sl_glm_block *blocks = NULL;
+    const double **colptr = NULL;
+    double *ones;
     struct sl_glm_fit *fit = NULL;
     struct sl_table *t = NULL;
     struct sl_glm_problem pr;
     uint8_t *cc;
-    int64_t n = fr->nrows, p, q;
+    int64_t n = fr->nrows, p, nmade;
     size_t xsize;
     double t0 = now_s(), ts = t0, t1;
 
@@ -942,27 +947,48 @@ static sl_status glm_execute(void *state, struct sl_exec *ex, struct sl_outputs 
     SL_CALL(sl_design_create(s->f, lv.dv, &d));
     SL_CALL(build_rows(s, n, data, cc, &lv, &rw));
 
-    /* one design block per chunk: p columns and the driver's scratch column */
+    /* The design by columns: a numeric predictor on its own is used as
+     * decrypted (or converted) in place; the intercept reads one shared
+     * block of ones (rows outside cc are never read); only indicators and
+     * products are written out, with the driver's scratch column. */
     p = d->ncols;
-    q = p + 1;
-    SL_CHECK(sl_size_mul((size_t)(n + 1), (size_t)q * sizeof(double), &xsize) == 0,
+    nmade = 1;
+    for (int64_t c = 0; c < p; c++)
+        nmade += d->fac_start[c + 1] > d->fac_start[c] && !sl_design_column_ref(d, c, rw.num);
+    SL_CHECK(sl_size_mul((size_t)(n + 1), (size_t)nmade * sizeof(double), &xsize) == 0,
              SL_ERR_NOMEM, "the design matrix is too large");
     SL_CALL(sl_secbuf_create(xsize, &xbuf));
+    SL_CALL(sl_secbuf_create((size_t)(sl_frame_max_chunk_rows(fr) + 1) * sizeof(double),
+                             &onesbuf));
+    ones = onesbuf->data;
+    for (int64_t i = 0; i <= sl_frame_max_chunk_rows(fr); i++)
+        ones[i] = 1.0;
     blocks = sl_calloc((size_t)fr->nchunks + 1, sizeof *blocks);
-    SL_CHECK(blocks, SL_ERR_NOMEM, "out of memory");
+    colptr = sl_calloc((size_t)(fr->nchunks * p + 1), sizeof *colptr);
+    SL_CHECK(blocks && colptr, SL_ERR_NOMEM, "out of memory");
     for (int64_t b = 0; b < fr->nchunks; b++) {
-        int64_t r0 = fr->chunk_row0[b], nb = fr->chunk_row0[b + 1] - r0, ld = nb > 0 ? nb : 1;
+        int64_t r0 = fr->chunk_row0[b], nb = fr->chunk_row0[b + 1] - r0, made = 1;
         const double *num[SL_FORMULA_MAX_VARS];
         const int32_t *lev[SL_FORMULA_MAX_VARS];
-        double *x = (double *)xbuf->data + r0 * q;
+        const double **cols = colptr + b * p;
+        double *x = xbuf->data;
         for (int v = 0; v < s->f->nvars; v++) {
             num[v] = rw.num[v] ? rw.num[v] + r0 : NULL;
             lev[v] = rw.lev[v] ? rw.lev[v] + r0 : NULL;
         }
-        sl_design_fill(d, nb, num, lev, cc + r0, x, ld);
+        for (int64_t c = 0; c < p; c++) {
+            if ((cols[c] = sl_design_column_ref(d, c, num)))
+                continue;
+            if (d->fac_start[c + 1] == d->fac_start[c]) {
+                cols[c] = ones;
+                continue;
+            }
+            sl_design_fill_column(d, c, nb, num, lev, cc + r0, x + made * n + r0);
+            cols[c] = x + made++ * n + r0;
+        }
         blocks[b] = (struct sl_glm_block){nb,
-                                          x,
-                                          ld,
+                                          cols,
+                                          x + r0,
                                           rw.y + r0,
                                           rw.w ? rw.w + r0 : NULL,
                                           rw.off ? rw.off + r0 : NULL,
@@ -1004,7 +1030,9 @@ cleanup:
     sl_table_destroy(&t);
     sl_glm_fit_destroy(&fit);
     sl_free(blocks);
+    sl_free(colptr);
     sl_secbuf_destroy(&xbuf);
+    sl_secbuf_destroy(&onesbuf);
     rows_free(&rw, s->ncols);
     sl_design_destroy(&d);
     levels_free(&lv, s->f->nvars);

@@ -58,7 +58,15 @@ struct driver {
     const struct sl_glm_problem *pr;
     double *local;              /* nblocks * max width */
     struct sl_secbuf *wbuf;     /* working weights of the start pass (secret) */
+    const double **cols;        /* nblocks * (p + 1): a block's design columns, then its
+                                   scratch column */
 };
+
+/* Block b's columns: the p design columns, then the scratch column. */
+static const double *const *block_cols(const struct driver *d, int64_t b)
+{
+    return d->cols + b * (d->pr->p + 1);
+}
 
 static sl_status gather_fold(const struct driver *d, int64_t width, double *tot)
 {
@@ -90,7 +98,7 @@ static sl_status pass_start(const struct driver *d, double *tot)
     memset(d->local, 0, (size_t)(pr->nblocks * width) * sizeof *d->local);
     for (int64_t b = 0; b < pr->nblocks; b++) {
         const struct sl_glm_block *bl = &pr->blocks[b];
-        double *z = bl->x + p * bl->ldx, dev = 0;
+        double *z = bl->z, dev = 0;
         double *slot = d->local + b * width;
         struct sl_gram_args g;
         for (int64_t i = 0; i < bl->n; i++) {
@@ -113,7 +121,7 @@ static sl_status pass_start(const struct driver *d, double *tot)
                 w[i] = a;
             }
         }
-        g = (struct sl_gram_args){.n = bl->n, .p = q, .x = bl->x, .ldx = bl->ldx, .w = w,
+        g = (struct sl_gram_args){.n = bl->n, .p = q, .x = block_cols(d, b), .w = w,
                                   .mask = bl->mask, .g = slot};
         SL_CALL(sl_kernel_run(pr->backend, SL_OP_GRAM, &g));
         slot[q * q] = dev;
@@ -143,8 +151,8 @@ static sl_status pass_irls(const struct driver *d, int64_t c0, int64_t p, const 
         struct sl_irls_step_args a;
         sl_status rc;
         memset(&s, 0, sizeof s);
-        a = (struct sl_irls_step_args){.n = bl->n, .p = p, .x = bl->x + c0 * bl->ldx,
-                                       .ldx = bl->ldx, .y = bl->y, .prior_w = bl->prior_w,
+        a = (struct sl_irls_step_args){.n = bl->n, .p = p, .x = block_cols(d, b) + c0,
+                                       .y = bl->y, .prior_w = bl->prior_w,
                                        .offset = bl->offset, .mask = bl->mask, .beta = beta,
                                        .family = pr->family, .xtwx = slot, .xtwz = slot + p * p,
                                        .sums = &s};
@@ -383,7 +391,7 @@ static sl_status null_deviance(const struct driver *d, const double *tot_fit,
         double zero = 0;
         for (int64_t b = 0; b < pr->nblocks; b++) {
             const struct sl_glm_block *bl = &pr->blocks[b];
-            memset(bl->x + pr->p * bl->ldx, 0, (size_t)bl->n * sizeof(double));
+            memset(bl->z, 0, (size_t)bl->n * sizeof(double));
         }
         SL_CALL(pass_irls(d, pr->p, 1, &zero, tot));
         f->null_deviance = tot[1 + 1 + S_DEV];
@@ -418,7 +426,7 @@ cleanup:
 sl_status sl_glm_fit_run(const struct sl_glm_problem *pr, struct sl_glm_fit **out)
 {
     sl_status st = SL_OK;
-    struct driver d = {pr, NULL, NULL};
+    struct driver d = {pr, NULL, NULL, NULL};
     struct sl_glm_chol chol = {0, 0, NULL, NULL};
     struct irls_state s;
     struct sl_glm_fit *f = NULL;
@@ -433,13 +441,17 @@ sl_status sl_glm_fit_run(const struct sl_glm_problem *pr, struct sl_glm_fit **ou
              "glm: maxit must be >= 1 and epsilon > 0");
     SL_CHECK(pr->family == SL_GLM_GAUSSIAN_IDENTITY || pr->family == SL_GLM_BINOMIAL_LOGIT,
              SL_ERR_ARG, "glm: unknown family");
+    d.cols = sl_malloc((size_t)(pr->nblocks * (p + 1) + 1) * sizeof *d.cols);
+    SL_CHECK(d.cols, SL_ERR_NOMEM, "out of memory");
     for (int64_t b = 0; b < pr->nblocks; b++) {
-        SL_CHECK(pr->blocks[b].n >= 0 && pr->blocks[b].ldx >= (pr->blocks[b].n > 1
-                                                                     ? pr->blocks[b].n
-                                                                     : 1),
-                 SL_ERR_ARG, "glm: block %lld has a bad size", (long long)b);
-        if (pr->blocks[b].n > maxn)
-            maxn = pr->blocks[b].n;
+        const struct sl_glm_block *bl = &pr->blocks[b];
+        SL_CHECK(bl->n >= 0 && (bl->n == 0 || (bl->x && bl->z && bl->y)), SL_ERR_ARG,
+                 "glm: block %lld has a bad size or no data", (long long)b);
+        for (int64_t j = 0; j < p; j++)
+            d.cols[b * (p + 1) + j] = bl->n > 0 ? bl->x[j] : NULL;
+        d.cols[b * (p + 1) + p] = bl->z;
+        if (bl->n > maxn)
+            maxn = bl->n;
     }
     width = (p + 1) * (p + 1) + 1;
     if (p * p + p + NS > width)
@@ -497,6 +509,7 @@ cleanup:
     irls_state_free(&s);
     sl_secbuf_destroy(&d.wbuf);
     sl_free(d.local);
+    sl_free(d.cols);
     sl_free(inv);
     sl_glm_fit_destroy(&f);
     return st;

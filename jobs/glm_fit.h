@@ -1,8 +1,8 @@
 /*
  * glm_fit.h: the IRLS driver behind the `glm` analysis, usable without MPI.
  *
- * A fit sees its data as blocks (one per cohort chunk) of a column-major
- * design in secret memory. Each iteration runs SL_OP_IRLS_STEP on every
+ * A fit sees its data as blocks (one per cohort chunk) of design columns
+ * in secret memory. Each iteration runs SL_OP_IRLS_STEP on every
  * block into zeroed outputs, hands the per-block partials (X'WX, X'Wz and
  * the scalar sums) to a gather callback that returns every block's partials
  * in a fixed global order, folds them left to right and solves by an
@@ -34,12 +34,13 @@
  * fraction of its length. */
 #define SL_GLM_ALIAS_TOL 1e-6
 
-/* One block of rows (all arrays secret, borrowed by the driver). */
+/* One block of rows (all arrays secret, borrowed by the driver). Design
+ * columns are pointers, so a column that is a cohort column as decrypted is
+ * used in place; rows outside the mask are never read (they may hold NaN). */
 struct sl_glm_block {
     int64_t n;              /* rows */
-    double *x;              /* [ldx * (p + 1)]: the p design columns, then one scratch
-                               column that the driver overwrites */
-    int64_t ldx;            /* >= max(1, n) */
+    const double *const *x; /* [p] design columns, each [n] */
+    double *z;              /* [n] scratch column that the driver overwrites */
     const double *y;        /* [n] response (binomial: 0 or 1) */
     const double *prior_w;  /* [n] prior weights >= 0, or NULL for 1 */
     const double *offset;   /* [n] or NULL for 0 */

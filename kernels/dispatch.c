@@ -55,21 +55,18 @@ cleanup:
     return st;
 }
 
-/* X: n x p column-major with leading dimension ldx. */
-static sl_status check_matrix(const char *op, int64_t n, int64_t p, const double *x, int64_t ldx)
+/* X: n x p, p column pointers. */
+static sl_status check_matrix(const char *op, int64_t n, int64_t p, const double *const *x)
 {
     sl_status st = SL_OK;
     SL_CHECK(n >= 0, SL_ERR_ARG, "%s: n = %lld is negative", op, (long long)n);
     SL_CHECK(p >= 0, SL_ERR_ARG, "%s: p = %lld is negative", op, (long long)p);
-    SL_CHECK(ldx >= (n > 1 ? n : 1), SL_ERR_ARG, "%s: ldx = %lld is below max(1, n = %lld)", op,
-             (long long)ldx, (long long)n);
-    SL_CHECK(n == 0 || p == 0 || x, SL_ERR_ARG, "%s: x is NULL for a %lld x %lld matrix", op,
-             (long long)n, (long long)p);
-    if (p > 0)
-        SL_CHECK(ldx <= INT64_MAX / p, SL_ERR_ARG, "%s: ldx * p overflows", op);
-    SL_CALL(check_extent(op, "ldx * p", ldx * p, sizeof(double)));
+    SL_CALL(check_extent(op, "n", n, sizeof(double)));
     SL_CHECK(p <= INT64_MAX / (p > 0 ? p : 1), SL_ERR_ARG, "%s: p * p overflows", op);
     SL_CALL(check_extent(op, "p * p", p * p, sizeof(double)));
+    SL_CHECK(p == 0 || x, SL_ERR_ARG, "%s: x is NULL for %lld columns", op, (long long)p);
+    for (int64_t j = 0; n > 0 && j < p; j++)
+        SL_CHECK(x[j], SL_ERR_ARG, "%s: column %lld of x is NULL", op, (long long)j);
 cleanup:
     return st;
 }
@@ -117,13 +114,13 @@ sl_status sl_kernel_validate(enum sl_op op, const void *args)
         break;
     case SL_OP_GRAM: {
         const struct sl_gram_args *a = args;
-        SL_CALL(check_matrix("gram", a->n, a->p, a->x, a->ldx));
+        SL_CALL(check_matrix("gram", a->n, a->p, a->x));
         SL_CHECK(a->p == 0 || a->g, SL_ERR_ARG, "gram: g is NULL");
         break;
     }
     case SL_OP_IRLS_STEP: {
         const struct sl_irls_step_args *a = args;
-        SL_CALL(check_matrix("irls_step", a->n, a->p, a->x, a->ldx));
+        SL_CALL(check_matrix("irls_step", a->n, a->p, a->x));
         SL_CHECK(a->p >= 1, SL_ERR_ARG, "irls_step: p must be at least 1");
         SL_CHECK(a->n == 0 || a->y, SL_ERR_ARG, "irls_step: y is NULL");
         SL_CHECK(a->beta && a->xtwx && a->xtwz && a->sums, SL_ERR_ARG,

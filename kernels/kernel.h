@@ -104,7 +104,8 @@ struct sl_histogram_args {
 };
 
 /* Weighted Gram matrix of a tall-skinny block: g += X' diag(w) X.
- * X is n x p column-major with leading dimension ldx >= max(1, n). Rows with
+ * X is n x p, given as p column pointers, so that a caller can pass columns
+ * it already holds (a decrypted cohort column) without copying them. Rows with
  * mask 0 or weight 0 are left out entirely (a NaN in such a row does not
  * propagate); a NaN in a kept row does. Weights must be finite and >= 0:
  * SL_ERR_ARG names the first row whose weight is not (rows the mask drops
@@ -113,8 +114,7 @@ struct sl_histogram_args {
 struct sl_gram_args {
     int64_t n;
     int64_t p;            /* columns, >= 0 */
-    const double *x;      /* [ldx * p] */
-    int64_t ldx;
+    const double *const *x; /* [p] columns, each [n] */
     const double *w;      /* [n] weights, or NULL for all 1 */
     const uint8_t *mask;  /* [n] or NULL */
     double *g;            /* [p * p] column-major, full symmetric, accumulated */
@@ -170,8 +170,7 @@ struct sl_irls_sums {
 struct sl_irls_step_args {
     int64_t n;
     int64_t p;              /* >= 1 */
-    const double *x;        /* [ldx * p] column-major */
-    int64_t ldx;            /* >= max(1, n) */
+    const double *const *x; /* [p] columns of the design, each [n] */
     const double *y;        /* [n] response; binomial: proportion of successes in [0, 1] */
     const double *prior_w;  /* [n] prior weights >= 0 (binomial: trials when y is a proportion),
                                or NULL for all 1 */

@@ -108,6 +108,7 @@ int main(int argc, char **argv)
     struct sl_backend *be = NULL;
     struct sl_secbuf *xbuf = NULL, *ybuf = NULL, *mbuf = NULL;
     struct sl_glm_block *blocks = NULL;
+    const double **cols = NULL;
     struct sl_glm_fit *fit = NULL;
     double *times = NULL, xrow[256];
     int64_t p, q, nblocks;
@@ -157,8 +158,9 @@ int main(int argc, char **argv)
         goto cleanup;
     }
     blocks = calloc((size_t)nblocks, sizeof *blocks);
+    cols = calloc((size_t)(nblocks * p), sizeof *cols);
     times = calloc((size_t)reps, sizeof *times);
-    if (!blocks || !times)
+    if (!blocks || !cols || !times)
         goto cleanup;
     for (int64_t b = 0; b < nblocks; b++) {
         int64_t r0 = b * block, nb = r0 + block <= n ? block : n - r0;
@@ -170,7 +172,8 @@ int main(int argc, char **argv)
                 x[(j + 1) * nb + i] = xrow[j];
         }
         memset((uint8_t *)mbuf->data + r0, 1, (size_t)nb);
-        blocks[b] = (struct sl_glm_block){nb, x, nb, y, NULL, NULL,
+        sl_bench_columns(x, nb, p, cols + b * p);
+        blocks[b] = (struct sl_glm_block){nb, cols + b * p, x + p * nb, y, NULL, NULL,
                                           with_mask ? (uint8_t *)mbuf->data + r0 : NULL};
     }
 
@@ -216,6 +219,7 @@ int main(int argc, char **argv)
 cleanup:
     sl_glm_fit_destroy(&fit);
     free(blocks);
+    free(cols);
     free(times);
     sl_secbuf_destroy(&xbuf);
     sl_secbuf_destroy(&ybuf);

@@ -238,6 +238,7 @@ static void bench_grouped(const struct bench *B)
 struct gram {
     int64_t n, p;
     double *x, *w, g[GRAM_P * GRAM_P];
+    const double *xc[GRAM_P];
 };
 
 static void gram_reset(void *ctx, struct sl_backend *be)
@@ -250,7 +251,7 @@ static void gram_reset(void *ctx, struct sl_backend *be)
 static void run_gram(void *ctx, struct sl_backend *be)
 {
     struct gram *s = ctx;
-    struct sl_gram_args a = {s->n, s->p, s->x, s->n, s->w, NULL, s->g};
+    struct sl_gram_args a = {s->n, s->p, s->xc, s->w, NULL, s->g};
     check(sl_kernel_run(be, SL_OP_GRAM, &a), "gram");
 }
 
@@ -263,6 +264,7 @@ static void bench_gram(const struct bench *B)
     s.p = GRAM_P;
     s.x = sl_bench_malloc("bench_gpu", (size_t)(s.n * s.p) * sizeof *s.x);
     s.w = sl_bench_malloc("bench_gpu", (size_t)s.n * sizeof *s.w);
+    sl_bench_columns(s.x, s.n, s.p, s.xc);
     for (int64_t i = 0; i < s.n * s.p; i++)
         s.x[i] = sl_bench_normal(&g_rng) + 0.5;
     for (int64_t i = 0; i < s.n; i++)
@@ -283,6 +285,7 @@ static void bench_gram(const struct bench *B)
 struct logit {
     int64_t n, p;
     double *x, *y, beta[FIT_P], xtwx[FIT_P * FIT_P], xtwz[FIT_P];
+    const double *xc[FIT_P];
     struct sl_irls_sums sums;
 };
 
@@ -298,7 +301,7 @@ static void logit_reset(void *ctx, struct sl_backend *be)
 static void run_step(void *ctx, struct sl_backend *be)
 {
     struct logit *s = ctx;
-    struct sl_irls_step_args a = {s->n,    s->p,    s->x,    s->n, s->y, NULL, NULL, NULL,
+    struct sl_irls_step_args a = {s->n,    s->p,    s->xc,   s->y, NULL, NULL, NULL,
                                   s->beta, SL_GLM_BINOMIAL_LOGIT, s->xtwx, s->xtwz, &s->sums};
     check(sl_kernel_run(be, SL_OP_IRLS_STEP, &a), "irls_step");
 }
@@ -337,6 +340,7 @@ static void bench_logit(const struct bench *B)
     s.p = FIT_P;
     s.x = sl_bench_malloc("bench_gpu", (size_t)(s.n * s.p) * sizeof *s.x);
     s.y = sl_bench_malloc("bench_gpu", (size_t)s.n * sizeof *s.y);
+    sl_bench_columns(s.x, s.n, s.p, s.xc);
     for (int64_t j = 0; j < s.p; j++)
         truth[j] = j == 0 ? -0.5 : 0.3 * sin((double)j);
     for (int64_t i = 0; i < s.n; i++) {

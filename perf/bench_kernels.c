@@ -113,6 +113,8 @@ static void bench_gram(struct sl_backend *be, double bw)
     double *g = sl_bench_malloc("bench_kernels", (size_t)(p * p) * sizeof *g), *c = sl_bench_malloc("bench_kernels", (size_t)(p * p) * sizeof *c);
     double flops = (double)n * (double)p * (double)(p + 1), t_syrk = 1e30, t_gram = 1e30;
     double t_wgram = 1e30, maxrel = 0;
+    const double *xc[SL_BENCH_MAX_COLS];
+    sl_bench_columns(x, n, p, xc);
     for (int64_t i = 0; i < n * p; i++)
         x[i] = sl_bench_normal(&g_rng) + 0.5;
     for (int64_t i = 0; i < n; i++)
@@ -127,7 +129,7 @@ static void bench_gram(struct sl_backend *be, double bw)
     }
     settle();
     for (int rep = 0; rep < REPS; rep++) {
-        struct sl_gram_args a = {n, p, x, n, NULL, NULL, g};
+        struct sl_gram_args a = {n, p, xc, NULL, NULL, g};
         double t;
         memset(g, 0, (size_t)(p * p) * sizeof *g);
         t = sl_bench_now();
@@ -143,7 +145,7 @@ static void bench_gram(struct sl_backend *be, double bw)
                 maxrel = rel;
         }
     for (int rep = 0; rep < REPS; rep++) {
-        struct sl_gram_args a = {n, p, x, n, w, NULL, g};
+        struct sl_gram_args a = {n, p, xc, w, NULL, g};
         double t;
         memset(g, 0, (size_t)(p * p) * sizeof *g);
         t = sl_bench_now();
@@ -267,6 +269,8 @@ static void bench_irls(struct sl_backend *be)
     double *x = sl_bench_malloc("bench_kernels", (size_t)(n * p) * sizeof *x), *y = sl_bench_malloc("bench_kernels", (size_t)n * sizeof *y);
     double beta_true[21], beta[21], xtwx[21 * 21], xtwz[21], t_step = 1e30, t_fit, dev_old = 0;
     int iter = 0;
+    const double *xc[SL_BENCH_MAX_COLS];
+    sl_bench_columns(x, n, p, xc);
     for (int64_t j = 0; j < p; j++)
         beta_true[j] = j == 0 ? -0.5 : 0.3 * sin((double)j);
     for (int64_t i = 0; i < n; i++) {
@@ -279,7 +283,7 @@ static void bench_irls(struct sl_backend *be)
     }
     for (int rep = 0; rep < REPS; rep++) {
         struct sl_irls_sums sums;
-        struct sl_irls_step_args a = {n,    p,    x,    n,    y,    NULL, NULL,
+        struct sl_irls_step_args a = {n,    p,         xc,    y,    NULL, NULL,
                                       NULL, beta_true, SL_GLM_BINOMIAL_LOGIT, xtwx, xtwz, &sums};
         double t;
         memset(xtwx, 0, sizeof xtwx);
@@ -295,7 +299,7 @@ static void bench_irls(struct sl_backend *be)
     t_fit = sl_bench_now();
     for (iter = 1; iter <= 25; iter++) {
         struct sl_irls_sums sums;
-        struct sl_irls_step_args a = {n,    p,    x,    n,    y,    NULL, NULL,
+        struct sl_irls_step_args a = {n,    p,    xc,   y,    NULL, NULL,
                                       NULL, beta, SL_GLM_BINOMIAL_LOGIT, xtwx, xtwz, &sums};
         memset(xtwx, 0, sizeof xtwx);
         memset(xtwz, 0, sizeof xtwz);

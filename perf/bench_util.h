@@ -57,4 +57,14 @@ static inline void *sl_bench_malloc(const char *who, size_t bytes)
     return p;
 }
 
+/* The column pointers the Gram and IRLS kernels take, of a column-major
+ * matrix x with leading dimension ld: cols[j] = x + j * ld, j < p (at most
+ * SL_BENCH_MAX_COLS). */
+#define SL_BENCH_MAX_COLS 256
+static inline void sl_bench_columns(const double *x, int64_t ld, int64_t p, const double **cols)
+{
+    for (int64_t j = 0; j < p && j < SL_BENCH_MAX_COLS; j++)
+        cols[j] = x + j * ld;
+}
+
 #endif

@@ -301,7 +301,7 @@ static int gram_fill(const void *ctx, int64_t r0, int64_t nr, double *buf, size_
     (void)scal;
     if (!w && !mask) {
         for (int64_t j = 0; j < a->p; j++)
-            memcpy(buf + (size_t)j * ld, a->x + j * a->ldx + r0, (size_t)nr * sizeof(double));
+            memcpy(buf + (size_t)j * ld, a->x[j] + r0, (size_t)nr * sizeof(double));
         return 0;
     }
     if (sl_gram_weight_roots(s, w, mask, nr, &any_zero)) {
@@ -312,7 +312,7 @@ static int gram_fill(const void *ctx, int64_t r0, int64_t nr, double *buf, size_
             }
     }
     for (int64_t j = 0; j < a->p; j++)
-        sl_gram_scale_rows(buf + (size_t)j * ld, s, a->x + j * a->ldx + r0, nr);
+        sl_gram_scale_rows(buf + (size_t)j * ld, s, a->x[j] + r0, nr);
     /* rows left out are zero whatever X holds there (NaN * 0 is NaN) */
     if (any_zero)
         for (int64_t r = 0; r < nr; r++)
@@ -338,7 +338,7 @@ sl_status sl_gram_cpu_fast(const struct sl_gram_args *a)
     streams = sl_calloc(p + 2, sizeof *streams);
     SL_CHECK(streams, SL_ERR_NOMEM, "gram: out of memory");
     for (size_t j = 0; j < p; j++)
-        streams[j] = (struct sl_gram_stream){a->x + (int64_t)j * a->ldx, sizeof(double)};
+        streams[j] = (struct sl_gram_stream){a->x[j], sizeof(double)};
     streams[p] = (struct sl_gram_stream){a->w, sizeof(double)};
     streams[p + 1] = (struct sl_gram_stream){a->mask, 1};
     plan.streams = streams;

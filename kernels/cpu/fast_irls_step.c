@@ -25,7 +25,7 @@ static int irls_fill(const void *ctx, int64_t r0, int64_t nr, double *buf, size_
     /* eta without the offset, column by column (s holds it for now) */
     memset(s, 0, (size_t)nr * sizeof(double));
     for (int64_t j = 0; j < a->p; j++) {
-        const double *x = a->x + j * a->ldx + r0;
+        const double *x = a->x[j] + r0;
         double b = a->beta[j];
         for (int64_t r = 0; r < nr; r++)
             s[r] = s[r] + x[r] * b;
@@ -70,7 +70,7 @@ static int irls_fill(const void *ctx, int64_t r0, int64_t nr, double *buf, size_
         scal[SL_GLM_SUM_WY] += w * a->y[row];
     }
     for (int64_t j = 0; j < a->p; j++)
-        sl_gram_scale_rows(buf + (size_t)j * ld, s, a->x + j * a->ldx + r0, nr);
+        sl_gram_scale_rows(buf + (size_t)j * ld, s, a->x[j] + r0, nr);
     /* rows left out are zero whatever X holds there (NaN * 0 is NaN) */
     if (any_zero)
         for (int64_t r = 0; r < nr; r++)
@@ -95,7 +95,7 @@ sl_status sl_irls_step_cpu_fast(const struct sl_irls_step_args *a)
     streams = sl_calloc(p + 4, sizeof *streams);
     SL_CHECK(streams, SL_ERR_NOMEM, "irls_step: out of memory");
     for (size_t j = 0; j < p; j++)
-        streams[j] = (struct sl_gram_stream){a->x + (int64_t)j * a->ldx, sizeof(double)};
+        streams[j] = (struct sl_gram_stream){a->x[j], sizeof(double)};
     streams[p] = (struct sl_gram_stream){a->y, sizeof(double)};
     streams[p + 1] = (struct sl_gram_stream){a->prior_w, sizeof(double)};
     streams[p + 2] = (struct sl_gram_stream){a->offset, sizeof(double)};

@@ -29,7 +29,7 @@ sl_status sl_gram_cpu_ref(const struct sl_gram_args *a)
     }
     for (size_t j = 0; j < p; j++)
         for (size_t i = 0; i <= j; i++) {
-            const double *xi = a->x + (int64_t)i * a->ldx, *xj = a->x + (int64_t)j * a->ldx;
+            const double *xi = a->x[i], *xj = a->x[j];
             double s = 0;
             for (int64_t r = 0; r < a->n; r++)
                 if (w[r] != 0)

@@ -34,14 +34,14 @@ sl_status sl_irls_step_cpu_ref(const struct sl_irls_step_args *a)
         if (w == 0)
             continue;
         for (size_t j = 0; j < p; j++)
-            eta = eta + a->x[r + (int64_t)j * a->ldx] * a->beta[j];
+            eta = eta + a->x[j][r] * a->beta[j];
         kind = sl_glm_row_eval(a->family, eta + off, off, a->y[r], w, &o);
         if (kind)
             SL_CALL(sl_glm_row_error(kind, a->family, r));
         for (size_t j = 0; j < p; j++) {
-            double xj = a->x[r + (int64_t)j * a->ldx];
+            double xj = a->x[j][r];
             for (size_t i = 0; i <= j; i++)
-                g[i + j * p] += o.w * a->x[r + (int64_t)i * a->ldx] * xj;
+                g[i + j * p] += o.w * a->x[i][r] * xj;
             s[j] += o.w * o.z * xj;
         }
         scal[SL_GLM_SUM_N_USED] += 1;

@@ -399,11 +399,44 @@ void sl_gpu_forget(struct sl_gpu *g, const void *host)
 
 /* ---- the transfer pipeline ---- */
 
-sl_status sl_gpu_pipe_run(struct sl_gpu *g, int64_t n, const struct sl_gpu_col *cols, int ncols,
+/* A group given as array pointers that are in fact equally spaced (columns
+ * of one host matrix) becomes a strided group, which can be resident. */
+static struct sl_gpu_col col_normalise(struct sl_gpu_col c, int64_t n)
+{
+    const char *a0;
+    ptrdiff_t step;
+    if (!c.arrays || !c.host)
+        return c;
+    if (c.count == 1) {
+        c.arrays = NULL;
+        return c;
+    }
+    a0 = (const char *)c.arrays[0];
+    step = (const char *)c.arrays[1] - a0;
+    if (step <= 0 || step % (ptrdiff_t)c.elem != 0 || step / (ptrdiff_t)c.elem < n)
+        return c;
+    for (int64_t k = 2; k < c.count; k++)
+        if ((const char *)c.arrays[k] - a0 != (ptrdiff_t)k * step)
+            return c;
+    c.stride = step / (ptrdiff_t)c.elem;
+    c.arrays = NULL;
+    return c;
+}
+
+/* Host address of row r0 of array j of a group. */
+static const unsigned char *col_host(const struct sl_gpu_col *c, int64_t j, int64_t r0)
+{
+    if (c->arrays)
+        return (const unsigned char *)c->arrays[j] + (size_t)r0 * c->elem;
+    return (const unsigned char *)c->host + (size_t)(j * c->stride + r0) * c->elem;
+}
+
+sl_status sl_gpu_pipe_run(struct sl_gpu *g, int64_t n, const struct sl_gpu_col *given, int ncols,
                           int64_t granule, int whole, sl_gpu_chunk_fn *fn, void *ctx,
                           struct sl_gpu_view *whole_views)
 {
     sl_status st = SL_OK;
+    struct sl_gpu_col *cols = (struct sl_gpu_col *)sl_calloc((size_t)ncols, sizeof *cols);
     struct sl_gpu_view *views = (struct sl_gpu_view *)sl_calloc((size_t)ncols, sizeof *views);
     const unsigned char **res =
         (const unsigned char **)sl_calloc((size_t)ncols, sizeof *res);
@@ -414,16 +447,19 @@ sl_status sl_gpu_pipe_run(struct sl_gpu *g, int64_t n, const struct sl_gpu_col *
     size_t row_bytes = 0, npieces = 0, used = 0;
     int64_t chunk = n, k = 0, r0 = 0;
 
-    SL_CHECK(views && res && wdev && off, SL_ERR_NOMEM, "gpu backend: out of memory");
+    SL_CHECK(cols && views && res && wdev && off, SL_ERR_NOMEM, "gpu backend: out of memory");
     SL_ASSERT(granule >= 1);
     for (int c = 0; c < ncols; c++) {
         const struct sl_gpu_col *col = &cols[c];
-        size_t span = (size_t)(((col->count > 1 ? (col->count - 1) * col->stride : 0) + n)) *
-                      col->elem;
+        size_t span;
+        cols[c] = col_normalise(given[c], n);
+        span = (size_t)(((col->count > 1 ? (col->count - 1) * col->stride : 0) + n)) * col->elem;
         if (!col->host)
             continue;
-        res[c] = n > 0 ? (const unsigned char *)sl_gpu_resident(g, col->host, span, col->elem)
-                       : NULL;
+        /* scattered arrays are always copied */
+        res[c] = n > 0 && !col->arrays ? (const unsigned char *)sl_gpu_resident(g, col->host, span,
+                                                                                col->elem)
+                                       : NULL;
         if (!res[c])
             row_bytes += (size_t)col->count * col->elem;
     }
@@ -476,9 +512,7 @@ sl_status sl_gpu_pipe_run(struct sl_gpu *g, int64_t n, const struct sl_gpu_col *
                 for (int64_t j = 0; j < col->count; j++)
                     np = add_pieces(list, np,
                                     g->pinned[s] + off[c] + (size_t)(j * chunk) * col->elem,
-                                    (const unsigned char *)col->host +
-                                        (size_t)(j * col->stride + r0) * col->elem,
-                                    (size_t)nr * col->elem);
+                                    col_host(col, j, r0), (size_t)nr * col->elem);
             }
             run_pieces(list, np);
             if (used > g->pinned_dirty[s])
@@ -520,6 +554,7 @@ sl_status sl_gpu_pipe_run(struct sl_gpu *g, int64_t n, const struct sl_gpu_col *
         SL_CALL_CUDA(cudaEventRecord(g->consumed[s], g->compute));
     }
 cleanup:
+    sl_free(cols);
     sl_free(views);
     sl_free(res);
     sl_free(wdev);

@@ -153,13 +153,17 @@ sl_status sl_gpu_upload(struct sl_gpu *g, void *dev, const void *host, size_t by
 /* ---- streaming row arrays to the device ---- */
 
 /* A group of `count` row arrays of one element type: array k holds row r at
- * (const char *)host + (k * stride + r) * elem. host NULL: the group is
- * absent (its view is NULL). */
+ * (const char *)host + (k * stride + r) * elem, or, with `arrays`, at
+ * (const char *)arrays[k] + r * elem (then host is arrays[0]). host NULL:
+ * the group is absent (its view is NULL). On the device the arrays of a
+ * group are always equally spaced (the view's stride). */
 struct sl_gpu_col {
     const void *host;
     size_t elem;
     int64_t count;
-    int64_t stride; /* elements between arrays (ldx); ignored when count == 1 */
+    int64_t stride;             /* elements between arrays (ldx); ignored when count == 1
+                                   or with arrays */
+    const void *const *arrays;  /* [count] or NULL */
 };
 
 /* Where a group's rows of the current chunk are on the device: array k's

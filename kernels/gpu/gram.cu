@@ -120,9 +120,10 @@ sl_status sl_gram_gpu(struct sl_gpu *g, const struct sl_gram_args *a)
 {
     sl_status st = SL_OK;
     struct gram_ctx ctx;
-    struct sl_gpu_col cols[3] = {{a->x, sizeof(double), a->p, a->ldx},
-                                 {a->w, sizeof(double), 1, 0},
-                                 {a->mask, 1, 1, 0}};
+    struct sl_gpu_col cols[3] = {
+        {a->p > 0 ? a->x[0] : NULL, sizeof(double), a->p, 0, (const void *const *)a->x},
+        {a->w, sizeof(double), 1, 0, NULL},
+        {a->mask, 1, 1, 0, NULL}};
     int p = (int)a->p;
     int64_t nseg = (a->n + SL_GRAM_SEG - 1) / SL_GRAM_SEG, width;
     double *sums = NULL, *dev_sums = NULL;

@@ -48,7 +48,7 @@ sl_status sl_group_count_gpu(struct sl_gpu *g, const struct sl_group_count_args 
 {
     sl_status st = SL_OK;
     struct count_ctx ctx = {a, NULL, NULL};
-    struct sl_gpu_col cols[2] = {{a->cell, sizeof(int32_t), 1, 0}, {a->mask, 1, 1, 0}};
+    struct sl_gpu_col cols[2] = {{a->cell, sizeof(int32_t), 1, 0, NULL}, {a->mask, 1, 1, 0, NULL}};
     size_t bytes = (size_t)a->ncells * sizeof(unsigned long long);
     unsigned long long *host = (unsigned long long *)sl_malloc(bytes + sizeof *host);
 

@@ -146,9 +146,9 @@ sl_status sl_group_moments_gpu(struct sl_gpu *g, const struct sl_group_moments_a
 {
     sl_status st = SL_OK;
     struct mom_ctx ctx = {a, NULL, NULL, NULL};
-    struct sl_gpu_col cols[3] = {{a->values, sizeof(double), 1, 0},
-                                 {a->cell, sizeof(int32_t), 1, 0},
-                                 {a->mask, 1, 1, 0}};
+    struct sl_gpu_col cols[3] = {{a->values, sizeof(double), 1, 0, NULL},
+                                 {a->cell, sizeof(int32_t), 1, 0, NULL},
+                                 {a->mask, 1, 1, 0, NULL}};
     struct sl_gpu_view whole[3];
     int sorted = a->cell && a->ncells > 1;
     int64_t nkeys = a->ncells + 1, npieces = 0, pos;

@@ -75,9 +75,9 @@ sl_status sl_histogram_gpu(struct sl_gpu *g, const struct sl_histogram_args *a)
 {
     sl_status st = SL_OK;
     struct hist_ctx ctx = {a, NULL, NULL, NULL};
-    struct sl_gpu_col cols[3] = {{a->values, sizeof(double), 1, 0},
-                                 {a->cell, sizeof(int32_t), 1, 0},
-                                 {a->mask, 1, 1, 0}};
+    struct sl_gpu_col cols[3] = {{a->values, sizeof(double), 1, 0, NULL},
+                                 {a->cell, sizeof(int32_t), 1, 0, NULL},
+                                 {a->mask, 1, 1, 0, NULL}};
     int64_t nbins = a->nedges - 1, width = nbins + 3, nkeys = a->ncells * width;
     size_t bytes = (size_t)nkeys * sizeof(unsigned long long);
     unsigned long long *host = (unsigned long long *)sl_malloc(bytes + sizeof *host);

@@ -225,11 +225,11 @@ sl_status sl_irls_step_gpu(struct sl_gpu *g, const struct sl_irls_step_args *a)
 {
     sl_status st = SL_OK;
     struct irls_ctx ctx;
-    struct sl_gpu_col cols[5] = {{a->x, sizeof(double), a->p, a->ldx},
-                                 {a->y, sizeof(double), 1, 0},
-                                 {a->prior_w, sizeof(double), 1, 0},
-                                 {a->offset, sizeof(double), 1, 0},
-                                 {a->mask, 1, 1, 0}};
+    struct sl_gpu_col cols[5] = {{a->x[0], sizeof(double), a->p, 0, (const void *const *)a->x},
+                                 {a->y, sizeof(double), 1, 0, NULL},
+                                 {a->prior_w, sizeof(double), 1, 0, NULL},
+                                 {a->offset, sizeof(double), 1, 0, NULL},
+                                 {a->mask, 1, 1, 0, NULL}};
     int p = (int)a->p, q = p + 1;
     int64_t nseg = (a->n + SL_GRAM_SEG - 1) / SL_GRAM_SEG, width, nscal_rows;
     double *sums = NULL, *dev_sums = NULL, *dev_scal = NULL, scal[SL_GLM_NSUMS];

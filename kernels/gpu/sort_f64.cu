@@ -95,9 +95,9 @@ sl_status sl_sort_f64_gpu(struct sl_gpu *g, const struct sl_sort_f64_args *a)
 {
     sl_status st = SL_OK;
     struct sort_ctx ctx = {a, NULL, NULL, NULL, NULL};
-    struct sl_gpu_col cols[3] = {{a->values, sizeof(double), 1, 0},
-                                 {a->cell, sizeof(int32_t), 1, 0},
-                                 {a->mask, 1, 1, 0}};
+    struct sl_gpu_col cols[3] = {{a->values, sizeof(double), 1, 0, NULL},
+                                 {a->cell, sizeof(int32_t), 1, 0, NULL},
+                                 {a->mask, 1, 1, 0, NULL}};
     int64_t nkeys = 2 * a->ncells, m = 0;
     int by_cell = a->cell && a->ncells > 1;
     unsigned long long *host = (unsigned long long *)sl_malloc((size_t)(nkeys + 1) * sizeof *host);

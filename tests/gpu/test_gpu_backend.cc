@@ -77,7 +77,8 @@ TEST_F(Gpu, KeepHintsChangeNoResult)
         v = rng.unif();
     auto gram = [&](const double *xp) {
         std::vector<double> g(static_cast<size_t>(p * p), 0);
-        struct sl_gram_args a = {n, p, xp, n, w.data(), nullptr, g.data()};
+        auto xc = sltest::columns(xp, n, p);
+        struct sl_gram_args a = {n, p, xc.data(), w.data(), nullptr, g.data()};
         EXPECT_TRUE(on_gpu(SL_OP_GRAM, &a));
         return g;
     };

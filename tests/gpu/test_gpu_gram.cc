@@ -49,10 +49,10 @@ std::vector<double> gram(struct sl_backend *b, const Problem &pr, bool weighted,
                          bool *served = nullptr)
 {
     std::vector<double> g(static_cast<size_t>(pr.p * pr.p), 0.0);
+    auto xc = sltest::columns(pr.x.data(), pr.ldx, pr.p);
     struct sl_gram_args a = {pr.n,
                              pr.p,
-                             pr.n > 0 ? pr.x.data() : nullptr,
-                             pr.ldx,
+                             xc.data(),
                              weighted ? pr.w.data() : nullptr,
                              masked ? pr.mask.data() : nullptr,
                              g.data()};
@@ -112,8 +112,8 @@ TEST_F(Gpu, GramAccumulatesAndPropagatesNaNOfKeptRows)
         Problem pr = make(20011, p, 3, 0);
         std::vector<double> once = gram(gpu_, pr, true, true);
         std::vector<double> g(once.size(), 1.0);
-        struct sl_gram_args a = {pr.n, p, pr.x.data(), pr.ldx, pr.w.data(), pr.mask.data(),
-                                 g.data()};
+        auto xc = sltest::columns(pr.x.data(), pr.ldx, p);
+        struct sl_gram_args a = {pr.n, p, xc.data(), pr.w.data(), pr.mask.data(), g.data()};
         ASSERT_TRUE(on_gpu(SL_OP_GRAM, &a));
         for (size_t k = 0; k < g.size(); k++)
             EXPECT_EQ(g[k], 1.0 + once[k]);  // g += G, G computed the same way
@@ -140,8 +140,8 @@ TEST_F(Gpu, GramBadWeightFailsAndLeavesGAlone)
         pr.w[7] = -5;  // masked out: fine
         pr.mask[7] = 0;
         std::vector<double> g(static_cast<size_t>(p * p), 4.0);
-        struct sl_gram_args a = {pr.n, p, pr.x.data(), pr.ldx, pr.w.data(), pr.mask.data(),
-                                 g.data()};
+        auto xc = sltest::columns(pr.x.data(), pr.ldx, p);
+        struct sl_gram_args a = {pr.n, p, xc.data(), pr.w.data(), pr.mask.data(), g.data()};
         EXPECT_EQ(sl_kernel_run(gpu_, SL_OP_GRAM, &a), SL_ERR_ARG);
         EXPECT_NE(std::string(sl_error_message()).find("row 133333"), std::string::npos)
             << sl_error_message();
@@ -168,3 +168,25 @@ TEST_F(Gpu, GramBitIdenticalAcrossRunsChunkingsAndResidency)
 }
 
 }  // namespace
+
+// Columns given as scattered pointers (the GLM job passes decrypted cohort
+// columns in place) are copied one by one; the result is the same bits as
+// the same columns in one matrix, on both paths.
+TEST_F(Gpu, GramFromScatteredColumnsMatchesOneMatrix)
+{
+    for (int64_t p : {5, 70}) {
+        Problem pr = make(90001, p, 17, 0);
+        std::vector<std::vector<double>> own(static_cast<size_t>(p));
+        std::vector<const double *> xc;
+        for (int64_t j = p - 1; j >= 0; j--) {  // allocated in reverse: not equally spaced
+            auto &c = own[static_cast<size_t>(j)];
+            c.assign(pr.x.begin() + j * pr.ldx, pr.x.begin() + j * pr.ldx + pr.n);
+        }
+        for (int64_t j = 0; j < p; j++)
+            xc.push_back(own[static_cast<size_t>(j)].data());
+        std::vector<double> g(static_cast<size_t>(p * p), 0.0);
+        struct sl_gram_args a = {pr.n, p, xc.data(), pr.w.data(), pr.mask.data(), g.data()};
+        ASSERT_TRUE(on_gpu(SL_OP_GRAM, &a));
+        EXPECT_EQ(g, gram(gpu_, pr, true, true)) << "p " << p;
+    }
+}

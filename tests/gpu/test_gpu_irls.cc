@@ -60,6 +60,7 @@ Problem make(int64_t n, int64_t p, sl_glm_family fam, uint64_t seed)
 
 struct Result {
     std::vector<double> xtwx, xtwz;
+    std::vector<const double *> cols;
     sl_irls_sums sums{};
 };
 
@@ -68,10 +69,10 @@ sl_irls_step_args args(const Problem &pr, Result &res)
     res.xtwx.assign(static_cast<size_t>(pr.p * pr.p), 0);
     res.xtwz.assign(static_cast<size_t>(pr.p), 0);
     res.sums = sl_irls_sums{};
+    res.cols = sltest::columns(pr.x.data(), std::max<int64_t>(pr.n, 1), pr.p);
     return sl_irls_step_args{pr.n,
                              pr.p,
-                             pr.n > 0 ? pr.x.data() : nullptr,
-                             std::max<int64_t>(pr.n, 1),
+                             res.cols.data(),
                              pr.n > 0 ? pr.y.data() : nullptr,
                              pr.use_w ? pr.w.data() : nullptr,
                              pr.use_off ? pr.off.data() : nullptr,
@@ -248,6 +249,28 @@ TEST_F(GpuIrls, StepBitIdenticalAcrossRunsAndChunkings)
             EXPECT_TRUE(sltest::same_bits(a1.xtwz.data(), r->xtwz.data(), a1.xtwz.size()));
             EXPECT_EQ(std::memcmp(&a1.sums, &r->sums, sizeof a1.sums), 0);
         }
+    }
+}
+
+// Design columns as scattered pointers (as the GLM job passes decrypted
+// cohort columns): copied one by one, the same bits as one matrix.
+TEST_F(GpuIrls, StepFromScatteredColumnsMatchesOneMatrix)
+{
+    for (int64_t p : {21, 80}) {
+        Problem pr = make(100003, p, SL_GLM_BINOMIAL_LOGIT, 13);
+        pr.use_w = pr.use_off = pr.use_mask = true;
+        Result whole = step(gpu_, pr), scattered;
+        std::vector<std::vector<double>> own(static_cast<size_t>(p));
+        for (int64_t j = p - 1; j >= 0; j--)  // allocated in reverse: not equally spaced
+            own[static_cast<size_t>(j)].assign(pr.x.begin() + j * pr.n,
+                                               pr.x.begin() + (j + 1) * pr.n);
+        sl_irls_step_args a = args(pr, scattered);
+        for (int64_t j = 0; j < p; j++)
+            scattered.cols[static_cast<size_t>(j)] = own[static_cast<size_t>(j)].data();
+        ASSERT_TRUE(on_gpu(SL_OP_IRLS_STEP, &a));
+        EXPECT_TRUE(sltest::same_bits(whole.xtwx.data(), scattered.xtwx.data(), whole.xtwx.size()));
+        EXPECT_TRUE(sltest::same_bits(whole.xtwz.data(), scattered.xtwz.data(), whole.xtwz.size()));
+        EXPECT_EQ(std::memcmp(&whole.sums, &scattered.sums, sizeof whole.sums), 0);
     }
 }
 

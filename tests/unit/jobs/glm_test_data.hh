@@ -126,6 +126,7 @@ struct Built {
     std::vector<std::vector<double>> x;           // per block: ldx * (p + 1)
     std::vector<std::vector<double>> y, w, off;
     std::vector<std::vector<uint8_t>> mask;
+    std::vector<std::vector<const double *>> cols; // per block: the p design columns
     std::vector<sl_glm_block> blocks;
     enum sl_glm_family family = SL_GLM_GAUSSIAN_IDENTITY;
     bool has_w = false, has_off = false;
@@ -138,9 +139,18 @@ struct Built {
     sl_glm_problem problem(sl_backend *be, int maxit = 25, double eps = 1e-8)
     {
         blocks.clear();
+        cols.clear();
         for (size_t b = 0; b < x.size(); b++) {
-            int64_t n = static_cast<int64_t>(y[b].size());
-            blocks.push_back(sl_glm_block{n, x[b].data(), n > 0 ? n : 1, y[b].data(),
+            int64_t n = static_cast<int64_t>(y[b].size()), ld = n > 0 ? n : 1;
+            cols.emplace_back();
+            for (int64_t j = 0; j < d->ncols; j++)
+                cols.back().push_back(n > 0 ? x[b].data() + j * ld : nullptr);
+        }
+        for (size_t b = 0; b < x.size(); b++) {
+            int64_t n = static_cast<int64_t>(y[b].size()), ld = n > 0 ? n : 1;
+            blocks.push_back(sl_glm_block{n, cols[b].data(),
+                                          n > 0 ? x[b].data() + d->ncols * ld : nullptr,
+                                          y[b].data(),
                                           has_w ? w[b].data() : nullptr,
                                           has_off ? off[b].data() : nullptr, mask[b].data()});
         }
@@ -250,7 +260,8 @@ inline std::unique_ptr<Built> build(const ModelSpec &spec, int64_t block_rows)
                 nump[v] = numv[v].data();
         }
         std::vector<double> xb(static_cast<size_t>(n * (p + 1)), 0);
-        sl_design_fill(d, n, nump.data(), levp.data(), mb.data(), xb.data(), n);
+        for (int64_t c = 0; c < p; c++)
+            sl_design_fill_column(d, c, n, nump.data(), levp.data(), mb.data(), xb.data() + c * n);
         B->x.push_back(std::move(xb));
         B->y.push_back(std::move(yb));
         B->w.push_back(std::move(wb));

@@ -330,7 +330,8 @@ TEST_F(FormulaTest, FillComputesProductsAndIndicators)
     const double *num[3] = {nullptr, age, x};
     const int32_t *lev[3] = {sex, nullptr, nullptr};
     std::vector<double> out(ld * 5, -7.0);
-    sl_design_fill(d.get(), n, num, lev, keep, out.data(), ld);
+    for (int64_t c = 0; c < 5; c++)
+        sl_design_fill_column(d.get(), c, n, num, lev, keep, out.data() + c * ld);
     auto at = [&](int64_t i, int64_t c) { return out[c * ld + i]; };
     for (int64_t i = 0; i < n; i++) {
         double k = keep[i];
@@ -341,4 +342,8 @@ TEST_F(FormulaTest, FillComputesProductsAndIndicators)
         EXPECT_EQ(at(i, 4), k * age[i] * x[i]);
     }
     EXPECT_EQ(out[4], -7.0) << "rows past n must not be written";
+    // a numeric variable on its own is used in place; the others are computed
+    EXPECT_EQ(sl_design_column_ref(d.get(), 2, num), age);
+    for (int64_t c : {0, 1, 3, 4})
+        EXPECT_EQ(sl_design_column_ref(d.get(), c, num), nullptr) << c;
 }

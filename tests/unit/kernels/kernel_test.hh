@@ -52,6 +52,16 @@ inline struct sl_backend *backend(const char *name)
     return st == SL_OK ? b : nullptr;
 }
 
+// Column pointers of a column-major matrix with leading dimension ld, as
+// the Gram and IRLS kernels take them.
+inline std::vector<const double *> columns(const double *x, int64_t ld, int64_t p)
+{
+    std::vector<const double *> c(static_cast<size_t>(p > 0 ? p : 0));
+    for (int64_t j = 0; j < p; j++)
+        c[static_cast<size_t>(j)] = x + j * ld;
+    return c;
+}
+
 // Runs a call; on failure the assertion shows the status and message.
 inline ::testing::AssertionResult run(struct sl_backend *b, enum sl_op op, void *args)
 {

@@ -73,10 +73,10 @@ std::vector<double> gram(struct sl_backend *b, const Problem &pr, bool weighted,
                          double init = 0)
 {
     std::vector<double> g(static_cast<size_t>(pr.p * pr.p), init);
+    auto xc = sltest::columns(pr.x.data(), pr.ldx, pr.p);
     struct sl_gram_args a = {pr.n,
                              pr.p,
-                             pr.n > 0 && pr.p > 0 ? pr.x.data() : nullptr,
-                             pr.ldx,
+                             pr.p > 0 ? xc.data() : nullptr,
                              weighted ? pr.w.data() : nullptr,
                              masked ? pr.mask.data() : nullptr,
                              g.data()};
@@ -144,7 +144,8 @@ TEST_P(Gram, BadWeightFailsAndLeavesGAlone)
     pr.mask[33333] = 1;
     pr.mask[39000] = 1;
     std::vector<double> g(9, 4.0);
-    struct sl_gram_args a = {pr.n, 3, pr.x.data(), pr.ldx, pr.w.data(), pr.mask.data(), g.data()};
+    auto xc = sltest::columns(pr.x.data(), pr.ldx, 3);
+    struct sl_gram_args a = {pr.n, 3, xc.data(), pr.w.data(), pr.mask.data(), g.data()};
     EXPECT_EQ(sl_kernel_run(be_, SL_OP_GRAM, &a), SL_ERR_ARG);
     EXPECT_NE(std::string(sl_error_message()).find("row 33333"), std::string::npos)
         << sl_error_message();
@@ -162,7 +163,8 @@ TEST_P(Gram, WeightsOfLeftOutRowsAreNotChecked)
     pr.w[30000] = INFINITY;
     pr.mask[100] = pr.mask[20000] = pr.mask[30000] = 0;
     std::vector<double> g(9, 0.0);
-    struct sl_gram_args a = {pr.n, 3, pr.x.data(), pr.ldx, pr.w.data(), pr.mask.data(), g.data()};
+    auto xc = sltest::columns(pr.x.data(), pr.ldx, 3);
+    struct sl_gram_args a = {pr.n, 3, xc.data(), pr.w.data(), pr.mask.data(), g.data()};
     EXPECT_EQ(sl_kernel_run(be_, SL_OP_GRAM, &a), SL_OK) << sl_error_message();
     for (double v : g)
         EXPECT_TRUE(std::isfinite(v));

@@ -53,6 +53,7 @@ Problem make(int64_t n, int64_t p, sl_glm_family fam, uint64_t seed)
 
 struct Result {
     std::vector<double> xtwx, xtwz;
+    std::vector<const double *> cols;
     sl_irls_sums sums{};
 };
 
@@ -61,10 +62,10 @@ sl_irls_step_args args(const Problem &pr, Result &res)
     res.xtwx.assign(static_cast<size_t>(pr.p * pr.p), 0);
     res.xtwz.assign(static_cast<size_t>(pr.p), 0);
     res.sums = sl_irls_sums{};
+    res.cols = sltest::columns(pr.x.data(), std::max<int64_t>(pr.n, 1), pr.p);
     return sl_irls_step_args{pr.n,
                              pr.p,
-                             pr.x.data(),
-                             std::max<int64_t>(pr.n, 1),
+                             res.cols.data(),
                              pr.y.data(),
                              pr.use_w ? pr.w.data() : nullptr,
                              pr.use_off ? pr.off.data() : nullptr,

@@ -81,21 +81,24 @@ TEST(Dispatch, ValidatesArguments)
     sl_histogram_args h3 = {2, x, nullptr, nullptr, 1, edges_nan, 1, counts, nullptr, nullptr,
                             nullptr};
     expect_arg(SL_OP_HISTOGRAM, &h3, "two edges");
-    sl_gram_args g1 = {2, 2, x, 1, nullptr, nullptr, g};
-    expect_arg(SL_OP_GRAM, &g1, "ldx");
-    sl_gram_args g2 = {2, 2, nullptr, 2, nullptr, nullptr, g};
+    const double *xc[2] = {x, x}, *xhole[2] = {x, nullptr};
+    sl_gram_args g1 = {2, 2, xhole, nullptr, nullptr, g};
+    expect_arg(SL_OP_GRAM, &g1, "column 1 of x is NULL");
+    sl_gram_args g2 = {2, 2, nullptr, nullptr, nullptr, g};
     expect_arg(SL_OP_GRAM, &g2, "x is NULL");
-    sl_gram_args g3 = {2, -1, x, 2, nullptr, nullptr, g};
+    sl_gram_args g3 = {2, -1, xc, nullptr, nullptr, g};
     expect_arg(SL_OP_GRAM, &g3, "p = -1");
-    sl_gram_args g4 = {2, INT64_MAX / 2, x, 2, nullptr, nullptr, g};
-    expect_arg(SL_OP_GRAM, &g4, "too large");
-    sl_irls_step_args i1 = {2, 1, x, 2, y, nullptr, nullptr, nullptr, beta_bad,
+    sl_gram_args g4 = {INT64_MAX / 2, 2, xc, nullptr, nullptr, g};
+    expect_arg(SL_OP_GRAM, &g4, "n is too large");
+    sl_gram_args g5 = {2, INT64_MAX / 2, xc, nullptr, nullptr, g};
+    expect_arg(SL_OP_GRAM, &g5, "p * p overflows");
+    sl_irls_step_args i1 = {2, 1, xc, y, nullptr, nullptr, nullptr, beta_bad,
                             SL_GLM_BINOMIAL_LOGIT, g, z, &sums};
     expect_arg(SL_OP_IRLS_STEP, &i1, "beta[0]");
-    sl_irls_step_args i2 = {2, 1, x, 2, y, nullptr, nullptr, nullptr, x,
+    sl_irls_step_args i2 = {2, 1, xc, y, nullptr, nullptr, nullptr, x,
                             static_cast<sl_glm_family>(7), g, z, &sums};
     expect_arg(SL_OP_IRLS_STEP, &i2, "family");
-    sl_irls_step_args i3 = {2, 0, x, 2, y, nullptr, nullptr, nullptr, x, SL_GLM_BINOMIAL_LOGIT, g,
+    sl_irls_step_args i3 = {2, 0, xc, y, nullptr, nullptr, nullptr, x, SL_GLM_BINOMIAL_LOGIT, g,
                             z, &sums};
     expect_arg(SL_OP_IRLS_STEP, &i3, "at least 1");
     sl_sort_f64_args s1 = {2, x, nullptr, nullptr, 1, nullptr, counts, nullptr};
@@ -111,7 +114,8 @@ TEST(Dispatch, WideGramFallsBackToReference)
     std::vector<double> x(static_cast<size_t>(n * p)), g(static_cast<size_t>(p * p), 0);
     for (size_t i = 0; i < x.size(); i++)
         x[i] = static_cast<double>(i % 7) - 3;
-    sl_gram_args a = {n, p, x.data(), n, nullptr, nullptr, g.data()};
+    auto xc = sltest::columns(x.data(), n, p);
+    sl_gram_args a = {n, p, xc.data(), nullptr, nullptr, g.data()};
     ASSERT_TRUE(sltest::run(sltest::backend("cpu"), SL_OP_GRAM, &a));
     for (int64_t i : {int64_t{0}, p / 2, p - 1})
         for (int64_t j : {int64_t{0}, p - 1}) {
@@ -169,8 +173,9 @@ TEST(Registry, NoAllocationOrSecretBufferOutlivesShutdown)
         sl_group_moments_args mo = {n, v.data(), cell.data(), nullptr, 3, m};
         sl_histogram_args h = {n, v.data(), cell.data(), nullptr, 3, edges, 3, hist,
                                nullptr, nullptr, nullptr};
-        sl_gram_args gr = {n, 3, x.data(), n, nullptr, nullptr, g.data()};
-        sl_irls_step_args ir = {n, 3, x.data(), n, y.data(), nullptr, nullptr, nullptr,
+        auto xc = sltest::columns(x.data(), n, 3);
+        sl_gram_args gr = {n, 3, xc.data(), nullptr, nullptr, g.data()};
+        sl_irls_step_args ir = {n, 3, xc.data(), y.data(), nullptr, nullptr, nullptr,
                                 beta.data(), SL_GLM_BINOMIAL_LOGIT, g.data(), xtwz.data(), &sums};
         sl_sort_f64_args so = {n, v.data(), cell.data(), nullptr, 3, sorted.data(), start,
                                nullptr};
