@@ -13,7 +13,9 @@
  *     ranks is found by radix selection on the 64-bit key whose unsigned
  *     order is IEEE total order, 12 bits a round (select.c): every rank
  *     counts its values per bin of the next digit, the counts are summed
- *     exactly, and each query narrows to the bin holding its rank. Row
+ *     exactly, and each query narrows to the bin holding its rank; first
+ *     within a bracket of keys found from a sample of the rows, so that one
+ *     pass over the rows copies only the values near the answers. Row
  *     values never leave their rank; only counts travel. The k-th value of a
  *     multiset does not depend on how it is split, nor on the thread count.
  *   - R type-7 quantiles from two order statistics, with R's arithmetic.

@@ -1,25 +1,38 @@
 /*
- * select.c: exact order statistics across ranks by radix selection (see
- * cellstats.h).
+ * select.c: exact order statistics across ranks (see cellstats.h), by
+ * radix selection of the values in brackets that a sample points to.
  *
- * A value's 64-bit key orders like the IEEE total order. The k-th smallest
- * value of a published cell is found digit by digit from the top of the key.
- * A round looks at the next digit: every rank counts, for each query group
- * (a published cell and the key prefix its queries have reached), how many
- * of its values fall in each bin of that digit; the counts are summed over
- * the ranks and each query moves into the bin that holds its rank. Only
- * counts travel; the value is known once all 64 bits are.
- *
- * A rank keeps its values per node, a full-grid cell with a key prefix (a
- * published cell with margins covers several full-grid cells). The first
- * round reads the frame; then the values of a node that fall in a bin some
- * query moved into are copied to that child node, so later rounds read
- * only the candidates. A node whose values all go to one child hands its
- * memory over instead. Work is cut into equal slices per logical worker
- * (rows in the first round, each node's candidates later) and copies go to
+ * Radix selection. A value's 64-bit key orders like the IEEE total order.
+ * The k-th smallest value of a published cell is found digit by digit from
+ * the top of the key. A round looks at the next digit: every rank counts,
+ * for each query group (a published cell and the key prefix its queries
+ * have reached), how many of its values fall in each bin of that digit; the
+ * counts are summed over the ranks and each query moves into the bin that
+ * holds its rank. Only counts travel; the value is known once all 64 bits
+ * are. A rank keeps its values per node, a full-grid cell with a key prefix
+ * (a published cell with margins covers several full-grid cells). The first
+ * round reads the rows; then the values of a node that fall in a bin some
+ * query moved into are copied to that child node, so later rounds read only
+ * those. A node whose values all go to one child hands its memory over
+ * instead. Work is cut into equal slices per logical worker and copies go to
  * offsets computed from the per-worker counts, so the candidates, like the
  * counts, do not depend on the thread count.
+ *
+ * Brackets. Clinical values share their sign and exponent, so the first
+ * digit of the key hardly splits them and the first copy would move most
+ * rows. Instead every rank samples every S-th row (at most SAMPLE_ROWS); the
+ * sample's own order statistics around where each answer should fall
+ * (radix selection of the sample: counts only) give each query a bracket of
+ * keys [lo, up), the same on every rank. One pass over the rows then counts
+ * each cell's values per segment between the brackets' bounds and copies
+ * the values inside brackets. With the counts summed over the ranks, a
+ * query whose rank falls inside its bracket is answered by radix selection
+ * of the copied candidates (a bracket of a single value needs none); one
+ * whose rank does not, or whose bracket the sample judged too wide, by
+ * radix selection over all rows. Every path is exact, so the answers do not
+ * depend on the sample, the rank layout or the thread count.
  */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -181,14 +194,24 @@ static inline int64_t digit_of(const struct digit *d, uint64_t key)
     return (int64_t)((key >> d->shift) & d->mask);
 }
 
+/* Row r's full-grid cell, -1 when the row is dropped, -2 when its cell is
+ * out of range. */
+static inline int64_t row_cell(const struct sl_cell_values *s, int64_t r)
+{
+    int64_t c = s->cell ? s->cell[r] : (s->mask && !s->mask[r] ? -1 : 0);
+    if ((uint64_t)c >= (uint64_t)s->ncells)
+        return c == -1 ? -1 : -2;
+    return c;
+}
+
 /* Row r's node in the first round (node_of[c] for its full-grid cell c),
  * -1 when the row is dropped, missing or in no queried cell, -2 when its
  * cell is out of range. */
 static inline int64_t row_node(const struct sl_cell_values *s, const int64_t *node_of, int64_t r)
 {
-    int64_t c = s->cell ? s->cell[r] : (s->mask && !s->mask[r] ? -1 : 0);
-    if ((uint64_t)c >= (uint64_t)s->ncells)
-        return c == -1 ? -1 : -2;
+    int64_t c = row_cell(s, r);
+    if (c < 0)
+        return c;
     return s->v[r] != s->v[r] ? -1 : node_of[c];
 }
 
@@ -290,9 +313,11 @@ static struct digit round_digit(int bits, int64_t nnodes, int64_t ngroups)
     return d;
 }
 
-sl_status sl_select_exact(const struct sl_reducer *r, const struct sl_cell_values *s,
-                          const int64_t *mstart, const int64_t *members, int64_t nq,
-                          const int64_t *qcell, const int64_t *qrank, double *out)
+/* The radix selection itself (see the top of the file): every query over
+ * the rows of s. Collective through r. */
+static sl_status radix_select(const struct sl_reducer *r, const struct sl_cell_values *s,
+                              const int64_t *mstart, const int64_t *members, int64_t nq,
+                              const int64_t *qcell, const int64_t *qrank, double *out)
 {
     sl_status st = SL_OK;
     struct round rd = {0}, next = {0};
@@ -435,5 +460,578 @@ cleanup:
     sl_free(tot);
     sl_free(grp);
     sl_free(chosen);
+    return st;
+}
+
+/* ---- bracketed selection ---- */
+
+/* Rows a rank samples at most: every S-th row, S = ceil(nrows / SAMPLE_ROWS). */
+#define SAMPLE_ROWS 65536
+/* Half-width of a bracket in sample ranks: this many standard deviations of
+ * the answer's rank in the sample, plus a little. */
+#define BRACKET_SIGMAS 3.5
+#define BRACKET_SLACK 4.0
+/* A bracket that holds more than this share of its cell's sampled values
+ * saves too little: its query takes the radix path over all rows. */
+#define BRACKET_MAX_SHARE 0.25
+
+/* A query's bracket: keys in [lo, up), lo from 0 without has_lo, up to the
+ * top without has_up. A point bracket (up == lo + 1) is one value: a hit
+ * needs no candidates. */
+struct bracket {
+    int use;
+    int has_lo, has_up;
+    uint64_t lo, up;
+    int64_t below, inside; /* over all ranks: values under lo, values in the bracket */
+};
+
+static int is_point(const struct bracket *b)
+{
+    return b->has_lo && b->has_up && b->up == b->lo + 1;
+}
+
+/* n rounded up to 5, 6, 7 or 8 times a power of two (at most a quarter
+ * more): buffers of nearly the same size come out the same, so the pool
+ * hands them back (fresh secret pages cost far more than reused ones). */
+static int64_t pool_size(int64_t n)
+{
+    int64_t unit = 1;
+    while (8 * unit < n)
+        unit *= 2;
+    for (int64_t m = 4; m < 8; m++)
+        if (m * unit >= n)
+            return m * unit;
+    return 8 * unit;
+}
+
+/* Every S-th row of s with a value, as cell values of their own (secret). */
+struct sample {
+    struct sl_secbuf *vbuf, *cbuf;
+    struct sl_cell_values cv;
+    int64_t stride;
+};
+
+static void sample_free(struct sample *sm)
+{
+    sl_secpool_put(&sm->vbuf);
+    sl_secpool_put(&sm->cbuf);
+}
+
+static sl_status sample_take(const struct sl_cell_values *s, struct sample *sm)
+{
+    sl_status st = SL_OK;
+    int64_t stride = s->nrows > SAMPLE_ROWS ? (s->nrows + SAMPLE_ROWS - 1) / SAMPLE_ROWS : 1;
+    int64_t cap = pool_size(s->nrows / stride + 1), m = 0;
+    double *v;
+    int32_t *cell;
+
+    SL_CALL(sl_secpool_take((size_t)cap * sizeof *v, &sm->vbuf));
+    SL_CALL(sl_secpool_take((size_t)cap * sizeof *cell, &sm->cbuf));
+    v = sm->vbuf->data;
+    cell = sm->cbuf->data;
+    for (int64_t r = 0; r < s->nrows; r += stride) {
+        int64_t c = row_cell(s, r);
+        SL_CHECK(c != -2, SL_ERR_INTERNAL, "row %lld has a cell outside the grid of %lld cells",
+                 (long long)r, (long long)s->ncells);
+        if (c < 0 || s->v[r] != s->v[r])
+            continue;
+        v[m] = s->v[r];
+        cell[m++] = (int32_t)c;
+    }
+    sm->cv = (struct sl_cell_values){v, cell, NULL, m, s->ncells, NULL, NULL};
+    sm->stride = stride;
+cleanup:
+    return st;
+}
+
+/* Queries of every full-grid cell: qof[qstart[c] .. qstart[c + 1]) are the
+ * queries i with `use` set whose published cell has c among its members. */
+static sl_status queries_by_cell(int64_t ncells, const int64_t *mstart, const int64_t *members,
+                                 int64_t nq, const int64_t *qcell, const struct bracket *br,
+                                 int64_t **qstart, int64_t **qof)
+{
+    sl_status st = SL_OK;
+    int64_t *start = sl_calloc((size_t)ncells + 2, sizeof *start), *of = NULL, *next = NULL;
+    int64_t n = 0;
+
+    SL_CHECK(start, SL_ERR_NOMEM, "out of memory");
+    for (int64_t i = 0; i < nq; i++)
+        for (int64_t m = mstart[qcell[i]]; br[i].use && m < mstart[qcell[i] + 1]; m++) {
+            start[members[m] + 1]++;
+            n++;
+        }
+    for (int64_t c = 0; c < ncells; c++)
+        start[c + 1] += start[c];
+    of = sl_malloc((size_t)(n + 1) * sizeof *of);
+    next = sl_malloc((size_t)(ncells + 1) * sizeof *next);
+    SL_CHECK(of && next, SL_ERR_NOMEM, "out of memory");
+    memcpy(next, start, (size_t)ncells * sizeof *next);
+    for (int64_t i = 0; i < nq; i++)
+        for (int64_t m = mstart[qcell[i]]; br[i].use && m < mstart[qcell[i] + 1]; m++)
+            of[next[members[m]]++] = i;
+    *qstart = start;
+    *qof = of;
+    start = of = NULL;
+cleanup:
+    sl_free(start);
+    sl_free(of);
+    sl_free(next);
+    return st;
+}
+
+/* Brackets from the sample, identical on every rank: the sample's order
+ * statistics around where each answer should fall (found by radix selection
+ * of the sample, so only counts travel), kept where the sample says they
+ * hold a small share of the cell. Collective through r. */
+static sl_status plan_brackets(const struct sl_reducer *r, const struct sample *sm,
+                               const int64_t *mstart, const int64_t *members, int64_t nq,
+                               const int64_t *qcell, const int64_t *qrank, struct bracket *br)
+{
+    sl_status st = SL_OK;
+    const struct sl_cell_values *cv = &sm->cv;
+    int64_t ncells = cv->ncells, nsq = 0, *cnt = NULL, *sq = NULL, *inside = NULL;
+    int64_t *qstart = NULL, *qof = NULL, *mtot = NULL;
+    double *sx = NULL;
+
+    /* sampled values and sampled rows weighted by the stride, per cell */
+    cnt = sl_calloc((size_t)(2 * ncells + 1), sizeof *cnt);
+    mtot = sl_calloc((size_t)nq + 1, sizeof *mtot);
+    sq = sl_malloc((size_t)(4 * nq + 1) * sizeof *sq);
+    sx = sl_malloc((size_t)(2 * nq + 1) * sizeof *sx);
+    inside = sl_calloc((size_t)nq + 1, sizeof *inside);
+    SL_CHECK(cnt && mtot && sq && sx && inside, SL_ERR_NOMEM, "out of memory for selection brackets");
+    for (int64_t i = 0; i < cv->nrows; i++) {
+        cnt[cv->cell[i]]++;
+        cnt[ncells + cv->cell[i]] += sm->stride;
+    }
+    SL_CALL(r->sum_i64(r->ctx, cnt, 2 * ncells));
+    /* sample ranks of each bracket's ends: sq[0 .. nsq) cells, sq[2nq ..) ranks */
+    for (int64_t i = 0; i < nq; i++) {
+        int64_t m = 0, est = 0, jlo, jhi;
+        double f, j, d;
+        memset(&br[i], 0, sizeof br[i]);
+        for (int64_t k = mstart[qcell[i]]; k < mstart[qcell[i] + 1]; k++) {
+            m += cnt[members[k]];
+            est += cnt[ncells + members[k]];
+        }
+        mtot[i] = m;
+        if (m == 0 || est == 0)
+            continue;
+        f = ((double)qrank[i] + 0.5) / (double)est;
+        f = f < 0 ? 0 : (f > 1 ? 1 : f);
+        j = f * (double)m;
+        d = BRACKET_SIGMAS * sqrt((double)m * f * (1 - f)) + BRACKET_SLACK;
+        jlo = (int64_t)floor(j - d);
+        jhi = (int64_t)ceil(j + d);
+        if (jlo < 0 && jhi >= m)
+            continue;
+        br[i].use = 1;
+        if (jlo >= 0) {
+            br[i].has_lo = 1;
+            sq[nsq] = qcell[i];
+            sq[2 * nq + nsq++] = jlo;
+        }
+        if (jhi < m) {
+            br[i].has_up = 1;
+            sq[nsq] = qcell[i];
+            sq[2 * nq + nsq++] = jhi;
+        }
+    }
+    SL_CALL(radix_select(r, cv, mstart, members, nsq, sq, sq + 2 * nq, sx));
+    nsq = 0;
+    for (int64_t i = 0; i < nq; i++) {
+        if (br[i].has_lo)
+            br[i].lo = sl_total_key(sx[nsq++]);
+        if (br[i].has_up)
+            br[i].up = sl_total_key(sx[nsq++]) + 1;
+    }
+    /* the share of the sample in each bracket, over all ranks */
+    SL_CALL(queries_by_cell(ncells, mstart, members, nq, qcell, br, &qstart, &qof));
+    for (int64_t t = 0; t < cv->nrows; t++) {
+        int64_t c = cv->cell[t];
+        uint64_t k = sl_total_key(cv->v[t]);
+        for (int64_t e = qstart[c]; e < qstart[c + 1]; e++) {
+            const struct bracket *b = &br[qof[e]];
+            inside[qof[e]] += (!b->has_lo || k >= b->lo) && (!b->has_up || k < b->up);
+        }
+    }
+    SL_CALL(r->sum_i64(r->ctx, inside, nq));
+    for (int64_t i = 0; i < nq; i++)
+        if (br[i].use && !is_point(&br[i]) &&
+            (double)inside[i] > BRACKET_MAX_SHARE * (double)mtot[i])
+            br[i].use = 0;
+cleanup:
+    if (sx)
+        sl_wipe(sx, (size_t)(2 * nq + 1) * sizeof *sx);
+    sl_free(sx);
+    sl_free(cnt);
+    sl_free(mtot);
+    sl_free(sq);
+    sl_free(inside);
+    sl_free(qstart);
+    sl_free(qof);
+    return st;
+}
+
+/* The brackets cut each queried full-grid cell's keys into segments: cell
+ * c's sorted distinct bounds bnd[bstart[c] .. bstart[c + 1]) make segment
+ * seg0[c] + j hold the keys in [bound j - 1, bound j) (from 0, to the top).
+ * copy marks the segments some bracket that is not a point needs. */
+struct segments {
+    int64_t *bstart, *seg0;
+    uint64_t *bnd;
+    uint8_t *copy;
+    int64_t nseg;
+};
+
+static void segments_free(struct segments *sg)
+{
+    sl_free(sg->bstart);
+    sl_free(sg->seg0);
+    sl_free(sg->bnd);
+    sl_free(sg->copy);
+    memset(sg, 0, sizeof *sg);
+}
+
+static int cmp_u64(const void *pa, const void *pb)
+{
+    uint64_t a = *(const uint64_t *)pa, b = *(const uint64_t *)pb;
+    return (a > b) - (a < b);
+}
+
+/* Number of bounds b[0 .. nb) at or below k: the segment of key k. The
+ * last few bounds are counted without branches (the values are random to
+ * the branch predictor). */
+static inline int64_t seg_of(const uint64_t *b, int64_t nb, uint64_t k)
+{
+    int64_t lo = 0, hi = nb;
+    while (hi - lo > 8) {
+        int64_t mid = lo + (hi - lo) / 2;
+        if (b[mid] <= k)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    for (int64_t j = lo; j < hi; j++)
+        lo += b[j] <= k;
+    return lo;
+}
+
+/* Segments of cell c that bracket b covers: [*j0, *j1]. */
+static void bracket_span(const struct segments *sg, int64_t c, const struct bracket *b,
+                         int64_t *j0, int64_t *j1)
+{
+    const uint64_t *bnd = sg->bnd + sg->bstart[c];
+    int64_t nb = sg->bstart[c + 1] - sg->bstart[c];
+    /* a bound is in the list, so the segment starting at it is found */
+    *j0 = b->has_lo ? seg_of(bnd, nb, b->lo) : 0;
+    *j1 = b->has_up ? seg_of(bnd, nb, b->up) - 1 : nb;
+}
+
+static sl_status segments_build(int64_t ncells, const int64_t *mstart, const int64_t *members,
+                                int64_t nq, const int64_t *qcell, const struct bracket *br,
+                                struct segments *sg)
+{
+    sl_status st = SL_OK;
+    int64_t *next = NULL, nb = 0;
+
+    memset(sg, 0, sizeof *sg);
+    sg->bstart = sl_calloc((size_t)ncells + 2, sizeof *sg->bstart);
+    sg->seg0 = sl_calloc((size_t)ncells + 2, sizeof *sg->seg0);
+    next = sl_malloc((size_t)(ncells + 1) * sizeof *next);
+    SL_CHECK(sg->bstart && sg->seg0 && next, SL_ERR_NOMEM, "out of memory");
+    for (int64_t i = 0; i < nq; i++)
+        for (int64_t m = mstart[qcell[i]]; br[i].use && m < mstart[qcell[i] + 1]; m++) {
+            sg->bstart[members[m] + 1] += br[i].has_lo + br[i].has_up;
+            nb += br[i].has_lo + br[i].has_up;
+        }
+    for (int64_t c = 0; c < ncells; c++)
+        sg->bstart[c + 1] += sg->bstart[c];
+    sg->bnd = sl_malloc((size_t)(nb + 1) * sizeof *sg->bnd);
+    SL_CHECK(sg->bnd, SL_ERR_NOMEM, "out of memory");
+    memcpy(next, sg->bstart, (size_t)ncells * sizeof *next);
+    for (int64_t i = 0; i < nq; i++)
+        for (int64_t m = mstart[qcell[i]]; br[i].use && m < mstart[qcell[i] + 1]; m++) {
+            if (br[i].has_lo)
+                sg->bnd[next[members[m]]++] = br[i].lo;
+            if (br[i].has_up)
+                sg->bnd[next[members[m]]++] = br[i].up;
+        }
+    /* sort and deduplicate each cell's bounds, packing them to the front */
+    nb = 0;
+    for (int64_t c = 0; c < ncells; c++) {
+        uint64_t *b = sg->bnd + sg->bstart[c];
+        int64_t n = sg->bstart[c + 1] - sg->bstart[c], k = 0;
+        qsort(b, (size_t)n, sizeof *b, cmp_u64);
+        for (int64_t j = 0; j < n; j++)
+            if (j == 0 || b[j] != b[j - 1])
+                sg->bnd[nb + k++] = b[j];
+        sg->bstart[c] = nb;
+        sg->seg0[c + 1] = sg->seg0[c] + (n > 0 ? k + 1 : 0);
+        nb += k;
+    }
+    sg->bstart[ncells] = nb;
+    sg->nseg = sg->seg0[ncells];
+    SL_CHECK(sg->nseg < INT32_MAX, SL_ERR_NOMEM, "too many selection segments (%lld)",
+             (long long)sg->nseg);
+    sg->copy = sl_calloc((size_t)sg->nseg + 1, sizeof *sg->copy);
+    SL_CHECK(sg->copy, SL_ERR_NOMEM, "out of memory");
+    for (int64_t i = 0; i < nq; i++)
+        for (int64_t m = mstart[qcell[i]]; br[i].use && !is_point(&br[i]) &&
+                                           m < mstart[qcell[i] + 1];
+             m++) {
+            int64_t c = members[m], j0, j1;
+            bracket_span(sg, c, &br[i], &j0, &j1);
+            for (int64_t j = j0; j <= j1; j++)
+                sg->copy[sg->seg0[c] + j] = 1;
+        }
+cleanup:
+    sl_free(next);
+    return st;
+}
+
+/* A worker's candidates: values in segments to copy, with their segment. */
+struct cands {
+    struct sl_secbuf *vbuf, *sbuf;
+    int64_t n, cap;
+};
+
+static sl_status cands_reserve(struct cands *cd, int64_t cap)
+{
+    sl_status st = SL_OK;
+    cap = pool_size(cap);
+    sl_secpool_put(&cd->vbuf);
+    sl_secpool_put(&cd->sbuf);
+    SL_CALL(sl_secpool_take((size_t)(cap + 1) * sizeof(double), &cd->vbuf));
+    SL_CALL(sl_secpool_take((size_t)(cap + 1) * sizeof(int32_t), &cd->sbuf));
+    cd->cap = cap;
+    cd->n = 0;
+cleanup:
+    return st;
+}
+
+/* Worker t's slice of the rows: counts per segment into hist (when not
+ * NULL; ROW_COPIES copies of the counters, as in rows_slice) and copies the values of copy segments while there is room (cd->n
+ * counts them all). Returns the first row whose cell is out of range, or -1. */
+static int64_t bracket_slice(const struct sl_cell_values *s, const struct segments *sg, int t,
+                             int nw, int64_t *hist, struct cands *cd)
+{
+    int64_t r0 = s->nrows * t / nw, r1 = s->nrows * (t + 1) / nw, n = cd->n;
+    double *cv = cd->vbuf->data;
+    int32_t *cs = cd->sbuf->data;
+    for (int64_t r = r0; r < r1; r++) {
+        int64_t c = row_cell(s, r), g;
+        double v;
+        if (c < 0) {
+            if (c == -2)
+                return r;
+            continue;
+        }
+        v = s->v[r];
+        if (sg->seg0[c + 1] == sg->seg0[c] || v != v)
+            continue;
+        g = sg->seg0[c] + seg_of(sg->bnd + sg->bstart[c], sg->bstart[c + 1] - sg->bstart[c],
+                                 sl_total_key(v));
+        if (hist)
+            hist[g]++;
+        /* written at n (or at the spare slot past cap once full), kept when
+         * the segment is copied: no branch on the value */
+        {
+            int64_t at = n < cd->cap ? n : cd->cap;
+            cv[at] = v;
+            cs[at] = (int32_t)g;
+            n += sg->copy[g];
+        }
+    }
+    cd->n = n;
+    return -1;
+}
+
+/* Share of this rank's sampled values that fall in copy segments. */
+static double copy_share(const struct sample *sm, const struct segments *sg)
+{
+    int64_t n = 0;
+    for (int64_t t = 0; t < sm->cv.nrows; t++) {
+        int64_t c = sm->cv.cell[t];
+        if (sg->seg0[c + 1] > sg->seg0[c])
+            n += sg->copy[sg->seg0[c] + seg_of(sg->bnd + sg->bstart[c],
+                                               sg->bstart[c + 1] - sg->bstart[c],
+                                               sl_total_key(sm->cv.v[t]))];
+    }
+    return sm->cv.nrows > 0 ? (double)n / (double)sm->cv.nrows : 1.0;
+}
+
+/* One pass over the rows by nw workers: counts per segment summed over the
+ * workers into tot, and every candidate copied into *out (secret, the
+ * caller puts it back to the pool) as cell values whose cells are segments. */
+static sl_status bracket_pass(const struct sl_cell_values *s, const struct sample *sm,
+                              const struct segments *sg, int64_t *tot, struct cands *out)
+{
+    sl_status st = SL_OK;
+    int nw = sl_max_threads();
+    int64_t *hist = NULL, bad = -1, total = 0;
+    struct cands *cd = NULL;
+    double share = copy_share(sm, sg);
+
+    hist = sl_calloc((size_t)(nw * ROW_COPIES * sg->nseg + 1), sizeof *hist);
+    cd = sl_calloc((size_t)nw, sizeof *cd);
+    SL_CHECK(hist && cd, SL_ERR_NOMEM, "out of memory for selection counts");
+    for (int t = 0; t < nw; t++) {
+        int64_t rows = s->nrows * (t + 1) / nw - s->nrows * t / nw;
+        double want = (double)rows * (1.25 * share + 0.001) + 1024;
+        SL_CALL(cands_reserve(&cd[t], want < (double)rows ? (int64_t)want : rows));
+    }
+    SL_OMP(parallel num_threads(nw) reduction(max : bad))
+    for (int t = sl_thread_num(); t < nw; t += sl_num_threads()) {
+        int64_t b = bracket_slice(s, sg, t, nw, hist + t * ROW_COPIES * sg->nseg, &cd[t]);
+        if (b > bad)
+            bad = b;
+    }
+    SL_CHECK(bad < 0, SL_ERR_INTERNAL, "row %lld has a cell outside the grid of %lld cells",
+             (long long)bad, (long long)s->ncells);
+    /* a worker that ran out of room copies its slice again, now to size */
+    for (int t = 0; t < nw; t++)
+        if (cd[t].n > cd[t].cap) {
+            SL_CALL(cands_reserve(&cd[t], cd[t].n));
+            (void)bracket_slice(s, sg, t, nw, NULL, &cd[t]);
+        }
+    for (int64_t g = 0; g < sg->nseg; g++)
+        for (int64_t k = 0; k < nw * ROW_COPIES; k++)
+            tot[g] += hist[k * sg->nseg + g];
+    for (int t = 0; t < nw; t++)
+        total += cd[t].n;
+    SL_CALL(cands_reserve(out, total));
+    for (int t = 0; t < nw; t++) {
+        memcpy((double *)out->vbuf->data + out->n, cd[t].vbuf->data,
+               (size_t)cd[t].n * sizeof(double));
+        memcpy((int32_t *)out->sbuf->data + out->n, cd[t].sbuf->data,
+               (size_t)cd[t].n * sizeof(int32_t));
+        out->n += cd[t].n;
+    }
+cleanup:
+    for (int t = 0; cd && t < nw; t++) {
+        sl_secpool_put(&cd[t].vbuf);
+        sl_secpool_put(&cd[t].sbuf);
+    }
+    sl_free(cd);
+    sl_free(hist);
+    return st;
+}
+
+sl_status sl_select_exact(const struct sl_reducer *r, const struct sl_cell_values *s,
+                          const int64_t *mstart, const int64_t *members, int64_t nq,
+                          const int64_t *qcell, const int64_t *qrank, double *out)
+{
+    sl_status st = SL_OK;
+    struct sample sm = {NULL, NULL, {0}, 1};
+    struct bracket *br = NULL;
+    struct segments sg = {NULL, NULL, NULL, NULL, 0};
+    struct cands cand = {NULL, NULL, 0, 0};
+    int64_t *tot = NULL, *hq = NULL, *hstart = NULL, *hmem = NULL, *hcell = NULL, *mq = NULL;
+    int64_t nhit = 0, nmiss = 0, nmem = 0, any = 0;
+    double *x = NULL;
+
+    if (nq == 0)
+        return SL_OK;
+    br = sl_calloc((size_t)nq, sizeof *br);
+    /* hit queries: hq[0 .. nhit) index, hq[nq ..) rank among the candidates;
+     * misses: mq[0 .. nmiss) index, mq[nq ..) cell, mq[2 nq ..) rank */
+    hq = sl_malloc((size_t)(2 * nq) * sizeof *hq);
+    mq = sl_malloc((size_t)(3 * nq) * sizeof *mq);
+    hstart = sl_malloc((size_t)(nq + 1) * sizeof *hstart);
+    x = sl_malloc((size_t)nq * sizeof *x);
+    SL_CHECK(br && hq && mq && hstart && x, SL_ERR_NOMEM, "out of memory for %lld order statistics",
+             (long long)nq);
+    SL_CALL(sample_take(s, &sm));
+    SL_CALL(plan_brackets(r, &sm, mstart, members, nq, qcell, qrank, br));
+    for (int64_t i = 0; i < nq; i++)
+        any |= br[i].use;
+    if (any) {
+        SL_CALL(segments_build(s->ncells, mstart, members, nq, qcell, br, &sg));
+        tot = sl_calloc((size_t)sg.nseg + 1, sizeof *tot);
+        SL_CHECK(tot, SL_ERR_NOMEM, "out of memory for selection counts");
+        SL_CALL(bracket_pass(s, &sm, &sg, tot, &cand));
+        SL_CALL(r->sum_i64(r->ctx, tot, sg.nseg));
+    }
+    /* where each answer is: in its bracket (a point: known), or not */
+    hstart[0] = 0;
+    for (int64_t i = 0; i < nq; i++) {
+        struct bracket *b = &br[i];
+        int64_t all = 0;
+        for (int64_t m = mstart[qcell[i]]; b->use && m < mstart[qcell[i] + 1]; m++) {
+            int64_t c = members[m], j0, j1;
+            bracket_span(&sg, c, b, &j0, &j1);
+            for (int64_t j = sg.seg0[c]; j < sg.seg0[c + 1]; j++) {
+                int64_t k = j - sg.seg0[c];
+                all += tot[j];
+                b->below += k < j0 ? tot[j] : 0;
+                b->inside += k >= j0 && k <= j1 ? tot[j] : 0;
+            }
+        }
+        if (b->use)
+            SL_CHECK(qrank[i] >= 0 && qrank[i] < all, SL_ERR_INTERNAL,
+                     "order statistic %lld asked of a cell with %lld values", (long long)qrank[i],
+                     (long long)all);
+        if (!b->use || qrank[i] < b->below || qrank[i] >= b->below + b->inside) {
+            mq[nmiss] = i;
+            mq[nq + nmiss] = qcell[i];
+            mq[2 * nq + nmiss++] = qrank[i];
+        } else if (is_point(b)) {
+            out[i] = sl_total_value(b->lo);
+        } else {
+            hq[nhit] = i;
+            hq[nq + nhit++] = qrank[i] - b->below;
+        }
+    }
+    /* hits: radix selection among the candidates; published cell h is
+     * made of the segments that query hq[h]'s bracket covers */
+    if (nhit > 0) {
+        struct sl_cell_values cv = {cand.vbuf->data, cand.sbuf->data, NULL, cand.n, sg.nseg,
+                                    NULL, NULL};
+        int64_t k = 0;
+        for (int64_t h = 0; h < nhit; h++)
+            for (int64_t m = mstart[qcell[hq[h]]]; m < mstart[qcell[hq[h]] + 1]; m++) {
+                int64_t j0, j1;
+                bracket_span(&sg, members[m], &br[hq[h]], &j0, &j1);
+                nmem += j1 - j0 + 1;
+            }
+        hmem = sl_malloc((size_t)(nmem + 1) * sizeof *hmem);
+        hcell = sl_malloc((size_t)nhit * sizeof *hcell);
+        SL_CHECK(hmem && hcell, SL_ERR_NOMEM, "out of memory");
+        for (int64_t h = 0; h < nhit; h++) {
+            for (int64_t m = mstart[qcell[hq[h]]]; m < mstart[qcell[hq[h]] + 1]; m++) {
+                int64_t c = members[m], j0, j1;
+                bracket_span(&sg, c, &br[hq[h]], &j0, &j1);
+                for (int64_t j = j0; j <= j1; j++)
+                    hmem[k++] = sg.seg0[c] + j;
+            }
+            hstart[h + 1] = k;
+            hcell[h] = h;
+        }
+        SL_CALL(radix_select(r, &cv, hstart, hmem, nhit, hcell, hq + nq, x));
+        for (int64_t h = 0; h < nhit; h++)
+            out[hq[h]] = x[h];
+    }
+    /* misses: radix selection over all rows */
+    if (nmiss > 0) {
+        SL_CALL(radix_select(r, s, mstart, members, nmiss, mq + nq, mq + 2 * nq, x));
+        for (int64_t k = 0; k < nmiss; k++)
+            out[mq[k]] = x[k];
+    }
+cleanup:
+    sample_free(&sm);
+    segments_free(&sg);
+    sl_secpool_put(&cand.vbuf);
+    sl_secpool_put(&cand.sbuf);
+    if (x)
+        sl_wipe(x, (size_t)nq * sizeof *x);
+    sl_free(x);
+    sl_free(br);
+    sl_free(tot);
+    sl_free(hq);
+    sl_free(mq);
+    sl_free(hstart);
+    sl_free(hmem);
+    sl_free(hcell);
     return st;
 }

@@ -1,9 +1,11 @@
-// Exact order statistics by radix selection (jobs/select.c) against a plain
-// sort: many cells (narrower digits), published cells made of several
-// full-grid cells, heavy ties (a child node that takes all of its parent's
-// values), signed zeros, infinities, missing values and dropped rows, a
-// frame without grouping columns; the same bits on 1 to 3 threads and on 1
-// to 4 ranks simulated by threads.
+// Exact order statistics (jobs/select.c: brackets from a sample, radix
+// selection among their candidates or over all rows) against a plain sort:
+// many cells (narrower digits), published cells made of several full-grid
+// cells, heavy ties (a child node that takes all of its parent's values;
+// brackets of one value), signed zeros, infinities, missing values and
+// dropped rows, a frame without grouping columns, a sample unlike the other
+// rows; the same bits on 1 to 3 threads and on 1 to 4 ranks simulated by
+// threads.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -194,6 +196,49 @@ TEST(Select, FewLargeCellsWithHeavyTies)
 TEST(Select, NoGroupingColumnRowsKeptByMask)
 {
     expect_exact(make_case(50000, 1, false, 13));
+}
+
+TEST(Select, LargeCellsSampledEveryFewRows)
+{
+    // 300000 rows: every rank samples every 2nd to 5th row, so the brackets
+    // come from a sample and most answers from the candidates in them.
+    expect_exact(make_case(300000, 3, true, 16));
+}
+
+// The sampled rows (every 4th on one rank) hold distinct values while all
+// other rows share one value inside their brackets: the sample misjudges
+// both where the answers are (some brackets miss: radix over all rows) and
+// how many rows a bracket holds (a worker runs out of room for candidates
+// and copies its slice again). Answers stay exact on every rank layout.
+TEST(Select, SampleUnlikeTheOtherRows)
+{
+    const int64_t n = 200000;
+    Case c;
+    c.ncells = 2;
+    for (int64_t r = 0; r < n; r++) {
+        c.v.push_back(r % 4 == 0 ? static_cast<double>(r) : 100000.5);
+        c.cell.push_back(static_cast<int32_t>((r / 8) % 2));
+    }
+    c.mstart = {0, 1, 2, 4};
+    c.members = {0, 1, 0, 1};
+    for (int64_t p = 0; p < 3; p++) {
+        std::vector<uint64_t> keys;
+        for (int64_t r = 0; r < n; r++)
+            if (p == 2 || c.cell[static_cast<size_t>(r)] == p)
+                keys.push_back(total_key(c.v[static_cast<size_t>(r)]));
+        std::sort(keys.begin(), keys.end());
+        int64_t m = static_cast<int64_t>(keys.size());
+        for (int64_t rank : {int64_t{0}, m / 10, m / 4, m / 2, 3 * m / 4, m - 2, m - 1}) {
+            uint64_t k = keys[static_cast<size_t>(rank)];
+            k = (k >> 63) ? k & ~(uint64_t{1} << 63) : ~k;
+            double x;
+            std::memcpy(&x, &k, sizeof x);
+            c.qcell.push_back(p);
+            c.qrank.push_back(rank);
+            c.expect.push_back(x);
+        }
+    }
+    expect_exact(c);
 }
 
 TEST(Select, RefusesARankBeyondTheCell)
