@@ -375,6 +375,179 @@ cleanup:
     return st;
 }
 
+/* ---- 3-D tables: the exact check by linear algebra ---- */
+
+/* Tolerance of the elimination below. Its matrices hold 0 and +-1, so true
+ * entries are ratios of small determinants and rounding noise stays far
+ * below it; misjudging a tiny entry as 0 only calls a cell determined, so
+ * the error, if any, is one more suppression, never a leak. */
+#define DETERMINED_TOL 1e-9
+
+/* Work (multiply-adds) one exact check may take: about a second. Tables
+ * needing more are not protected by suppression (the note says so). */
+#define DETERMINED_MAX_WORK 2e9
+
+/* Marks in det[] the withheld cells the table's lines determine. Unknowns
+ * are the withheld cells, one relation per line (its interior cells sum to
+ * its margin cell, or without margins to a total known from elsewhere).
+ * A withheld value is determined iff every solution of the homogeneous
+ * system is 0 there: in reduced row echelon form, iff its column is a pivot
+ * whose row has nothing in the free columns. *any: some cell is; -1 when
+ * the check would take more than DETERMINED_MAX_WORK. */
+static sl_status determined(const struct grid *g, const unsigned char *sup, unsigned char *det,
+                            int *any)
+{
+    sl_status st = SL_OK;
+    int64_t k = 0, m = 0, rank = 0, *col = sl_malloc((size_t)g->ncells * sizeof *col);
+    int64_t *cell_of = NULL, *pivot_row = NULL;
+    double *a = NULL;
+
+    *any = 0;
+    SL_CHECK(col, SL_ERR_NOMEM, "out of memory");
+    for (int64_t c = 0; c < g->ncells; c++) {
+        col[c] = sup[c] ? k++ : -1;
+        det[c] = 0;
+    }
+    for (int d = 0; d < g->ndims; d++)
+        m += g->ncells / g->len[d];
+    if ((double)m * (double)k * (double)k > DETERMINED_MAX_WORK) {
+        *any = -1;
+        goto cleanup;
+    }
+    cell_of = sl_malloc((size_t)(k + 1) * sizeof *cell_of);
+    pivot_row = sl_malloc((size_t)(k + 1) * sizeof *pivot_row);
+    a = sl_calloc((size_t)(m * k + 1), sizeof *a);
+    SL_CHECK(cell_of && pivot_row && a, SL_ERR_NOMEM, "out of memory for %lld relations",
+             (long long)m);
+    for (int64_t c = 0; c < g->ncells; c++)
+        if (col[c] >= 0)
+            cell_of[col[c]] = c;
+    m = 0;
+    for (int d = 0; d < g->ndims; d++)
+        for (int64_t c = 0; c < g->ncells; c++) {
+            if (coord(g, c, d) != 0)
+                continue;
+            for (int64_t l = 0; l < g->len[d]; l++) {
+                int64_t cell = c + l * g->stride[d];
+                if (col[cell] >= 0)
+                    a[m * k + col[cell]] = g->margins && l == g->len[d] - 1 ? -1.0 : 1.0;
+            }
+            m++;
+        }
+    /* Gauss-Jordan with partial pivoting */
+    for (int64_t j = 0; j < k; j++) {
+        int64_t piv = -1;
+        pivot_row[j] = -1;
+        for (int64_t i = rank; i < m; i++)
+            if (fabs(a[i * k + j]) > DETERMINED_TOL &&
+                (piv < 0 || fabs(a[i * k + j]) > fabs(a[piv * k + j])))
+                piv = i;
+        if (piv < 0)
+            continue;
+        for (int64_t x = 0; x < k && piv != rank; x++) {
+            double tmp = a[piv * k + x];
+            a[piv * k + x] = a[rank * k + x];
+            a[rank * k + x] = tmp;
+        }
+        for (int64_t x = k - 1; x >= j; x--)
+            a[rank * k + x] /= a[rank * k + j];
+        for (int64_t i = 0; i < m; i++) {
+            double f = a[i * k + j];
+            if (i == rank || f == 0)
+                continue;
+            for (int64_t x = j; x < k; x++)
+                a[i * k + x] -= f * a[rank * k + x];
+        }
+        pivot_row[j] = rank++;
+    }
+    for (int64_t j = 0; j < k; j++) {
+        int free_part = 0;
+        if (pivot_row[j] < 0)
+            continue;
+        for (int64_t x = 0; x < k && !free_part; x++)
+            free_part = pivot_row[x] < 0 && fabs(a[pivot_row[j] * k + x]) > DETERMINED_TOL;
+        if (!free_part) {
+            det[cell_of[j]] = 1;
+            *any = 1;
+        }
+    }
+cleanup:
+    sl_free(col);
+    sl_free(cell_of);
+    sl_free(pivot_row);
+    sl_free(a);
+    return st;
+}
+
+/* Withholds the box through the determined cell `cell` that costs least: a
+ * second level on every dimension, and every cell with one of the two
+ * levels on each; its cells with alternating signs (a margin level taking
+ * the sign of the other) solve every line's relation with zeros, so none of
+ * its values is determined any more. Cost: fewest newly withheld margin
+ * cells, then fewest newly withheld cells, then fewest patients in them.
+ * Marks the box's cells in `boxed` (none of them is determined now) and
+ * sets *added when it withheld any. Returns 0 when no box exists (a
+ * dimension with one level). */
+static int close_box(const struct sl_table *t, const struct grid *g, int64_t cell,
+                     unsigned char *sup, unsigned char *boxed, int *added)
+{
+    int64_t other[SL_TABLE_MAX_DIMS], best[SL_TABLE_MAX_DIMS], best_cost[3] = {0, 0, 0};
+    int found = 0, nd = g->ndims;
+
+    for (int d = 0; d < nd; d++) {
+        if (g->len[d] < 2)
+            return 0;
+        other[d] = coord(g, cell, d) == 0 ? 1 : 0;
+    }
+    for (;;) {
+        int64_t cost[3] = {0, 0, 0};
+        for (unsigned mask = 1; mask < (1u << nd); mask++) {
+            int64_t c = cell;
+            for (int d = 0; d < nd; d++)
+                if (mask & (1u << d))
+                    c += (other[d] - coord(g, cell, d)) * g->stride[d];
+            if (sup[c])
+                continue;
+            cost[0] += on_margins(g, c) > 0;
+            cost[1]++;
+            cost[2] += t->n[c];
+        }
+        if (!found || cost[0] < best_cost[0] ||
+            (cost[0] == best_cost[0] &&
+             (cost[1] < best_cost[1] || (cost[1] == best_cost[1] && cost[2] < best_cost[2])))) {
+            found = 1;
+            memcpy(best, other, sizeof other);
+            memcpy(best_cost, cost, sizeof cost);
+        }
+        /* next combination of other levels, skipping the cell's own */
+        {
+            int d = nd - 1;
+            for (; d >= 0; d--) {
+                do
+                    other[d]++;
+                while (other[d] == coord(g, cell, d));
+                if (other[d] < g->len[d])
+                    break;
+                other[d] = coord(g, cell, d) == 0 ? 1 : 0;
+            }
+            if (d < 0)
+                break;
+        }
+    }
+    for (unsigned mask = 0; mask < (1u << nd); mask++) {
+        int64_t c = cell;
+        for (int d = 0; d < nd; d++)
+            if (mask & (1u << d))
+                c += (best[d] - coord(g, cell, d)) * g->stride[d];
+        boxed[c] = 1;
+        if (!sup[c]) {
+            sup[c] = 2;
+            *added = 1;
+        }
+    }
+    return 1;
+}
+
 /* Extends the withheld set `sup` (nonzero = withheld; cells added get 2)
  * until no withheld value can be recomputed from the lines (see mitigate.h).
  * `counts`: sup is about patient counts (zero sums matter). *stuck > 0 when
@@ -384,14 +557,36 @@ static sl_status protect(const struct sl_table *t, const struct grid *g, unsigne
 {
     sl_status st = SL_OK;
     struct graph gr = {0};
+    unsigned char *det = NULL;
 
     for (;;) {
         int64_t bridge = -1;
-        int added = 0;
+        int added = 0, any = 0;
         while (line_pass(t, g, sup, counts, stuck) > 0)
             continue;
-        if (*stuck || g->ndims != 2)
+        if (*stuck || g->ndims < 2)
             break;
+        if (g->ndims > 2) {
+            /* every determined cell outside the boxes closed so far in this
+             * round gets a box of its own, then the check runs again */
+            int64_t open = 0;
+            if (!det)
+                det = sl_malloc(2 * (size_t)g->ncells);
+            SL_CHECK(det, SL_ERR_NOMEM, "out of memory");
+            SL_CALL(determined(g, sup, det, &any));
+            memset(det + g->ncells, 0, (size_t)g->ncells);
+            for (int64_t c = 0; c < g->ncells && any > 0; c++)
+                if (det[c] && !det[g->ncells + c])
+                    open += !close_box(t, g, c, sup, det + g->ncells, &added);
+            if (!any)
+                break;
+            /* too large, no box, or (only through rounding) nothing added */
+            if (any < 0 || open > 0 || !added) {
+                *stuck = 1;
+                break;
+            }
+            continue;
+        }
         SL_CALL(graph_build(g, sup, &gr));
         SL_CALL(find_bridge(g, &gr, &bridge));
         if (bridge >= 0)
@@ -406,6 +601,7 @@ static sl_status protect(const struct sl_table *t, const struct grid *g, unsigne
     }
 cleanup:
     graph_free(&gr);
+    sl_free(det);
     return st;
 }
 
@@ -596,9 +792,9 @@ static sl_status suppress(struct sl_table *t, const struct grid *g, unsigned cha
         m, "protection",
         json_string(g->ndims <= 2
                         ? "no withheld value can be recomputed exactly from the table's "
-                          "line totals and margins (checked)"
-                        : "every line holds no withheld value or at least two; 3-D tables "
-                          "are not checked exactly"));
+                          "line totals and margins (checked on the graph of lines)"
+                        : "no withheld value can be recomputed exactly from the table's "
+                          "line totals and margins (checked by linear algebra)"));
 cleanup:
     sl_free(sup);
     return st;

@@ -33,11 +33,17 @@
  * tables the pattern is then checked exactly: a withheld value can be solved
  * for from the line totals iff it is a bridge of the bipartite graph of rows
  * and columns joined by withheld cells, and every bridge gets a further
- * withheld cell closing a cycle through it. So in 1-D and 2-D tables no
- * withheld value can be recomputed from the margins. Margins keep the true
- * totals (a failing margin cell is withheld like any other cell). 3-D tables
- * get the line rule only, and say so. Table-scope failures (differencing)
- * cannot be suppressed: the output stays `fail`.
+ * withheld cell closing a cycle through it. 3-D tables are checked by
+ * linear algebra: with the withheld cells as unknowns and one relation per
+ * line, a withheld value is determined iff it is 0 in every solution of the
+ * homogeneous system (reduced row echelon form, doubles; any rounding error
+ * errs towards "determined"), and each determined cell gets the cheapest
+ * box through it withheld (a second level on every dimension, all 2^3
+ * cells), which no line can solve. So in 1-D, 2-D and 3-D tables no withheld
+ * value can be recomputed from the margins. Margins keep the true totals (a
+ * failing margin cell is withheld like any other cell). A 3-D table too
+ * large to check (about 2e9 operations) is not mitigated. Table-scope
+ * failures (differencing) cannot be suppressed: the output stays `fail`.
  *
  * Rounding (`round`). Every released count (n and count-like columns) is
  * rounded to the nearest multiple of rules.round_base, halves away from zero
