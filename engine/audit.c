@@ -264,10 +264,11 @@ cleanup:
 }
 
 /* Parses one log line (`len` bytes, no newline) and checks its form and MAC.
- * On success *seq and prev hold its "seq" and "prev". On failure
+ * On success *seq and prev hold its "seq" and "prev", and *entry (when not
+ * NULL) the parsed line without its "mac" (a new reference). On failure
  * SL_ERR_INTEGRITY with the reason; the caller adds where. */
 static sl_status entry_check(struct audit_mac *m, const char *line, size_t len, int64_t *seq,
-                             unsigned char prev[AUDIT_HASH_LEN])
+                             unsigned char prev[AUDIT_HASH_LEN], json_t **entry)
 {
     sl_status st = SL_OK;
     json_error_t jerr;
@@ -294,6 +295,10 @@ static sl_status entry_check(struct audit_mac *m, const char *line, size_t len, 
     SL_CHECK(json_is_string(v) && hex_decode32(json_string_value(v), prev) == 0,
              SL_ERR_INTEGRITY, "missing or malformed \"prev\" (expected 64 lower-case hex digits)");
     SL_CALL(json_unseal(obj, m));
+    if (entry) {
+        *entry = obj;
+        obj = NULL;
+    }
 cleanup:
     sl_free(canon);
     json_decref(obj);
@@ -602,7 +607,7 @@ static sl_status tail_check(const struct sl_audit *a, struct audit_mac *m, int f
         goto cleanup;
     }
     SL_CALL(tail_read(fd, sb.st_size, a->log_path, &line, &len));
-    st = entry_check(m, line, len, &seq, prev);
+    st = entry_check(m, line, len, &seq, prev, NULL);
     if (st != SL_OK) {
         sl_error_prefix("audit log %s: last line", a->log_path);
         goto cleanup;
@@ -860,13 +865,13 @@ cleanup:
 /* Checks line `i` (1-based) against the chain so far and advances it:
  * `hash` holds the previous line's hash on entry and this line's on return. */
 static sl_status verify_line(struct audit_mac *m, const char *line, size_t len, int64_t i,
-                             unsigned char hash[AUDIT_HASH_LEN])
+                             unsigned char hash[AUDIT_HASH_LEN], json_t **entry)
 {
     sl_status st = SL_OK;
     int64_t seq = 0;
     unsigned char prev[AUDIT_HASH_LEN];
 
-    SL_CALL(entry_check(m, line, len, &seq, prev));
+    SL_CALL(entry_check(m, line, len, &seq, prev, entry));
     SL_CHECK(CRYPTO_memcmp(prev, hash, AUDIT_HASH_LEN) == 0, SL_ERR_INTEGRITY,
              "broken chain: \"prev\" is not the hash of the line before it (a line was "
              "deleted, inserted or reordered)");
@@ -879,6 +884,13 @@ cleanup:
 
 sl_status sl_audit_verify(const char *path, const unsigned char key[32], int64_t *nlines,
                           int64_t *bad_line)
+{
+    return sl_audit_verify_each(path, key, NULL, NULL, nlines, bad_line);
+}
+
+sl_status sl_audit_verify_each(const char *path, const unsigned char key[32],
+                               sl_audit_visit_fn *visit, void *ctx, int64_t *nlines,
+                               int64_t *bad_line)
 {
     sl_status st = SL_OK;
     struct audit_mac m = {NULL, NULL};
@@ -893,6 +905,7 @@ sl_status sl_audit_verify(const char *path, const unsigned char key[32], int64_t
     int64_t n = 0;
     int64_t bad = 0;
     int lock_fd = -1;
+    json_t *entry = NULL;
 
     memset(&r, 0, sizeof r);
     r.fd = -1;
@@ -944,12 +957,19 @@ sl_status sl_audit_verify(const char *path, const unsigned char key[32], int64_t
         SL_CHECK(res == LINE_FULL, SL_ERR_INTEGRITY,
                  "audit log %s: line %" PRId64 " is partial (no trailing newline)", path, n + 1);
         memcpy(prev_hash, hash, sizeof hash);
-        st = verify_line(&m, r.line, r.len, n + 1, hash);
+        st = verify_line(&m, r.line, r.len, n + 1, hash, visit ? &entry : NULL);
         if (st != SL_OK) {
             sl_error_prefix("audit log %s: line %" PRId64, path, n + 1);
             goto cleanup;
         }
         n++;
+        if (visit) {
+            bad = 0;
+            st = visit(ctx, n, entry);
+            json_decref(entry);
+            entry = NULL;
+            SL_CALL(st);
+        }
     }
 
     /* Faults in LOG.head itself are reported as line 0. */
@@ -980,6 +1000,7 @@ sl_status sl_audit_verify(const char *path, const unsigned char key[32], int64_t
             "audit log %s: line %" PRId64 " does not match the head (lines were replaced)", path,
             n);
 cleanup:
+    json_decref(entry);
     if (st == SL_OK && nlines)
         *nlines = n;
     if (st == SL_ERR_INTEGRITY && bad_line)

@@ -58,4 +58,17 @@ void sl_audit_close(struct sl_audit **a);
 sl_status sl_audit_verify(const char *path, const unsigned char key[32], int64_t *nlines,
                           int64_t *bad_line);
 
+/* Called with every line that sl_audit_verify_each has checked, in order:
+ * its 1-based number and the entry (borrowed, without its "mac"). A status
+ * other than SL_OK stops the verification and is returned. */
+typedef sl_status sl_audit_visit_fn(void *ctx, int64_t line, const json_t *entry);
+
+/* sl_audit_verify, calling visit(ctx, ...) for each line as it is checked
+ * (visit may be NULL). A line is visited only once its MAC and chain are
+ * good; the log's end is checked against the head after the last visit, so
+ * a caller acts on what it collected only when this returns SL_OK. */
+sl_status sl_audit_verify_each(const char *path, const unsigned char key[32],
+                               sl_audit_visit_fn *visit, void *ctx, int64_t *nlines,
+                               int64_t *bad_line);
+
 #endif

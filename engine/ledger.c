@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <string.h>
@@ -16,15 +17,43 @@
 #include <unistd.h>
 
 #include "engine/core/alloc.h"
+#include "engine/core/secbuf.h"
 #include "engine/gate_impl.h"
 #include "engine/release.h"
 
 struct sl_ledger {
     char dir[4096];
     char path[4096];
+    char name[512]; /* path under the ledger directory */
     int lock_fd;
     json_t *doc;
+    unsigned char key[32]; /* secret: the ledger MAC key */
 };
+
+/* HMAC-SHA-256 under `key` of the ledger document without its "mac"
+ * member, in canonical form (compact, keys sorted), as 64 hex digits. */
+static sl_status ledger_mac(const json_t *doc, const unsigned char key[32], char hex[65])
+{
+    sl_status st = SL_OK;
+    json_t *body = json_copy((json_t *)doc);
+    char *text = NULL;
+    unsigned char tag[32];
+    size_t len = 0;
+
+    SL_CHECK(body, SL_ERR_NOMEM, "out of memory");
+    json_object_del(body, "mac");
+    text = json_dumps(body, JSON_COMPACT | JSON_SORT_KEYS);
+    SL_CHECK(text, SL_ERR_NOMEM, "out of memory");
+    SL_CHECK(EVP_Q_mac(NULL, "HMAC", NULL, "SHA256", NULL, key, 32,
+                       (const unsigned char *)text, strlen(text), tag, sizeof tag, &len) &&
+                 len == sizeof tag,
+             SL_ERR_INTERNAL, "HMAC-SHA-256 unavailable");
+    sl_sha256_hex(tag, hex);
+cleanup:
+    free(text);
+    json_decref(body);
+    return st;
+}
 
 /* A file-name-safe form of `name`: `prefix` + name when it is made of
  * letters, digits, '.', '_' and '-' (at most 100), else "h_" + hash. */
@@ -49,6 +78,49 @@ static sl_status safe_name(const char *prefix, const char *name, char *out, size
     sl_sha256_hex(digest, hex);
     snprintf(out, cap, "h_%.32s", hex);
 cleanup:
+    return st;
+}
+
+/* Checks a loaded ledger document: its form, format and MAC under key.
+ * SL_ERR_INTEGRITY naming `path` otherwise. */
+static sl_status ledger_check(const json_t *doc, const char *path, const unsigned char key[32])
+{
+    sl_status st = SL_OK;
+    const char *mac = json_string_value(json_object_get(doc, "mac"));
+    char want[65];
+
+    SL_CHECK(json_integer_value(json_object_get(doc, "format")) == SL_LEDGER_FORMAT,
+             SL_ERR_INTEGRITY,
+             "%s: release ledger format %lld; this sluice reads format %d (with a MAC) only",
+             path, (long long)json_integer_value(json_object_get(doc, "format")),
+             SL_LEDGER_FORMAT);
+    SL_CHECK(json_is_array(json_object_get(doc, "entries")) &&
+                 json_is_integer(json_object_get(doc, "sequence")),
+             SL_ERR_INTEGRITY, "%s: not a release ledger (no entries or sequence)", path);
+    SL_CALL(ledger_mac(doc, key, want));
+    SL_CHECK(mac && strlen(mac) == 64 && CRYPTO_memcmp(want, mac, 64) == 0, SL_ERR_INTEGRITY,
+             "%s: the release ledger does not match its MAC: it was changed outside sluice (or "
+             "the audit key changed); nothing is released against it until an operator "
+             "restores it",
+             path);
+cleanup:
+    return st;
+}
+
+sl_status sl_ledger_check_file(const char *path, const unsigned char key[32], int64_t *sequence,
+                               char mac[65])
+{
+    sl_status st = SL_OK;
+    json_error_t err;
+    json_t *doc = json_load_file(path, 0, &err);
+
+    SL_CHECK(doc, SL_ERR_INTEGRITY,
+             "%s:%d:%d: not a release ledger: %s", path, err.line, err.column, err.text);
+    SL_CALL(ledger_check(doc, path, key));
+    *sequence = (int64_t)json_integer_value(json_object_get(doc, "sequence"));
+    snprintf(mac, 65, "%s", json_string_value(json_object_get(doc, "mac")));
+cleanup:
+    json_decref(doc);
     return st;
 }
 
@@ -104,7 +176,7 @@ cleanup:
 }
 
 sl_status sl_ledger_open(const char *ledger_dir, const char *uuid, const char *project,
-                         struct sl_ledger **out)
+                         const unsigned char key[32], struct sl_ledger **out)
 {
     sl_status st = SL_OK;
     struct sl_ledger *l = NULL;
@@ -113,16 +185,19 @@ sl_status sl_ledger_open(const char *ledger_dir, const char *uuid, const char *p
     struct stat sb;
 
     *out = NULL;
-    SL_CHECK(ledger_dir && uuid, SL_ERR_ARG, "ledger: no directory or cohort");
+    SL_CHECK(ledger_dir && uuid && key, SL_ERR_ARG, "ledger: no directory, cohort or key");
     SL_CALL(safe_name("", uuid, cohort, sizeof cohort));
     SL_CALL(safe_name(project ? "p_" : "", project ? project : "none", proj, sizeof proj));
     l = sl_calloc(1, sizeof *l);
     SL_CHECK(l, SL_ERR_NOMEM, "out of memory");
     l->lock_fd = -1;
+    memcpy(l->key, key, sizeof l->key);
     SL_CHECK((size_t)snprintf(l->dir, sizeof l->dir, "%s/release/%s", ledger_dir, cohort) <
                      sizeof l->dir &&
                  (size_t)snprintf(l->path, sizeof l->path, "%s/%s.json", l->dir, proj) <
                      sizeof l->path &&
+                 (size_t)snprintf(l->name, sizeof l->name, "release/%s/%s.json", cohort, proj) <
+                     sizeof l->name &&
                  (size_t)snprintf(lock, sizeof lock, "%s/%s.lock", l->dir, proj) < sizeof lock,
              SL_ERR_ARG, "ledger path too long under %s", ledger_dir);
     SL_CALL(sl_mkdirs(l->dir, 0700));
@@ -134,12 +209,11 @@ sl_status sl_ledger_open(const char *ledger_dir, const char *uuid, const char *p
         l->doc = json_load_file(l->path, 0, &err);
         SL_CHECK(l->doc, SL_ERR_INTEGRITY, "%s:%d:%d: the release ledger is not valid JSON: %s",
                  l->path, err.line, err.column, err.text);
-        SL_CHECK(json_is_array(json_object_get(l->doc, "entries")), SL_ERR_INTEGRITY,
-                 "%s: not a release ledger (no entries)", l->path);
+        SL_CALL(ledger_check(l->doc, l->path, l->key));
     } else {
         SL_CHECK(errno == ENOENT, SL_ERR_IO, "%s: %s", l->path, strerror(errno));
-        l->doc = json_pack("{s:i,s:s,s:s?,s:[]}", "format", 1, "cohort", uuid, "project",
-                           project, "entries");
+        l->doc = json_pack("{s:i,s:s,s:s?,s:i,s:[]}", "format", SL_LEDGER_FORMAT, "cohort", uuid,
+                           "project", project, "sequence", 0, "entries");
         SL_CHECK(l->doc, SL_ERR_NOMEM, "out of memory");
     }
     *out = l;
@@ -277,12 +351,28 @@ void sl_ledger_forget(struct sl_ledger *l, const char *job_id)
 sl_status sl_ledger_commit(struct sl_ledger *l)
 {
     sl_status st = SL_OK;
-    char *text = json_dumps(l->doc, JSON_INDENT(1));
+    char *text = NULL, hex[65];
+    json_int_t seq = json_integer_value(json_object_get(l->doc, "sequence"));
+
+    SL_CHECK(json_object_set_new(l->doc, "sequence", json_integer(seq + 1)) == 0,
+             SL_ERR_NOMEM, "out of memory");
+    SL_CALL(ledger_mac(l->doc, l->key, hex));
+    SL_CHECK(json_object_set_new(l->doc, "mac", json_string(hex)) == 0, SL_ERR_NOMEM,
+             "out of memory");
+    text = json_dumps(l->doc, JSON_INDENT(1));
     SL_CHECK(text, SL_ERR_NOMEM, "out of memory");
     SL_CALL(sl_write_atomic(l->path, text, 0600));
 cleanup:
     free(text);
     return st;
+}
+
+json_t *sl_ledger_state(const struct sl_ledger *l)
+{
+    return json_pack("{s:s,s:O,s:O}", "ledger", l->name, "sequence",
+                     json_object_get(l->doc, "sequence"), "ledger_mac",
+                     json_object_get(l->doc, "mac") ? json_object_get(l->doc, "mac")
+                                                    : json_null());
 }
 
 int64_t sl_ledger_size(const struct sl_ledger *l)
@@ -301,6 +391,7 @@ void sl_ledger_close(struct sl_ledger **lp)
         close(l->lock_fd);
     }
     json_decref(l->doc);
+    sl_wipe(l->key, sizeof l->key);
     sl_free(l);
     *lp = NULL;
 }

@@ -16,7 +16,8 @@
  * checks them against the ledger again at that moment).
  *
  * Storage: <ledger_dir>/release/<cohort-uuid>/<project>.json, one JSON
- * document {"format":1, "cohort":..., "project":..., "entries":[...]}, each
+ * document {"format":2, "cohort":..., "project":..., "sequence":N,
+ * "entries":[...], "mac":...}, each
  * entry {"job_id", "output", "analysis", "dimensions":[{name, levels}],
  * "filter" (canonical text, "" for none), "population", "cells":[n...],
  * "recorded"}. The project part of the name is "p_<project>" for names of
@@ -26,6 +27,14 @@
  * the old one (then the directory is fsynced); an exclusive flock on
  * <project>.lock is held from open to close, so a check and the record that
  * follows it are atomic with respect to other jobs and reviews.
+ *
+ * Integrity: "mac" is HMAC-SHA-256, under a key derived from the audit key
+ * (label "ledger"), of the rest of the document in canonical form (compact,
+ * keys sorted), and "sequence" counts the commits. A ledger whose MAC does
+ * not match is refused (SL_ERR_INTEGRITY), so nothing is released against
+ * an edited ledger. Every commit is audited with its sequence and MAC
+ * (sl_ledger_state), so `sluice audit verify --ledger DIR` also finds a
+ * ledger deleted, or replaced by an older copy of itself.
  */
 #ifndef SL_ENGINE_LEDGER_H
 #define SL_ENGINE_LEDGER_H
@@ -47,12 +56,16 @@ struct sl_ledger;
 sl_status sl_ledger_entry(const struct sl_table *t, const char *job_id, const char *filter,
                           json_t **out);
 
+#define SL_LEDGER_FORMAT 2
+
 /* Opens (creating directories and files as needed) and locks the ledger of
- * cohort `uuid` and `project` (NULL: none) under `ledger_dir`. Blocks until
- * the lock is free. SL_ERR_IO, SL_ERR_INTEGRITY (the file is not a ledger),
- * SL_ERR_NOMEM. Rank 0 only; not collective. */
+ * cohort `uuid` and `project` (NULL: none) under `ledger_dir`, and checks
+ * its MAC under `key` (32 bytes, secret, copied: sl_kek_derive of the audit
+ * key with label "ledger"). Blocks until the lock is free. SL_ERR_IO,
+ * SL_ERR_INTEGRITY (the file is not a ledger of this format, or its MAC does
+ * not match), SL_ERR_NOMEM. Rank 0 only; not collective. */
 sl_status sl_ledger_open(const char *ledger_dir, const char *uuid, const char *project,
-                         struct sl_ledger **out);
+                         const unsigned char key[32], struct sl_ledger **out);
 
 /* The earliest recorded entry of another job that `entry` differs from by
  * 1 .. min_safe_count-1 patients on the same dimensions (a set of names)
@@ -75,8 +88,22 @@ sl_status sl_ledger_record(struct sl_ledger *l, const json_t *entry);
 void sl_ledger_forget(struct sl_ledger *l, const char *job_id);
 
 /* Writes the ledger durably (temporary file, fsync, rename, fsync of the
- * directory). SL_ERR_IO, SL_ERR_NOMEM. */
+ * directory), with its sequence advanced and its MAC renewed. SL_ERR_IO,
+ * SL_ERR_NOMEM. */
 sl_status sl_ledger_commit(struct sl_ledger *l);
+
+/* What the audit log keeps of the ledger after a commit: {"ledger": path
+ * under the ledger directory, "sequence", "ledger_mac"} (a new reference,
+ * NULL when out of memory). Nothing in it is secret. */
+json_t *sl_ledger_state(const struct sl_ledger *l);
+
+/* Reads the ledger file at `path` and checks its format and MAC under
+ * `key` (as sl_ledger_open does, without locking or creating anything):
+ * *sequence and mac (64 hex digits) are the file's. SL_ERR_INTEGRITY when
+ * it is missing, unreadable, not a ledger or its MAC does not match;
+ * SL_ERR_NOMEM. Not collective. */
+sl_status sl_ledger_check_file(const char *path, const unsigned char key[32], int64_t *sequence,
+                               char mac[65]);
 
 /* Number of entries (for tests and messages). */
 int64_t sl_ledger_size(const struct sl_ledger *l);

@@ -265,7 +265,8 @@ static sl_status release_output(const struct sl_review_ctx *ctx, const char *job
     const json_t *lentry = json_object_get(entry, "ledger_entry");
     const json_t *rules = json_object_get(json_object_get(doc, "policy"), "rules");
     const char *output = json_string_value(json_object_get(entry, "name"));
-    json_t *rdoc = NULL, *review = NULL, *full = NULL, *files = json_object_get(entry, "files");
+    json_t *rdoc = NULL, *review = NULL, *full = NULL, *state = NULL;
+    json_t *files = json_object_get(entry, "files");
     json_int_t min = json_integer_value(json_object_get(rules, "min_safe_count"));
     char path[4096], to[4096], now[32];
     size_t i, index = 0;
@@ -277,7 +278,8 @@ static sl_status release_output(const struct sl_review_ctx *ctx, const char *job
         SL_CALL(sl_ledger_open(ctx->ledger_dir,
                                json_string_value(json_object_get(json_object_get(job, "cohort"),
                                                                  "uuid")),
-                               json_string_value(json_object_get(job, "project")), &ledger));
+                               json_string_value(json_object_get(job, "project")),
+                               ctx->ledger_key, &ledger));
         hit = sl_ledger_conflict(ledger, lentry, min > 0 ? min : 1);
         if (hit) {
             char reason[512];
@@ -296,6 +298,15 @@ static sl_status release_output(const struct sl_review_ctx *ctx, const char *job
         }
         SL_CALL(sl_ledger_record(ledger, lentry));
         SL_CALL(sl_ledger_commit(ledger));
+        state = sl_ledger_state(ledger);
+        SL_CHECK(state && json_object_set_new(state, "job_id", json_string(job_id)) == 0 &&
+                     json_object_set_new(state, "recorded", json_integer(1)) == 0,
+                 SL_ERR_NOMEM, "out of memory");
+        {
+            json_t *fields = state; /* audit() takes it */
+            state = NULL;
+            SL_CALL(audit(ctx, "ledger", fields));
+        }
     }
     SL_CALL(audit(ctx, "review_release",
                   json_pack("{s:s,s:s,s:O,s:o}", "job_id", job_id, "output", output, "approvals",
@@ -332,6 +343,7 @@ static sl_status release_output(const struct sl_review_ctx *ctx, const char *job
     json_object_set_new(rec, "released", json_string(now));
 cleanup:
     sl_ledger_close(&ledger);
+    json_decref(state);
     json_decref(rdoc);
     json_decref(review);
     return st;
@@ -669,7 +681,10 @@ static void print_show(const struct sl_review_ctx *ctx, const char *job_id, cons
     printf("report: %s/%s/report.html\n", ctx->held_dir, job_id);
 }
 
-static sl_status open_audit(const struct sl_policy *p, struct sl_audit **audit)
+/* The audit log, and the ledger key (secret, the caller wipes it), both
+ * derived from the audit key. */
+static sl_status open_audit(const struct sl_policy *p, struct sl_audit **audit,
+                            unsigned char ledger_key[32])
 {
     sl_status st = SL_OK;
     struct sl_kek *kek = NULL;
@@ -680,6 +695,7 @@ static sl_status open_audit(const struct sl_policy *p, struct sl_audit **audit)
              "must be audited", p->path);
     SL_CALL(sl_kek_load(path, &kek));
     SL_CALL(sl_kek_derive(kek, "audit", key));
+    SL_CALL(sl_kek_derive(kek, "ledger", ledger_key));
     SL_CALL(sl_audit_open(p->audit_log, key, audit));
 cleanup:
     sl_wipe(key, sizeof key);
@@ -711,13 +727,14 @@ static sl_status review_main(const char *cmd, const char *policy_path, const cha
     struct sl_reviewer who;
     json_t *out = NULL;
     char *target = NULL, *job = NULL, *output = NULL;
+    unsigned char ledger_key[32];
     size_t i;
     json_t *v;
 
     SL_CHECK(policy_path, SL_ERR_ARG, "review: --policy FILE is required (or set SLUICE_POLICY)");
     SL_CALL(sl_policy_load(policy_path, &policy));
     ctx = (struct sl_review_ctx){policy->held_dir, policy->released_dir, policy->ledger_dir,
-                                 policy->reviewers_required, NULL};
+                                 policy->reviewers_required, NULL, NULL};
     if (strcmp(cmd, "list") == 0) {
         SL_CHECK(!target_arg, SL_ERR_ARG, "review list takes no JOB/OUTPUT");
         SL_CALL(sl_review_list(&ctx, &out));
@@ -737,8 +754,9 @@ static sl_status review_main(const char *cmd, const char *policy_path, const cha
         goto cleanup;
     }
     SL_CALL(sl_review_identity(&who));
-    SL_CALL(open_audit(policy, &audit));
+    SL_CALL(open_audit(policy, &audit, ledger_key));
     ctx.audit = audit;
+    ctx.ledger_key = ledger_key;
     SL_CALL(sl_review_vote(&ctx, job, output, &who, strcmp(cmd, "approve") == 0, reason, &out));
     printf("%s %s %s/%s: %s\n", who.name, strcmp(cmd, "approve") == 0 ? "approved" : "rejected",
            job, output, json_string_value(json_object_get(out, "message")));
@@ -746,6 +764,7 @@ cleanup:
     json_decref(out);
     sl_free(target);
     sl_audit_close(&audit);
+    sl_wipe(ledger_key, sizeof ledger_key);
     sl_policy_destroy(&policy);
     return st;
 }

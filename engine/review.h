@@ -64,6 +64,8 @@ struct sl_review_ctx {
     const char *ledger_dir;
     int reviewers_required;
     struct sl_audit *audit; /* borrowed; every vote is appended to it */
+    const unsigned char *ledger_key; /* borrowed, secret, 32 bytes: MACs the release
+                                        ledger (sl_ledger_open) */
 };
 
 /* The reviewer running this process (see above). SL_ERR_DENIED when the

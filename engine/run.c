@@ -73,6 +73,7 @@ struct run_ctx {
     struct sl_policy *policy;
     struct sl_job *job;
     struct sl_audit *audit;
+    unsigned char ledger_key[32]; /* secret: MACs the release ledger (rank 0) */
     struct sl_kek *kek;
     struct sl_cohort *cohort;
     struct sl_filter *filter;
@@ -230,6 +231,7 @@ static sl_status open_audit(struct run_ctx *r)
              r->policy->path);
     SL_CALL(sl_kek_load(path, &akek));
     SL_CALL(sl_kek_derive(akek, "audit", key));
+    SL_CALL(sl_kek_derive(akek, "ledger", r->ledger_key));
     SL_CALL(sl_audit_open(r->policy->audit_log, key, &r->audit));
 cleanup:
     sl_wipe(key, sizeof key);
@@ -428,6 +430,44 @@ static void print_summary(struct run_ctx *r)
     printf("results: %s/%s/results.json\n", r->policy->released_dir, r->job_id);
 }
 
+/* Rank 0: the release ledger this job would record into opens and its MAC
+ * matches, checked before any key is unwrapped, so a job is not run only to
+ * be refused at the release. */
+static sl_status check_ledger(struct run_ctx *r)
+{
+    sl_status st = SL_OK;
+    struct sl_ledger *ledger = NULL;
+    if (r->ex.rank != 0)
+        return SL_OK;
+    SL_CALL(sl_ledger_open(r->policy->ledger_dir, sl_cohort_uuid(r->cohort), r->job->project,
+                           r->ledger_key, &ledger));
+cleanup:
+    sl_ledger_close(&ledger);
+    return st;
+}
+
+/* Audits a ledger commit: what it recorded, and the ledger's sequence and
+ * MAC, which `sluice audit verify --ledger` compares with the file. */
+static sl_status audit_ledger(struct run_ctx *r, const struct sl_ledger *ledger, int recorded)
+{
+    sl_status st = SL_OK;
+    json_t *f = sl_ledger_state(ledger);
+    SL_CHECK(f && json_object_set_new(f, "cohort_uuid", json_string(sl_cohort_uuid(r->cohort))) ==
+                      0 &&
+                 json_object_set_new(f, "project", r->job->project
+                                                       ? json_string(r->job->project)
+                                                       : json_null()) == 0 &&
+                 json_object_set_new(f, "recorded", json_integer(recorded)) == 0 &&
+                 json_object_set_new(f, "entries", json_integer((json_int_t)sl_ledger_size(
+                                                       ledger))) == 0,
+             SL_ERR_NOMEM, "out of memory");
+    SL_CALL(audit_event(r, "ledger", f));
+    f = NULL;
+cleanup:
+    json_decref(f);
+    return st;
+}
+
 /* Gate, differencing ledger, mitigation, release. The ledger stays locked
  * from the differencing check until the released outputs are recorded, and
  * they are recorded (durably) before the release is written, so a crash
@@ -449,7 +489,7 @@ static sl_status gate_and_release(struct run_ctx *r)
     for (int i = 0; i < r->outs.count; i++)
         SL_CALL(sl_gate_evaluate(r->outs.tables[i], &r->job->rules));
     SL_CALL(sl_ledger_open(r->policy->ledger_dir, sl_cohort_uuid(r->cohort), r->job->project,
-                           &ledger));
+                           r->ledger_key, &ledger));
     for (int i = 0; i < r->outs.count; i++) {
         struct sl_table *t = r->outs.tables[i];
         SL_CALL(sl_ledger_entry(t, r->job_id, filter, &entries[i]));
@@ -462,6 +502,7 @@ static sl_status gate_and_release(struct run_ctx *r)
         }
     }
     SL_CALL(sl_ledger_commit(ledger));
+    SL_CALL(audit_ledger(r, ledger, recorded));
     jsec = job_section(r);
     psec = policy_section(r);
     SL_CHECK(jsec && psec, SL_ERR_NOMEM, "out of memory");
@@ -469,10 +510,14 @@ static sl_status gate_and_release(struct run_ctx *r)
                                     jsec, psec, entries, r->policy->reviewers_required};
     st = sl_release_write(&info, &r->outs, &results);
     if (st != SL_OK && recorded) {
+        sl_status rst;
         sl_ledger_forget(ledger, r->job_id);
-        if (sl_ledger_commit(ledger) != SL_OK)
+        rst = sl_ledger_commit(ledger);
+        if (rst == SL_OK)
+            rst = audit_ledger(r, ledger, 0);
+        if (rst != SL_OK)
             sl_log_error("the release ledger still lists outputs of job %s that were not "
-                         "released",
+                         "released, or its audit record failed",
                          r->job_id);
     }
     SL_CALL(st);
@@ -486,10 +531,6 @@ static sl_status gate_and_release(struct run_ctx *r)
                       m ? json_object_get(m, "requested") : NULL, "mitigated",
                       m && json_is_true(json_object_get(m, "applied")))));
     }
-    SL_CALL(audit_event(r, "ledger",
-                        json_pack("{s:s,s:s?,s:i,s:I}", "cohort_uuid", sl_cohort_uuid(r->cohort),
-                                  "project", r->job->project, "recorded", recorded, "entries",
-                                  (json_int_t)sl_ledger_size(ledger))));
     print_summary(r);
 cleanup:
     sl_ledger_close(&ledger);
@@ -544,6 +585,7 @@ static sl_status run_job(struct run_ctx *r)
     }
 
     SL_CALL(phase(r, sl_cohort_open(r->job->cohort, &r->cohort)));
+    SL_CALL(phase(r, check_ledger(r)));
     {
         const char *keyfile = r->opt.key ? r->opt.key : r->policy->key_file;
         sl_status ks = keyfile ? sl_kek_load(keyfile, &r->kek)
@@ -617,6 +659,7 @@ static void ctx_release(struct run_ctx *r)
     sl_cohort_close(&r->cohort);
     sl_kek_destroy(&r->kek);
     sl_audit_close(&r->audit);
+    sl_wipe(r->ledger_key, sizeof r->ledger_key);
     sl_job_destroy(&r->job);
     sl_policy_destroy(&r->policy);
 }

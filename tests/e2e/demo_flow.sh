@@ -52,6 +52,28 @@ grep -q '"event":"job_end"' audit/audit.log || fail "no job_end event"
 # The same job id is never overwritten.
 expect_exit 2 run_job 1 job.yaml flow1
 
+# The release ledger carries a MAC and is audited at every commit: as the
+# log last recorded it, it verifies; an older copy put back (a rollback) is
+# found; an edited ledger is refused by the next job, which releases nothing.
+"$SL_BIN/sluice" audit verify audit/audit.log --key audit.key --ledger ledger >verify.out \
+  || fail "ledger does not verify"
+grep -q "1 release ledger(s)" verify.out || { cat verify.out; fail "ledger not checked"; }
+led=$(ls ledger/release/*/none.json)
+cp "$led" ledger.old
+run_job 1 job.yaml flow2 >/dev/null 2>&1 || fail "second run failed"
+cp "$led" ledger.new
+cp ledger.old "$led"
+expect_exit 4 "$SL_BIN/sluice" audit verify audit/audit.log --key audit.key --ledger ledger
+cp ledger.new "$led"
+"$SL_BIN/sluice" audit verify audit/audit.log --key audit.key --ledger ledger >/dev/null \
+  || fail "restored ledger does not verify"
+sed -i '0,/"population": [0-9]*/s//"population": 29999/' "$led"
+cmp -s "$led" ledger.new && fail "the ledger edit did not change the file"
+expect_exit 4 run_job 1 job.yaml flow3
+test ! -e released/flow3 || fail "a job released against an edited ledger"
+expect_exit 4 "$SL_BIN/sluice" audit verify audit/audit.log --key audit.key --ledger ledger
+cp ledger.new "$led"
+
 # Tampering with the audit log is detected.
 cp audit/audit.log audit.orig
 sed -i '1s/"ranks":2/"ranks":3/' audit/audit.log

@@ -295,6 +295,63 @@ TEST_F(AuditTest, IntactLogVerifiesAndHasTheDocumentedFormat)
     json_decref(head);
 }
 
+// The visitor of sl_audit_verify_each sees every line once, in order,
+// without its MAC; an error it returns stops the verification; a bad line is
+// never visited.
+namespace {
+
+struct Visits {
+    std::vector<int64_t> lines;
+    std::vector<std::string> jobs;
+    int64_t stop_at = 0;
+    bool saw_mac = false;
+};
+
+sl_status visit_line(void *ctx, int64_t line, const json_t *entry)
+{
+    Visits *v = static_cast<Visits *>(ctx);
+    v->lines.push_back(line);
+    v->jobs.push_back(json_string_value(json_object_get(entry, "job")));
+    v->saw_mac |= json_object_get(entry, "mac") != nullptr;
+    if (line == v->stop_at)
+        return sl_error_set(SL_ERR_NOMEM, __FILE__, __LINE__, __func__, "visitor stops");
+    return SL_OK;
+}
+
+}  // namespace
+
+TEST_F(AuditTest, VisitorSeesEveryCheckedLineInOrder)
+{
+    append_events(12);
+    Visits all;
+    int64_t n = 0, bad = 0;
+    ASSERT_EQ(sl_audit_verify_each(path.c_str(), key.data(), visit_line, &all, &n, &bad), SL_OK)
+        << sl_error_message();
+    EXPECT_EQ(n, 12);
+    ASSERT_EQ(all.lines.size(), 12u);
+    for (size_t i = 0; i < 12; i++) {
+        EXPECT_EQ(all.lines[i], static_cast<int64_t>(i + 1));
+        EXPECT_EQ(all.jobs[i], "job-" + std::to_string(1001 + i));
+    }
+    EXPECT_FALSE(all.saw_mac);
+
+    Visits stop;
+    stop.stop_at = 5;
+    EXPECT_EQ(sl_audit_verify_each(path.c_str(), key.data(), visit_line, &stop, &n, &bad),
+              SL_ERR_NOMEM);
+    EXPECT_EQ(stop.lines.size(), 5u);
+    EXPECT_EQ(bad, 0) << "the visitor's error is not a bad line";
+
+    std::vector<std::string> l = lines();
+    l[7][l[7].find("job-")] = 'J';
+    put_lines(l);
+    Visits upto;
+    EXPECT_EQ(sl_audit_verify_each(path.c_str(), key.data(), visit_line, &upto, &n, &bad),
+              SL_ERR_INTEGRITY);
+    EXPECT_EQ(bad, 8);
+    EXPECT_EQ(upto.lines.size(), 7u) << "the edited line is not visited";
+}
+
 TEST_F(AuditTest, EditedCharacterIsABadMacOnThatLine)
 {
     append_events(20);

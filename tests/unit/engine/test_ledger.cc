@@ -10,6 +10,7 @@
 #include <cstring>
 #include <fstream>
 #include <memory>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -32,6 +33,9 @@ struct LedgerDeleter {
 };
 using LedgerPtr = std::unique_ptr<sl_ledger, LedgerDeleter>;
 
+const unsigned char kKey[32] = {7, 1, 7, 2, 7, 3, 7, 4, 7, 5, 7, 6, 7, 7, 7, 8,
+                                7, 9, 7, 10, 7, 11, 7, 12, 7, 13, 7, 14, 7, 15, 7, 16};
+
 class Ledger : public ::testing::Test {
 protected:
     void SetUp() override
@@ -47,7 +51,7 @@ protected:
     {
         sl_ledger *l = nullptr;
         EXPECT_EQ(sl_ledger_open(dir_.c_str(), "0f1e2d3c-aaaa-bbbb-cccc-123456789abc", project,
-                                 &l),
+                                 kKey, &l),
                   SL_OK);
         return LedgerPtr(l);
     }
@@ -256,9 +260,75 @@ TEST_F(Ledger, CorruptLedgerIsRefused)
     std::ofstream(path, std::ios::trunc) << "{\"format\":1,\"entr";
     sl_ledger *l = nullptr;
     EXPECT_EQ(sl_ledger_open(dir_.c_str(), "0f1e2d3c-aaaa-bbbb-cccc-123456789abc", "diabetes",
-                             &l),
+                             kKey, &l),
               SL_ERR_INTEGRITY);
     EXPECT_EQ(l, nullptr);
+}
+
+// The ledger carries a MAC over its content and a commit sequence: an edit,
+// a ledger written under another key, or one of the old format without a
+// MAC is refused; what the audit log keeps (sl_ledger_state) is what the
+// file holds.
+TEST_F(Ledger, EditedLedgerOrWrongKeyIsRefused)
+{
+    std::string path = dir_ + "/release/0f1e2d3c-aaaa-bbbb-cccc-123456789abc/p_diabetes.json";
+    {
+        auto l = open();
+        record(l.get(), table({"sex"}, {50, 60}).get(), "j1", "a");
+        ASSERT_EQ(sl_ledger_commit(l.get()), SL_OK);
+        record(l.get(), table({"sex"}, {70, 60}, "b").get(), "j2", "a");
+        ASSERT_EQ(sl_ledger_commit(l.get()), SL_OK);
+        json_t *state = sl_ledger_state(l.get());
+        int64_t seq = 0;
+        char mac[65];
+        ASSERT_EQ(sl_ledger_check_file(path.c_str(), kKey, &seq, mac), SL_OK)
+            << sl_error_message();
+        EXPECT_EQ(json_integer_value(json_object_get(state, "sequence")), 2);
+        EXPECT_EQ(seq, 2);
+        EXPECT_STREQ(json_string_value(json_object_get(state, "ledger_mac")), mac);
+        EXPECT_STREQ(json_string_value(json_object_get(state, "ledger")),
+                     "release/0f1e2d3c-aaaa-bbbb-cccc-123456789abc/p_diabetes.json");
+        json_decref(state);
+    }
+    std::string good;
+    {
+        std::ifstream in(path);
+        std::stringstream text;
+        text << in.rdbuf();
+        good = text.str();
+    }
+    auto refused = [&](const unsigned char *key, const char *what) {
+        sl_ledger *l = nullptr;
+        EXPECT_EQ(sl_ledger_open(dir_.c_str(), "0f1e2d3c-aaaa-bbbb-cccc-123456789abc", "diabetes",
+                                 key, &l),
+                  SL_ERR_INTEGRITY);
+        EXPECT_EQ(l, nullptr);
+        EXPECT_NE(std::string(sl_error_message()).find(what), std::string::npos)
+            << sl_error_message();
+    };
+    // one entry's population lowered: the MAC no longer matches
+    std::string edited = good;
+    const std::string from = "\"population\": 110", to = "\"population\": 109";
+    size_t at = edited.find(from);
+    ASSERT_NE(at, std::string::npos);
+    edited.replace(at, from.size(), to);
+    std::ofstream(path, std::ios::trunc) << edited;
+    refused(kKey, "does not match its MAC");
+    // the entries cut off: likewise
+    std::ofstream(path, std::ios::trunc)
+        << "{\"format\": 2, \"sequence\": 2, \"entries\": [], \"mac\": \"00\"}";
+    refused(kKey, "does not match its MAC");
+    // the true file under another key
+    std::ofstream(path, std::ios::trunc) << good;
+    unsigned char other[32];
+    std::memcpy(other, kKey, sizeof other);
+    other[0] ^= 1;
+    refused(other, "does not match its MAC");
+    // a ledger of the format before MACs
+    std::ofstream(path, std::ios::trunc) << "{\"format\": 1, \"entries\": []}";
+    refused(kKey, "format 1");
+    std::ofstream(path, std::ios::trunc) << good;
+    EXPECT_EQ(sl_ledger_size(open().get()), 2);
 }
 
 // A stale temporary file from a crash mid-write does not disturb the
@@ -291,7 +361,7 @@ TEST_F(Ledger, ConcurrentWritersDoNotLoseEntries)
             for (int k = 0; k < kEach; k++) {
                 sl_ledger *l = nullptr;
                 if (sl_ledger_open(dir_.c_str(), "0f1e2d3c-aaaa-bbbb-cccc-123456789abc",
-                                   "diabetes", &l) != SL_OK) {
+                                   "diabetes", kKey, &l) != SL_OK) {
                     bad = 1;
                     break;
                 }

@@ -34,6 +34,8 @@ using TablePtr = std::unique_ptr<sl_table, TableDeleter>;
 
 const unsigned char kKey[32] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16,
                                 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32};
+const unsigned char kLedgerKey[32] = {42, 41, 40, 39, 38, 37, 36, 35, 34, 33, 32, 31, 30, 29, 28, 27,
+                                     26, 25, 24, 23, 22, 21, 20, 19, 18, 17, 16, 15, 14, 13, 12, 11};
 
 TablePtr table(const char *name, std::vector<int64_t> counts)
 {
@@ -79,7 +81,7 @@ protected:
         ledger_ = dir_ + "/ledger";
         log_ = dir_ + "/audit/audit.log";
         ASSERT_EQ(sl_audit_open(log_.c_str(), kKey, &audit_), SL_OK);
-        ctx_ = {held_.c_str(), released_.c_str(), ledger_.c_str(), 2, audit_};
+        ctx_ = {held_.c_str(), released_.c_str(), ledger_.c_str(), 2, audit_, kLedgerKey};
         run_job("job1", "age >= 40");
     }
     void TearDown() override
@@ -212,7 +214,7 @@ TEST_F(Review, ApprovalsCountPerDistinctUser)
 
     // Recorded in the ledger, audited, and the log still verifies.
     sl_ledger *l = nullptr;
-    ASSERT_EQ(sl_ledger_open(ledger_.c_str(), "uuid-1", "proj", &l), SL_OK);
+    ASSERT_EQ(sl_ledger_open(ledger_.c_str(), "uuid-1", "proj", kLedgerKey, &l), SL_OK);
     EXPECT_EQ(sl_ledger_size(l), 1);
     sl_ledger_close(&l);
     EXPECT_EQ(audit_events("review_vote"), 3);
@@ -320,7 +322,7 @@ TEST_F(Review, DifferencingIsCheckedAgainAtRelease)
         json_t *e = nullptr;
         ASSERT_EQ(sl_ledger_entry(other.get(), "job0", "age >= 41", &e), SL_OK);
         sl_ledger *l = nullptr;
-        ASSERT_EQ(sl_ledger_open(ledger_.c_str(), "uuid-1", "proj", &l), SL_OK);
+        ASSERT_EQ(sl_ledger_open(ledger_.c_str(), "uuid-1", "proj", kLedgerKey, &l), SL_OK);
         ASSERT_EQ(sl_ledger_record(l, e), SL_OK);
         ASSERT_EQ(sl_ledger_commit(l), SL_OK);
         sl_ledger_close(&l);
