@@ -46,4 +46,4 @@ ls -l released/demo
 for f in released/demo/*.csv; do echo "--- $f"; cat "$f"; done
 
 step "8. the audit trail"
-"$BIN/sluice" audit verify audit/audit.log --key audit.key
+"$BIN/sluice" audit verify audit/audit.log --key audit.key --ledger ledger
