@@ -38,7 +38,8 @@ cp "$ROOT/demo/policy.yaml" "$ROOT/demo/job.yaml" .
 
 step "6. the researcher's job, on 2 MPI ranks"
 cat job.yaml
-mpirun --allow-run-as-root --oversubscribe -np 2 "$BIN/sluice" run --policy policy.yaml \
+mpirun --allow-run-as-root --oversubscribe --mca pml ob1 --mca btl self,vader -np 2 \
+  "$BIN/sluice" run --policy policy.yaml \
   --job-id demo job.yaml
 
 step "7. what the researcher gets"
