@@ -383,24 +383,29 @@ cleanup:
  * the error, if any, is one more suppression, never a leak. */
 #define DETERMINED_TOL 1e-9
 
-/* Work (multiply-adds) one exact check may take: about a second. Tables
- * needing more are not protected by suppression (the note says so). */
-#define DETERMINED_MAX_WORK 2e9
+/* Limits of one exact check: entries of its dense matrix (256 MiB of
+ * doubles) and multiply-adds of the elimination (seconds; the matrices are
+ * sparse, so 50 x 50 x 10 tables with 7800 withheld cells take under a
+ * second here). Tables beyond them are not protected by suppression (the
+ * note says so). */
+#define DETERMINED_MAX_ENTRIES 3.2e7
+#define DETERMINED_MAX_WORK 1e10
 
 /* Marks in det[] the withheld cells the table's lines determine. Unknowns
  * are the withheld cells, one relation per line (its interior cells sum to
  * its margin cell, or without margins to a total known from elsewhere).
  * A withheld value is determined iff every solution of the homogeneous
  * system is 0 there: in reduced row echelon form, iff its column is a pivot
- * whose row has nothing in the free columns. *any: some cell is; -1 when
- * the check would take more than DETERMINED_MAX_WORK. */
+ * whose row has nothing in the free columns. Only lines holding a withheld
+ * cell make a relation. *any: some cell is; -1 when the check would exceed
+ * the limits above. */
 static sl_status determined(const struct grid *g, const unsigned char *sup, unsigned char *det,
                             int *any)
 {
     sl_status st = SL_OK;
     int64_t k = 0, m = 0, rank = 0, *col = sl_malloc((size_t)g->ncells * sizeof *col);
     int64_t *cell_of = NULL, *pivot_row = NULL;
-    double *a = NULL;
+    double *a = NULL, work = 0;
 
     *any = 0;
     SL_CHECK(col, SL_ERR_NOMEM, "out of memory");
@@ -409,8 +414,10 @@ static sl_status determined(const struct grid *g, const unsigned char *sup, unsi
         det[c] = 0;
     }
     for (int d = 0; d < g->ndims; d++)
-        m += g->ncells / g->len[d];
-    if ((double)m * (double)k * (double)k > DETERMINED_MAX_WORK) {
+        for (int64_t c = 0; c < g->ncells; c++)
+            if (coord(g, c, d) == 0 && line_count(g, sup, c, d) > 0)
+                m++;
+    if ((double)m * (double)k > DETERMINED_MAX_ENTRIES) {
         *any = -1;
         goto cleanup;
     }
@@ -425,7 +432,7 @@ static sl_status determined(const struct grid *g, const unsigned char *sup, unsi
     m = 0;
     for (int d = 0; d < g->ndims; d++)
         for (int64_t c = 0; c < g->ncells; c++) {
-            if (coord(g, c, d) != 0)
+            if (coord(g, c, d) != 0 || line_count(g, sup, c, d) == 0)
                 continue;
             for (int64_t l = 0; l < g->len[d]; l++) {
                 int64_t cell = c + l * g->stride[d];
@@ -457,6 +464,11 @@ static sl_status determined(const struct grid *g, const unsigned char *sup, unsi
                 continue;
             for (int64_t x = j; x < k; x++)
                 a[i * k + x] -= f * a[rank * k + x];
+            work += (double)(k - j);
+        }
+        if (work > DETERMINED_MAX_WORK) {
+            *any = -1;
+            goto cleanup;
         }
         pivot_row[j] = rank++;
     }

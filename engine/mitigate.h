@@ -42,7 +42,9 @@
  * cells), which no line can solve. So in 1-D, 2-D and 3-D tables no withheld
  * value can be recomputed from the margins. Margins keep the true totals (a
  * failing margin cell is withheld like any other cell). A 3-D table too
- * large to check (about 2e9 operations) is not mitigated. Table-scope
+ * large to check (a relation matrix over 256 MiB, or 1e10 operations; 50 x 50
+ * x 10 with 7800 withheld cells takes under a second) is not mitigated and
+ * says so. Table-scope
  * failures (differencing) cannot be suppressed: the output stays `fail`.
  *
  * Rounding (`round`). Every released count (n and count-like columns) is
