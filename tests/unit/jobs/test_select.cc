@@ -241,6 +241,13 @@ TEST(Select, SampleUnlikeTheOtherRows)
     expect_exact(c);
 }
 
+TEST(Select, RanksWithoutRows)
+{
+    // 3 rows on up to 4 ranks: some ranks hold nothing, sample nothing and
+    // copy nothing, and still take part in every reduction.
+    expect_exact(make_case(3, 2, true, 17));
+}
+
 TEST(Select, RefusesARankBeyondTheCell)
 {
     Case c = make_case(1000, 3, true, 14);
