@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "stats_test_util.hh"
@@ -110,6 +111,85 @@ TEST(Dominance, TotalCarriesPastSixtyFourBits)
     sl_dominance_merge(&a, &b);
     expect_evidence(a, x);
     EXPECT_GT(a.total_hi, 0);
+}
+
+// Rows added in one call give the brute-force evidence for few and many
+// cells, with cells, with a mask only and with neither, for values that
+// round at halves, saturate (huge and infinite), are negative, zero or
+// missing; a cell out of range is refused with its row.
+TEST(Dominance, RowsEqualBruteForce)
+{
+    std::mt19937_64 rng(31);
+    auto value = [&]() -> double {
+        uint64_t r = rng(), k = r % 40;
+        if (k == 0)
+            return NAN;
+        if (k == 1)
+            return (r & 64) ? INFINITY : -INFINITY;
+        if (k == 2)
+            return (r & 64 ? 1 : -1) * std::ldexp(1.0, 43 + static_cast<int>(r % 30));
+        if (k == 3)
+            return -0.0;
+        if (k < 6)
+            return -static_cast<double>(r % 1000) / 1048576.0 - 0.5 / 1048576.0;
+        return std::ldexp(static_cast<double>(r >> 20), -static_cast<int>(r % 48));
+    };
+    for (int64_t n : {1, 7, 511, 512, 513, 3000}) {
+        for (int64_t used : {1, 3, 8}) {
+            std::vector<double> v(static_cast<size_t>(n));
+            std::vector<int32_t> cell(static_cast<size_t>(n));
+            std::vector<uint8_t> mask(static_cast<size_t>(n));
+            for (int64_t i = 0; i < n; i++) {
+                v[static_cast<size_t>(i)] = value();
+                cell[static_cast<size_t>(i)] =
+                    static_cast<int32_t>(static_cast<int64_t>(rng() % static_cast<uint64_t>(used + 1)) - 1);
+                mask[static_cast<size_t>(i)] = cell[static_cast<size_t>(i)] >= 0;
+            }
+            for (int64_t ncells : {used, used + 9}) {
+                std::vector<sl_dominance> got(static_cast<size_t>(ncells), sl_dominance{});
+                ASSERT_EQ(sl_dominance_add_rows(v.data(), cell.data(), nullptr, n, ncells,
+                                                got.data()),
+                          SL_OK);
+                for (int64_t c = 0; c < ncells; c++) {
+                    std::vector<int64_t> x;
+                    for (int64_t i = 0; i < n; i++)
+                        if (cell[static_cast<size_t>(i)] == c && !std::isnan(v[static_cast<size_t>(i)]))
+                            x.push_back(sl_fixed_from_double(v[static_cast<size_t>(i)]));
+                    expect_evidence(got[static_cast<size_t>(c)], x);
+                }
+                std::vector<sl_dominance> masked(static_cast<size_t>(ncells), sl_dominance{}),
+                    all(static_cast<size_t>(ncells), sl_dominance{});
+                ASSERT_EQ(sl_dominance_add_rows(v.data(), nullptr, mask.data(), n, ncells,
+                                                masked.data()),
+                          SL_OK);
+                ASSERT_EQ(sl_dominance_add_rows(v.data(), nullptr, nullptr, n, ncells,
+                                                all.data()),
+                          SL_OK);
+                std::vector<int64_t> xm, xa;
+                for (int64_t i = 0; i < n; i++) {
+                    if (std::isnan(v[static_cast<size_t>(i)]))
+                        continue;
+                    xa.push_back(sl_fixed_from_double(v[static_cast<size_t>(i)]));
+                    if (mask[static_cast<size_t>(i)])
+                        xm.push_back(xa.back());
+                }
+                expect_evidence(masked[0], xm);
+                expect_evidence(all[0], xa);
+            }
+        }
+    }
+    // a cell out of range is refused, with its row
+    std::vector<double> v(600, 1.0);
+    std::vector<int32_t> cell(600, 0);
+    cell[550] = 3;
+    for (int64_t ncells : {3, 12}) {
+        std::vector<sl_dominance> d(static_cast<size_t>(ncells), sl_dominance{});
+        cell[550] = static_cast<int32_t>(ncells);
+        EXPECT_EQ(sl_dominance_add_rows(v.data(), cell.data(), nullptr, 600, ncells, d.data()),
+                  SL_ERR_INTERNAL);
+        EXPECT_NE(std::string(sl_error_message()).find("row 550"), std::string::npos)
+            << sl_error_message();
+    }
 }
 
 // The same evidence from rows with explicit cells, from a moments pass over
