@@ -4,7 +4,8 @@
 #   1. sluice's IRLS fit in process (bench_glm; compute only)
 #   2. statsmodels Logit (Newton) and GLM (IRLS) on the same data
 #      (a virtual environment with statsmodels under the build directory)
-#   3. R's glm on the same data (when Rscript is installed)
+#   3. R's glm on the same data (r-base-core installed from Debian's packages
+#      when missing; skipped if that fails)
 #   4. sluice end to end: the data ingested into an encrypted cohort, then
 #      `sluice run` of a glm job on 1 rank (1 and 2 threads) and 2 ranks
 #      (1 thread each): wall time, decryption + load time, fit time, the
@@ -50,6 +51,14 @@ T_SM=$(val statsmodels_logit_seconds <sm.txt)
 T_SMGLM=$(val statsmodels_glm_seconds <sm.txt)
 
 T_R=""
+if ! command -v Rscript >/dev/null && command -v apt-get >/dev/null; then
+  # R from Debian's packages, for this comparison only (the product does not use it)
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO=sudo
+  note "== installing r-base-core (benchmark only)"
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends \
+    r-base-core >/dev/null || note "could not install r-base-core"
+fi
 if command -v Rscript >/dev/null; then
   note "== 3. R glm"
   Rscript "$ROOT/perf/bench_glm_compare.R" "$DATA" coef_r.txt | tee r.txt
