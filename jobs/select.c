@@ -733,41 +733,31 @@ static sl_status segments_build(int64_t ncells, const int64_t *mstart, const int
                                 struct segments *sg)
 {
     sl_status st = SL_OK;
-    int64_t *next = NULL, nb = 0;
+    int64_t *qstart = NULL, *qof = NULL, nb = 0;
 
     memset(sg, 0, sizeof *sg);
+    SL_CALL(queries_by_cell(ncells, mstart, members, nq, qcell, br, &qstart, &qof));
     sg->bstart = sl_calloc((size_t)ncells + 2, sizeof *sg->bstart);
     sg->seg0 = sl_calloc((size_t)ncells + 2, sizeof *sg->seg0);
-    next = sl_malloc((size_t)(ncells + 1) * sizeof *next);
-    SL_CHECK(sg->bstart && sg->seg0 && next, SL_ERR_NOMEM, "out of memory");
-    for (int64_t i = 0; i < nq; i++)
-        for (int64_t m = mstart[qcell[i]]; br[i].use && m < mstart[qcell[i] + 1]; m++) {
-            sg->bstart[members[m] + 1] += br[i].has_lo + br[i].has_up;
-            nb += br[i].has_lo + br[i].has_up;
-        }
-    for (int64_t c = 0; c < ncells; c++)
-        sg->bstart[c + 1] += sg->bstart[c];
-    sg->bnd = sl_malloc((size_t)(nb + 1) * sizeof *sg->bnd);
-    SL_CHECK(sg->bnd, SL_ERR_NOMEM, "out of memory");
-    memcpy(next, sg->bstart, (size_t)ncells * sizeof *next);
-    for (int64_t i = 0; i < nq; i++)
-        for (int64_t m = mstart[qcell[i]]; br[i].use && m < mstart[qcell[i] + 1]; m++) {
-            if (br[i].has_lo)
-                sg->bnd[next[members[m]]++] = br[i].lo;
-            if (br[i].has_up)
-                sg->bnd[next[members[m]]++] = br[i].up;
-        }
-    /* sort and deduplicate each cell's bounds, packing them to the front */
-    nb = 0;
+    sg->bnd = sl_malloc((size_t)(2 * qstart[ncells] + 1) * sizeof *sg->bnd);
+    SL_CHECK(sg->bstart && sg->seg0 && sg->bnd, SL_ERR_NOMEM, "out of memory");
+    /* each cell's bounds, sorted and without repeats */
     for (int64_t c = 0; c < ncells; c++) {
-        uint64_t *b = sg->bnd + sg->bstart[c];
-        int64_t n = sg->bstart[c + 1] - sg->bstart[c], k = 0;
+        uint64_t *b = sg->bnd + nb;
+        int64_t n = 0, k = 0;
+        for (int64_t e = qstart[c]; e < qstart[c + 1]; e++) {
+            const struct bracket *q = &br[qof[e]];
+            if (q->has_lo)
+                b[n++] = q->lo;
+            if (q->has_up)
+                b[n++] = q->up;
+        }
         qsort(b, (size_t)n, sizeof *b, cmp_u64);
         for (int64_t j = 0; j < n; j++)
             if (j == 0 || b[j] != b[j - 1])
-                sg->bnd[nb + k++] = b[j];
+                b[k++] = b[j];
         sg->bstart[c] = nb;
-        sg->seg0[c + 1] = sg->seg0[c] + (n > 0 ? k + 1 : 0);
+        sg->seg0[c + 1] = sg->seg0[c] + (qstart[c + 1] > qstart[c] ? k + 1 : 0);
         nb += k;
     }
     sg->bstart[ncells] = nb;
@@ -776,17 +766,18 @@ static sl_status segments_build(int64_t ncells, const int64_t *mstart, const int
              (long long)sg->nseg);
     sg->copy = sl_calloc((size_t)sg->nseg + 1, sizeof *sg->copy);
     SL_CHECK(sg->copy, SL_ERR_NOMEM, "out of memory");
-    for (int64_t i = 0; i < nq; i++)
-        for (int64_t m = mstart[qcell[i]]; br[i].use && !is_point(&br[i]) &&
-                                           m < mstart[qcell[i] + 1];
-             m++) {
-            int64_t c = members[m], j0, j1;
-            bracket_span(sg, c, &br[i], &j0, &j1);
+    for (int64_t c = 0; c < ncells; c++)
+        for (int64_t e = qstart[c]; e < qstart[c + 1]; e++) {
+            int64_t j0, j1;
+            if (is_point(&br[qof[e]]))
+                continue;
+            bracket_span(sg, c, &br[qof[e]], &j0, &j1);
             for (int64_t j = j0; j <= j1; j++)
                 sg->copy[sg->seg0[c] + j] = 1;
         }
 cleanup:
-    sl_free(next);
+    sl_free(qstart);
+    sl_free(qof);
     return st;
 }
 
