@@ -691,6 +691,111 @@ cleanup:
     return st;
 }
 
+/* Whether the n bytes at s contain the plen bytes of pat. */
+static int bytes_contain(const char *s, size_t n, const char *pat, size_t plen)
+{
+    for (const char *p = s; plen <= n - (size_t)(p - s);) {
+        const char *q = memchr(p, pat[0], n - (size_t)(p - s) - plen + 1);
+        if (!q)
+            return 0;
+        if (memcmp(q, pat, plen) == 0)
+            return 1;
+        p = q + 1;
+    }
+    return 0;
+}
+
+sl_status sl_audit_find_last(const struct sl_audit *a, const char *event, const json_t *match,
+                             json_t **entry, int64_t *seq)
+{
+    sl_status st = SL_OK;
+    struct audit_mac m = {NULL, NULL};
+    const size_t window = (size_t)AUDIT_LINE_MAX + 2;
+    char pat[128], *buf = NULL;
+    size_t plen;
+    int lock_fd = -1, fd = -1;
+    struct stat sb;
+    off_t end;
+
+    SL_CHECK(entry && seq, SL_ERR_ARG, "sl_audit_find_last: entry and seq are needed");
+    *entry = NULL;
+    *seq = 0;
+    SL_CHECK(a && event && json_is_object(match), SL_ERR_ARG,
+             "sl_audit_find_last: missing argument");
+    /* canonical lines are compact: the event is written exactly so */
+    plen = (size_t)snprintf(pat, sizeof pat, "\"event\":\"%s\"", event);
+    SL_CHECK(plen < sizeof pat, SL_ERR_ARG, "event name '%s' is too long", event);
+    buf = sl_malloc(window);
+    SL_CHECK(buf, SL_ERR_NOMEM, "out of memory reading %s", a->log_path);
+    SL_CALL(audit_mac_init(&m, a->key->data));
+    /* the log only grows: its length under the lock is a snapshot */
+    SL_CALL(lock_take(a->lock_path, 0, LOCK_SH, &lock_fd));
+    fd = open(a->log_path, O_RDONLY | O_CLOEXEC);
+    SL_CHECK(fd >= 0, SL_ERR_IO, "cannot open audit log %s: %s", a->log_path, strerror(errno));
+    SL_CHECK(fstat(fd, &sb) == 0, SL_ERR_IO, "cannot stat %s: %s", a->log_path, strerror(errno));
+    if (lock_fd >= 0) {
+        close(lock_fd);
+        lock_fd = -1;
+    }
+    /* windows end after a newline; each holds at least one whole line */
+    for (end = sb.st_size; end > 0 && !*entry;) {
+        off_t from = end > (off_t)window ? end - (off_t)window : 0;
+        size_t n = (size_t)(end - from), stop = n - 1, s;
+        SL_CALL(pread_all(fd, buf, n, from, a->log_path));
+        SL_CHECK(buf[n - 1] == '\n', SL_ERR_INTEGRITY,
+                 "audit log %s ends in a partial line (no trailing newline)", a->log_path);
+        for (;;) {
+            for (s = stop; s > 0 && buf[s - 1] != '\n'; s--)
+                ;
+            if (s == 0 && from > 0) {
+                SL_CHECK(stop < n - 1, SL_ERR_INTEGRITY,
+                         "audit log %s: the line ending at byte %lld is longer than %d bytes",
+                         a->log_path, (long long)(from + (off_t)stop), AUDIT_LINE_MAX);
+                end = from + (off_t)stop + 1;
+                break;
+            }
+            if (bytes_contain(buf + s, stop - s, pat, plen)) {
+                unsigned char prev[AUDIT_HASH_LEN];
+                json_t *e = NULL, *want;
+                const char *k;
+                int all = 1;
+                st = entry_check(&m, buf + s, stop - s, seq, prev, &e);
+                if (st != SL_OK) {
+                    sl_error_prefix("audit log %s: line at byte %lld", a->log_path,
+                                    (long long)(from + (off_t)s));
+                    goto cleanup;
+                }
+                json_object_foreach((json_t *)match, k, want)
+                    all &= json_equal(json_object_get(e, k), want);
+                if (all) {
+                    *entry = e;
+                    break;
+                }
+                json_decref(e);
+                *seq = 0;
+            }
+            if (s == 0) {
+                end = 0;
+                break;
+            }
+            stop = s - 1;
+        }
+    }
+cleanup:
+    if (fd >= 0)
+        close(fd);
+    if (lock_fd >= 0)
+        close(lock_fd);
+    audit_mac_fini(&m);
+    sl_free(buf);
+    if (st != SL_OK && entry) {
+        json_decref(*entry);
+        *entry = NULL;
+        *seq = 0;
+    }
+    return st;
+}
+
 /* Current UTC time as 2026-11-23T06:46:00.123Z. */
 static sl_status audit_now(char out[32])
 {

@@ -44,6 +44,19 @@ sl_status sl_audit_append(struct sl_audit *a, const char *event, const json_t *f
 
 void sl_audit_close(struct sl_audit **a);
 
+/* The newest line of the log `a` has open whose "event" is `event` and that
+ * has every member of the object `match` with an equal value: *entry is that line without its "mac" (a
+ * new reference; its form and MAC are checked) and *seq its seq; NULL and 0
+ * when no line matches. Reads the log backwards from its end as it was when
+ * called, so the cost is that of the lines after the match. The lines of
+ * `event` it reads on the way are checked as the match is; other lines, and
+ * the chain between lines, are sl_audit_verify's to check.
+ * SL_ERR_INTEGRITY (the matching line is not canonical or its MAC is bad; a
+ * line longer than the limit; a partial last line), SL_ERR_IO, SL_ERR_NOMEM.
+ * Not collective. */
+sl_status sl_audit_find_last(const struct sl_audit *a, const char *event, const json_t *match,
+                             json_t **entry, int64_t *seq);
+
 /* Verifies the whole log. SL_OK and *nlines when intact; SL_ERR_INTEGRITY with
  * *bad_line (1-based) and a message saying what is wrong (bad MAC, broken
  * chain, sequence gap, truncated against the head, unparsable line).

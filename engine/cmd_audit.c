@@ -3,9 +3,12 @@
  * and, with --ledger, that every release ledger is the one the log last
  * recorded.
  */
+#define _XOPEN_SOURCE 700 /* realpath */
+
 #include <dirent.h>
 #include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "engine/audit.h"
@@ -35,6 +38,7 @@ static const char *usage_text =
 /* The last commit the log recorded of each ledger. */
 struct ledgers {
     json_t *last; /* {path under DIR: {"sequence", "ledger_mac", "line"}} */
+    char root[4096]; /* DIR resolved: records of other ledger directories are not its */
 };
 
 static sl_status collect(void *ctx, int64_t line, const json_t *entry)
@@ -45,10 +49,13 @@ static sl_status collect(void *ctx, int64_t line, const json_t *entry)
     const char *path = json_string_value(json_object_get(entry, "ledger"));
     const json_t *seq = json_object_get(entry, "sequence");
     const json_t *mac = json_object_get(entry, "ledger_mac");
+    const char *root = json_string_value(json_object_get(entry, "ledger_dir"));
 
     if (!event || strcmp(event, "ledger") != 0 || !path || !json_is_integer(seq) ||
         !json_is_string(mac))
         return SL_OK; /* another event, or a ledger event from before ledgers had MACs */
+    if (root && strcmp(root, lg->root) != 0)
+        return SL_OK; /* a ledger of another directory */
     SL_CHECK(json_object_set_new(lg->last, path,
                                  json_pack("{s:O,s:O,s:I}", "sequence", seq, "ledger_mac", mac,
                                            "line", (json_int_t)line)) == 0,
@@ -183,6 +190,9 @@ int sl_cmd_audit(int argc, char **argv)
     log = argv[optind + 1];
     lg.last = json_object();
     st = lg.last ? sl_kek_load(keyfile, &kek) : SL_ERR_NOMEM;
+    /* a directory not made yet holds no ledger: its name as given will do */
+    if (ledger_dir && !realpath(ledger_dir, lg.root))
+        snprintf(lg.root, sizeof lg.root, "%s", ledger_dir);
     if (st == SL_OK)
         st = sl_kek_derive(kek, "audit", key);
     if (st == SL_OK)

@@ -2,6 +2,8 @@
  * ledger.c: the release ledger (see ledger.h): one JSON document per cohort
  * and project, rewritten atomically under an exclusive file lock.
  */
+#define _XOPEN_SOURCE 700 /* realpath */
+
 #include "engine/ledger.h"
 
 #include <errno.h>
@@ -10,6 +12,7 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -25,6 +28,7 @@ struct sl_ledger {
     char dir[4096];
     char path[4096];
     char name[512]; /* path under the ledger directory */
+    char root[4096]; /* the ledger directory, resolved */
     int lock_fd;
     json_t *doc;
     unsigned char key[32]; /* secret: the ledger MAC key */
@@ -201,6 +205,8 @@ sl_status sl_ledger_open(const char *ledger_dir, const char *uuid, const char *p
                  (size_t)snprintf(lock, sizeof lock, "%s/%s.lock", l->dir, proj) < sizeof lock,
              SL_ERR_ARG, "ledger path too long under %s", ledger_dir);
     SL_CALL(sl_mkdirs(l->dir, 0700));
+    SL_CHECK(realpath(ledger_dir, l->root), SL_ERR_IO, "cannot resolve ledger directory %s: %s",
+             ledger_dir, strerror(errno));
     l->lock_fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     SL_CHECK(l->lock_fd >= 0, SL_ERR_IO, "%s: cannot open: %s", lock, strerror(errno));
     while (flock(l->lock_fd, LOCK_EX) != 0)
@@ -369,10 +375,46 @@ cleanup:
 
 json_t *sl_ledger_state(const struct sl_ledger *l)
 {
-    return json_pack("{s:s,s:O,s:O}", "ledger", l->name, "sequence",
+    return json_pack("{s:s,s:s,s:O,s:O}", "ledger", l->name, "ledger_dir", l->root, "sequence",
                      json_object_get(l->doc, "sequence"), "ledger_mac",
                      json_object_get(l->doc, "mac") ? json_object_get(l->doc, "mac")
                                                     : json_null());
+}
+
+sl_status sl_ledger_check_audited(const struct sl_ledger *l, const struct sl_audit *a,
+                                  const char **note)
+{
+    sl_status st = SL_OK;
+    json_t *rec = NULL, *match = json_pack("{s:s,s:s}", "ledger", l->name, "ledger_dir", l->root);
+    int64_t line = 0, want, have = (int64_t)json_integer_value(json_object_get(l->doc, "sequence"));
+    const char *rmac, *mac = json_string_value(json_object_get(l->doc, "mac"));
+
+    *note = NULL;
+    SL_CHECK(match, SL_ERR_NOMEM, "out of memory");
+    SL_CALL(sl_audit_find_last(a, "ledger", match, &rec, &line));
+    if (!rec || !json_is_integer(json_object_get(rec, "sequence")) ||
+        !json_is_string(json_object_get(rec, "ledger_mac"))) {
+        if (have > 0)
+            *note = "the audit log records no commit of this ledger";
+        goto cleanup;
+    }
+    want = (int64_t)json_integer_value(json_object_get(rec, "sequence"));
+    rmac = json_string_value(json_object_get(rec, "ledger_mac"));
+    SL_CHECK(have >= want, SL_ERR_INTEGRITY,
+             "ledger %s has sequence %" PRId64 ", but the audit log (seq %" PRId64
+             ") recorded its commit %" PRId64 ": it was rolled back to an earlier copy, or "
+             "deleted; releases it no longer remembers could be differenced",
+             l->path, have, line, want);
+    SL_CHECK(have > want || (mac && strcmp(mac, rmac) == 0), SL_ERR_INTEGRITY,
+             "ledger %s has sequence %" PRId64 " with another MAC than the audit log (seq %" PRId64
+             ") recorded for it: it was replaced by another copy",
+             l->path, have, line);
+    if (have > want)
+        *note = "the ledger is ahead of the audit log's last record of it";
+cleanup:
+    json_decref(rec);
+    json_decref(match);
+    return st;
 }
 
 int64_t sl_ledger_size(const struct sl_ledger *l)

@@ -33,8 +33,10 @@
  * keys sorted), and "sequence" counts the commits. A ledger whose MAC does
  * not match is refused (SL_ERR_INTEGRITY), so nothing is released against
  * an edited ledger. Every commit is audited with its sequence and MAC
- * (sl_ledger_state), so `sluice audit verify --ledger DIR` also finds a
- * ledger deleted, or replaced by an older copy of itself.
+ * (sl_ledger_state), so a ledger deleted, or replaced by an older copy of
+ * itself, is refused by the next job or review against the log's last
+ * record of it (sl_ledger_check_audited), and `sluice audit verify --ledger
+ * DIR` finds it too.
  */
 #ifndef SL_ENGINE_LEDGER_H
 #define SL_ENGINE_LEDGER_H
@@ -42,6 +44,7 @@
 #include <jansson.h>
 #include <stdint.h>
 
+#include "engine/audit.h"
 #include "engine/core/status.h"
 #include "engine/rules.h"
 #include "engine/table.h"
@@ -93,9 +96,22 @@ void sl_ledger_forget(struct sl_ledger *l, const char *job_id);
 sl_status sl_ledger_commit(struct sl_ledger *l);
 
 /* What the audit log keeps of the ledger after a commit: {"ledger": path
- * under the ledger directory, "sequence", "ledger_mac"} (a new reference,
+ * under the ledger directory, "ledger_dir": that directory resolved,
+ * "sequence", "ledger_mac"} (a new reference,
  * NULL when out of memory). Nothing in it is secret. */
 json_t *sl_ledger_state(const struct sl_ledger *l);
+
+/* Compares the open ledger with the last commit of it that the audit log
+ * `a` recorded (its newest "ledger" event naming it): SL_ERR_INTEGRITY when
+ * the ledger is behind that commit (rolled back to an earlier copy, or
+ * deleted and begun again) or has its sequence with another MAC (a copy
+ * that went its own way). A ledger ahead of the record (a commit whose
+ * event a crash lost, or another job's commit not yet audited) passes, as
+ * does one the log never recorded (*note then says so, else NULL; static
+ * text). The lines between are not checked: `sluice audit verify --ledger`
+ * does that. SL_ERR_IO, SL_ERR_NOMEM. Not collective. */
+sl_status sl_ledger_check_audited(const struct sl_ledger *l, const struct sl_audit *a,
+                                  const char **note);
 
 /* Reads the ledger file at `path` and checks its format and MAC under
  * `key` (as sl_ledger_open does, without locking or creating anything):

@@ -22,6 +22,7 @@
 #include "engine/cli.h"
 #include "engine/config.h"
 #include "engine/core/alloc.h"
+#include "engine/core/log.h"
 #include "engine/core/secbuf.h"
 #include "engine/ledger.h"
 #include "engine/release.h"
@@ -271,6 +272,7 @@ static sl_status release_output(const struct sl_review_ctx *ctx, const char *job
     char path[4096], to[4096], now[32];
     size_t i, index = 0;
     json_t *f;
+    const char *note = NULL;
 
     utc_now(now, sizeof now);
     if (lentry) {
@@ -280,6 +282,9 @@ static sl_status release_output(const struct sl_review_ctx *ctx, const char *job
                                                                  "uuid")),
                                json_string_value(json_object_get(job, "project")),
                                ctx->ledger_key, &ledger));
+        SL_CALL(sl_ledger_check_audited(ledger, ctx->audit, &note));
+        if (note)
+            sl_log_warn("release ledger of job %s: %s", job_id, note);
         hit = sl_ledger_conflict(ledger, lentry, min > 0 ? min : 1);
         if (hit) {
             char reason[512];

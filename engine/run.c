@@ -433,14 +433,32 @@ static void print_summary(struct run_ctx *r)
 /* Rank 0: the release ledger this job would record into opens and its MAC
  * matches, checked before any key is unwrapped, so a job is not run only to
  * be refused at the release. */
+/* Opens and locks the job's release ledger (rank 0): its MAC is checked,
+ * and it must not be behind the last commit the audit log recorded of it. */
+static sl_status open_ledger(struct run_ctx *r, struct sl_ledger **out)
+{
+    sl_status st = SL_OK;
+    const char *note = NULL;
+    SL_CALL(sl_ledger_open(r->policy->ledger_dir, sl_cohort_uuid(r->cohort), r->job->project,
+                           r->ledger_key, out));
+    SL_CALL(sl_ledger_check_audited(*out, r->audit, &note));
+    if (note)
+        sl_log_warn("release ledger of cohort %s, project %s: %s", sl_cohort_uuid(r->cohort),
+                    r->job->project ? r->job->project : "(none)", note);
+cleanup:
+    if (st != SL_OK)
+        sl_ledger_close(out);
+    return st;
+}
+
+/* Refuses the job before any key is unwrapped when its ledger is bad. */
 static sl_status check_ledger(struct run_ctx *r)
 {
     sl_status st = SL_OK;
     struct sl_ledger *ledger = NULL;
     if (r->ex.rank != 0)
         return SL_OK;
-    SL_CALL(sl_ledger_open(r->policy->ledger_dir, sl_cohort_uuid(r->cohort), r->job->project,
-                           r->ledger_key, &ledger));
+    SL_CALL(open_ledger(r, &ledger));
 cleanup:
     sl_ledger_close(&ledger);
     return st;
@@ -488,8 +506,7 @@ static sl_status gate_and_release(struct run_ctx *r)
     SL_CHECK(entries, SL_ERR_NOMEM, "out of memory");
     for (int i = 0; i < r->outs.count; i++)
         SL_CALL(sl_gate_evaluate(r->outs.tables[i], &r->job->rules));
-    SL_CALL(sl_ledger_open(r->policy->ledger_dir, sl_cohort_uuid(r->cohort), r->job->project,
-                           r->ledger_key, &ledger));
+    SL_CALL(open_ledger(r, &ledger));
     for (int i = 0; i < r->outs.count; i++) {
         struct sl_table *t = r->outs.tables[i];
         SL_CALL(sl_ledger_entry(t, r->job_id, filter, &entries[i]));

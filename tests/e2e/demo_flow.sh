@@ -54,7 +54,8 @@ expect_exit 2 run_job 1 job.yaml flow1
 
 # The release ledger carries a MAC and is audited at every commit: as the
 # log last recorded it, it verifies; an older copy put back (a rollback) is
-# found; an edited ledger is refused by the next job, which releases nothing.
+# found, and the next job refuses to run against it; an edited ledger is
+# refused by the next job, which releases nothing.
 "$SL_BIN/sluice" audit verify audit/audit.log --key audit.key --ledger ledger >verify.out \
   || fail "ledger does not verify"
 grep -q "1 release ledger(s)" verify.out || { cat verify.out; fail "ledger not checked"; }
@@ -64,6 +65,9 @@ run_job 1 job.yaml flow2 >/dev/null 2>&1 || fail "second run failed"
 cp "$led" ledger.new
 cp ledger.old "$led"
 expect_exit 4 "$SL_BIN/sluice" audit verify audit/audit.log --key audit.key --ledger ledger
+expect_exit 4 run_job 1 job.yaml flow2b
+test ! -e released/flow2b || fail "a job released against a rolled-back ledger"
+grep -q '"event":"ledger"' audit/audit.log || fail "no ledger event"
 cp ledger.new "$led"
 "$SL_BIN/sluice" audit verify audit/audit.log --key audit.key --ledger ledger >/dev/null \
   || fail "restored ledger does not verify"

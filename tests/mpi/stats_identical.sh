@@ -32,7 +32,9 @@ YAML
 outputs="d1_age d1_bmi d1_systolic_bp d1_hba1c d1_cost d1_admission_date d2_bmi d2_cost
 d3_systolic_bp c1 c2 c3 c4 h1 h2 h3 h4"
 for np in 1 2 4; do
-  rm -rf ledger # each run starts from an empty release ledger
+  # each run starts from an empty release ledger, and an audit log that
+  # has no record of an earlier one (else the new ledger is a deletion)
+  rm -rf ledger audit
   run_job "$np" job.yaml "np$np" >"np$np.out" 2>"np$np.err" ||
     { cat "np$np.out" "np$np.err"; fail "run on $np ranks failed"; }
   python3 -c '

@@ -803,3 +803,87 @@ TEST_F(AuditTest, MissingLogAndBadArguments)
 }
 
 } // namespace
+
+// The newest line of an event naming a value is found from the end, across
+// read windows, with its MAC checked; lines after it are not judged.
+TEST_F(AuditTest, FindLastReturnsTheNewestAuthenticMatch)
+{
+    // about 2.8 MB of 7 KB lines: the search reads several windows
+    append_events(400, 1, 7000);
+    struct sl_audit *a = nullptr;
+    ASSERT_EQ(sl_audit_open(path.c_str(), key.data(), &a), SL_OK) << sl_error_message();
+    auto find = [&](const char *event, const char *field, const char *value, int64_t *seq) {
+        json_t *e = nullptr, *match = json_pack("{s:s}", field, value);
+        sl_status st = sl_audit_find_last(a, event, match, &e, seq);
+        json_decref(match);
+        std::string rows =
+            e ? std::to_string(json_integer_value(json_object_get(e, "rows"))) : "none";
+        json_decref(e);
+        return std::make_pair(st, rows);
+    };
+    int64_t seq = -1;
+    for (int i : {1, 2, 150, 151, 152, 399, 400}) {
+        std::string job = "job-" + std::to_string(1000 + i);
+        auto r = find("job_done", "job", job.c_str(), &seq);
+        EXPECT_EQ(r.first, SL_OK) << sl_error_message();
+        EXPECT_EQ(r.second, std::to_string(i * 10));
+        EXPECT_EQ(seq, i);
+    }
+    EXPECT_EQ(find("job_done", "job", "job-9999", &seq), std::make_pair(SL_OK, std::string("none")));
+    EXPECT_EQ(seq, 0);
+    EXPECT_EQ(find("job_start", "job", "job-1005", &seq).second, "none");
+    {
+        json_t *e = nullptr;
+        json_t *both = json_pack("{s:s,s:i}", "job", "job-1007", "rows", 70);
+        EXPECT_EQ(sl_audit_find_last(a, "job_done", both, &e, &seq), SL_OK);
+        EXPECT_NE(e, nullptr);
+        EXPECT_EQ(seq, 7);
+        json_decref(e);
+        json_object_set_new(both, "rows", json_integer(71));
+        EXPECT_EQ(sl_audit_find_last(a, "job_done", both, &e, &seq), SL_OK);
+        EXPECT_EQ(e, nullptr);
+        json_decref(both);
+    }
+    // a later line naming the same value is the one found
+    sl_audit_close(&a);
+    append_events(1, 5);
+    ASSERT_EQ(sl_audit_open(path.c_str(), key.data(), &a), SL_OK) << sl_error_message();
+    EXPECT_EQ(find("job_done", "job", "job-1005", &seq).second, "50");
+    EXPECT_EQ(seq, 401);
+
+    // the match edited: refused, naming the log; a search that stops
+    // before the edited line does not see it
+    std::vector<std::string> edited = lines();
+    size_t at = edited[299].find("\"rows\":3000");
+    ASSERT_NE(at, std::string::npos);
+    edited[299][at + 8] = '9';
+    sl_audit_close(&a);
+    put_lines(edited);
+    a = nullptr;
+    {
+        struct sl_audit *b = nullptr;
+        ASSERT_EQ(sl_audit_open(path.c_str(), key.data(), &b), SL_OK) << sl_error_message();
+        a = b;
+    }
+    EXPECT_EQ(find("job_done", "job", "job-1300", &seq).first, SL_ERR_INTEGRITY);
+    EXPECT_NE(std::string(sl_error_message()).find("bad MAC"), std::string::npos)
+        << sl_error_message();
+    EXPECT_NE(std::string(sl_error_message()).find(path), std::string::npos) << sl_error_message();
+    EXPECT_EQ(find("job_done", "job", "job-1360", &seq).first, SL_OK) << sl_error_message();
+    EXPECT_EQ(seq, 360);
+    sl_audit_close(&a);
+}
+
+TEST_F(AuditTest, FindLastOnAnEmptyLogFindsNothing)
+{
+    struct sl_audit *a = nullptr;
+    ASSERT_EQ(sl_audit_open(path.c_str(), key.data(), &a), SL_OK) << sl_error_message();
+    json_t *e = reinterpret_cast<json_t *>(1);
+    int64_t seq = -1;
+    json_t *match = json_pack("{s:s}", "ledger", "x");
+    EXPECT_EQ(sl_audit_find_last(a, "ledger", match, &e, &seq), SL_OK);
+    json_decref(match);
+    EXPECT_EQ(e, nullptr);
+    EXPECT_EQ(seq, 0);
+    sl_audit_close(&a);
+}

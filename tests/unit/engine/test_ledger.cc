@@ -15,6 +15,7 @@
 #include <vector>
 
 extern "C" {
+#include "engine/audit.h"
 #include "engine/gate.h"
 #include "engine/ledger.h"
 #include "engine/mitigate.h"
@@ -393,4 +394,97 @@ TEST_F(Ledger, UnsafeProjectNamesAreHashed)
     ASSERT_EQ(sl_ledger_commit(l.get()), SL_OK);
     std::string d = dir_ + "/release/0f1e2d3c-aaaa-bbbb-cccc-123456789abc/";
     EXPECT_EQ(std::system(("ls '" + d + "' | grep -q '^h_[0-9a-f]*\\.json$'").c_str()), 0);
+}
+
+// A ledger is judged against the last commit the audit log recorded of it:
+// an older copy put back, a deleted ledger and a copy that went its own way
+// are refused; one ahead of the record, or never recorded, passes with a
+// note.
+TEST_F(Ledger, RolledBackLedgerIsRefusedAgainstTheAuditLog)
+{
+    const std::string path = dir_ + "/release/0f1e2d3c-aaaa-bbbb-cccc-123456789abc/p_diabetes.json";
+    const unsigned char akey[32] = {9, 8, 7};
+    sl_audit *a = nullptr;
+    ASSERT_EQ(sl_audit_open((dir_ + "/audit/audit.log").c_str(), akey, &a), SL_OK)
+        << sl_error_message();
+    std::unique_ptr<sl_audit, void (*)(sl_audit *)> audit(a, [](sl_audit *p) { sl_audit_close(&p); });
+    auto read = [&]() {
+        std::ifstream in(path);
+        std::stringstream text;
+        text << in.rdbuf();
+        return text.str();
+    };
+    auto commit = [&](const char *job, int64_t n, bool audited) {
+        auto l = open();
+        record(l.get(), table({"sex"}, {n, 60}, job).get(), job, "a");
+        ASSERT_EQ(sl_ledger_commit(l.get()), SL_OK);
+        json_t *state = sl_ledger_state(l.get());
+        if (audited) {
+            ASSERT_EQ(sl_audit_append(a, "ledger", state), SL_OK) << sl_error_message();
+        }
+        json_decref(state);
+    };
+    auto judge = [&](const char **note) {
+        auto l = open();
+        EXPECT_NE(l, nullptr);
+        return l ? sl_ledger_check_audited(l.get(), a, note) : SL_ERR_INTERNAL;
+    };
+    const char *note = "unset";
+
+    // a new ledger, and one the log has a record of
+    EXPECT_EQ(judge(&note), SL_OK) << sl_error_message();
+    EXPECT_EQ(note, nullptr);
+    commit("j1", 50, true);
+    const std::string first = read();
+    commit("j2", 51, true);
+    EXPECT_EQ(judge(&note), SL_OK) << sl_error_message();
+    EXPECT_EQ(note, nullptr);
+    // the same ledger name under another ledger directory, and other events
+    // after it, change nothing
+    {
+        json_t *f = json_pack("{s:s,s:s,s:i,s:s}", "ledger",
+                              "release/0f1e2d3c-aaaa-bbbb-cccc-123456789abc/p_diabetes.json",
+                              "ledger_dir", "/elsewhere", "sequence", 9, "ledger_mac", "00");
+        ASSERT_EQ(sl_audit_append(a, "ledger", f), SL_OK);
+        ASSERT_EQ(sl_audit_append(a, "job_end", nullptr), SL_OK);
+        json_decref(f);
+    }
+    EXPECT_EQ(judge(&note), SL_OK) << sl_error_message();
+    const std::string second = read();
+
+    // the first copy put back
+    std::ofstream(path, std::ios::trunc) << first;
+    EXPECT_EQ(judge(&note), SL_ERR_INTEGRITY);
+    EXPECT_NE(std::string(sl_error_message()).find("rolled back"), std::string::npos)
+        << sl_error_message();
+    // deleted: a new, empty ledger is begun, and refused
+    std::remove(path.c_str());
+    EXPECT_EQ(judge(&note), SL_ERR_INTEGRITY);
+    EXPECT_NE(std::string(sl_error_message()).find("sequence 0"), std::string::npos)
+        << sl_error_message();
+
+    // a copy of sequence 2 with other entries (first plus another commit)
+    std::ofstream(path, std::ios::trunc) << first;
+    commit("j9", 70, false);
+    EXPECT_EQ(judge(&note), SL_ERR_INTEGRITY);
+    EXPECT_NE(std::string(sl_error_message()).find("another MAC"), std::string::npos)
+        << sl_error_message();
+
+    // ahead of the record: a commit whose event was lost passes, with a note
+    std::ofstream(path, std::ios::trunc) << second;
+    commit("j3", 52, false);
+    note = nullptr;
+    EXPECT_EQ(judge(&note), SL_OK) << sl_error_message();
+    ASSERT_NE(note, nullptr);
+    EXPECT_NE(std::string(note).find("ahead"), std::string::npos) << note;
+
+    // a ledger the log never recorded passes, with a note
+    audit.reset();
+    EXPECT_EQ(std::system(("rm -rf '" + dir_ + "/audit'").c_str()), 0);
+    ASSERT_EQ(sl_audit_open((dir_ + "/audit/audit.log").c_str(), akey, &a), SL_OK);
+    audit.reset(a);
+    note = nullptr;
+    EXPECT_EQ(judge(&note), SL_OK) << sl_error_message();
+    ASSERT_NE(note, nullptr);
+    EXPECT_NE(std::string(note).find("no commit"), std::string::npos) << note;
 }
