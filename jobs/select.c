@@ -802,14 +802,20 @@ cleanup:
 }
 
 /* Worker t's slice of the rows: counts per segment into hist (when not
- * NULL; ROW_COPIES copies of the counters, as in rows_slice) and copies the values of copy segments while there is room (cd->n
- * counts them all). Returns the first row whose cell is out of range, or -1. */
-static int64_t bracket_slice(const struct sl_cell_values *s, const struct segments *sg, int t,
-                             int nw, int64_t *hist, struct cands *cd)
+ * NULL) and copies the values of copy segments while there is room (cd->n
+ * counts them all). With kb (a grid of a few cells) the kernel does it,
+ * counting into its SL_BRACKET_LANES copies of the counters; without, the
+ * counts go to the first copy. Returns the first row whose cell is out of
+ * range, or -1. */
+static int64_t bracket_slice(const struct sl_cell_values *s, const struct segments *sg,
+                             const struct sl_brackets *kb, int t, int nw, int64_t *hist,
+                             struct cands *cd)
 {
     int64_t r0 = s->nrows * t / nw, r1 = s->nrows * (t + 1) / nw, n = cd->n;
     double *cv = cd->vbuf->data;
     int32_t *cs = cd->sbuf->data;
+    if (kb)
+        return sl_bracket_rows(kb, s->v, s->cell, s->mask, r0, r1, hist, cv, cs, cd->cap, &cd->n);
     for (int64_t r = r0; r < r1; r++) {
         int64_t c = row_cell(s, r), g;
         double v;
@@ -838,6 +844,43 @@ static int64_t bracket_slice(const struct sl_cell_values *s, const struct segmen
     return -1;
 }
 
+/* The segments as the bracket kernel's table in *out, or NULL when the grid
+ * or its bounds do not fit. A cell without segments counts in counter
+ * sg->nseg of each copy (never read) and copies nothing. */
+static sl_status brackets_table(const struct sl_cell_values *s, const struct segments *sg,
+                                struct sl_brackets **out)
+{
+    sl_status st = SL_OK;
+    struct sl_brackets *kb;
+    int64_t nb = 0;
+
+    *out = NULL;
+    if (s->ncells > SL_BRACKET_CELLS)
+        return SL_OK;
+    for (int64_t c = 0; c < s->ncells; c++)
+        if (sg->bstart[c + 1] - sg->bstart[c] > nb)
+            nb = sg->bstart[c + 1] - sg->bstart[c];
+    if (nb > SL_BRACKET_BOUNDS)
+        return SL_OK;
+    kb = sl_calloc(1, sizeof *kb);
+    SL_CHECK(kb, SL_ERR_NOMEM, "out of memory for the selection segments");
+    kb->ncells = (int)s->ncells;
+    kb->nbounds = (int)nb;
+    kb->stride = sg->nseg + 1;
+    for (int64_t c = 0; c < s->ncells; c++) {
+        int used = sg->seg0[c + 1] > sg->seg0[c];
+        int64_t k = used ? sg->bstart[c + 1] - sg->bstart[c] : 0;
+        for (int64_t j = 0; j < nb; j++)
+            kb->bound[j][c] = j < k ? sg->bnd[sg->bstart[c] + j] : UINT64_MAX;
+        kb->seg0[c] = used ? sg->seg0[c] : sg->nseg;
+        for (int64_t j = 0; used && j <= k; j++)
+            kb->copy[c] |= (uint64_t)sg->copy[sg->seg0[c] + j] << j;
+    }
+    *out = kb;
+cleanup:
+    return st;
+}
+
 /* Share of this rank's sampled values that fall in copy segments. */
 static double copy_share(const struct sample *sm, const struct segments *sg)
 {
@@ -860,13 +903,16 @@ static sl_status bracket_pass(const struct sl_cell_values *s, const struct sampl
 {
     sl_status st = SL_OK;
     int nw = sl_max_threads();
-    int64_t *hist = NULL, bad = -1, total = 0;
+    int64_t *hist = NULL, bad = -1, total = 0, stride = sg->nseg + 1;
+    int64_t width = SL_BRACKET_LANES * stride + 1;
     struct cands *cd = NULL;
+    struct sl_brackets *kb = NULL;
     double share = copy_share(sm, sg);
 
-    hist = sl_calloc((size_t)(nw * ROW_COPIES * sg->nseg + 1), sizeof *hist);
+    hist = sl_calloc((size_t)(nw * width), sizeof *hist);
     cd = sl_calloc((size_t)nw, sizeof *cd);
     SL_CHECK(hist && cd, SL_ERR_NOMEM, "out of memory for selection counts");
+    SL_CALL(brackets_table(s, sg, &kb));
     for (int t = 0; t < nw; t++) {
         int64_t rows = s->nrows * (t + 1) / nw - s->nrows * t / nw;
         double want = (double)rows * (1.25 * share + 0.001) + 1024;
@@ -874,21 +920,22 @@ static sl_status bracket_pass(const struct sl_cell_values *s, const struct sampl
     }
     SL_OMP(parallel num_threads(nw) reduction(max : bad))
     for (int t = sl_thread_num(); t < nw; t += sl_num_threads()) {
-        int64_t b = bracket_slice(s, sg, t, nw, hist + t * ROW_COPIES * sg->nseg, &cd[t]);
+        int64_t b = bracket_slice(s, sg, kb, t, nw, hist + t * width, &cd[t]);
         if (b > bad)
             bad = b;
     }
     SL_CHECK(bad < 0, SL_ERR_INTERNAL, "row %lld has a cell outside the grid of %lld cells",
              (long long)bad, (long long)s->ncells);
-    /* a worker that ran out of room copies its slice again, now to size */
+    for (int64_t g = 0; g < sg->nseg; g++)
+        for (int64_t k = 0; k < nw * SL_BRACKET_LANES; k++)
+            tot[g] += hist[k / SL_BRACKET_LANES * width + k % SL_BRACKET_LANES * stride + g];
+    /* a worker that ran out of room copies its slice again, now to size
+     * (its counters are summed: scratch now) */
     for (int t = 0; t < nw; t++)
         if (cd[t].n > cd[t].cap) {
             SL_CALL(cands_reserve(&cd[t], cd[t].n));
-            (void)bracket_slice(s, sg, t, nw, NULL, &cd[t]);
+            (void)bracket_slice(s, sg, kb, t, nw, kb ? hist + t * width : NULL, &cd[t]);
         }
-    for (int64_t g = 0; g < sg->nseg; g++)
-        for (int64_t k = 0; k < nw * ROW_COPIES; k++)
-            tot[g] += hist[k * sg->nseg + g];
     for (int t = 0; t < nw; t++)
         total += cd[t].n;
     SL_CALL(cands_reserve(out, total));
@@ -906,6 +953,9 @@ cleanup:
     }
     sl_free(cd);
     sl_free(hist);
+    if (kb)
+        sl_wipe(kb, sizeof *kb);
+    sl_free(kb);
     return st;
 }
 

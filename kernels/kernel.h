@@ -266,6 +266,40 @@ static inline double sl_total_value(uint64_t k)
     return v;
 }
 
+/* ---- the bracket pass of exact selection (jobs/select.c) ---- */
+
+#define SL_BRACKET_CELLS 8
+#define SL_BRACKET_BOUNDS 63
+#define SL_BRACKET_LANES 8
+
+/* The segments of a grid of at most SL_BRACKET_CELLS cells, each cell cut
+ * by up to SL_BRACKET_BOUNDS bounds on the total-order key (sl_total_key):
+ * a value of cell c with key k lies in segment s of c, s = the number of
+ * c's bounds at or below k, and is counted by counter seg0[c] + s. */
+struct sl_brackets {
+    int ncells;  /* 1 .. SL_BRACKET_CELLS */
+    int nbounds; /* 0 .. SL_BRACKET_BOUNDS; a cell with fewer pads with UINT64_MAX */
+    int64_t stride; /* counters per copy: every seg0[c] + s is below it */
+    uint64_t bound[SL_BRACKET_BOUNDS][SL_BRACKET_CELLS]; /* [j][c], ascending in j */
+    int64_t seg0[SL_BRACKET_CELLS];
+    uint64_t copy[SL_BRACKET_CELLS]; /* bit s set: segment s of c holds candidates */
+};
+
+/* One pass over rows [r0, r1) of v in full-grid cells cell[r] (-1 =
+ * dropped) or, with cell NULL, all in cell 0 except where mask (may be NULL)
+ * is 0. A row with a cell and a value (not NaN) in segment s of cell c adds 1
+ * to hist[((r - r0) mod SL_BRACKET_LANES) * b->stride + seg0[c] + s]; hist
+ * has SL_BRACKET_LANES * b->stride + 1 counters (the last is scratch). When
+ * bit s of copy[c] is set the row is also candidate *n: cv[*n] = v[r] and
+ * cs[*n] = seg0[c] + s while *n < cap, and *n grows by one either way, so
+ * candidates keep row order and a full buffer still counts them. Returns the
+ * first row whose cell is neither -1 nor below ncells (the pass stops
+ * there), or -1. Runs on the calling thread, with a variant per instruction
+ * set (kernels/cpu/cell_brackets.c) that all give the same output. */
+int64_t sl_bracket_rows(const struct sl_brackets *b, const double *v, const int32_t *cell,
+                        const uint8_t *mask, int64_t r0, int64_t r1, int64_t *hist, double *cv,
+                        int32_t *cs, int64_t cap, int64_t *n);
+
 /* Sample quantile of type 7 (R's default) of sorted[0..n) at prob in [0, 1],
  * computed as R's quantile.default does: index = 1 + (n - 1) prob,
  * lo = floor(index), hi = ceiling(index), q = x[lo], and where index > lo and

@@ -156,6 +156,17 @@ sl_cell_sums_fn sl_cell_sums_avx512;
 sl_cell_squares_fn sl_cell_squares_avx512;
 #endif
 
+/* ---- the bracket pass of exact selection (cell_brackets.c) ---- */
+
+typedef int64_t sl_bracket_rows_fn(const struct sl_brackets *b, const double *v,
+                                   const int32_t *cell, const uint8_t *mask, int64_t r0,
+                                   int64_t r1, int64_t *hist, double *cv, int32_t *cs,
+                                   int64_t cap, int64_t *n);
+sl_bracket_rows_fn sl_bracket_rows_generic;
+#ifdef SL_HAVE_ISA_AVX512
+sl_bracket_rows_fn sl_bracket_rows_avx512;
+#endif
+
 /* A row source for the Gram engine: writes rows [r0, r0 + nr) of the chunk,
  * transformed, as columns 0 .. q-1 of buf (column c at buf + c * ld) and adds
  * the rows' contributions to the scalar sums `scal`, in row order. `tmp`
@@ -212,6 +223,8 @@ const char *sl_cpu_isa_name(enum sl_cpu_isa isa);
 sl_gram_tiles_fn *sl_cpu_gram_tiles(void);
 sl_cell_sums_fn *sl_cpu_cell_sums(void);
 sl_cell_squares_fn *sl_cpu_cell_squares(void);
+/* The AVX2 selection uses the generic bracket pass. */
+sl_bracket_rows_fn *sl_cpu_bracket_rows(void);
 /* "isa avx512, openmp 2 threads, lapack yes" */
 const char *sl_cpu_describe(void);
 

@@ -1,10 +1,11 @@
 /*
  * cpu_isa.c: run-time choice of the SIMD kernels.
  *
- * The build compiles the Gram tile kernel and the few-cell lane sums once
- * per instruction set it can target; the best one this machine supports is
- * chosen on first use. All of them produce the same bits, so the choice only affects speed, and tests
- * can force each one in turn to prove it.
+ * The build compiles the Gram tile kernel, the few-cell lane sums and the
+ * bracket pass of exact selection once per instruction set it can target;
+ * the best one this machine supports is chosen on first use. All of them
+ * produce the same bits, so the choice only affects speed, and tests can
+ * force each one in turn to prove it.
  */
 #include <stdatomic.h>
 #include <stdio.h>
@@ -116,6 +117,23 @@ sl_cell_squares_fn *sl_cpu_cell_squares(void)
 #endif
     default: return sl_cell_squares_generic;
     }
+}
+
+sl_bracket_rows_fn *sl_cpu_bracket_rows(void)
+{
+    switch (sl_cpu_isa_current()) {
+#ifdef SL_HAVE_ISA_AVX512
+    case SL_CPU_ISA_AVX512: return sl_bracket_rows_avx512;
+#endif
+    default: return sl_bracket_rows_generic;
+    }
+}
+
+int64_t sl_bracket_rows(const struct sl_brackets *b, const double *v, const int32_t *cell,
+                        const uint8_t *mask, int64_t r0, int64_t r1, int64_t *hist, double *cv,
+                        int32_t *cs, int64_t cap, int64_t *n)
+{
+    return sl_cpu_bracket_rows()(b, v, cell, mask, r0, r1, hist, cv, cs, cap, n);
 }
 
 const char *sl_cpu_describe(void)

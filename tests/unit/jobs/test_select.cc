@@ -4,8 +4,8 @@
 // cells, heavy ties (a child node that takes all of its parent's values;
 // brackets of one value), signed zeros, infinities, missing values and
 // dropped rows, a frame without grouping columns, a sample unlike the other
-// rows; the same bits on 1 to 3 threads and on 1 to 4 ranks simulated by
-// threads.
+// rows; the same bits on 1 to 3 threads, on 1 to 4 ranks simulated by
+// threads and with every instruction set's bracket pass.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -19,6 +19,7 @@
 
 extern "C" {
 #include "jobs/cellstats.h"
+#include "kernels/cpu/cpu_impl.h"
 }
 
 using namespace sltest;
@@ -165,19 +166,28 @@ std::vector<double> select_ranks(const Case &c, int size)
 void expect_exact(const Case &c)
 {
     ASSERT_FALSE(c.expect.empty());
-    for (int threads : {1, 2, 3}) {
-        Threads t(threads);
-        for (int size : {1, 2, 4}) {
-            std::vector<double> got = select_ranks(c, size);
-            ASSERT_EQ(got.size(), c.expect.size());
-            EXPECT_TRUE(same_bits(got.data(), c.expect.data(), got.size()))
-                << threads << " threads, " << size << " ranks";
-            for (size_t i = 0; i < got.size() && i < 1000; i++)
-                ASSERT_EQ(total_key(got[i]), total_key(c.expect[i]))
-                    << "query " << i << " (cell " << c.qcell[i] << ", rank " << c.qrank[i]
-                    << "), " << threads << " threads, " << size << " ranks";
+    enum sl_cpu_isa best = sl_cpu_isa_best();
+    // every instruction set: grids of up to 8 cells take the bracket kernel
+    for (enum sl_cpu_isa isa : {SL_CPU_ISA_GENERIC, SL_CPU_ISA_AVX2, SL_CPU_ISA_AVX512}) {
+        if (sl_cpu_isa_select(isa) != SL_OK)
+            continue;
+        for (int threads : {1, 2, 3}) {
+            Threads t(threads);
+            for (int size : {1, 2, 4}) {
+                std::vector<double> got = select_ranks(c, size);
+                ASSERT_EQ(got.size(), c.expect.size());
+                EXPECT_TRUE(same_bits(got.data(), c.expect.data(), got.size()))
+                    << sl_cpu_isa_name(isa) << ", " << threads << " threads, " << size
+                    << " ranks";
+                for (size_t i = 0; i < got.size() && i < 1000; i++)
+                    ASSERT_EQ(total_key(got[i]), total_key(c.expect[i]))
+                        << "query " << i << " (cell " << c.qcell[i] << ", rank " << c.qrank[i]
+                        << "), " << sl_cpu_isa_name(isa) << ", " << threads << " threads, "
+                        << size << " ranks";
+            }
         }
     }
+    ASSERT_EQ(sl_cpu_isa_select(best), SL_OK);
 }
 
 } // namespace

@@ -1,0 +1,155 @@
+/*
+ * cell_brackets.c: the bracket pass of exact selection (sl_bracket_rows,
+ * see kernel.h) for grids of a few cells.
+ *
+ * Each row's segment is the number of its cell's bounds at or below its
+ * key. The plain C variant counts them row by row. The AVX-512 variant
+ * takes 8 rows at a time: the bounds of each row's cell come from a
+ * register permute by cell index, the segment is a sum of compare masks, and
+ * the 8 counter increments go to 8 separate copies of the counters (row r to
+ * copy (r - r0) mod 8), so that no two increments of one step touch the same
+ * counter. The candidates are packed in row order by a compress in
+ * registers. Both variants compute the same counters and candidates. Like
+ * cell_lanes.c the file is compiled once per instruction set (SL_TILES_ISA
+ * 0 = generic C, 1 = AVX2, 2 = AVX-512F); AVX2 has no unsigned 64-bit
+ * compare or compress, so its build uses the plain C variant.
+ */
+#include <string.h>
+
+#include "kernels/cpu/cpu_impl.h"
+
+#if SL_TILES_ISA == 2
+#include <immintrin.h>
+#endif
+
+#if SL_TILES_ISA != 1
+
+/* Rows [from, r1) in plain C; lanes count from r0. */
+static int64_t rows_plain(const struct sl_brackets *b, const double *v, const int32_t *cell,
+                          const uint8_t *mask, int64_t r0, int64_t from, int64_t r1,
+                          int64_t *hist, double *cv, int32_t *cs, int64_t cap, int64_t *np)
+{
+    int64_t n = *np;
+    for (int64_t r = from; r < r1; r++) {
+        int64_t c = cell ? cell[r] : (mask && !mask[r] ? -1 : 0), s = 0, g;
+        double x = v[r];
+        uint64_t k;
+        if ((uint64_t)c >= (uint64_t)b->ncells) {
+            if (c == -1)
+                continue;
+            *np = n;
+            return r;
+        }
+        if (x != x)
+            continue;
+        k = sl_total_key(x);
+        for (int j = 0; j < b->nbounds; j++)
+            s += b->bound[j][c] <= k;
+        g = b->seg0[c] + s;
+        hist[((r - r0) & (SL_BRACKET_LANES - 1)) * b->stride + g]++;
+        if ((b->copy[c] >> s) & 1) {
+            if (n < cap) {
+                cv[n] = x;
+                cs[n] = (int32_t)g;
+            }
+            n++;
+        }
+    }
+    *np = n;
+    return -1;
+}
+
+#endif
+
+#if SL_TILES_ISA == 0
+
+int64_t sl_bracket_rows_generic(const struct sl_brackets *b, const double *v,
+                                const int32_t *cell, const uint8_t *mask, int64_t r0, int64_t r1,
+                                int64_t *hist, double *cv, int32_t *cs, int64_t cap, int64_t *n)
+{
+    return rows_plain(b, v, cell, mask, r0, r0, r1, hist, cv, cs, cap, n);
+}
+
+#elif SL_TILES_ISA == 2
+
+int64_t sl_bracket_rows_avx512(const struct sl_brackets *b, const double *v,
+                               const int32_t *cell, const uint8_t *mask, int64_t r0, int64_t r1,
+                               int64_t *hist, double *cv, int32_t *cs, int64_t cap, int64_t *np)
+{
+    const __m512i one = _mm512_set1_epi64(1), top = _mm512_set1_epi64(INT64_MIN);
+    const __m512i ncells = _mm512_set1_epi64(b->ncells), dropped = _mm512_set1_epi64(-1);
+    const __m512i seg0 = _mm512_loadu_si512(b->seg0), copy = _mm512_loadu_si512(b->copy);
+    const __m512i bytes = _mm512_set1_epi64(0xff);
+    const int64_t st = b->stride;
+    /* counter copy of lane l, and where a row without a value counts: a
+     * spare counter past the copies, never read */
+    const __m512i lane = _mm512_set_epi64(7 * st, 6 * st, 5 * st, 4 * st, 3 * st, 2 * st, st, 0);
+    const __m512i spare = _mm512_set1_epi64(SL_BRACKET_LANES * st);
+    const int nb = b->nbounds;
+    int64_t n = *np, r = r0;
+    /* the counters of a step are incremented one step later, when its
+     * vector store of their indices has left the store queue */
+    int64_t at[2][SL_BRACKET_LANES] __attribute__((aligned(64)));
+    int cur = 0;
+
+    for (int l = 0; l < SL_BRACKET_LANES; l++)
+        at[1][l] = SL_BRACKET_LANES * st;
+
+    for (; r + SL_BRACKET_LANES <= r1; r += SL_BRACKET_LANES) {
+        __m512i c = _mm512_setzero_si512(), s = _mm512_setzero_si512(), key, g;
+        __m512d x;
+        __mmask8 ok = 0xff, take;
+        if (cell) {
+            c = _mm512_cvtepi32_epi64(_mm256_loadu_si256((const __m256i *)(cell + r)));
+            ok = _mm512_cmplt_epu64_mask(c, ncells);
+            /* a cell out of range: the plain loop finds the row */
+            if ((__mmask8)(ok | _mm512_cmpeq_epi64_mask(c, dropped)) != 0xff)
+                break;
+        } else if (mask) {
+            __m512i m = _mm512_cvtepu8_epi64(_mm_loadl_epi64((const __m128i *)(mask + r)));
+            ok = _mm512_test_epi64_mask(m, bytes);
+        }
+        x = _mm512_loadu_pd(v + r);
+        ok = _mm512_mask_cmp_pd_mask(ok, x, x, _CMP_ORD_Q);
+        key = _mm512_castpd_si512(x);
+        key = _mm512_xor_si512(key, _mm512_or_si512(_mm512_srai_epi64(key, 63), top));
+        for (int j = 0; j < nb; j++) {
+            __m512i bj = _mm512_permutexvar_epi64(c, _mm512_loadu_si512(b->bound[j]));
+            s = _mm512_mask_add_epi64(s, _mm512_cmple_epu64_mask(bj, key), s, one);
+        }
+        g = _mm512_add_epi64(_mm512_permutexvar_epi64(c, seg0), s);
+        take = _mm512_mask_test_epi64_mask(ok, _mm512_srlv_epi64(_mm512_permutexvar_epi64(c, copy), s),
+                                           one);
+        _mm512_store_si512(at[cur], _mm512_mask_add_epi64(spare, ok, g, lane));
+        cur ^= 1;
+        for (int l = 0; l < SL_BRACKET_LANES; l++)
+            hist[at[cur][l]]++;
+        if (n + SL_BRACKET_LANES <= cap) {
+            _mm512_storeu_pd(cv + n, _mm512_maskz_compress_pd(take, x));
+            _mm256_storeu_si256((__m256i *)(cs + n),
+                                _mm512_cvtepi64_epi32(_mm512_maskz_compress_epi64(take, g)));
+            n += __builtin_popcount(take);
+        } else {
+            int64_t gl[SL_BRACKET_LANES];
+            double xl[SL_BRACKET_LANES];
+            _mm512_storeu_si512(gl, g);
+            _mm512_storeu_pd(xl, x);
+            for (int l = 0; l < SL_BRACKET_LANES; l++) {
+                if (!((take >> l) & 1))
+                    continue;
+                if (n < cap) {
+                    cv[n] = xl[l];
+                    cs[n] = (int32_t)gl[l];
+                }
+                n++;
+            }
+        }
+    }
+    cur ^= 1;
+    for (int l = 0; l < SL_BRACKET_LANES; l++)
+        hist[at[cur][l]]++;
+    *np = n;
+    return rows_plain(b, v, cell, mask, r0, r, r1, hist, cv, cs, cap, np);
+}
+
+#endif
