@@ -76,36 +76,77 @@ struct dom_part {
 #define ROWS_BLOCK ((int64_t)1 << 24)
 #define TOP_EMPTY INT64_MIN /* never a contribution: they saturate at -INT64_MAX */
 
+/* Adds to out a block's evidence of one cell: its total hi * 2^32 + lo and
+ * its largest contributions (TOP_EMPTY where fewer). */
+static void fold_block(struct sl_dominance *out, uint64_t lo, int64_t hi, int64_t count,
+                       int negative, const int64_t *top)
+{
+    struct sl_dominance b;
+    if (count == 0)
+        return;
+    memset(&b, 0, sizeof b);
+    b.ncontrib = count;
+    b.has_negative = negative;
+    b.total_hi = hi >> 32;
+    b.total_lo = (uint64_t)hi << 32;
+    add128(&b, 0, lo);
+    for (int i = 0; i < SL_DOM_TOP; i++)
+        b.top[i] = top[i] == TOP_EMPTY ? 0 : top[i];
+    sl_dominance_merge(out, &b);
+}
+
 /* Folds the parts and candidate tops of a block into out, resetting them. */
 static void flush_parts(struct dom_part *part, int64_t *top, int64_t ncells,
                         struct sl_dominance *out)
 {
     for (int64_t c = 0; c < ncells; c++) {
-        struct sl_dominance b;
         uint64_t lo = 0;
-        int64_t hi = 0;
-        memset(&b, 0, sizeof b);
+        int64_t hi = 0, count = 0;
+        int negative = 0;
         for (int k = 0; k < DOM_COPIES; k++) {
             struct dom_part *p = &part[k * ncells + c];
             lo += p->lo;
             hi += p->hi;
-            b.ncontrib += p->count;
-            b.has_negative |= p->neg != 0;
+            count += p->count;
+            negative |= p->neg != 0;
             memset(p, 0, sizeof *p);
         }
-        if (b.ncontrib == 0)
-            continue;
-        /* total = hi * 2^32 + lo */
-        b.total_hi = hi >> 32;
-        b.total_lo = (uint64_t)hi << 32;
-        add128(&b, 0, lo);
-        for (int i = 0; i < SL_DOM_TOP; i++) {
-            b.top[i] = top[c * SL_DOM_TOP + i] == TOP_EMPTY ? 0 : top[c * SL_DOM_TOP + i];
+        fold_block(&out[c], lo, hi, count, negative, top + c * SL_DOM_TOP);
+        for (int i = 0; i < SL_DOM_TOP; i++)
             top[c * SL_DOM_TOP + i] = TOP_EMPTY;
-        }
-        sl_dominance_merge(&out[c], &b);
     }
 }
+
+/* A grid of at most SL_FIXED_CELLS cells: the kernel's per-cell lane sums,
+ * block by block (fewer than 2^32 rows each, so its sums cannot wrap). */
+static sl_status add_rows_few(const double *v, const int32_t *cell, const uint8_t *mask,
+                              int64_t n, int64_t ncells, struct sl_dominance *out)
+{
+    sl_status st = SL_OK;
+    struct sl_fixed_cells f;
+
+    for (int64_t b0 = 0; b0 < n; b0 += ROWS_BLOCK) {
+        int64_t len = n - b0 < ROWS_BLOCK ? n - b0 : ROWS_BLOCK, bad;
+        memset(&f, 0, sizeof f);
+        f.scale = (double)((int64_t)1 << SL_FIXED_SHIFT);
+        f.ncells = (int)ncells;
+        for (int64_t c = 0; c < ncells; c++)
+            for (int i = 0; i < SL_FIXED_TOP; i++)
+                f.top[c][i] = TOP_EMPTY;
+        bad = sl_fixed_cells_rows(&f, v + b0, cell ? cell + b0 : NULL, mask ? mask + b0 : NULL,
+                                  len);
+        SL_CHECK(bad < 0, SL_ERR_INTERNAL, "row %lld has cell %lld of %lld",
+                 (long long)(b0 + bad), (long long)(cell ? cell[b0 + bad] : 0),
+                 (long long)ncells);
+        for (int64_t c = 0; c < ncells; c++)
+            fold_block(&out[c], f.lo[c], f.hi[c], f.count[c], f.negative[c] != 0, f.top[c]);
+    }
+cleanup:
+    sl_wipe(&f, sizeof f);
+    return st;
+}
+
+_Static_assert(SL_FIXED_TOP == SL_DOM_TOP, "the kernel keeps as many largest values as evidence");
 
 sl_status sl_dominance_add_rows(const double *v, const int32_t *cell, const uint8_t *mask,
                                 int64_t n, int64_t ncells, struct sl_dominance *out)
@@ -114,6 +155,8 @@ sl_status sl_dominance_add_rows(const double *v, const int32_t *cell, const uint
     struct dom_part *part = NULL;
     int64_t *top = NULL;
 
+    if (ncells >= 1 && ncells <= SL_FIXED_CELLS)
+        return add_rows_few(v, cell, mask, n, ncells, out);
     part = sl_calloc((size_t)(DOM_COPIES * ncells), sizeof *part);
     top = sl_malloc((size_t)(SL_DOM_TOP * ncells) * sizeof *top);
     SL_CHECK(part && top, SL_ERR_NOMEM, "out of memory for %lld cells", (long long)ncells);

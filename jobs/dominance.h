@@ -26,13 +26,7 @@
  * call it once per value. */
 static inline int64_t sl_fixed_from_double(double v)
 {
-    double x = v * (double)((int64_t)1 << SL_FIXED_SHIFT);
-    if (!(fabs(x) < 9223372036854775807.0))
-        return x < 0 ? -INT64_MAX : INT64_MAX;
-    /* Round half away from zero: adding the largest double below 1/2 and
-     * truncating rounds every x, halves included, as round() does, without
-     * a library call. */
-    return (int64_t)(x + copysign(0.49999999999999994, x));
+    return sl_fixed_round(v, (double)((int64_t)1 << SL_FIXED_SHIFT));
 }
 
 /* Adds one patient's contribution x to the evidence. */

@@ -32,6 +32,7 @@
 #ifndef SL_KERNELS_KERNEL_H
 #define SL_KERNELS_KERNEL_H
 
+#include <math.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -299,6 +300,46 @@ struct sl_brackets {
 int64_t sl_bracket_rows(const struct sl_brackets *b, const double *v, const int32_t *cell,
                         const uint8_t *mask, int64_t r0, int64_t r1, int64_t *hist, double *cv,
                         int32_t *cs, int64_t cap, int64_t *n);
+
+/* ---- fixed-point evidence of a few cells (jobs/dominance.c) ---- */
+
+/* round(v * scale), half away from zero, saturating at +-(2^63 - 1) (for
+ * large |v| and infinities); v must not be NaN. Adding the largest double
+ * below 1/2 and truncating rounds every product, halves included, as
+ * round() does, without a library call. */
+static inline int64_t sl_fixed_round(double v, double scale)
+{
+    double x = v * scale;
+    if (!(fabs(x) < 9223372036854775807.0))
+        return x < 0 ? -INT64_MAX : INT64_MAX;
+    return (int64_t)(x + copysign(0.49999999999999994, x));
+}
+
+#define SL_FIXED_CELLS 8
+#define SL_FIXED_TOP 4
+
+/* Per-cell sums of contributions x = sl_fixed_round(v, scale). The kernel
+ * adds to what the caller put there (zeros, and INT64_MIN in top). */
+struct sl_fixed_cells {
+    double scale;
+    int ncells;                         /* 1 .. SL_FIXED_CELLS */
+    uint64_t lo[SL_FIXED_CELLS];        /* sum of the low 32 bits of x */
+    int64_t hi[SL_FIXED_CELLS];         /* sum of x >> 32 (arithmetic) */
+    int64_t count[SL_FIXED_CELLS];
+    int64_t negative[SL_FIXED_CELLS];   /* sign bit set: some x < 0 */
+    int64_t top[SL_FIXED_CELLS][SL_FIXED_TOP]; /* largest x, descending */
+};
+
+/* Adds the present values of rows [0, n) to the sums of their cells: row r
+ * in cell[r] (-1 = dropped) or, with cell NULL, in cell 0 unless mask (may
+ * be NULL) is 0. The total of a cell is hi * 2^32 + lo; fewer than 2^32
+ * rows may be added between two readings, so that neither sum wraps. Returns the first
+ * row whose cell is neither -1 nor below ncells (the sums then hold the rows
+ * before it), or -1. Integer sums and the largest values do not depend on
+ * the order of the rows, so the variants per instruction set
+ * (kernels/cpu/cell_fixed.c) give the same output. */
+int64_t sl_fixed_cells_rows(struct sl_fixed_cells *f, const double *v, const int32_t *cell,
+                            const uint8_t *mask, int64_t n);
 
 /* Sample quantile of type 7 (R's default) of sorted[0..n) at prob in [0, 1],
  * computed as R's quantile.default does: index = 1 + (n - 1) prob,

@@ -19,7 +19,7 @@
 #include "kernels/cpu/cpu_impl.h"
 
 #if SL_TILES_ISA == 2
-#include <immintrin.h>
+#include "kernels/cpu/cells512.h"
 #endif
 
 #if SL_TILES_ISA != 1
@@ -77,9 +77,7 @@ int64_t sl_bracket_rows_avx512(const struct sl_brackets *b, const double *v,
                                int64_t *hist, double *cv, int32_t *cs, int64_t cap, int64_t *np)
 {
     const __m512i one = _mm512_set1_epi64(1), top = _mm512_set1_epi64(INT64_MIN);
-    const __m512i ncells = _mm512_set1_epi64(b->ncells), dropped = _mm512_set1_epi64(-1);
     const __m512i seg0 = _mm512_loadu_si512(b->seg0), copy = _mm512_loadu_si512(b->copy);
-    const __m512i bytes = _mm512_set1_epi64(0xff);
     const int64_t st = b->stride;
     /* counter copy of lane l, and where a row without a value counts: a
      * spare counter past the copies, never read */
@@ -96,19 +94,12 @@ int64_t sl_bracket_rows_avx512(const struct sl_brackets *b, const double *v,
         at[1][l] = SL_BRACKET_LANES * st;
 
     for (; r + SL_BRACKET_LANES <= r1; r += SL_BRACKET_LANES) {
-        __m512i c = _mm512_setzero_si512(), s = _mm512_setzero_si512(), key, g;
+        __m512i c, s = _mm512_setzero_si512(), key, g;
         __m512d x;
-        __mmask8 ok = 0xff, take;
-        if (cell) {
-            c = _mm512_cvtepi32_epi64(_mm256_loadu_si256((const __m256i *)(cell + r)));
-            ok = _mm512_cmplt_epu64_mask(c, ncells);
-            /* a cell out of range: the plain loop finds the row */
-            if ((__mmask8)(ok | _mm512_cmpeq_epi64_mask(c, dropped)) != 0xff)
-                break;
-        } else if (mask) {
-            __m512i m = _mm512_cvtepu8_epi64(_mm_loadl_epi64((const __m128i *)(mask + r)));
-            ok = _mm512_test_epi64_mask(m, bytes);
-        }
+        __mmask8 ok, take;
+        /* a cell out of range: the plain loop finds the row */
+        if (!sl_cells8(cell, mask, r, b->ncells, &c, &ok))
+            break;
         x = _mm512_loadu_pd(v + r);
         ok = _mm512_mask_cmp_pd_mask(ok, x, x, _CMP_ORD_Q);
         key = _mm512_castpd_si512(x);
@@ -118,8 +109,8 @@ int64_t sl_bracket_rows_avx512(const struct sl_brackets *b, const double *v,
             s = _mm512_mask_add_epi64(s, _mm512_cmple_epu64_mask(bj, key), s, one);
         }
         g = _mm512_add_epi64(_mm512_permutexvar_epi64(c, seg0), s);
-        take = _mm512_mask_test_epi64_mask(ok, _mm512_srlv_epi64(_mm512_permutexvar_epi64(c, copy), s),
-                                           one);
+        take = _mm512_mask_test_epi64_mask(
+            ok, _mm512_srlv_epi64(_mm512_permutexvar_epi64(c, copy), s), one);
         _mm512_store_si512(at[cur], _mm512_mask_add_epi64(spare, ok, g, lane));
         cur ^= 1;
         for (int l = 0; l < SL_BRACKET_LANES; l++)

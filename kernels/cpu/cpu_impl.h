@@ -167,6 +167,15 @@ sl_bracket_rows_fn sl_bracket_rows_generic;
 sl_bracket_rows_fn sl_bracket_rows_avx512;
 #endif
 
+/* ---- fixed-point evidence of a few cells (cell_fixed.c) ---- */
+
+typedef int64_t sl_fixed_cells_fn(struct sl_fixed_cells *f, const double *v,
+                                  const int32_t *cell, const uint8_t *mask, int64_t n);
+sl_fixed_cells_fn sl_fixed_cells_rows_generic;
+#ifdef SL_HAVE_ISA_AVX512
+sl_fixed_cells_fn sl_fixed_cells_rows_avx512;
+#endif
+
 /* A row source for the Gram engine: writes rows [r0, r0 + nr) of the chunk,
  * transformed, as columns 0 .. q-1 of buf (column c at buf + c * ld) and adds
  * the rows' contributions to the scalar sums `scal`, in row order. `tmp`
@@ -223,8 +232,9 @@ const char *sl_cpu_isa_name(enum sl_cpu_isa isa);
 sl_gram_tiles_fn *sl_cpu_gram_tiles(void);
 sl_cell_sums_fn *sl_cpu_cell_sums(void);
 sl_cell_squares_fn *sl_cpu_cell_squares(void);
-/* The AVX2 selection uses the generic bracket pass. */
+/* On AVX2 these two use the generic variant. */
 sl_bracket_rows_fn *sl_cpu_bracket_rows(void);
+sl_fixed_cells_fn *sl_cpu_fixed_cells(void);
 /* "isa avx512, openmp 2 threads, lapack yes" */
 const char *sl_cpu_describe(void);
 

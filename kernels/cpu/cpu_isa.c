@@ -1,8 +1,9 @@
 /*
  * cpu_isa.c: run-time choice of the SIMD kernels.
  *
- * The build compiles the Gram tile kernel, the few-cell lane sums and the
- * bracket pass of exact selection once per instruction set it can target;
+ * The build compiles the Gram tile kernel, the few-cell lane sums, the
+ * bracket pass of exact selection and the few-cell fixed-point sums once
+ * per instruction set it can target (AVX-512 means F and DQ);
  * the best one this machine supports is chosen on first use. All of them
  * produce the same bits, so the choice only affects speed, and tests can
  * force each one in turn to prove it.
@@ -32,7 +33,7 @@ static int machine_has(enum sl_cpu_isa isa)
 #endif
     case SL_CPU_ISA_AVX512:
 #if defined(SL_HAVE_ISA_AVX512)
-        return __builtin_cpu_supports("avx512f");
+        return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq");
 #else
         return 0;
 #endif
@@ -134,6 +135,22 @@ int64_t sl_bracket_rows(const struct sl_brackets *b, const double *v, const int3
                         int32_t *cs, int64_t cap, int64_t *n)
 {
     return sl_cpu_bracket_rows()(b, v, cell, mask, r0, r1, hist, cv, cs, cap, n);
+}
+
+sl_fixed_cells_fn *sl_cpu_fixed_cells(void)
+{
+    switch (sl_cpu_isa_current()) {
+#ifdef SL_HAVE_ISA_AVX512
+    case SL_CPU_ISA_AVX512: return sl_fixed_cells_rows_avx512;
+#endif
+    default: return sl_fixed_cells_rows_generic;
+    }
+}
+
+int64_t sl_fixed_cells_rows(struct sl_fixed_cells *f, const double *v, const int32_t *cell,
+                            const uint8_t *mask, int64_t n)
+{
+    return sl_cpu_fixed_cells()(f, v, cell, mask, n);
 }
 
 const char *sl_cpu_describe(void)

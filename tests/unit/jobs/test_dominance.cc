@@ -13,6 +13,7 @@
 
 extern "C" {
 #include "jobs/dominance.h"
+#include "kernels/cpu/cpu_impl.h"
 }
 
 using namespace sltest;
@@ -116,12 +117,17 @@ TEST(Dominance, TotalCarriesPastSixtyFourBits)
 // Rows added in one call give the brute-force evidence for few and many
 // cells, with cells, with a mask only and with neither, for values that
 // round at halves, saturate (huge and infinite), are negative, zero or
-// missing; a cell out of range is refused with its row.
-TEST(Dominance, RowsEqualBruteForce)
+// missing, or rise row after row (every row enters the largest); a cell out
+// of range is refused with its row. Grids of up to 8 cells take the
+// few-cell kernel: every instruction set's variant is run.
+static void rows_equal_brute_force()
 {
     std::mt19937_64 rng(31);
+    double rise = 0;
     auto value = [&]() -> double {
         uint64_t r = rng(), k = r % 40;
+        if (k >= 30)
+            return rise += 1.0 / 1024;
         if (k == 0)
             return NAN;
         if (k == 1)
@@ -190,6 +196,18 @@ TEST(Dominance, RowsEqualBruteForce)
         EXPECT_NE(std::string(sl_error_message()).find("row 550"), std::string::npos)
             << sl_error_message();
     }
+}
+
+TEST(Dominance, RowsEqualBruteForce)
+{
+    enum sl_cpu_isa best = sl_cpu_isa_best();
+    for (enum sl_cpu_isa isa : {SL_CPU_ISA_GENERIC, SL_CPU_ISA_AVX2, SL_CPU_ISA_AVX512}) {
+        if (sl_cpu_isa_select(isa) != SL_OK)
+            continue;
+        SCOPED_TRACE(sl_cpu_isa_name(isa));
+        rows_equal_brute_force();
+    }
+    ASSERT_EQ(sl_cpu_isa_select(best), SL_OK);
 }
 
 // The same evidence from rows with explicit cells, from a moments pass over

@@ -202,7 +202,8 @@ TEST(Brackets, StopsAtACellOutOfRange)
         Pass want = model(b, x, 0, 200, 1000);
         ASSERT_EQ(want.bad, 77);
         each_isa([&](const std::string &isa) {
-            expect_same(run(b, x, 0, 200, 1000), want, "cell " + std::to_string(badcell) + " " + isa);
+            expect_same(run(b, x, 0, 200, 1000), want,
+                        "cell " + std::to_string(badcell) + " " + isa);
         });
     }
 }
