@@ -23,7 +23,8 @@
  *                 heavier half, reported on its own);
  *   crosstab      region x sex x smoker with margins, cost per cell: one pass
  *                 (cell index, moments, dominance evidence), fold;
- *   crosstab_n    the same table of counts only (SL_OP_GROUP_COUNT).
+ *   crosstab_n    the same table of counts only (SL_OP_GROUP_COUNT);
+ *   quantiles_region  (with --only only) quantiles by region, 10 cells.
  * Input bytes are the columns a computation reads (8 per real value, 4 per
  * category code); their rate is compared with the read bandwidth of T
  * threads (default: all online CPUs) summing squares over 1 GiB. Kernel
@@ -268,31 +269,35 @@ cleanup:
     return st;
 }
 
-/* Present values per cell (3 cells). */
+/* Present values per cell. */
 static void present_by_cell(const struct sl_cell_values *v, int64_t *npresent)
 {
-    memset(npresent, 0, 3 * sizeof *npresent);
+    memset(npresent, 0, (size_t)v->ncells * sizeof *npresent);
     for (int64_t r = 0; r < v->nrows; r++)
         if (v->cell[r] >= 0 && !isnan(v->v[r]))
             npresent[v->cell[r]]++;
 }
 
-/* describe's quantiles and dominance evidence of bmi, sbp and cost by sex. */
-static sl_status run_quantiles(struct bench *b, struct timing *tm, double *check)
+/* describe's quantiles and dominance evidence of bmi, sbp and cost by
+ * column `by` (sex: 3 cells with the missing level; region: 10). */
+static sl_status run_quantiles(struct bench *b, int by, struct timing *tm, double *check)
 {
     sl_status st = SL_OK;
-    const int by_cols[1] = {C_SEX};
+    const int by_cols[1] = {by};
     struct sl_grouping g = grouping(by_cols, 1);
     struct sl_cell_values *vals = NULL;
     struct sl_reducer red;
     struct sl_layout lay;
-    int64_t nfull[3] = {1, 1, 1}, npresent[3];
+    int64_t nfull[16], npresent[16];
     const int cols[3] = {C_BMI, C_SBP, C_COST};
     const double probs[3] = {0.5, 0.25, 0.75};
-    double q[9], tp = 0, tf = 0;
-    struct sl_dominance dfull[3], dom[3];
+    double q[3 * 16], tp = 0, tf = 0;
+    struct sl_dominance dfull[16], dom[16];
 
+    SL_CHECK(g.ncells <= 16, SL_ERR_INTERNAL, "bench quantiles take at most 16 cells");
     sl_reducer_single(&red);
+    for (int64_t c = 0; c < g.ncells; c++)
+        nfull[c] = 1;
     sl_layout_init(&lay, &g, nfull, 0);
     for (int j = 0; j < 3; j++) {
         struct sl_measure m = measure(cols[j]);
@@ -399,8 +404,8 @@ int main(int argc, char **argv)
     struct bench b;
     struct sl_backend *be = NULL;
     struct timing td = {0, 0, 0}, ta = {0, 0, 0}, tq = {0, 0, 0}, tc = {0, 0, 0},
-                  tn = {0, 0, 0}, t;
-    double bw, cd = 0, ca = 0, cq = 0, cc = 0, cn = 0, r;
+                  tn = {0, 0, 0}, tr = {0, 0, 0}, t;
+    double bw, cd = 0, ca = 0, cq = 0, cc = 0, cn = 0, cr = 0, r;
 
     memset(&b, 0, sizeof b);
     for (int i = 1; i + 1 < argc; i += 2) {
@@ -419,7 +424,7 @@ int main(int argc, char **argv)
         argc % 2 == 0) {
         fprintf(stderr, "usage: bench_stats [--rows N] [--reps R] [--chunk-rows C] "
                         "[--bw-threads T] [--only describe|describe_all|quantiles|crosstab|"
-                        "crosstab_n]\n");
+                        "crosstab_n|quantiles_region]\n");
         return 2;
     }
     SL_CALL(sl_backend_get("cpu", &be));
@@ -450,8 +455,13 @@ int main(int argc, char **argv)
             keep_best(&tn, &t);
         }
         if (k < 2 && wanted(only, "quantiles")) {
-            SL_CALL(run_quantiles(&b, &t, &cq));
+            SL_CALL(run_quantiles(&b, C_SEX, &t, &cq));
             keep_best(&tq, &t);
+        }
+        /* only on request: not part of perf/bench_stats.sh */
+        if (k < 2 && only && strcmp(only, "quantiles_region") == 0) {
+            SL_CALL(run_quantiles(&b, C_REGION, &t, &cr));
+            keep_best(&tr, &t);
         }
     }
     r = (double)rows;
@@ -461,6 +471,8 @@ int main(int argc, char **argv)
         report("describe_all", &ta, r * 3 * 8, r, bw, ca);
     if (wanted(only, "quantiles"))
         report("quantiles", &tq, r * (3 * 8 + 4), r, bw, cq);
+    if (only && strcmp(only, "quantiles_region") == 0)
+        report("quantiles_region", &tr, r * (3 * 8 + 4), r, bw, cr);
     if (wanted(only, "crosstab"))
         report("crosstab", &tc, r * (3 * 4 + 8), r, bw, cc);
     if (wanted(only, "crosstab_n"))

@@ -5,10 +5,10 @@
  * Each row's segment is the number of its cell's bounds at or below its
  * key. The plain C variant counts them row by row. The AVX-512 variant
  * takes 8 rows at a time: the bounds of each row's cell come from a
- * register permute by cell index, the segment is a sum of compare masks, and
- * the 8 counter increments go to 8 separate copies of the counters (row r to
- * copy (r - r0) mod 8), so that no two increments of one step touch the same
- * counter. The candidates are packed in row order by a compress in
+ * two-register permute by cell index (up to 16 cells), the segment is a sum
+ * of compare masks, and the 8 counter increments go to 8 separate copies of
+ * the counters (row r to copy (r - r0) mod 8), so that no two increments of
+ * one step touch the same counter. The candidates are packed in row order by a compress in
  * registers. Both variants compute the same counters and candidates. Like
  * cell_lanes.c the file is compiled once per instruction set (SL_TILES_ISA
  * 0 = generic C, 1 = AVX2, 2 = AVX-512F); AVX2 has no unsigned 64-bit
@@ -72,12 +72,19 @@ int64_t sl_bracket_rows_generic(const struct sl_brackets *b, const double *v,
 
 #elif SL_TILES_ISA == 2
 
+/* Entry c of a 16-entry table for each lane's cell c: one two-register
+ * permute. */
+static inline __attribute__((always_inline)) __m512i by_cell(__m512i c, const void *table)
+{
+    const int64_t *t = table;
+    return _mm512_permutex2var_epi64(_mm512_loadu_si512(t), c, _mm512_loadu_si512(t + 8));
+}
+
 int64_t sl_bracket_rows_avx512(const struct sl_brackets *b, const double *v,
                                const int32_t *cell, const uint8_t *mask, int64_t r0, int64_t r1,
                                int64_t *hist, double *cv, int32_t *cs, int64_t cap, int64_t *np)
 {
     const __m512i one = _mm512_set1_epi64(1), top = _mm512_set1_epi64(INT64_MIN);
-    const __m512i seg0 = _mm512_loadu_si512(b->seg0), copy = _mm512_loadu_si512(b->copy);
     const int64_t st = b->stride;
     /* counter copy of lane l, and where a row without a value counts: a
      * spare counter past the copies, never read */
@@ -105,12 +112,12 @@ int64_t sl_bracket_rows_avx512(const struct sl_brackets *b, const double *v,
         key = _mm512_castpd_si512(x);
         key = _mm512_xor_si512(key, _mm512_or_si512(_mm512_srai_epi64(key, 63), top));
         for (int j = 0; j < nb; j++) {
-            __m512i bj = _mm512_permutexvar_epi64(c, _mm512_loadu_si512(b->bound[j]));
+            __m512i bj = by_cell(c, b->bound[j]);
             s = _mm512_mask_add_epi64(s, _mm512_cmple_epu64_mask(bj, key), s, one);
         }
-        g = _mm512_add_epi64(_mm512_permutexvar_epi64(c, seg0), s);
+        g = _mm512_add_epi64(by_cell(c, b->seg0), s);
         take = _mm512_mask_test_epi64_mask(
-            ok, _mm512_srlv_epi64(_mm512_permutexvar_epi64(c, copy), s), one);
+            ok, _mm512_srlv_epi64(by_cell(c, b->copy), s), one);
         _mm512_store_si512(at[cur], _mm512_mask_add_epi64(spare, ok, g, lane));
         cur ^= 1;
         for (int l = 0; l < SL_BRACKET_LANES; l++)

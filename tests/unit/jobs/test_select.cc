@@ -167,7 +167,7 @@ void expect_exact(const Case &c)
 {
     ASSERT_FALSE(c.expect.empty());
     enum sl_cpu_isa best = sl_cpu_isa_best();
-    // every instruction set: grids of up to 8 cells take the bracket kernel
+    // every instruction set: grids of up to 16 cells take the bracket kernel
     for (enum sl_cpu_isa isa : {SL_CPU_ISA_GENERIC, SL_CPU_ISA_AVX2, SL_CPU_ISA_AVX512}) {
         if (sl_cpu_isa_select(isa) != SL_OK)
             continue;
@@ -201,6 +201,12 @@ TEST(Select, ManyCellsNarrowDigitsAndBlocksOfCells)
 TEST(Select, FewLargeCellsWithHeavyTies)
 {
     expect_exact(make_case(200000, 3, true, 12));
+}
+
+TEST(Select, SixteenCellsOneKernelPass)
+{
+    // the most cells the bracket kernel takes, with blocks of ten published
+    expect_exact(make_case(120000, 16, true, 18));
 }
 
 TEST(Select, NoGroupingColumnRowsKeptByMask)
