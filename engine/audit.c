@@ -716,6 +716,9 @@ sl_status sl_audit_find_last(const struct sl_audit *a, const char *event, const 
     int lock_fd = -1, fd = -1;
     struct stat sb;
     off_t end;
+    unsigned char newer_prev[AUDIT_HASH_LEN];
+    int64_t newer_seq = 0; /* 0 until a line has been read */
+    json_t *found = NULL;
 
     SL_CHECK(entry && seq, SL_ERR_ARG, "sl_audit_find_last: entry and seq are needed");
     *entry = NULL;
@@ -754,25 +757,43 @@ sl_status sl_audit_find_last(const struct sl_audit *a, const char *event, const 
                 end = from + (off_t)stop + 1;
                 break;
             }
-            if (bytes_contain(buf + s, stop - s, pat, plen)) {
-                unsigned char prev[AUDIT_HASH_LEN];
-                json_t *e = NULL, *want;
+            {
+                unsigned char prev[AUDIT_HASH_LEN], hash[AUDIT_HASH_LEN];
+                int64_t lseq = 0;
+                json_t *want;
                 const char *k;
-                int all = 1;
-                st = entry_check(&m, buf + s, stop - s, seq, prev, &e);
+                int all;
+                st = entry_check(&m, buf + s, stop - s, &lseq, prev,
+                                 bytes_contain(buf + s, stop - s, pat, plen) ? &found : NULL);
                 if (st != SL_OK) {
                     sl_error_prefix("audit log %s: line at byte %lld", a->log_path,
                                     (long long)(from + (off_t)s));
                     goto cleanup;
                 }
+                /* the newer line read before this one must chain onto it */
+                if (newer_seq > 0) {
+                    SL_CALL(audit_sha256(buf + s, stop - s, hash));
+                    SL_CHECK(lseq == newer_seq - 1 &&
+                                 CRYPTO_memcmp(hash, newer_prev, AUDIT_HASH_LEN) == 0,
+                             SL_ERR_INTEGRITY,
+                             "audit log %s: line seq %lld does not chain onto the line before "
+                             "it (seq %lld): a line was removed, added or replaced",
+                             a->log_path, (long long)newer_seq, (long long)lseq);
+                }
+                newer_seq = lseq;
+                memcpy(newer_prev, prev, AUDIT_HASH_LEN);
+                all = found &&
+                      strcmp(json_string_value(json_object_get(found, "event")), event) == 0;
                 json_object_foreach((json_t *)match, k, want)
-                    all &= json_equal(json_object_get(e, k), want);
+                    all = all && json_equal(json_object_get(found, k), want);
                 if (all) {
-                    *entry = e;
+                    *entry = found;
+                    found = NULL;
+                    *seq = lseq;
                     break;
                 }
-                json_decref(e);
-                *seq = 0;
+                json_decref(found);
+                found = NULL;
             }
             if (s == 0) {
                 end = 0;
@@ -788,6 +809,7 @@ cleanup:
         close(lock_fd);
     audit_mac_fini(&m);
     sl_free(buf);
+    json_decref(found);
     if (st != SL_OK && entry) {
         json_decref(*entry);
         *entry = NULL;

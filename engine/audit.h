@@ -45,15 +45,17 @@ sl_status sl_audit_append(struct sl_audit *a, const char *event, const json_t *f
 void sl_audit_close(struct sl_audit **a);
 
 /* The newest line of the log `a` has open whose "event" is `event` and that
- * has every member of the object `match` with an equal value: *entry is that line without its "mac" (a
- * new reference; its form and MAC are checked) and *seq its seq; NULL and 0
+ * has every member of the object `match` with an equal value: *entry is
+ * that line without its "mac" (a new reference) and *seq its seq; NULL and 0
  * when no line matches. Reads the log backwards from its end as it was when
- * called, so the cost is that of the lines after the match. The lines of
- * `event` it reads on the way are checked as the match is; other lines, and
- * the chain between lines, are sl_audit_verify's to check.
- * SL_ERR_INTEGRITY (the matching line is not canonical or its MAC is bad; a
- * line longer than the limit; a partial last line), SL_ERR_IO, SL_ERR_NOMEM.
- * Not collective. */
+ * called, so the cost is that of the lines after the match. Every line it
+ * reads is checked (form, MAC) and so is the chain between them (seq and
+ * prev), so a line removed, added or replaced after the match is found; the
+ * lines before the match are sl_audit_verify's to check. A log rolled back
+ * together with its head to an older copy is consistent and not found: that
+ * needs a record kept outside the log. SL_ERR_INTEGRITY (a line not
+ * canonical, a bad MAC, a broken chain, a line longer than the limit, a
+ * partial last line), SL_ERR_IO, SL_ERR_NOMEM. Not collective. */
 sl_status sl_audit_find_last(const struct sl_audit *a, const char *event, const json_t *match,
                              json_t **entry, int64_t *seq);
 

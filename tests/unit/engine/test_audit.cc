@@ -874,6 +874,52 @@ TEST_F(AuditTest, FindLastReturnsTheNewestAuthenticMatch)
     sl_audit_close(&a);
 }
 
+// A line removed or repeated after the match breaks the chain the search
+// walks back along: refused with the seq where it breaks. Before the match
+// the chain is not its to check (sl_audit_verify does).
+TEST_F(AuditTest, FindLastWalksTheChainBackToTheMatch)
+{
+    append_events(60);
+    const std::vector<std::string> intact = lines();
+    auto find = [&](const char *job, int64_t *seq) {
+        struct sl_audit *a = nullptr;
+        EXPECT_EQ(sl_audit_open(path.c_str(), key.data(), &a), SL_OK) << sl_error_message();
+        json_t *e = nullptr, *match = json_pack("{s:s}", "job", job);
+        sl_status st = sl_audit_find_last(a, "job_done", match, &e, seq);
+        json_decref(match);
+        json_decref(e);
+        sl_audit_close(&a);
+        return st;
+    };
+    int64_t seq = 0;
+    for (size_t gone : {size_t{39}, size_t{58}}) { // seq 40, and the line before the last
+        std::vector<std::string> cut = intact;
+        cut.erase(cut.begin() + static_cast<std::ptrdiff_t>(gone));
+        put_lines(cut);
+        EXPECT_EQ(find("job-1030", &seq), SL_ERR_INTEGRITY);
+        EXPECT_NE(std::string(sl_error_message()).find("does not chain"), std::string::npos)
+            << sl_error_message();
+        EXPECT_NE(std::string(sl_error_message()).find(path), std::string::npos)
+            << sl_error_message();
+        // a match after the gap is found as before
+        EXPECT_EQ(find("job-1060", &seq), SL_OK) << sl_error_message();
+        EXPECT_EQ(seq, 60);
+    }
+    // an authentic line repeated after the match (seq 45 twice)
+    std::vector<std::string> twice = intact;
+    twice.insert(twice.begin() + 45, intact[44]);
+    put_lines(twice);
+    EXPECT_EQ(find("job-1030", &seq), SL_ERR_INTEGRITY);
+    EXPECT_NE(std::string(sl_error_message()).find("does not chain"), std::string::npos)
+        << sl_error_message();
+    // a line removed before the match is not this search's to see
+    std::vector<std::string> early = intact;
+    early.erase(early.begin() + 9);
+    put_lines(early);
+    EXPECT_EQ(find("job-1030", &seq), SL_OK) << sl_error_message();
+    EXPECT_EQ(seq, 30);
+}
+
 TEST_F(AuditTest, FindLastOnAnEmptyLogFindsNothing)
 {
     struct sl_audit *a = nullptr;

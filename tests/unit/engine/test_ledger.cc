@@ -5,10 +5,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <iterator>
 #include <memory>
 #include <sstream>
 #include <string>
@@ -477,6 +479,31 @@ TEST_F(Ledger, RolledBackLedgerIsRefusedAgainstTheAuditLog)
     EXPECT_EQ(judge(&note), SL_OK) << sl_error_message();
     ASSERT_NE(note, nullptr);
     EXPECT_NE(std::string(note).find("ahead"), std::string::npos) << note;
+
+    // rolled back, and the log's record of the newer copy cut out of it:
+    // the chain the search walks back along is broken
+    commit("j4", 53, true);
+    ASSERT_EQ(sl_audit_append(a, "job_end", nullptr), SL_OK);
+    {
+        const std::string log = dir_ + "/audit/audit.log";
+        std::ifstream in(log);
+        std::vector<std::string> kept;
+        for (std::string line; std::getline(in, line);)
+            kept.push_back(line);
+        in.close();
+        auto last = std::find_if(kept.rbegin(), kept.rend(), [](const std::string &l) {
+            return l.find("\"event\":\"ledger\"") != std::string::npos;
+        });
+        ASSERT_NE(last, kept.rend());
+        kept.erase(std::next(last).base());
+        std::ofstream out(log, std::ios::trunc);
+        for (const std::string &line : kept)
+            out << line << '\n';
+    }
+    std::ofstream(path, std::ios::trunc) << second;
+    EXPECT_EQ(judge(&note), SL_ERR_INTEGRITY);
+    EXPECT_NE(std::string(sl_error_message()).find("does not chain"), std::string::npos)
+        << sl_error_message();
 
     // a ledger the log never recorded passes, with a note
     audit.reset();
