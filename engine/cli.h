@@ -10,6 +10,7 @@ int sl_cmd_keygen(int argc, char **argv);
 int sl_cmd_ingest(int argc, char **argv);
 int sl_cmd_inspect(int argc, char **argv);
 int sl_cmd_audit(int argc, char **argv);
+int sl_cmd_ledger(int argc, char **argv);
 int sl_cmd_policy(int argc, char **argv);
 int sl_cmd_review(int argc, char **argv);
 

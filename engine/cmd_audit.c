@@ -5,7 +5,6 @@
  */
 #define _XOPEN_SOURCE 700 /* realpath */
 
-#include <dirent.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -64,48 +63,6 @@ cleanup:
     return st;
 }
 
-/* Adds to `seen` (as paths under dir) every ledger file in dir/release. */
-static sl_status list_ledgers(const char *dir, json_t *seen)
-{
-    sl_status st = SL_OK;
-    char top[4096], sub[4096];
-    DIR *d = NULL, *c = NULL;
-    struct dirent *e, *f;
-
-    snprintf(top, sizeof top, "%s/release", dir);
-    d = opendir(top);
-    if (!d)
-        goto cleanup; /* no ledger yet */
-    while ((e = readdir(d))) {
-        if (e->d_name[0] == '.')
-            continue;
-        SL_CHECK((size_t)snprintf(sub, sizeof sub, "%s/%s", top, e->d_name) < sizeof sub,
-                 SL_ERR_ARG, "ledger path too long under %s", top);
-        c = opendir(sub);
-        if (!c)
-            continue;
-        while ((f = readdir(c))) {
-            size_t n = strlen(f->d_name);
-            char rel[600];
-            if (f->d_name[0] == '.' || n < 6 || strcmp(f->d_name + n - 5, ".json") != 0)
-                continue;
-            SL_CHECK((size_t)snprintf(rel, sizeof rel, "release/%s/%s", e->d_name, f->d_name) <
-                         sizeof rel,
-                     SL_ERR_ARG, "ledger name too long in %s", sub);
-            SL_CHECK(json_object_set_new(seen, rel, json_true()) == 0, SL_ERR_NOMEM,
-                     "out of memory");
-        }
-        closedir(c);
-        c = NULL;
-    }
-cleanup:
-    if (c)
-        closedir(c);
-    if (d)
-        closedir(d);
-    return st;
-}
-
 /* Compares every ledger under dir with the log's last record of it. */
 static sl_status check_ledgers(const char *dir, const unsigned char key[32],
                                const struct ledgers *lg, int64_t *nchecked)
@@ -118,7 +75,7 @@ static sl_status check_ledgers(const char *dir, const unsigned char key[32],
 
     *nchecked = 0;
     SL_CHECK(seen, SL_ERR_NOMEM, "out of memory");
-    SL_CALL(list_ledgers(dir, seen));
+    SL_CALL(sl_ledger_list(dir, seen));
     json_object_foreach_safe(seen, tmp, rel, rec) {
         SL_CHECK(json_object_get(lg->last, rel), SL_ERR_INTEGRITY,
                  "ledger %s/%s: the audit log records no commit of it (written outside sluice, "

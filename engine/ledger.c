@@ -6,6 +6,7 @@
 
 #include "engine/ledger.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -23,6 +24,7 @@
 #include "engine/core/secbuf.h"
 #include "engine/gate_impl.h"
 #include "engine/release.h"
+#include "io/keys.h"
 
 struct sl_ledger {
     char dir[4096];
@@ -93,6 +95,10 @@ static sl_status ledger_check(const json_t *doc, const char *path, const unsigne
     const char *mac = json_string_value(json_object_get(doc, "mac"));
     char want[65];
 
+    SL_CHECK(json_integer_value(json_object_get(doc, "format")) != 1, SL_ERR_INTEGRITY,
+             "%s: release ledger format 1 (without a MAC); this sluice reads format %d only. "
+             "An operator who vouches for its content converts it with 'sluice ledger adopt'",
+             path, SL_LEDGER_FORMAT);
     SL_CHECK(json_integer_value(json_object_get(doc, "format")) == SL_LEDGER_FORMAT,
              SL_ERR_INTEGRITY,
              "%s: release ledger format %lld; this sluice reads format %d (with a MAC) only",
@@ -179,8 +185,48 @@ cleanup:
     return st;
 }
 
-sl_status sl_ledger_open(const char *ledger_dir, const char *uuid, const char *project,
-                         const unsigned char key[32], struct sl_ledger **out)
+/* Checks a loaded format-1 ledger (sluice before ledgers had MACs): its
+ * form only, as nothing in it could tell an edit. SL_ERR_INTEGRITY naming
+ * `path` otherwise. */
+static sl_status format1_check(const json_t *doc, const char *path)
+{
+    sl_status st = SL_OK;
+    const json_t *project = json_object_get(doc, "project"), *e;
+    size_t i;
+
+    SL_CHECK(json_is_object(doc) && json_integer_value(json_object_get(doc, "format")) == 1,
+             SL_ERR_INTEGRITY, "%s: not a format-1 release ledger (format %lld)%s", path,
+             (long long)json_integer_value(json_object_get(doc, "format")),
+             json_integer_value(json_object_get(doc, "format")) == SL_LEDGER_FORMAT
+                 ? ": adopted already"
+                 : "");
+    SL_CHECK(json_is_string(json_object_get(doc, "cohort")) &&
+                 (!project || json_is_null(project) || json_is_string(project)) &&
+                 json_is_array(json_object_get(doc, "entries")) &&
+                 !json_object_get(doc, "sequence") && !json_object_get(doc, "mac"),
+             SL_ERR_INTEGRITY,
+             "%s: not a format-1 release ledger (expected cohort, project and entries, and no "
+             "sequence or mac)",
+             path);
+    json_array_foreach(json_object_get(doc, "entries"), i, e)
+        SL_CHECK(json_is_string(json_object_get(e, "job_id")) &&
+                     json_is_string(json_object_get(e, "output")) &&
+                     json_is_array(json_object_get(e, "dimensions")) &&
+                     json_is_string(json_object_get(e, "filter")) &&
+                     json_object_get(e, "population"),
+                 SL_ERR_INTEGRITY,
+                 "%s: entry %zu is not a ledger entry (expected job_id, output, dimensions, "
+                 "filter and population)",
+                 path, i + 1);
+cleanup:
+    return st;
+}
+
+/* sl_ledger_open; with `adopt` the file must be a format-1 ledger, taken
+ * into this format in memory with sequence 0 (sl_ledger_commit makes it 1
+ * and adds the MAC). */
+static sl_status ledger_open(const char *ledger_dir, const char *uuid, const char *project,
+                             const unsigned char key[32], int adopt, struct sl_ledger **out)
 {
     sl_status st = SL_OK;
     struct sl_ledger *l = NULL;
@@ -215,9 +261,17 @@ sl_status sl_ledger_open(const char *ledger_dir, const char *uuid, const char *p
         l->doc = json_load_file(l->path, 0, &err);
         SL_CHECK(l->doc, SL_ERR_INTEGRITY, "%s:%d:%d: the release ledger is not valid JSON: %s",
                  l->path, err.line, err.column, err.text);
-        SL_CALL(ledger_check(l->doc, l->path, l->key));
+        if (adopt) {
+            SL_CALL(format1_check(l->doc, l->path));
+            SL_CHECK(json_object_set_new(l->doc, "format", json_integer(SL_LEDGER_FORMAT)) == 0 &&
+                         json_object_set_new(l->doc, "sequence", json_integer(0)) == 0,
+                     SL_ERR_NOMEM, "out of memory");
+        } else {
+            SL_CALL(ledger_check(l->doc, l->path, l->key));
+        }
     } else {
         SL_CHECK(errno == ENOENT, SL_ERR_IO, "%s: %s", l->path, strerror(errno));
+        SL_CHECK(!adopt, SL_ERR_IO, "%s: no such release ledger", l->path);
         l->doc = json_pack("{s:i,s:s,s:s?,s:i,s:[]}", "format", SL_LEDGER_FORMAT, "cohort", uuid,
                            "project", project, "sequence", 0, "entries");
         SL_CHECK(l->doc, SL_ERR_NOMEM, "out of memory");
@@ -225,6 +279,50 @@ sl_status sl_ledger_open(const char *ledger_dir, const char *uuid, const char *p
     *out = l;
     l = NULL;
 cleanup:
+    sl_ledger_close(&l);
+    return st;
+}
+
+sl_status sl_ledger_open(const char *ledger_dir, const char *uuid, const char *project,
+                         const unsigned char key[32], struct sl_ledger **out)
+{
+    return ledger_open(ledger_dir, uuid, project, key, 0, out);
+}
+
+sl_status sl_ledger_adopt(const char *ledger_dir, const char *name, const unsigned char key[32],
+                          struct sl_ledger **out)
+{
+    sl_status st = SL_OK;
+    struct sl_ledger *l = NULL;
+    json_t *doc = NULL;
+    json_error_t err;
+    const char *uuid, *project;
+    char path[4096], cohort[128], proj[128], want[512];
+
+    *out = NULL;
+    SL_CHECK(strstr(name, "..") == NULL &&
+                 (size_t)snprintf(path, sizeof path, "%s/%s", ledger_dir, name) < sizeof path,
+             SL_ERR_ARG, "'%s' is not a ledger under %s", name, ledger_dir);
+    /* where its cohort and project say it belongs: read once to learn them,
+     * then again under the lock */
+    doc = json_load_file(path, 0, &err);
+    SL_CHECK(doc, SL_ERR_INTEGRITY, "%s:%d:%d: not a release ledger: %s", path, err.line,
+             err.column, err.text);
+    SL_CALL(format1_check(doc, path));
+    uuid = json_string_value(json_object_get(doc, "cohort"));
+    project = json_string_value(json_object_get(doc, "project"));
+    SL_CALL(safe_name("", uuid, cohort, sizeof cohort));
+    SL_CALL(safe_name(project ? "p_" : "", project ? project : "none", proj, sizeof proj));
+    snprintf(want, sizeof want, "release/%s/%s.json", cohort, proj);
+    SL_CHECK(strcmp(want, name) == 0, SL_ERR_INTEGRITY,
+             "%s: its cohort and project belong in %s/%s: it was moved or renamed", path,
+             ledger_dir, want);
+    SL_CALL(ledger_open(ledger_dir, uuid, project, key, 1, &l));
+    SL_CALL(sl_ledger_commit(l));
+    *out = l;
+    l = NULL;
+cleanup:
+    json_decref(doc);
     sl_ledger_close(&l);
     return st;
 }
@@ -414,6 +512,64 @@ sl_status sl_ledger_check_audited(const struct sl_ledger *l, const struct sl_aud
 cleanup:
     json_decref(rec);
     json_decref(match);
+    return st;
+}
+
+sl_status sl_ledger_list(const char *dir, json_t *seen)
+{
+    sl_status st = SL_OK;
+    char top[4096], sub[4096];
+    DIR *d = NULL, *c = NULL;
+    struct dirent *e, *f;
+
+    snprintf(top, sizeof top, "%s/release", dir);
+    d = opendir(top);
+    if (!d)
+        goto cleanup; /* no ledger yet */
+    while ((e = readdir(d))) {
+        if (e->d_name[0] == '.')
+            continue;
+        SL_CHECK((size_t)snprintf(sub, sizeof sub, "%s/%s", top, e->d_name) < sizeof sub,
+                 SL_ERR_ARG, "ledger path too long under %s", top);
+        c = opendir(sub);
+        if (!c)
+            continue;
+        while ((f = readdir(c))) {
+            size_t n = strlen(f->d_name);
+            char rel[600];
+            if (f->d_name[0] == '.' || n < 6 || strcmp(f->d_name + n - 5, ".json") != 0)
+                continue;
+            SL_CHECK((size_t)snprintf(rel, sizeof rel, "release/%s/%s", e->d_name, f->d_name) <
+                         sizeof rel,
+                     SL_ERR_ARG, "ledger name too long in %s", sub);
+            SL_CHECK(json_object_set_new(seen, rel, json_true()) == 0, SL_ERR_NOMEM,
+                     "out of memory");
+        }
+        closedir(c);
+        c = NULL;
+    }
+cleanup:
+    if (c)
+        closedir(c);
+    if (d)
+        closedir(d);
+    return st;
+}
+
+sl_status sl_ledger_audit_open(const char *key_path, const char *log, struct sl_audit **audit,
+                               unsigned char ledger_key[32])
+{
+    sl_status st = SL_OK;
+    struct sl_kek *kek = NULL;
+    unsigned char key[32];
+
+    SL_CALL(sl_kek_load(key_path, &kek));
+    SL_CALL(sl_kek_derive(kek, "audit", key));
+    SL_CALL(sl_kek_derive(kek, "ledger", ledger_key));
+    SL_CALL(sl_audit_open(log, key, audit));
+cleanup:
+    sl_wipe(key, sizeof key);
+    sl_kek_destroy(&kek);
     return st;
 }
 

@@ -70,6 +70,23 @@ sl_status sl_ledger_entry(const struct sl_table *t, const char *job_id, const ch
 sl_status sl_ledger_open(const char *ledger_dir, const char *uuid, const char *project,
                          const unsigned char key[32], struct sl_ledger **out);
 
+/* Takes the ledger `name` (its path under `ledger_dir`, as sl_ledger_list
+ * gives it) from format 1 (sluice before ledgers had MACs: no sequence, no
+ * mac) into this format: checks its form (cohort, project, entries) and
+ * that it lies where its cohort and project put it, then, under its lock,
+ * commits it with sequence 1 and a MAC under `key`. The operator vouches
+ * for the content: nothing in a format-1 ledger could tell an edit. *out is
+ * the open ledger, for the caller to audit (sl_ledger_state) and close.
+ * SL_ERR_INTEGRITY when it is not a format-1 ledger ("adopted already" for
+ * this format) or lies elsewhere, SL_ERR_IO, SL_ERR_NOMEM. Not collective. */
+sl_status sl_ledger_adopt(const char *ledger_dir, const char *name, const unsigned char key[32],
+                          struct sl_ledger **out);
+
+/* Adds to the object `names` (as keys, values true) the path under
+ * `ledger_dir` of every ledger file there: release/<cohort>/<project>.json.
+ * No ledger yet is not an error. SL_ERR_ARG (a path too long), SL_ERR_NOMEM. */
+sl_status sl_ledger_list(const char *ledger_dir, json_t *names);
+
 /* The earliest recorded entry of another job that `entry` differs from by
  * 1 .. min_safe_count-1 patients on the same dimensions (a set of names)
  * under a different filter, or NULL. Borrowed; valid until the ledger
@@ -108,8 +125,10 @@ json_t *sl_ledger_state(const struct sl_ledger *l);
  * that went its own way). A ledger ahead of the record (a commit whose
  * event a crash lost, or another job's commit not yet audited) passes, as
  * does one the log never recorded (*note then says so, else NULL; static
- * text). The lines between are not checked: `sluice audit verify --ledger`
- * does that. SL_ERR_IO, SL_ERR_NOMEM. Not collective. */
+ * text). The log's lines after that record are checked on the way (MAC,
+ * chain: sl_audit_find_last); those before it are `sluice audit verify`'s.
+ * SL_ERR_INTEGRITY also for a log that fails those checks; SL_ERR_IO,
+ * SL_ERR_NOMEM. Not collective. */
 sl_status sl_ledger_check_audited(const struct sl_ledger *l, const struct sl_audit *a,
                                   const char **note);
 
@@ -120,6 +139,13 @@ sl_status sl_ledger_check_audited(const struct sl_ledger *l, const struct sl_aud
  * SL_ERR_NOMEM. Not collective. */
 sl_status sl_ledger_check_file(const char *path, const unsigned char key[32], int64_t *sequence,
                                char mac[65]);
+
+/* Loads the key file `key_path` (the audit key: the policy's
+ * audit_key_file, else its key_file), opens the audit log `log` under its
+ * "audit" sub-key and derives the ledger key (sub-key "ledger"; secret, the
+ * caller wipes it). Errors of sl_kek_load and sl_audit_open. Rank 0 only. */
+sl_status sl_ledger_audit_open(const char *key_path, const char *log, struct sl_audit **audit,
+                               unsigned char ledger_key[32]);
 
 /* Number of entries (for tests and messages). */
 int64_t sl_ledger_size(const struct sl_ledger *l);

@@ -29,6 +29,7 @@ static const char *usage_text =
     "  inspect COHORT.h5 [--key K]  show metadata; with a key, verify every chunk\n"
     "  policy check POLICY.yaml     validate a policy and show the rules in force\n"
     "  audit verify LOG --key K     check the audit log for tampering\n"
+    "  ledger adopt [--dry-run]     take format-1 release ledgers into the current format\n"
     "  review list|show|approve|reject JOB/OUTPUT\n"
     "                               vote on outputs held for review\n"
     "Researchers:\n"
@@ -107,6 +108,8 @@ int main(int argc, char **argv)
         return sl_cmd_inspect(argc, argv);
     if (strcmp(cmd, "audit") == 0)
         return sl_cmd_audit(argc, argv);
+    if (strcmp(cmd, "ledger") == 0)
+        return sl_cmd_ledger(argc, argv);
     if (strcmp(cmd, "policy") == 0)
         return sl_cmd_policy(argc, argv);
     if (strcmp(cmd, "review") == 0)

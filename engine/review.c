@@ -28,7 +28,6 @@
 #include "engine/release.h"
 #include "engine/report.h"
 #include "engine/run.h"
-#include "io/keys.h"
 
 #define SL_REASON_MAX 2000
 
@@ -692,19 +691,12 @@ static sl_status open_audit(const struct sl_policy *p, struct sl_audit **audit,
                             unsigned char ledger_key[32])
 {
     sl_status st = SL_OK;
-    struct sl_kek *kek = NULL;
-    unsigned char key[32];
     const char *path = p->audit_key_file ? p->audit_key_file : p->key_file;
 
     SL_CHECK(path, SL_ERR_ARG, "%s: the policy names no key_file or audit_key_file; votes "
              "must be audited", p->path);
-    SL_CALL(sl_kek_load(path, &kek));
-    SL_CALL(sl_kek_derive(kek, "audit", key));
-    SL_CALL(sl_kek_derive(kek, "ledger", ledger_key));
-    SL_CALL(sl_audit_open(p->audit_log, key, audit));
+    SL_CALL(sl_ledger_audit_open(path, p->audit_log, audit, ledger_key));
 cleanup:
-    sl_wipe(key, sizeof key);
-    sl_kek_destroy(&kek);
     return st;
 }
 

@@ -220,8 +220,6 @@ cleanup:
 static sl_status open_audit(struct run_ctx *r)
 {
     sl_status st = SL_OK;
-    struct sl_kek *akek = NULL;
-    unsigned char key[32];
     const char *path = r->policy->audit_key_file ? r->policy->audit_key_file
                        : r->opt.key                ? r->opt.key
                                                    : r->policy->key_file;
@@ -229,13 +227,8 @@ static sl_status open_audit(struct run_ctx *r)
         return SL_OK;
     SL_CHECK(path, SL_ERR_ARG, "%s: the policy names no key_file or audit_key_file",
              r->policy->path);
-    SL_CALL(sl_kek_load(path, &akek));
-    SL_CALL(sl_kek_derive(akek, "audit", key));
-    SL_CALL(sl_kek_derive(akek, "ledger", r->ledger_key));
-    SL_CALL(sl_audit_open(r->policy->audit_log, key, &r->audit));
+    SL_CALL(sl_ledger_audit_open(path, r->policy->audit_log, &r->audit, r->ledger_key));
 cleanup:
-    sl_wipe(key, sizeof key);
-    sl_kek_destroy(&akek);
     return st;
 }
 

@@ -78,6 +78,31 @@ test ! -e released/flow3 || fail "a job released against an edited ledger"
 expect_exit 4 "$SL_BIN/sluice" audit verify audit/audit.log --key audit.key --ledger ledger
 cp ledger.new "$led"
 
+# A ledger written before ledgers had MACs (format 1) is refused, naming the
+# command that adopts it; an operator adopts it (audited), then jobs run
+# against it, it verifies, and a second adoption finds nothing to do.
+python3 - "$led" <<'PY'
+import json, sys
+doc = json.load(open(sys.argv[1]))
+del doc["sequence"], doc["mac"]
+doc["format"] = 1
+json.dump(doc, open(sys.argv[1], "w"), indent=1)
+PY
+expect_exit 4 run_job 1 job.yaml flow4
+grep -q "sluice ledger adopt" "$WORK/last.err" || { cat "$WORK/last.err"; fail "no hint to adopt"; }
+test ! -e released/flow4 || fail "a job released against a format-1 ledger"
+"$SL_BIN/sluice" ledger adopt --policy policy.yaml --dry-run >adopt.out
+grep -q "format 1, [0-9]* entries from 1 jobs" adopt.out || { cat adopt.out; fail "dry run"; }
+grep -q '"format": 1' "$led" || fail "a dry run changed the ledger"
+"$SL_BIN/sluice" ledger adopt --policy policy.yaml >adopt.out
+grep -q "1 ledger(s) adopted" adopt.out || { cat adopt.out; fail "not adopted"; }
+grep -q '"event":"ledger_adopt"' audit/audit.log || fail "no ledger_adopt event"
+"$SL_BIN/sluice" audit verify audit/audit.log --key audit.key --ledger ledger >/dev/null \
+  || fail "adopted ledger does not verify"
+run_job 1 job.yaml flow5 >/dev/null 2>run5.err || { cat run5.err; fail "run after adopt failed"; }
+"$SL_BIN/sluice" ledger adopt --policy policy.yaml >adopt.out
+grep -q "0 ledger(s) adopted, 1 of the current format" adopt.out || { cat adopt.out; fail "re-adopt"; }
+
 # Tampering with the audit log is detected.
 cp audit/audit.log audit.orig
 sed -i '1s/"ranks":2/"ranks":3/' audit/audit.log

@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <functional>
 #include <iterator>
 #include <memory>
 #include <sstream>
@@ -514,4 +515,83 @@ TEST_F(Ledger, RolledBackLedgerIsRefusedAgainstTheAuditLog)
     EXPECT_EQ(judge(&note), SL_OK) << sl_error_message();
     ASSERT_NE(note, nullptr);
     EXPECT_NE(std::string(note).find("no commit"), std::string::npos) << note;
+}
+
+// A format-1 ledger (written before ledgers had MACs) is refused with the
+// command that adopts it; adopted, it opens with its entries at commit 1,
+// and the differencing rule still sees them. Adopting it twice, a malformed
+// one, or one moved under another cohort is refused.
+TEST_F(Ledger, Format1LedgerIsAdoptedOnce)
+{
+    const std::string rel = "release/0f1e2d3c-aaaa-bbbb-cccc-123456789abc/p_diabetes.json";
+    const std::string path = dir_ + "/" + rel;
+    auto rewrite = [&](const std::function<void(json_t *)> &change) {
+        json_error_t err;
+        json_t *doc = json_load_file(path.c_str(), 0, &err);
+        ASSERT_NE(doc, nullptr) << err.text;
+        change(doc);
+        ASSERT_EQ(json_dump_file(doc, path.c_str(), JSON_INDENT(1)), 0);
+        json_decref(doc);
+    };
+    {
+        auto l = open();
+        record(l.get(), table({"sex"}, {50, 60}).get(), "j1", "");
+        record(l.get(), table({"sex"}, {40, 30}, "by_sex2").get(), "j2", "age > 3");
+        ASSERT_EQ(sl_ledger_commit(l.get()), SL_OK);
+    }
+    rewrite([](json_t *doc) {
+        json_object_del(doc, "sequence");
+        json_object_del(doc, "mac");
+        json_object_set_new(doc, "format", json_integer(1));
+    });
+    std::ifstream in(path);
+    const std::string format1((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+
+    sl_ledger *l = nullptr;
+    EXPECT_EQ(sl_ledger_open(dir_.c_str(), "0f1e2d3c-aaaa-bbbb-cccc-123456789abc", "diabetes",
+                             kKey, &l),
+              SL_ERR_INTEGRITY);
+    EXPECT_NE(std::string(sl_error_message()).find("sluice ledger adopt"), std::string::npos)
+        << sl_error_message();
+
+    ASSERT_EQ(sl_ledger_adopt(dir_.c_str(), rel.c_str(), kKey, &l), SL_OK) << sl_error_message();
+    json_t *state = sl_ledger_state(l);
+    EXPECT_EQ(json_integer_value(json_object_get(state, "sequence")), 1);
+    EXPECT_STREQ(json_string_value(json_object_get(state, "ledger")), rel.c_str());
+    json_decref(state);
+    sl_ledger_close(&l);
+    {
+        auto again = open();
+        ASSERT_NE(again, nullptr);
+        EXPECT_EQ(sl_ledger_size(again.get()), 2);
+        // 110 patients then, 113 now under another filter: differencing
+        auto t = table({"sex"}, {53, 60});
+        json_t *e = entry(t.get(), "j3", "age > 9");
+        ASSERT_EQ(sl_ledger_judge(again.get(), t.get(), e, &rules_), SL_OK);
+        EXPECT_EQ(verdict_of(t.get(), "differencing", "status"), "fail");
+        json_decref(e);
+    }
+    EXPECT_EQ(sl_ledger_adopt(dir_.c_str(), rel.c_str(), kKey, &l), SL_ERR_INTEGRITY);
+    EXPECT_NE(std::string(sl_error_message()).find("adopted already"), std::string::npos)
+        << sl_error_message();
+
+    // an entry without its job id
+    std::ofstream(path, std::ios::trunc) << format1;
+    rewrite([](json_t *doc) {
+        json_object_del(json_array_get(json_object_get(doc, "entries"), 1), "job_id");
+    });
+    EXPECT_EQ(sl_ledger_adopt(dir_.c_str(), rel.c_str(), kKey, &l), SL_ERR_INTEGRITY);
+    EXPECT_NE(std::string(sl_error_message()).find("entry 2"), std::string::npos)
+        << sl_error_message();
+    EXPECT_EQ(l, nullptr);
+
+    // moved under another cohort's directory
+    const std::string other = "release/11111111-2222-3333-4444-555555555555/p_diabetes.json";
+    ASSERT_EQ(std::system(("mkdir -p '" + dir_ + "/release/11111111-2222-3333-4444-555555555555'")
+                              .c_str()),
+              0);
+    std::ofstream(dir_ + "/" + other, std::ios::trunc) << format1;
+    EXPECT_EQ(sl_ledger_adopt(dir_.c_str(), other.c_str(), kKey, &l), SL_ERR_INTEGRITY);
+    EXPECT_NE(std::string(sl_error_message()).find("moved or renamed"), std::string::npos)
+        << sl_error_message();
 }
