@@ -117,29 +117,35 @@ static void flush_parts(struct dom_part *part, int64_t *top, int64_t ncells,
     }
 }
 
-/* A grid of at most SL_FIXED_CELLS cells: the kernel's per-cell lane sums,
- * block by block (fewer than 2^32 rows each, so its sums cannot wrap). */
+/* A grid of at most SL_FIXED_CELLS cells: the kernel's per-cell sums. */
 static sl_status add_rows_few(const double *v, const int32_t *cell, const uint8_t *mask,
                               int64_t n, int64_t ncells, struct sl_dominance *out)
 {
     sl_status st = SL_OK;
     struct sl_fixed_cells f;
+    int64_t bad;
 
-    for (int64_t b0 = 0; b0 < n; b0 += ROWS_BLOCK) {
-        int64_t len = n - b0 < ROWS_BLOCK ? n - b0 : ROWS_BLOCK, bad;
-        memset(&f, 0, sizeof f);
-        f.scale = (double)((int64_t)1 << SL_FIXED_SHIFT);
-        f.ncells = (int)ncells;
-        for (int64_t c = 0; c < ncells; c++)
-            for (int i = 0; i < SL_FIXED_TOP; i++)
-                f.top[c][i] = TOP_EMPTY;
-        bad = sl_fixed_cells_rows(&f, v + b0, cell ? cell + b0 : NULL, mask ? mask + b0 : NULL,
-                                  len);
-        SL_CHECK(bad < 0, SL_ERR_INTERNAL, "row %lld has cell %lld of %lld",
-                 (long long)(b0 + bad), (long long)(cell ? cell[b0 + bad] : 0),
-                 (long long)ncells);
-        for (int64_t c = 0; c < ncells; c++)
-            fold_block(&out[c], f.lo[c], f.hi[c], f.count[c], f.negative[c] != 0, f.top[c]);
+    memset(&f, 0, sizeof f);
+    f.scale = (double)((int64_t)1 << SL_FIXED_SHIFT);
+    f.ncells = (int)ncells;
+    for (int64_t c = 0; c < ncells; c++)
+        for (int i = 0; i < SL_FIXED_TOP; i++)
+            f.top[c][i] = TOP_EMPTY;
+    bad = sl_fixed_cells_rows(&f, v, cell, mask, n);
+    SL_CHECK(bad < 0, SL_ERR_INTERNAL, "row %lld has cell %lld of %lld", (long long)bad,
+             (long long)(cell ? cell[bad] : 0), (long long)ncells);
+    for (int64_t c = 0; c < ncells; c++) {
+        struct sl_dominance b;
+        if (f.count[c] == 0)
+            continue;
+        memset(&b, 0, sizeof b);
+        b.ncontrib = f.count[c];
+        b.has_negative = f.negative[c] != 0;
+        b.total_hi = f.total_hi[c];
+        b.total_lo = f.total_lo[c];
+        for (int i = 0; i < SL_DOM_TOP; i++)
+            b.top[i] = f.top[c][i] == TOP_EMPTY ? 0 : f.top[c][i];
+        sl_dominance_merge(&out[c], &b);
     }
 cleanup:
     sl_wipe(&f, sizeof f);

@@ -315,29 +315,28 @@ static inline int64_t sl_fixed_round(double v, double scale)
     return (int64_t)(x + copysign(0.49999999999999994, x));
 }
 
-#define SL_FIXED_CELLS 8
+#define SL_FIXED_CELLS 16
 #define SL_FIXED_TOP 4
 
 /* Per-cell sums of contributions x = sl_fixed_round(v, scale). The kernel
  * adds to what the caller put there (zeros, and INT64_MIN in top). */
 struct sl_fixed_cells {
     double scale;
-    int ncells;                         /* 1 .. SL_FIXED_CELLS */
-    uint64_t lo[SL_FIXED_CELLS];        /* sum of the low 32 bits of x */
-    int64_t hi[SL_FIXED_CELLS];         /* sum of x >> 32 (arithmetic) */
+    int ncells;                          /* 1 .. SL_FIXED_CELLS */
+    int64_t total_hi[SL_FIXED_CELLS];    /* sum of x, a signed 128-bit integer: */
+    uint64_t total_lo[SL_FIXED_CELLS];   /*   total_hi * 2^64 + total_lo */
     int64_t count[SL_FIXED_CELLS];
-    int64_t negative[SL_FIXED_CELLS];   /* sign bit set: some x < 0 */
+    int64_t negative[SL_FIXED_CELLS];    /* 1: some x < 0 */
     int64_t top[SL_FIXED_CELLS][SL_FIXED_TOP]; /* largest x, descending */
 };
 
 /* Adds the present values of rows [0, n) to the sums of their cells: row r
  * in cell[r] (-1 = dropped) or, with cell NULL, in cell 0 unless mask (may
- * be NULL) is 0. The total of a cell is hi * 2^32 + lo; fewer than 2^32
- * rows may be added between two readings, so that neither sum wraps. Returns the first
- * row whose cell is neither -1 nor below ncells (the sums then hold the rows
- * before it), or -1. Integer sums and the largest values do not depend on
- * the order of the rows, so the variants per instruction set
- * (kernels/cpu/cell_fixed.c) give the same output. */
+ * be NULL) is 0. Returns the first row whose cell is neither -1 nor below
+ * ncells (the sums then hold the rows before it), or -1. Integer totals and
+ * the largest values do not depend on the order of the rows, so the
+ * variants per instruction set (kernels/cpu/cell_fixed.c) give the same
+ * output. */
 int64_t sl_fixed_cells_rows(struct sl_fixed_cells *f, const double *v, const int32_t *cell,
                             const uint8_t *mask, int64_t n);
 

@@ -72,14 +72,6 @@ int64_t sl_bracket_rows_generic(const struct sl_brackets *b, const double *v,
 
 #elif SL_TILES_ISA == 2
 
-/* Entry c of a 16-entry table for each lane's cell c: one two-register
- * permute. */
-static inline __attribute__((always_inline)) __m512i by_cell(__m512i c, const void *table)
-{
-    const int64_t *t = table;
-    return _mm512_permutex2var_epi64(_mm512_loadu_si512(t), c, _mm512_loadu_si512(t + 8));
-}
-
 int64_t sl_bracket_rows_avx512(const struct sl_brackets *b, const double *v,
                                const int32_t *cell, const uint8_t *mask, int64_t r0, int64_t r1,
                                int64_t *hist, double *cv, int32_t *cs, int64_t cap, int64_t *np)
@@ -112,12 +104,12 @@ int64_t sl_bracket_rows_avx512(const struct sl_brackets *b, const double *v,
         key = _mm512_castpd_si512(x);
         key = _mm512_xor_si512(key, _mm512_or_si512(_mm512_srai_epi64(key, 63), top));
         for (int j = 0; j < nb; j++) {
-            __m512i bj = by_cell(c, b->bound[j]);
+            __m512i bj = sl_by_cell(c, b->bound[j]);
             s = _mm512_mask_add_epi64(s, _mm512_cmple_epu64_mask(bj, key), s, one);
         }
-        g = _mm512_add_epi64(by_cell(c, b->seg0), s);
+        g = _mm512_add_epi64(sl_by_cell(c, b->seg0), s);
         take = _mm512_mask_test_epi64_mask(
-            ok, _mm512_srlv_epi64(by_cell(c, b->copy), s), one);
+            ok, _mm512_srlv_epi64(sl_by_cell(c, b->copy), s), one);
         _mm512_store_si512(at[cur], _mm512_mask_add_epi64(spare, ok, g, lane));
         cur ^= 1;
         for (int l = 0; l < SL_BRACKET_LANES; l++)

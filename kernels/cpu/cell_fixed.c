@@ -1,20 +1,25 @@
 /*
- * cell_fixed.c: fixed-point sums, counts and largest contributions of a few
- * cells (sl_fixed_cells_rows, see kernel.h), the dominance evidence of
+ * cell_fixed.c: fixed-point totals, counts and largest contributions of a
+ * few cells (sl_fixed_cells_rows, see kernel.h), the dominance evidence of
  * describe and crosstab.
  *
- * The plain C variant takes a row at a time. The AVX-512 variant converts 8
- * values a step (multiply, add the signed near-half, truncate: the same
- * double operations as sl_fixed_round) and keeps, for each cell, 8 lane
- * accumulators of the low and high halves in registers, added under a
- * compare mask of the cell. A value can enter its cell's largest only when
- * it beats the smallest kept one; the 8 rows are compared with those in one
- * step and the rare winners are inserted one by one. All sums are integers
- * and the largest values are a multiset, so both variants give the same
- * output. Like cell_lanes.c the file is compiled once per instruction set
- * (SL_TILES_ISA 0 = generic C, 1 = AVX2, 2 = AVX-512F with DQ for the
- * conversion); AVX2 has no 64-bit conversion, so its build uses the plain
- * C variant.
+ * The plain C variant takes a row at a time and adds each contribution to
+ * its cell's 128-bit total. The AVX-512 variant works in blocks of
+ * BLOCK_STEPS steps of 8 rows. A step converts 8 values (multiply, add the
+ * signed near-half, truncate: the same double operations as
+ * sl_fixed_round) and adds each to its cell's register of 8 lane sums under
+ * a compare mask; counts go to 8-bit fields of two registers (one field per
+ * cell), the cells that saw a negative value to a bit mask. A lane adds at
+ * most BLOCK_STEPS values, so its 64-bit sum cannot wrap while every |x| in
+ * the block stays below 2^55 (about 3.4e10 at the 2^20 scale); a block that
+ * holds a larger one has its totals taken again row by row. A value can
+ * enter its cell's largest only when it beats the smallest kept one; the 8
+ * rows are compared with those in one step and the rare winners inserted
+ * one by one. Totals are exact integers and the largest values a multiset,
+ * so both variants give the same output. Like cell_lanes.c the file is
+ * compiled once per instruction set (SL_TILES_ISA 0 = generic C, 1 = AVX2,
+ * 2 = AVX-512F with DQ for the conversion); AVX2 has no 64-bit conversion,
+ * so its build uses the plain C variant.
  */
 #include <string.h>
 
@@ -26,6 +31,14 @@
 
 #if SL_TILES_ISA != 1
 
+/* Adds x, sign-extended, to the 128-bit total hi * 2^64 + lo. */
+static inline void add128(int64_t *hi, uint64_t *lo, int64_t x)
+{
+    uint64_t s = *lo + (uint64_t)x;
+    *hi += (x < 0 ? -1 : 0) + (s < *lo);
+    *lo = s;
+}
+
 /* Inserts x, larger than t[SL_FIXED_TOP - 1], among the largest. */
 static void top_push(int64_t *t, int64_t x)
 {
@@ -35,12 +48,19 @@ static void top_push(int64_t *t, int64_t x)
     t[i] = x;
 }
 
-/* Rows [from, n) in plain C. */
+/* Row r's cell, -1 when dropped (without cells: by mask). */
+static inline int64_t cell_of(const int32_t *cell, const uint8_t *mask, int64_t r)
+{
+    return cell ? cell[r] : (mask && !mask[r] ? -1 : 0);
+}
+
+/* Rows [from, n) in plain C; with `sums_only` (rows already counted, their
+ * cells known good) only the totals. */
 static int64_t rows_plain(struct sl_fixed_cells *f, const double *v, const int32_t *cell,
-                          const uint8_t *mask, int64_t from, int64_t n)
+                          const uint8_t *mask, int64_t from, int64_t n, int sums_only)
 {
     for (int64_t r = from; r < n; r++) {
-        int64_t c = cell ? cell[r] : (mask && !mask[r] ? -1 : 0), x;
+        int64_t c = cell_of(cell, mask, r), x;
         if ((uint64_t)c >= (uint64_t)f->ncells) {
             if (c == -1)
                 continue;
@@ -49,8 +69,9 @@ static int64_t rows_plain(struct sl_fixed_cells *f, const double *v, const int32
         if (v[r] != v[r])
             continue;
         x = sl_fixed_round(v[r], f->scale);
-        f->lo[c] += (uint64_t)x & 0xffffffffu;
-        f->hi[c] += x >> 32;
+        add128(&f->total_hi[c], &f->total_lo[c], x);
+        if (sums_only)
+            continue;
         f->count[c]++;
         f->negative[c] |= x < 0;
         if (x > f->top[c][SL_FIXED_TOP - 1])
@@ -66,13 +87,38 @@ static int64_t rows_plain(struct sl_fixed_cells *f, const double *v, const int32
 int64_t sl_fixed_cells_rows_generic(struct sl_fixed_cells *f, const double *v,
                                     const int32_t *cell, const uint8_t *mask, int64_t n)
 {
-    return rows_plain(f, v, cell, mask, 0, n);
+    return rows_plain(f, v, cell, mask, 0, n, 0);
 }
 
 #elif SL_TILES_ISA == 2
 
-/* The cell loops must unroll so that the accumulators live in registers. */
-#define UNROLL _Pragma("GCC unroll 8")
+/* Steps of 8 rows per block: 8-bit count fields hold 255. */
+#define BLOCK_STEPS 255
+/* Largest |x| a block may hold for its lane sums to be exact. */
+#define BLOCK_BITS 55
+
+/* The cell loops must unroll so that the sums live in registers. */
+#define UNROLL _Pragma("GCC unroll 16")
+
+/* Adds the lane sums, counts and negatives of a block to f. */
+static void block_flush(struct sl_fixed_cells *f, const __m512i *sum, int nc, __m512i lowc,
+                        __m512i highc, __m512i neg)
+{
+    int64_t a[8], b[8], l8[8];
+    uint64_t negs = (uint64_t)_mm512_reduce_or_epi64(neg);
+    _mm512_storeu_si512(a, lowc);
+    _mm512_storeu_si512(b, highc);
+    for (int k = 0; k < nc; k++) {
+        if (sum) {
+            _mm512_storeu_si512(l8, sum[k]);
+            for (int l = 0; l < 8; l++)
+                add128(&f->total_hi[k], &f->total_lo[k], l8[l]);
+        }
+        for (int l = 0; l < 8; l++)
+            f->count[k] += (int64_t)(((uint64_t)(k < 8 ? a[l] : b[l]) >> (8 * (k & 7))) & 255);
+        f->negative[k] |= (int64_t)((negs >> k) & 1);
+    }
+}
 
 /* Inlined with a constant number of cells: each count gets its own loop. */
 static inline __attribute__((always_inline)) int64_t
@@ -82,68 +128,87 @@ rows_avx512(struct sl_fixed_cells *f, const double *v, const int32_t *cell, cons
     const __m512d scale = _mm512_set1_pd(f->scale);
     const __m512d limit = _mm512_set1_pd(9223372036854775807.0);
     const __m512i half = _mm512_castpd_si512(_mm512_set1_pd(0.49999999999999994));
-    const __m512i sign = _mm512_set1_epi64(INT64_MIN), low32 = _mm512_set1_epi64(0xffffffff);
+    const __m512i sign = _mm512_set1_epi64(INT64_MIN), one = _mm512_set1_epi64(1);
     const __m512i most = _mm512_set1_epi64(INT64_MAX), least = _mm512_set1_epi64(-INT64_MAX);
-    __m512i lo[SL_FIXED_CELLS], hi[SL_FIXED_CELLS], ng[SL_FIXED_CELLS], least_kept;
+    const __m512i seven = _mm512_set1_epi64(7), eight = _mm512_set1_epi64(8);
+    __m512i sum[SL_FIXED_CELLS];
     /* the smallest kept value per cell; cells past nc never win */
     int64_t floor_of[SL_FIXED_CELLS];
     int64_t r = 0;
+    int stop = 0;
 
     UNROLL for (int k = 0; k < SL_FIXED_CELLS; k++)
         floor_of[k] = k < nc ? f->top[k][SL_FIXED_TOP - 1] : INT64_MAX;
-    least_kept = _mm512_loadu_si512(floor_of);
-    UNROLL for (int k = 0; k < nc; k++)
-        lo[k] = hi[k] = ng[k] = _mm512_setzero_si512();
-    for (; r + 8 <= n; r += 8) {
-        __m512i c, x;
-        __m512d p;
-        __mmask8 ok, win;
-        /* a cell out of range: the plain loop finds the row */
-        if (!sl_cells8(cell, mask, r, nc, &c, &ok))
-            break;
-        p = _mm512_loadu_pd(v + r);
-        ok = _mm512_mask_cmp_pd_mask(ok, p, p, _CMP_ORD_Q);
-        p = _mm512_mul_pd(p, scale);
-        x = _mm512_cvttpd_epi64(_mm512_add_pd(
-            p, _mm512_castsi512_pd(_mm512_or_si512(_mm512_and_si512(_mm512_castpd_si512(p), sign),
-                                                   half))));
-        x = _mm512_mask_blend_epi64(
-            _mm512_cmp_pd_mask(_mm512_abs_pd(p), limit, _CMP_LT_OQ),
-            _mm512_mask_blend_epi64(_mm512_cmp_pd_mask(p, _mm512_setzero_pd(), _CMP_LT_OQ), most,
-                                    least),
-            x);
-        UNROLL for (int k = 0; k < nc; k++) {
-            __mmask8 m = nc == 1 ? ok : ok & _mm512_cmpeq_epi64_mask(c, _mm512_set1_epi64(k));
-            lo[k] = _mm512_mask_add_epi64(lo[k], m, lo[k], _mm512_and_si512(x, low32));
-            hi[k] = _mm512_mask_add_epi64(hi[k], m, hi[k], _mm512_srai_epi64(x, 32));
-            ng[k] = _mm512_mask_or_epi64(ng[k], m, ng[k], x);
-            f->count[k] += __builtin_popcount(m);
-        }
-        win = _mm512_mask_cmpgt_epi64_mask(ok, x, _mm512_permutexvar_epi64(c, least_kept));
-        if (win) {
-            int64_t xl[8], cl[8];
-            _mm512_storeu_si512(xl, x);
-            _mm512_storeu_si512(cl, c);
-            for (int l = 0; l < 8; l++) {
-                int64_t *t;
-                if (!((win >> l) & 1))
-                    continue;
-                /* an earlier winner of this step may have raised the floor */
-                t = f->top[cl[l]];
-                if (xl[l] > t[SL_FIXED_TOP - 1]) {
-                    top_push(t, xl[l]);
-                    floor_of[cl[l]] = t[SL_FIXED_TOP - 1];
+    while (!stop && r + 8 <= n) {
+        int64_t b0 = r, b1 = r + 8 * BLOCK_STEPS < n ? r + 8 * BLOCK_STEPS : n;
+        __m512i lowc = _mm512_setzero_si512(), highc = lowc, neg = lowc, big = lowc;
+        UNROLL for (int k = 0; k < nc; k++)
+            sum[k] = _mm512_setzero_si512();
+        for (; r + 8 <= b1; r += 8) {
+            __m512i c, x, hot;
+            __m512d p;
+            __mmask8 ok, win;
+            /* a cell out of range: the plain loop finds the row */
+            if (!sl_cells8(cell, mask, r, nc, &c, &ok)) {
+                stop = 1;
+                break;
+            }
+            p = _mm512_loadu_pd(v + r);
+            ok = _mm512_mask_cmp_pd_mask(ok, p, p, _CMP_ORD_Q);
+            p = _mm512_mul_pd(p, scale);
+            x = _mm512_cvttpd_epi64(_mm512_add_pd(
+                p, _mm512_castsi512_pd(
+                       _mm512_or_si512(_mm512_and_si512(_mm512_castpd_si512(p), sign), half))));
+            x = _mm512_mask_blend_epi64(
+                _mm512_cmp_pd_mask(_mm512_abs_pd(p), limit, _CMP_LT_OQ),
+                _mm512_mask_blend_epi64(_mm512_cmp_pd_mask(p, _mm512_setzero_pd(), _CMP_LT_OQ),
+                                        most, least),
+                x);
+            UNROLL for (int k = 0; k < nc; k++) {
+                __mmask8 m = nc == 1 ? ok : ok & _mm512_cmpeq_epi64_mask(c, _mm512_set1_epi64(k));
+                sum[k] = _mm512_mask_add_epi64(sum[k], m, sum[k], x);
+            }
+            /* |x| (one less for negatives: the bound does not care), the
+             * cells with a negative value, the counts in 8-bit fields */
+            big = _mm512_mask_or_epi64(big, ok, big,
+                                       _mm512_xor_si512(x, _mm512_srai_epi64(x, 63)));
+            neg = _mm512_mask_or_epi64(neg, _mm512_mask_cmplt_epi64_mask(ok, x,
+                                                                         _mm512_setzero_si512()),
+                                       neg, _mm512_sllv_epi64(one, c));
+            hot = _mm512_sllv_epi64(one, _mm512_slli_epi64(_mm512_and_si512(c, seven), 3));
+            lowc = _mm512_mask_add_epi64(lowc, _mm512_mask_cmplt_epi64_mask(ok, c, eight), lowc,
+                                         hot);
+            if (nc > 8)
+                highc = _mm512_mask_add_epi64(
+                    highc, _mm512_mask_cmpge_epi64_mask(ok, c, eight), highc, hot);
+            win = _mm512_mask_cmpgt_epi64_mask(ok, x, sl_by_cell(c, floor_of));
+            if (win) {
+                int64_t xl[8], cl[8];
+                _mm512_storeu_si512(xl, x);
+                _mm512_storeu_si512(cl, c);
+                for (int l = 0; l < 8; l++) {
+                    int64_t *t;
+                    if (!((win >> l) & 1))
+                        continue;
+                    /* an earlier winner of this step may have raised the floor */
+                    t = f->top[cl[l]];
+                    if (xl[l] > t[SL_FIXED_TOP - 1]) {
+                        top_push(t, xl[l]);
+                        floor_of[cl[l]] = t[SL_FIXED_TOP - 1];
+                    }
                 }
             }
-            least_kept = _mm512_loadu_si512(floor_of);
+        }
+        /* a value too large for exact lane sums: this block's totals again,
+         * row by row */
+        if ((uint64_t)_mm512_reduce_or_epi64(big) >> BLOCK_BITS) {
+            block_flush(f, NULL, nc, lowc, highc, neg);
+            (void)rows_plain(f, v, cell, mask, b0, r, 1);
+        } else {
+            block_flush(f, sum, nc, lowc, highc, neg);
         }
     }
-    UNROLL for (int k = 0; k < nc; k++) {
-        f->lo[k] += (uint64_t)_mm512_reduce_add_epi64(lo[k]);
-        f->hi[k] += _mm512_reduce_add_epi64(hi[k]);
-        f->negative[k] |= _mm512_reduce_or_epi64(ng[k]) < 0;
-    }
-    return rows_plain(f, v, cell, mask, r, n);
+    return rows_plain(f, v, cell, mask, r, n, 0);
 }
 
 int64_t sl_fixed_cells_rows_avx512(struct sl_fixed_cells *f, const double *v,
@@ -157,7 +222,15 @@ int64_t sl_fixed_cells_rows_avx512(struct sl_fixed_cells *f, const double *v,
     case 5: return rows_avx512(f, v, cell, mask, n, 5);
     case 6: return rows_avx512(f, v, cell, mask, n, 6);
     case 7: return rows_avx512(f, v, cell, mask, n, 7);
-    default: return rows_avx512(f, v, cell, mask, n, 8);
+    case 8: return rows_avx512(f, v, cell, mask, n, 8);
+    case 9: return rows_avx512(f, v, cell, mask, n, 9);
+    case 10: return rows_avx512(f, v, cell, mask, n, 10);
+    case 11: return rows_avx512(f, v, cell, mask, n, 11);
+    case 12: return rows_avx512(f, v, cell, mask, n, 12);
+    case 13: return rows_avx512(f, v, cell, mask, n, 13);
+    case 14: return rows_avx512(f, v, cell, mask, n, 14);
+    case 15: return rows_avx512(f, v, cell, mask, n, 15);
+    default: return rows_avx512(f, v, cell, mask, n, 16);
     }
 }
 

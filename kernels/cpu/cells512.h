@@ -1,6 +1,7 @@
 /*
- * cells512.h: the cells of 8 rows for the AVX-512 few-cell kernels
- * (cell_brackets.c, cell_fixed.c). Include only where AVX-512 F is enabled.
+ * cells512.h: the cells of 8 rows, and per-cell tables, for the AVX-512
+ * few-cell kernels (cell_brackets.c, cell_fixed.c). Include only where
+ * AVX-512 F is enabled.
  */
 #ifndef SL_KERNELS_CPU_CELLS512_H
 #define SL_KERNELS_CPU_CELLS512_H
@@ -28,6 +29,14 @@ sl_cells8(const int32_t *cell, const uint8_t *mask, int64_t r, int64_t ncells, _
         *ok = _mm512_test_epi64_mask(m, _mm512_set1_epi64(0xff));
     }
     return 1;
+}
+
+/* Entry c of the 16-entry table for each lane's cell c: one two-register
+ * permute. */
+static inline __attribute__((always_inline)) __m512i sl_by_cell(__m512i c, const void *table)
+{
+    const int64_t *t = table;
+    return _mm512_permutex2var_epi64(_mm512_loadu_si512(t), c, _mm512_loadu_si512(t + 8));
 }
 
 #endif

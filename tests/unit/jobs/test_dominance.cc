@@ -118,7 +118,7 @@ TEST(Dominance, TotalCarriesPastSixtyFourBits)
 // cells, with cells, with a mask only and with neither, for values that
 // round at halves, saturate (huge and infinite), are negative, zero or
 // missing, or rise row after row (every row enters the largest); a cell out
-// of range is refused with its row. Grids of up to 8 cells take the
+// of range is refused with its row. Grids of up to 16 cells take the
 // few-cell kernel: every instruction set's variant is run.
 static void rows_equal_brute_force()
 {
