@@ -25,7 +25,8 @@
  * (radix selection of the sample: counts only) give each query a bracket of
  * keys [lo, up), the same on every rank. One pass over the rows then counts
  * each cell's values per segment between the brackets' bounds and copies
- * the values inside brackets. With the counts summed over the ranks, a
+ * the values inside brackets (for grids of up to SL_BRACKET_CELLS cells the
+ * kernel sl_bracket_rows does this pass, SIMD where the CPU has AVX-512). With the counts summed over the ranks, a
  * query whose rank falls inside its bracket is answered by radix selection
  * of the copied candidates (a bracket of a single value needs none); one
  * whose rank does not, or whose bracket the sample judged too wide, by

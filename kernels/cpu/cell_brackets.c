@@ -24,6 +24,24 @@
 
 #if SL_TILES_ISA != 1
 
+/* The number of cell c's bounds at or below key k: a binary search down to
+ * a few bounds, then compares without branches (the keys are random to the
+ * branch predictor). The padding sorts last. */
+static inline int64_t segment(const struct sl_brackets *b, int64_t c, uint64_t k)
+{
+    int64_t lo = 0, hi = b->nbounds;
+    while (hi - lo > 8) {
+        int64_t mid = lo + (hi - lo) / 2;
+        if (b->bound[mid][c] <= k)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    for (int64_t j = lo; j < hi; j++)
+        lo += b->bound[j][c] <= k;
+    return lo;
+}
+
 /* Rows [from, r1) in plain C; lanes count from r0. */
 static int64_t rows_plain(const struct sl_brackets *b, const double *v, const int32_t *cell,
                           const uint8_t *mask, int64_t r0, int64_t from, int64_t r1,
@@ -31,7 +49,7 @@ static int64_t rows_plain(const struct sl_brackets *b, const double *v, const in
 {
     int64_t n = *np;
     for (int64_t r = from; r < r1; r++) {
-        int64_t c = cell ? cell[r] : (mask && !mask[r] ? -1 : 0), s = 0, g;
+        int64_t c = cell ? cell[r] : (mask && !mask[r] ? -1 : 0), s, g;
         double x = v[r];
         uint64_t k;
         if ((uint64_t)c >= (uint64_t)b->ncells) {
@@ -43,8 +61,7 @@ static int64_t rows_plain(const struct sl_brackets *b, const double *v, const in
         if (x != x)
             continue;
         k = sl_total_key(x);
-        for (int j = 0; j < b->nbounds; j++)
-            s += b->bound[j][c] <= k;
+        s = segment(b, c, k);
         g = b->seg0[c] + s;
         hist[((r - r0) & (SL_BRACKET_LANES - 1)) * b->stride + g]++;
         if ((b->copy[c] >> s) & 1) {
