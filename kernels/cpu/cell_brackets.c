@@ -89,9 +89,13 @@ int64_t sl_bracket_rows_generic(const struct sl_brackets *b, const double *v,
 
 #elif SL_TILES_ISA == 2
 
-int64_t sl_bracket_rows_avx512(const struct sl_brackets *b, const double *v,
-                               const int32_t *cell, const uint8_t *mask, int64_t r0, int64_t r1,
-                               int64_t *hist, double *cv, int32_t *cs, int64_t cap, int64_t *np)
+/* Inlined with constants: `nbk` bounds per cell (-1: b->nbounds, read at
+ * run time) and `wide` (cells 8 to 15 in use: two-register tables). With at
+ * most 8 cells and a constant count the tables stay in registers. */
+static inline __attribute__((always_inline)) int64_t
+rows_avx512(const struct sl_brackets *b, const double *v, const int32_t *cell, const uint8_t *mask,
+            int64_t r0, int64_t r1, int64_t *hist, double *cv, int32_t *cs, int64_t cap,
+            int64_t *np, const int nbk, const int wide)
 {
     const __m512i one = _mm512_set1_epi64(1), top = _mm512_set1_epi64(INT64_MIN);
     const int64_t st = b->stride;
@@ -99,13 +103,17 @@ int64_t sl_bracket_rows_avx512(const struct sl_brackets *b, const double *v,
      * spare counter past the copies, never read */
     const __m512i lane = _mm512_set_epi64(7 * st, 6 * st, 5 * st, 4 * st, 3 * st, 2 * st, st, 0);
     const __m512i spare = _mm512_set1_epi64(SL_BRACKET_LANES * st);
-    const int nb = b->nbounds;
+    const __m512i seg8 = _mm512_loadu_si512(b->seg0), copy8 = _mm512_loadu_si512(b->copy);
+    const int nb = nbk >= 0 ? nbk : b->nbounds;
+    __m512i bound8[8];
     int64_t n = *np, r = r0;
     /* the counters of a step are incremented one step later, when its
      * vector store of their indices has left the store queue */
     int64_t at[2][SL_BRACKET_LANES] __attribute__((aligned(64)));
     int cur = 0;
 
+    for (int j = 0; j < (nbk > 0 ? nbk : 0); j++)
+        bound8[j] = _mm512_loadu_si512(b->bound[j]);
     for (int l = 0; l < SL_BRACKET_LANES; l++)
         at[1][l] = SL_BRACKET_LANES * st;
 
@@ -121,12 +129,17 @@ int64_t sl_bracket_rows_avx512(const struct sl_brackets *b, const double *v,
         key = _mm512_castpd_si512(x);
         key = _mm512_xor_si512(key, _mm512_or_si512(_mm512_srai_epi64(key, 63), top));
         for (int j = 0; j < nb; j++) {
-            __m512i bj = sl_by_cell(c, b->bound[j]);
+            __m512i bj = wide      ? sl_by_cell(c, b->bound[j])
+                         : nbk > 0 ? _mm512_permutexvar_epi64(c, bound8[j])
+                                   : _mm512_permutexvar_epi64(c, _mm512_loadu_si512(b->bound[j]));
             s = _mm512_mask_add_epi64(s, _mm512_cmple_epu64_mask(bj, key), s, one);
         }
-        g = _mm512_add_epi64(sl_by_cell(c, b->seg0), s);
+        g = _mm512_add_epi64(wide ? sl_by_cell(c, b->seg0) : _mm512_permutexvar_epi64(c, seg8), s);
         take = _mm512_mask_test_epi64_mask(
-            ok, _mm512_srlv_epi64(sl_by_cell(c, b->copy), s), one);
+            ok,
+            _mm512_srlv_epi64(wide ? sl_by_cell(c, b->copy) : _mm512_permutexvar_epi64(c, copy8),
+                              s),
+            one);
         _mm512_store_si512(at[cur], _mm512_mask_add_epi64(spare, ok, g, lane));
         cur ^= 1;
         for (int l = 0; l < SL_BRACKET_LANES; l++)
@@ -157,6 +170,27 @@ int64_t sl_bracket_rows_avx512(const struct sl_brackets *b, const double *v,
         hist[at[cur][l]]++;
     *np = n;
     return rows_plain(b, v, cell, mask, r0, r, r1, hist, cv, cs, cap, np);
+}
+
+int64_t sl_bracket_rows_avx512(const struct sl_brackets *b, const double *v,
+                               const int32_t *cell, const uint8_t *mask, int64_t r0, int64_t r1,
+                               int64_t *hist, double *cv, int32_t *cs, int64_t cap, int64_t *np)
+{
+#define ROWS(NB, WIDE) rows_avx512(b, v, cell, mask, r0, r1, hist, cv, cs, cap, np, NB, WIDE)
+    if (b->ncells > 8)
+        return ROWS(-1, 1);
+    switch (b->nbounds) {
+    case 1: return ROWS(1, 0);
+    case 2: return ROWS(2, 0);
+    case 3: return ROWS(3, 0);
+    case 4: return ROWS(4, 0);
+    case 5: return ROWS(5, 0);
+    case 6: return ROWS(6, 0);
+    case 7: return ROWS(7, 0);
+    case 8: return ROWS(8, 0);
+    default: return ROWS(-1, 0);
+    }
+#undef ROWS
 }
 
 #endif

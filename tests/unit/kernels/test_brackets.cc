@@ -168,7 +168,7 @@ TEST(Brackets, EveryVariantFollowsTheDefinition)
         for (int ncells : {1, 2, 5, 8, 13, 16}) {
             if (shape > 0 && ncells > 1)
                 continue;
-            for (int nbounds : {0, 1, 6, 17, 63}) {
+            for (int nbounds : {0, 1, 6, 8, 9, 17, 63}) {
                 Rng rng(static_cast<uint64_t>(1000 * shape + 100 * ncells + nbounds));
                 Input in = data(rng, 3001, ncells, shape);
                 sl_brackets b = table(rng, in, ncells, nbounds);
