@@ -322,6 +322,18 @@ void sl_moments_cell_rows(const struct sl_moment_records *rec, int64_t slot0, in
 
 /* ---- exact order statistics ---- */
 
+/* s->v: the values of m, read in place or converted into s->conv. */
+static sl_status values_fill(struct sl_cell_values *s, const struct sl_frame *fr,
+                             const struct sl_measure *m)
+{
+    sl_status st = SL_OK;
+    if (m->type != SL_COL_REAL)
+        SL_CALL(sl_secpool_get((size_t)fr->nrows * sizeof(double), &s->conv));
+    SL_CALL(sl_measure_rows(m, fr, 0, fr->nrows, s->conv ? s->conv->data : NULL, &s->v));
+cleanup:
+    return st;
+}
+
 sl_status sl_cell_values_create(const struct sl_frame *fr, const struct sl_grouping *g,
                                 const uint8_t *mask, const struct sl_measure *m,
                                 struct sl_cell_values **out)
@@ -341,9 +353,32 @@ sl_status sl_cell_values_create(const struct sl_frame *fr, const struct sl_group
     } else {
         s->mask = mask;
     }
-    if (m->type != SL_COL_REAL)
-        SL_CALL(sl_secpool_get((size_t)fr->nrows * sizeof(double), &s->conv));
-    SL_CALL(sl_measure_rows(m, fr, 0, fr->nrows, s->conv ? s->conv->data : NULL, &s->v));
+    if (m)
+        SL_CALL(values_fill(s, fr, m));
+    *out = s;
+    s = NULL;
+cleanup:
+    sl_cell_values_destroy(&s);
+    return st;
+}
+
+sl_status sl_cell_values_with(const struct sl_cell_values *cells, const struct sl_frame *fr,
+                              const struct sl_measure *m, struct sl_cell_values **out)
+{
+    sl_status st = SL_OK;
+    struct sl_cell_values *s = NULL;
+
+    *out = NULL;
+    SL_CHECK(cells->nrows == fr->nrows, SL_ERR_INTERNAL,
+             "cell index of %lld rows used with a frame of %lld", (long long)cells->nrows,
+             (long long)fr->nrows);
+    s = sl_calloc(1, sizeof *s);
+    SL_CHECK(s, SL_ERR_NOMEM, "out of memory");
+    s->nrows = cells->nrows;
+    s->ncells = cells->ncells;
+    s->cell = cells->cell;
+    s->mask = cells->mask;
+    SL_CALL(values_fill(s, fr, m));
     *out = s;
     s = NULL;
 cleanup:

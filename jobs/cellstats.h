@@ -113,7 +113,8 @@ void sl_moments_cell_rows(const struct sl_moment_records *rec, int64_t slot0, in
 
 /* This rank's values of a measure with the full-grid cell of every row. Real
  * columns are read in place; integer and date columns are converted, and
- * the cell index is built, into secret buffers the struct owns. */
+ * the cell index is built (or borrowed, see sl_cell_values_with), into
+ * secret buffers the struct owns. */
 struct sl_cell_values {
     const double *v;      /* [nrows] NaN = missing */
     const int32_t *cell;  /* [nrows] full-grid cell, -1 = dropped; NULL without grouping
@@ -126,10 +127,18 @@ struct sl_cell_values {
 
 /* The values of `m` by cell of `g`, rows filtered by `mask` (may be NULL).
  * One pass for the cell index (none without grouping columns), one for a
- * conversion. Not collective. */
+ * conversion. With m NULL only the cell index (v is NULL), for
+ * sl_cell_values_with. Not collective. */
 sl_status sl_cell_values_create(const struct sl_frame *fr, const struct sl_grouping *g,
                                 const uint8_t *mask, const struct sl_measure *m,
                                 struct sl_cell_values **out);
+
+/* The values of `m` with the cells of `cells` (from sl_cell_values_create
+ * on the same frame): its cell index is borrowed, so `cells` must outlive
+ * *out. Several measures by one grouping build the index once. Not
+ * collective. */
+sl_status sl_cell_values_with(const struct sl_cell_values *cells, const struct sl_frame *fr,
+                              const struct sl_measure *m, struct sl_cell_values **out);
 
 /* Wipes and frees; NULL-safe; NULLs *s. */
 void sl_cell_values_destroy(struct sl_cell_values **s);

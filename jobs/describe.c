@@ -259,8 +259,8 @@ cleanup:
 /* Quantiles, extremes' supports and dominance of measure j, then its table. */
 static sl_status describe_column(const struct describe_state *s, struct sl_exec *ex,
                                  const struct sl_reducer *red, const struct sl_layout *lay,
-                                 const int64_t *n, int j, const struct sl_moments *mom,
-                                 struct sl_outputs *outs)
+                                 const struct sl_cell_values *cells, const int64_t *n, int j,
+                                 const struct sl_moments *mom, struct sl_outputs *outs)
 {
     sl_status st = SL_OK;
     struct sl_cell_values *vals = NULL;
@@ -283,8 +283,7 @@ static sl_status describe_column(const struct describe_state *s, struct sl_exec 
     SL_CHECK(npresent && q && dfull && dom, SL_ERR_NOMEM, "out of memory");
     for (int64_t p = 0; p < lay->ncells; p++)
         npresent[p] = mom[p].n_present;
-    SL_CALL(sl_cell_values_create(sl_exec_frame(ex), &s->g, sl_exec_mask(ex), &s->meas[j],
-                                  &vals));
+    SL_CALL(sl_cell_values_with(cells, sl_exec_frame(ex), &s->meas[j], &vals));
     SL_CALL(sl_quantiles_exact(red, vals, lay, npresent, nq, probs, q));
     if (s->minmax) {
         at_min = sl_malloc((size_t)lay->ncells * sizeof *at_min);
@@ -332,6 +331,7 @@ static sl_status describe_execute(void *state, struct sl_exec *ex, struct sl_out
     struct sl_moment_records rec = {NULL, 0, 0}, all = {NULL, 0, 0};
     struct sl_reducer red;
     struct sl_layout lay = {0};
+    struct sl_cell_values *cells = NULL;
 
     sl_reducer_exec(&red, ex);
     st = sl_moments_by_chunk(sl_exec_backend(ex), sl_exec_frame(ex), &s->g, sl_exec_mask(ex),
@@ -356,11 +356,14 @@ static sl_status describe_execute(void *state, struct sl_exec *ex, struct sl_out
     if (s->minmax_withheld && sl_exec_rank(ex) == 0)
         sl_log_warn("describe '%s': minimum and maximum are not computed; the policy does not "
                     "allow them (allow_minmax is false)", s->name);
+    /* one cell index for every column */
+    SL_CALL(sl_cell_values_create(sl_exec_frame(ex), &s->g, sl_exec_mask(ex), NULL, &cells));
     for (int j = 0; j < s->nmeas; j++) {
         sl_exec_progress(ex, "describe '%s': column %d of %d", s->name, j + 1, s->nmeas);
-        SL_CALL(describe_column(s, ex, &red, &lay, n, j, mom + j * lay.ncells, outs));
+        SL_CALL(describe_column(s, ex, &red, &lay, cells, n, j, mom + j * lay.ncells, outs));
     }
 cleanup:
+    sl_cell_values_destroy(&cells);
     sl_moment_records_clear(&rec);
     sl_moment_records_clear(&all);
     if (mom)

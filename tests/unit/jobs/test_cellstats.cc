@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
 #include <numeric>
 #include <mutex>
 #include <random>
@@ -269,10 +270,23 @@ void rank_work(const sl_frame *fr, const sl_reducer &red, Reduced &out)
     out.at_min.assign(static_cast<size_t>(nm * 5), 0);
     out.dom_values.assign(static_cast<size_t>(nm * 5), sl_dominance{});
     out.dom_scan.assign(static_cast<size_t>(nm * 5), sl_dominance{});
+    // one cell index for every measure, as describe builds it; each view
+    // equals the values built on their own
+    sl_cell_values *base = nullptr;
+    ASSERT_EQ(sl_cell_values_create(fr, &g, mask.data(), nullptr, &base), SL_OK);
+    CellValues base_owner(base);
+    EXPECT_EQ(base->v, nullptr);
     for (int j = 0; j < nm; j++) {
-        sl_cell_values *s = nullptr;
-        ASSERT_EQ(sl_cell_values_create(fr, &g, mask.data(), &m[j], &s), SL_OK);
+        sl_cell_values *s = nullptr, *alone = nullptr;
+        ASSERT_EQ(sl_cell_values_with(base, fr, &m[j], &s), SL_OK);
         CellValues vals(s);
+        ASSERT_EQ(sl_cell_values_create(fr, &g, mask.data(), &m[j], &alone), SL_OK);
+        CellValues alone_owner(alone);
+        EXPECT_EQ(s->cell, base->cell);
+        ASSERT_EQ(s->nrows, alone->nrows);
+        EXPECT_EQ(s->ncells, alone->ncells);
+        EXPECT_EQ(std::memcmp(s->cell, alone->cell, static_cast<size_t>(s->nrows) * 4), 0);
+        EXPECT_EQ(std::memcmp(s->v, alone->v, static_cast<size_t>(s->nrows) * 8), 0) << j;
         std::vector<int64_t> np(5);
         std::vector<double> mins(5);
         for (int p = 0; p < 5; p++)
