@@ -76,10 +76,11 @@ struct dom_part {
 #define ROWS_BLOCK ((int64_t)1 << 24)
 #define TOP_EMPTY INT64_MIN /* never a contribution: they saturate at -INT64_MAX */
 
-/* Adds to out a block's evidence of one cell: its total hi * 2^32 + lo and
- * its largest contributions (TOP_EMPTY where fewer). */
-static void fold_block(struct sl_dominance *out, uint64_t lo, int64_t hi, int64_t count,
-                       int negative, const int64_t *top)
+/* Adds to out a block's evidence of one cell: its total, the 128-bit
+ * total_hi * 2^64 + total_lo, and its largest contributions (TOP_EMPTY where
+ * fewer). */
+static void fold_block(struct sl_dominance *out, int64_t total_hi, uint64_t total_lo,
+                       int64_t count, int negative, const int64_t *top)
 {
     struct sl_dominance b;
     if (count == 0)
@@ -87,9 +88,8 @@ static void fold_block(struct sl_dominance *out, uint64_t lo, int64_t hi, int64_
     memset(&b, 0, sizeof b);
     b.ncontrib = count;
     b.has_negative = negative;
-    b.total_hi = hi >> 32;
-    b.total_lo = (uint64_t)hi << 32;
-    add128(&b, 0, lo);
+    b.total_hi = total_hi;
+    b.total_lo = total_lo;
     for (int i = 0; i < SL_DOM_TOP; i++)
         b.top[i] = top[i] == TOP_EMPTY ? 0 : top[i];
     sl_dominance_merge(out, &b);
@@ -111,7 +111,9 @@ static void flush_parts(struct dom_part *part, int64_t *top, int64_t ncells,
             negative |= p->neg != 0;
             memset(p, 0, sizeof *p);
         }
-        fold_block(&out[c], lo, hi, count, negative, top + c * SL_DOM_TOP);
+        /* total = hi * 2^32 + lo */
+        fold_block(&out[c], (hi >> 32) + (((uint64_t)hi << 32) + lo < lo),
+                   ((uint64_t)hi << 32) + lo, count, negative, top + c * SL_DOM_TOP);
         for (int i = 0; i < SL_DOM_TOP; i++)
             top[c * SL_DOM_TOP + i] = TOP_EMPTY;
     }
@@ -134,19 +136,9 @@ static sl_status add_rows_few(const double *v, const int32_t *cell, const uint8_
     bad = sl_fixed_cells_rows(&f, v, cell, mask, n);
     SL_CHECK(bad < 0, SL_ERR_INTERNAL, "row %lld has cell %lld of %lld", (long long)bad,
              (long long)(cell ? cell[bad] : 0), (long long)ncells);
-    for (int64_t c = 0; c < ncells; c++) {
-        struct sl_dominance b;
-        if (f.count[c] == 0)
-            continue;
-        memset(&b, 0, sizeof b);
-        b.ncontrib = f.count[c];
-        b.has_negative = f.negative[c] != 0;
-        b.total_hi = f.total_hi[c];
-        b.total_lo = f.total_lo[c];
-        for (int i = 0; i < SL_DOM_TOP; i++)
-            b.top[i] = f.top[c][i] == TOP_EMPTY ? 0 : f.top[c][i];
-        sl_dominance_merge(&out[c], &b);
-    }
+    for (int64_t c = 0; c < ncells; c++)
+        fold_block(&out[c], f.total_hi[c], f.total_lo[c], f.count[c], f.negative[c] != 0,
+                   f.top[c]);
 cleanup:
     sl_wipe(&f, sizeof f);
     return st;
