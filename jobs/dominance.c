@@ -3,7 +3,6 @@
  */
 #include "jobs/dominance.h"
 
-#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -60,88 +59,20 @@ void sl_dominance_merge(struct sl_dominance *acc, const struct sl_dominance *b)
     add128(acc, b->total_hi, b->total_lo);
 }
 
-/* Partial sums of one cell over a block of rows. The 128-bit total is kept
- * as the sums of the contributions' low 32 bits (unsigned) and high 32 bits
- * (signed), which cannot overflow within ROWS_BLOCK rows, so a row costs
- * two additions and no carry. Rows i go to copy i % DOM_COPIES, so that runs
- * of rows in one cell do not wait on each other's stores. */
-struct dom_part {
-    uint64_t lo;
-    int64_t hi;
-    int64_t count;
-    int64_t neg; /* set by the rare second look at a block with negatives */
-};
-
-#define DOM_COPIES 4
-#define ROWS_BLOCK ((int64_t)1 << 24)
 #define TOP_EMPTY INT64_MIN /* never a contribution: they saturate at -INT64_MAX */
 
-/* Adds to out a block's evidence of one cell: its total, the 128-bit
- * total_hi * 2^64 + total_lo, and its largest contributions (TOP_EMPTY where
- * fewer). */
-static void fold_block(struct sl_dominance *out, int64_t total_hi, uint64_t total_lo,
-                       int64_t count, int negative, const int64_t *top)
+/* Adds to out the kernel's evidence of one cell: its total, the 128-bit
+ * total_hi * 2^64 + total_lo, its count and negatives. Its largest
+ * contributions started as out's and took the new ones in; they replace
+ * out's (TOP_EMPTY where fewer). */
+static void fold_cell(struct sl_dominance *out, int64_t total_hi, uint64_t total_lo,
+                      int64_t count, int negative, const int64_t *top)
 {
-    struct sl_dominance b;
-    if (count == 0)
-        return;
-    memset(&b, 0, sizeof b);
-    b.ncontrib = count;
-    b.has_negative = negative;
-    b.total_hi = total_hi;
-    b.total_lo = total_lo;
+    add128(out, total_hi, total_lo);
+    out->ncontrib += count;
+    out->has_negative |= negative;
     for (int i = 0; i < SL_DOM_TOP; i++)
-        b.top[i] = top[i] == TOP_EMPTY ? 0 : top[i];
-    sl_dominance_merge(out, &b);
-}
-
-/* Folds the parts and candidate tops of a block into out, resetting them. */
-static void flush_parts(struct dom_part *part, int64_t *top, int64_t ncells,
-                        struct sl_dominance *out)
-{
-    for (int64_t c = 0; c < ncells; c++) {
-        uint64_t lo = 0;
-        int64_t hi = 0, count = 0;
-        int negative = 0;
-        for (int k = 0; k < DOM_COPIES; k++) {
-            struct dom_part *p = &part[k * ncells + c];
-            lo += p->lo;
-            hi += p->hi;
-            count += p->count;
-            negative |= p->neg != 0;
-            memset(p, 0, sizeof *p);
-        }
-        /* total = hi * 2^32 + lo */
-        fold_block(&out[c], (hi >> 32) + (((uint64_t)hi << 32) + lo < lo),
-                   ((uint64_t)hi << 32) + lo, count, negative, top + c * SL_DOM_TOP);
-        for (int i = 0; i < SL_DOM_TOP; i++)
-            top[c * SL_DOM_TOP + i] = TOP_EMPTY;
-    }
-}
-
-/* A grid of at most SL_FIXED_CELLS cells: the kernel's per-cell sums. */
-static sl_status add_rows_few(const double *v, const int32_t *cell, const uint8_t *mask,
-                              int64_t n, int64_t ncells, struct sl_dominance *out)
-{
-    sl_status st = SL_OK;
-    struct sl_fixed_cells f;
-    int64_t bad;
-
-    memset(&f, 0, sizeof f);
-    f.scale = (double)((int64_t)1 << SL_FIXED_SHIFT);
-    f.ncells = (int)ncells;
-    for (int64_t c = 0; c < ncells; c++)
-        for (int i = 0; i < SL_FIXED_TOP; i++)
-            f.top[c][i] = TOP_EMPTY;
-    bad = sl_fixed_cells_rows(&f, v, cell, mask, n);
-    SL_CHECK(bad < 0, SL_ERR_INTERNAL, "row %lld has cell %lld of %lld", (long long)bad,
-             (long long)(cell ? cell[bad] : 0), (long long)ncells);
-    for (int64_t c = 0; c < ncells; c++)
-        fold_block(&out[c], f.total_hi[c], f.total_lo[c], f.count[c], f.negative[c] != 0,
-                   f.top[c]);
-cleanup:
-    sl_wipe(&f, sizeof f);
-    return st;
+        out->top[i] = top[i] == TOP_EMPTY ? 0 : top[i];
 }
 
 _Static_assert(SL_FIXED_TOP == SL_DOM_TOP, "the kernel keeps as many largest values as evidence");
@@ -150,60 +81,38 @@ sl_status sl_dominance_add_rows(const double *v, const int32_t *cell, const uint
                                 int64_t n, int64_t ncells, struct sl_dominance *out)
 {
     sl_status st = SL_OK;
-    struct dom_part *part = NULL;
-    int64_t *top = NULL;
+    struct sl_fixed_cells f;
+    int64_t *buf = NULL, words = 0, bad;
 
-    if (ncells >= 1 && ncells <= SL_FIXED_CELLS)
-        return add_rows_few(v, cell, mask, n, ncells, out);
-    part = sl_calloc((size_t)(DOM_COPIES * ncells), sizeof *part);
-    top = sl_malloc((size_t)(SL_DOM_TOP * ncells) * sizeof *top);
-    SL_CHECK(part && top, SL_ERR_NOMEM, "out of memory for %lld cells", (long long)ncells);
-    for (int64_t i = 0; i < SL_DOM_TOP * ncells; i++)
-        top[i] = TOP_EMPTY;
-    for (int64_t b0 = 0; b0 < n; b0 += ROWS_BLOCK) {
-        int64_t b1 = n - b0 < ROWS_BLOCK ? n : b0 + ROWS_BLOCK;
-        uint64_t any_negative = 0;
-        for (int64_t r = b0; r < b1; r++) {
-            int64_t c = cell ? cell[r] : (mask && !mask[r] ? -1 : 0), x;
-            struct dom_part *p;
-            int64_t *t;
-            if (c < 0 || isnan(v[r])) {
-                SL_CHECK(c >= -1, SL_ERR_INTERNAL, "row %lld has cell %lld", (long long)r,
-                         (long long)c);
-                continue;
-            }
-            SL_CHECK(c < ncells, SL_ERR_INTERNAL, "row %lld has cell %lld of %lld",
-                     (long long)r, (long long)c, (long long)ncells);
-            x = sl_fixed_from_double(v[r]);
-            p = &part[(r & (DOM_COPIES - 1)) * ncells + c];
-            p->lo += (uint64_t)x & 0xffffffffu;
-            p->hi += x >> 32;
-            p->count++;
-            any_negative |= (uint64_t)x;
-            t = &top[c * SL_DOM_TOP];
-            if (x > t[SL_DOM_TOP - 1]) {
-                int i = SL_DOM_TOP - 1;
-                for (; i > 0 && t[i - 1] < x; i--)
-                    t[i] = t[i - 1];
-                t[i] = x;
-            }
-        }
-        /* Negative contributions are rare: find their cells only when the
-         * block has one. */
-        for (int64_t r = b0; any_negative >> 63 && r < b1; r++) {
-            int64_t c = cell ? cell[r] : (mask && !mask[r] ? -1 : 0);
-            if (c >= 0 && !isnan(v[r]) && sl_fixed_from_double(v[r]) < 0)
-                part[c].neg = 1;
-        }
-        flush_parts(part, top, ncells, out);
-    }
+    if (n == 0)
+        return SL_OK;
+    SL_CHECK(ncells >= 1, SL_ERR_INTERNAL, "%lld rows and no cells", (long long)n);
+    /* totals (high, low), counts, negatives, largest, the kernel's scratch */
+    words = (4 + SL_FIXED_TOP) * ncells + SL_FIXED_SCRATCH(ncells);
+    buf = sl_calloc((size_t)words, sizeof *buf);
+    SL_CHECK(buf, SL_ERR_NOMEM, "out of memory for %lld cells", (long long)ncells);
+    f = (struct sl_fixed_cells){.scale = (double)((int64_t)1 << SL_FIXED_SHIFT),
+                                .ncells = ncells,
+                                .total_hi = buf,
+                                .total_lo = (uint64_t *)(buf + ncells),
+                                .count = buf + 2 * ncells,
+                                .negative = buf + 3 * ncells,
+                                .top = buf + 4 * ncells,
+                                .scratch = buf + (4 + SL_FIXED_TOP) * ncells};
+    /* the kernel's largest start as out's, so that few rows beat them */
+    for (int64_t c = 0; c < ncells; c++)
+        for (int64_t i = 0; i < SL_FIXED_TOP; i++)
+            f.top[c * SL_FIXED_TOP + i] = i < kept_of(&out[c]) ? out[c].top[i] : TOP_EMPTY;
+    bad = sl_fixed_cells_rows(&f, v, cell, mask, n);
+    SL_CHECK(bad < 0, SL_ERR_INTERNAL, "row %lld has cell %lld of %lld", (long long)bad,
+             (long long)(cell ? cell[bad] : 0), (long long)ncells);
+    for (int64_t c = 0; c < ncells; c++)
+        fold_cell(&out[c], f.total_hi[c], f.total_lo[c], f.count[c], f.negative[c] != 0,
+                  f.top + c * SL_FIXED_TOP);
 cleanup:
-    if (part)
-        sl_wipe(part, (size_t)(DOM_COPIES * ncells) * sizeof *part);
-    if (top)
-        sl_wipe(top, (size_t)(SL_DOM_TOP * ncells) * sizeof *top);
-    sl_free(part);
-    sl_free(top);
+    if (buf)
+        sl_wipe(buf, (size_t)words * sizeof *buf);
+    sl_free(buf);
     return st;
 }
 

@@ -301,7 +301,7 @@ int64_t sl_bracket_rows(const struct sl_brackets *b, const double *v, const int3
                         const uint8_t *mask, int64_t r0, int64_t r1, int64_t *hist, double *cv,
                         int32_t *cs, int64_t cap, int64_t *n);
 
-/* ---- fixed-point evidence of a few cells (jobs/dominance.c) ---- */
+/* ---- fixed-point evidence per cell (jobs/dominance.c) ---- */
 
 /* round(v * scale), half away from zero, saturating at +-(2^63 - 1) (for
  * large |v| and infinities); v must not be NaN. Adding the largest double
@@ -315,20 +315,27 @@ static inline int64_t sl_fixed_round(double v, double scale)
     return (int64_t)(x + copysign(0.49999999999999994, x));
 }
 
+/* Grids up to this many cells keep their sums in registers. */
 #define SL_FIXED_CELLS 16
 #define SL_FIXED_TOP 4
 
-/* Per-cell sums of contributions x = sl_fixed_round(v, scale). The kernel
- * adds to what the caller put there (zeros, and INT64_MIN in top). */
+/* Per-cell sums of contributions x = sl_fixed_round(v, scale), in arrays of
+ * the caller with ncells entries each (top: SL_FIXED_TOP per cell). The
+ * kernel adds to what the caller put there (zeros, and INT64_MIN in top). */
 struct sl_fixed_cells {
     double scale;
-    int ncells;                          /* 1 .. SL_FIXED_CELLS */
-    int64_t total_hi[SL_FIXED_CELLS];    /* sum of x, a signed 128-bit integer: */
-    uint64_t total_lo[SL_FIXED_CELLS];   /*   total_hi * 2^64 + total_lo */
-    int64_t count[SL_FIXED_CELLS];
-    int64_t negative[SL_FIXED_CELLS];    /* 1: some x < 0 */
-    int64_t top[SL_FIXED_CELLS][SL_FIXED_TOP]; /* largest x, descending */
+    int64_t ncells;       /* >= 1 */
+    int64_t *total_hi;    /* sum of x, a signed 128-bit integer: */
+    uint64_t *total_lo;   /*   total_hi * 2^64 + total_lo */
+    int64_t *count;
+    int64_t *negative;    /* 1: some x < 0 */
+    int64_t *top;         /* [ncells][SL_FIXED_TOP]: largest x, descending */
+    int64_t *scratch;     /* SL_FIXED_SCRATCH(ncells) entries of any content */
 };
+
+/* Entries of the kernel's scratch for a grid of n cells: per-lane tables of
+ * sums and counts, and the smallest kept value per cell. */
+#define SL_FIXED_SCRATCH(n) (17 * ((int64_t)(n) + 1))
 
 /* Adds the present values of rows [0, n) to the sums of their cells: row r
  * in cell[r] (-1 = dropped) or, with cell NULL, in cell 0 unless mask (may

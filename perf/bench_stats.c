@@ -4,6 +4,7 @@
  * machine's memory read bandwidth measured in the same run.
  *
  *   bench_stats [--rows N] [--reps R] [--chunk-rows C] [--bw-threads T] [--only NAME]
+ *               [--isa generic|avx2|avx512]
  *
  * The cohort (default 1e7 rows, chunks of 65536 rows as ingest writes them)
  * lives in secret buffers like a decrypted frame: sex, region and smoker
@@ -29,7 +30,9 @@
  * category code); their rate is compared with the read bandwidth of T
  * threads (default: all online CPUs) summing squares over 1 GiB. Kernel
  * threads follow OMP_NUM_THREADS. Lines starting with RESULT and CHECK are
- * for perf/bench_stats.sh. --only runs one computation (for a profiler).
+ * for perf/bench_stats.sh. --only runs one computation (for a profiler);
+ * --isa forces the kernels of one instruction set (default: the best this
+ * machine has), to time the plain C variants on a machine with AVX-512.
  */
 #include <math.h>
 #include <pthread.h>
@@ -47,6 +50,7 @@
 #include "jobs/dominance.h"
 #include "jobs/grouping.h"
 #include "jobs/measure.h"
+#include "kernels/cpu/cpu_impl.h"
 #include "kernels/kernel.h"
 
 enum { C_SEX, C_REGION, C_SMOKER, C_AGE, C_BMI, C_SBP, C_COST, NCOLS };
@@ -405,7 +409,7 @@ int main(int argc, char **argv)
     sl_status st = SL_OK;
     int64_t rows = 10000000, chunk_rows = SL_DEFAULT_CHUNK_ROWS;
     int reps = 5, bw_threads = (int)sysconf(_SC_NPROCESSORS_ONLN);
-    const char *only = NULL;
+    const char *only = NULL, *isa = NULL;
     struct bench b;
     struct sl_backend *be = NULL;
     struct timing td = {0, 0, 0}, ta = {0, 0, 0}, tq = {0, 0, 0}, tc = {0, 0, 0},
@@ -424,14 +428,24 @@ int main(int argc, char **argv)
             bw_threads = atoi(argv[i + 1]);
         else if (strcmp(argv[i], "--only") == 0)
             only = argv[i + 1];
+        else if (strcmp(argv[i], "--isa") == 0)
+            isa = argv[i + 1];
+        else
+            rows = 0;
     }
     if (rows < 1 || reps < 1 || chunk_rows < 1 || bw_threads < 1 || bw_threads > 64 ||
         argc % 2 == 0) {
         fprintf(stderr, "usage: bench_stats [--rows N] [--reps R] [--chunk-rows C] "
                         "[--bw-threads T] [--only describe|describe_all|quantiles|crosstab|"
-                        "crosstab_n|quantiles_region]\n");
+                        "crosstab_n|quantiles_region] [--isa generic|avx2|avx512]\n");
         return 2;
     }
+    for (enum sl_cpu_isa k = SL_CPU_ISA_GENERIC; isa && k <= SL_CPU_ISA_AVX512; k++)
+        if (strcmp(isa, sl_cpu_isa_name(k)) == 0) {
+            SL_CALL(sl_cpu_isa_select(k));
+            isa = NULL;
+        }
+    SL_CHECK(!isa, SL_ERR_ARG, "unknown --isa %s (generic, avx2 or avx512)", isa);
     SL_CALL(sl_backend_get("cpu", &be));
     printf("%s\n", sl_kernels_config());
     SL_CALL(generate(&b, rows, chunk_rows));

@@ -1,25 +1,31 @@
 /*
- * cell_fixed.c: fixed-point totals, counts and largest contributions of a
- * few cells (sl_fixed_cells_rows, see kernel.h), the dominance evidence of
+ * cell_fixed.c: fixed-point totals, counts and largest contributions per
+ * cell (sl_fixed_cells_rows, see kernel.h), the dominance evidence of
  * describe and crosstab.
  *
  * The plain C variant takes a row at a time and adds each contribution to
- * its cell's 128-bit total. The AVX-512 variant works in blocks of
- * BLOCK_STEPS steps of 8 rows. A step converts 8 values (multiply, add the
- * signed near-half, truncate: the same double operations as
- * sl_fixed_round) and adds each to its cell's register of 8 lane sums under
- * a compare mask; counts go to 8-bit fields of two registers (one field per
- * cell), the cells that saw a negative value to a bit mask. A lane adds at
- * most BLOCK_STEPS values, so its 64-bit sum cannot wrap while every |x| in
- * the block stays below 2^55 (about 3.4e10 at the 2^20 scale); a block that
- * holds a larger one has its totals taken again row by row. A value can
- * enter its cell's largest only when it beats the smallest kept one; the 8
- * rows are compared with those in one step and the rare winners inserted
- * one by one. Totals are exact integers and the largest values a multiset,
- * so both variants give the same output. Like cell_lanes.c the file is
- * compiled once per instruction set (SL_TILES_ISA 0 = generic C, 1 = AVX2,
- * 2 = AVX-512F with DQ for the conversion); AVX2 has no 64-bit conversion,
- * so its build uses the plain C variant.
+ * its cell's 128-bit total. The AVX-512 variant works in blocks of steps of
+ * 8 rows. A step converts 8 values (multiply, add the signed near-half,
+ * truncate: the same double operations as sl_fixed_round). Then:
+ *
+ * - up to SL_FIXED_CELLS cells: each value goes to its cell's register of 8
+ *   lane sums under a compare mask; counts go to 8-bit fields of two
+ *   registers (one field per cell), the cells that saw a negative value to
+ *   a bit mask. Blocks are BLOCK_STEPS steps.
+ * - more cells (up to MANY_MAX): each lane adds its value and a count to its
+ *   own table in the scratch (8 tables, so no two stores of a step meet);
+ *   dropped rows go to a spare cell. Blocks are MANY_BLOCK rows, and a block
+ *   with a negative value is read again for the cells that had one.
+ *
+ * A lane's 64-bit sum cannot wrap while every |x| in its block stays below
+ * a bound (2^55, 2^49); a block that holds a larger one has its totals taken
+ * again row by row. A value can enter its cell's largest only when it beats
+ * the smallest kept one; the 8 rows are compared with those in one step and
+ * the rare winners inserted one by one. Totals are exact integers and the
+ * largest values a multiset, so every variant gives the same output. Like
+ * cell_lanes.c the file is compiled once per instruction set (SL_TILES_ISA
+ * 0 = generic C, 1 = AVX2, 2 = AVX-512F with DQ for the conversion); AVX2
+ * has no 64-bit conversion, so its build uses the plain C variant.
  */
 #include <string.h>
 
@@ -74,8 +80,8 @@ static int64_t rows_plain(struct sl_fixed_cells *f, const double *v, const int32
             continue;
         f->count[c]++;
         f->negative[c] |= x < 0;
-        if (x > f->top[c][SL_FIXED_TOP - 1])
-            top_push(f->top[c], x);
+        if (x > f->top[c * SL_FIXED_TOP + SL_FIXED_TOP - 1])
+            top_push(f->top + c * SL_FIXED_TOP, x);
     }
     return -1;
 }
@@ -97,8 +103,45 @@ int64_t sl_fixed_cells_rows_generic(struct sl_fixed_cells *f, const double *v,
 /* Largest |x| a block may hold for its lane sums to be exact. */
 #define BLOCK_BITS 55
 
+/* Rows per block of the many-cell path: a lane adds at most MANY_BLOCK / 8
+ * = 2^13 values, each |x| < 2^MANY_BITS, so its sum stays below 2^62. */
+#define MANY_BLOCK (8 << 13)
+#define MANY_BITS 49
+/* Above this many cells the lane tables outgrow the caches: plain C. */
+#define MANY_MAX 4096
+
 /* The cell loops must unroll so that the sums live in registers. */
 #define UNROLL _Pragma("GCC unroll 16")
+
+/* sl_fixed_round of 8 values, with its double operations. */
+static inline __attribute__((always_inline)) __m512i fixed8(__m512d v, __m512d scale)
+{
+    const __m512d limit = _mm512_set1_pd(9223372036854775807.0);
+    const __m512i half = _mm512_castpd_si512(_mm512_set1_pd(0.49999999999999994));
+    const __m512i sign = _mm512_set1_epi64(INT64_MIN);
+    const __m512i most = _mm512_set1_epi64(INT64_MAX), least = _mm512_set1_epi64(-INT64_MAX);
+    __m512d p = _mm512_mul_pd(v, scale);
+    __m512i x = _mm512_cvttpd_epi64(_mm512_add_pd(
+        p, _mm512_castsi512_pd(
+               _mm512_or_si512(_mm512_and_si512(_mm512_castpd_si512(p), sign), half))));
+    return _mm512_mask_blend_epi64(
+        _mm512_cmp_pd_mask(_mm512_abs_pd(p), limit, _CMP_LT_OQ),
+        _mm512_mask_blend_epi64(_mm512_cmp_pd_mask(p, _mm512_setzero_pd(), _CMP_LT_OQ), most,
+                                least),
+        x);
+}
+
+/* The largest of cell c take x if it beats their smallest; floor_of[c]
+ * follows. */
+static void top_offer(struct sl_fixed_cells *f, int64_t *floor_of, int64_t c, int64_t x)
+{
+    int64_t *t = f->top + c * SL_FIXED_TOP;
+    /* an earlier winner of this step may have raised the floor */
+    if (x > t[SL_FIXED_TOP - 1]) {
+        top_push(t, x);
+        floor_of[c] = t[SL_FIXED_TOP - 1];
+    }
+}
 
 /* Adds the lane sums, counts and negatives of a block to f. */
 static void block_flush(struct sl_fixed_cells *f, const __m512i *sum, int nc, __m512i lowc,
@@ -126,10 +169,7 @@ rows_avx512(struct sl_fixed_cells *f, const double *v, const int32_t *cell, cons
             int64_t n, const int nc)
 {
     const __m512d scale = _mm512_set1_pd(f->scale);
-    const __m512d limit = _mm512_set1_pd(9223372036854775807.0);
-    const __m512i half = _mm512_castpd_si512(_mm512_set1_pd(0.49999999999999994));
-    const __m512i sign = _mm512_set1_epi64(INT64_MIN), one = _mm512_set1_epi64(1);
-    const __m512i most = _mm512_set1_epi64(INT64_MAX), least = _mm512_set1_epi64(-INT64_MAX);
+    const __m512i one = _mm512_set1_epi64(1);
     const __m512i seven = _mm512_set1_epi64(7), eight = _mm512_set1_epi64(8);
     __m512i sum[SL_FIXED_CELLS];
     /* the smallest kept value per cell; cells past nc never win */
@@ -138,7 +178,7 @@ rows_avx512(struct sl_fixed_cells *f, const double *v, const int32_t *cell, cons
     int stop = 0;
 
     UNROLL for (int k = 0; k < SL_FIXED_CELLS; k++)
-        floor_of[k] = k < nc ? f->top[k][SL_FIXED_TOP - 1] : INT64_MAX;
+        floor_of[k] = k < nc ? f->top[k * SL_FIXED_TOP + SL_FIXED_TOP - 1] : INT64_MAX;
     while (!stop && r + 8 <= n) {
         int64_t b0 = r, b1 = r + 8 * BLOCK_STEPS < n ? r + 8 * BLOCK_STEPS : n;
         __m512i lowc = _mm512_setzero_si512(), highc = lowc, neg = lowc, big = lowc;
@@ -155,15 +195,7 @@ rows_avx512(struct sl_fixed_cells *f, const double *v, const int32_t *cell, cons
             }
             p = _mm512_loadu_pd(v + r);
             ok = _mm512_mask_cmp_pd_mask(ok, p, p, _CMP_ORD_Q);
-            p = _mm512_mul_pd(p, scale);
-            x = _mm512_cvttpd_epi64(_mm512_add_pd(
-                p, _mm512_castsi512_pd(
-                       _mm512_or_si512(_mm512_and_si512(_mm512_castpd_si512(p), sign), half))));
-            x = _mm512_mask_blend_epi64(
-                _mm512_cmp_pd_mask(_mm512_abs_pd(p), limit, _CMP_LT_OQ),
-                _mm512_mask_blend_epi64(_mm512_cmp_pd_mask(p, _mm512_setzero_pd(), _CMP_LT_OQ),
-                                        most, least),
-                x);
+            x = fixed8(p, scale);
             UNROLL for (int k = 0; k < nc; k++) {
                 __mmask8 m = nc == 1 ? ok : ok & _mm512_cmpeq_epi64_mask(c, _mm512_set1_epi64(k));
                 sum[k] = _mm512_mask_add_epi64(sum[k], m, sum[k], x);
@@ -186,17 +218,9 @@ rows_avx512(struct sl_fixed_cells *f, const double *v, const int32_t *cell, cons
                 int64_t xl[8], cl[8];
                 _mm512_storeu_si512(xl, x);
                 _mm512_storeu_si512(cl, c);
-                for (int l = 0; l < 8; l++) {
-                    int64_t *t;
-                    if (!((win >> l) & 1))
-                        continue;
-                    /* an earlier winner of this step may have raised the floor */
-                    t = f->top[cl[l]];
-                    if (xl[l] > t[SL_FIXED_TOP - 1]) {
-                        top_push(t, xl[l]);
-                        floor_of[cl[l]] = t[SL_FIXED_TOP - 1];
-                    }
-                }
+                for (int l = 0; l < 8; l++)
+                    if ((win >> l) & 1)
+                        top_offer(f, floor_of, cl[l], xl[l]);
             }
         }
         /* a value too large for exact lane sums: this block's totals again,
@@ -211,9 +235,96 @@ rows_avx512(struct sl_fixed_cells *f, const double *v, const int32_t *cell, cons
     return rows_plain(f, v, cell, mask, r, n, 0);
 }
 
+/* Marks the cells of rows [from, to) (cells known good) that hold a
+ * negative contribution. */
+static void mark_negative(struct sl_fixed_cells *f, const double *v, const int32_t *cell,
+                          const uint8_t *mask, int64_t from, int64_t to)
+{
+    for (int64_t r = from; r < to; r++) {
+        int64_t c = cell_of(cell, mask, r);
+        if (c >= 0 && v[r] == v[r] && sl_fixed_round(v[r], f->scale) < 0)
+            f->negative[c] = 1;
+    }
+}
+
+/* More than SL_FIXED_CELLS cells: per-lane tables of sums and counts in the
+ * scratch, entry (lane, cell) at lane * stride + 2 cell; cell nc takes the
+ * dropped rows. */
+static int64_t rows_many(struct sl_fixed_cells *f, const double *v, const int32_t *cell,
+                         const uint8_t *mask, int64_t n)
+{
+    const int64_t nc = f->ncells, stride = 2 * (nc + 1);
+    int64_t *lane = f->scratch, *floor_of = f->scratch + 8 * stride;
+    const __m512d scale = _mm512_set1_pd(f->scale);
+    const __m512i base =
+        _mm512_mullo_epi64(_mm512_set_epi64(7, 6, 5, 4, 3, 2, 1, 0), _mm512_set1_epi64(stride));
+    const __m512i spare = _mm512_set1_epi64(nc);
+    int64_t r = 0;
+    int stop = 0;
+
+    for (int64_t c = 0; c < nc; c++)
+        floor_of[c] = f->top[c * SL_FIXED_TOP + SL_FIXED_TOP - 1];
+    floor_of[nc] = INT64_MAX;
+    while (!stop && r + 8 <= n) {
+        int64_t b0 = r, b1 = r + MANY_BLOCK < n ? r + MANY_BLOCK : n;
+        __m512i big = _mm512_setzero_si512(), neg = big;
+        int exact;
+        memset(lane, 0, (size_t)(8 * stride) * sizeof *lane);
+        for (; r + 8 <= b1; r += 8) {
+            __m512i c, x;
+            __m512d p;
+            __mmask8 ok, win;
+            int64_t xl[8], at[8];
+            if (!sl_cells8(cell, mask, r, nc, &c, &ok)) {
+                stop = 1;
+                break;
+            }
+            p = _mm512_loadu_pd(v + r);
+            ok = _mm512_mask_cmp_pd_mask(ok, p, p, _CMP_ORD_Q);
+            x = _mm512_maskz_mov_epi64(ok, fixed8(p, scale));
+            c = _mm512_mask_blend_epi64(ok, spare, c);
+            big = _mm512_or_si512(big, _mm512_xor_si512(x, _mm512_srai_epi64(x, 63)));
+            neg = _mm512_or_si512(neg, x);
+            _mm512_storeu_si512(xl, x);
+            _mm512_storeu_si512(at, _mm512_add_epi64(base, _mm512_slli_epi64(c, 1)));
+            _Pragma("GCC unroll 8") for (int l = 0; l < 8; l++) {
+                lane[at[l]] += xl[l];
+                lane[at[l] + 1]++;
+            }
+            win = _mm512_cmpgt_epi64_mask(x, _mm512_i64gather_epi64(c, floor_of, 8));
+            if (win) {
+                int64_t cl[8];
+                _mm512_storeu_si512(cl, c);
+                for (int l = 0; l < 8; l++)
+                    if ((win >> l) & 1)
+                        top_offer(f, floor_of, cl[l], xl[l]);
+            }
+        }
+        /* a value too large for exact lane sums: this block's totals again,
+         * row by row */
+        exact = !((uint64_t)_mm512_reduce_or_epi64(big) >> MANY_BITS);
+        if (!exact)
+            (void)rows_plain(f, v, cell, mask, b0, r, 1);
+        for (int64_t c = 0; c < nc; c++)
+            for (int l = 0; l < 8; l++) {
+                const int64_t *e = lane + l * stride + 2 * c;
+                if (exact)
+                    add128(&f->total_hi[c], &f->total_lo[c], e[0]);
+                f->count[c] += e[1];
+            }
+        if (_mm512_reduce_or_epi64(neg) < 0)
+            mark_negative(f, v, cell, mask, b0, r);
+    }
+    return rows_plain(f, v, cell, mask, r, n, 0);
+}
+
 int64_t sl_fixed_cells_rows_avx512(struct sl_fixed_cells *f, const double *v,
                                    const int32_t *cell, const uint8_t *mask, int64_t n)
 {
+    if (f->ncells > MANY_MAX)
+        return rows_plain(f, v, cell, mask, 0, n, 0);
+    if (f->ncells > SL_FIXED_CELLS)
+        return rows_many(f, v, cell, mask, n);
     switch (f->ncells) {
     case 1: return rows_avx512(f, v, cell, mask, n, 1);
     case 2: return rows_avx512(f, v, cell, mask, n, 2);

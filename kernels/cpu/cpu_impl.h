@@ -167,7 +167,7 @@ sl_bracket_rows_fn sl_bracket_rows_generic;
 sl_bracket_rows_fn sl_bracket_rows_avx512;
 #endif
 
-/* ---- fixed-point evidence of a few cells (cell_fixed.c) ---- */
+/* ---- fixed-point evidence per cell (cell_fixed.c) ---- */
 
 typedef int64_t sl_fixed_cells_fn(struct sl_fixed_cells *f, const double *v,
                                   const int32_t *cell, const uint8_t *mask, int64_t n);

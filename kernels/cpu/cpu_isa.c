@@ -2,7 +2,7 @@
  * cpu_isa.c: run-time choice of the SIMD kernels.
  *
  * The build compiles the Gram tile kernel, the few-cell lane sums, the
- * bracket pass of exact selection and the few-cell fixed-point sums once
+ * bracket pass of exact selection and the fixed-point sums per cell once
  * per instruction set it can target (AVX-512 means F and DQ); the best one
  * this machine supports is chosen on first use. All of them produce the
  * same bits, so the choice only affects speed, and tests can force each one

@@ -118,8 +118,9 @@ TEST(Dominance, TotalCarriesPastSixtyFourBits)
 // cells, with cells, with a mask only and with neither, for values that
 // round at halves, saturate (huge and infinite), are negative, zero or
 // missing, or rise row after row (every row enters the largest); a cell out
-// of range is refused with its row. Grids of up to 16 cells take the
-// few-cell kernel: every instruction set's variant is run.
+// of range is refused with its row. Grids of up to 16 cells keep the
+// kernel's sums in registers, larger ones in lane tables; every
+// instruction set's variant is run, and rows come in one call or three.
 static void rows_equal_brute_force()
 {
     std::mt19937_64 rng(31);
@@ -155,17 +156,27 @@ static void rows_equal_brute_force()
                     static_cast<int32_t>(static_cast<int64_t>(rng() % static_cast<uint64_t>(used + 1)) - 1);
                 mask[static_cast<size_t>(i)] = cell[static_cast<size_t>(i)] >= 0;
             }
-            for (int64_t ncells : {used, used + 9}) {
+            for (int64_t ncells : {used, used + 9, used + 40}) {
                 std::vector<sl_dominance> got(static_cast<size_t>(ncells), sl_dominance{});
                 ASSERT_EQ(sl_dominance_add_rows(v.data(), cell.data(), nullptr, n, ncells,
                                                 got.data()),
                           SL_OK);
+                // the same rows in three calls, as chunks: each call's
+                // largest start from what the calls before left
+                std::vector<sl_dominance> pieces(static_cast<size_t>(ncells), sl_dominance{});
+                const int64_t cut[4] = {0, n / 3, n / 3 + n / 5, n};
+                for (int k = 0; k < 3; k++)
+                    ASSERT_EQ(sl_dominance_add_rows(v.data() + cut[k], cell.data() + cut[k],
+                                                    nullptr, cut[k + 1] - cut[k], ncells,
+                                                    pieces.data()),
+                              SL_OK);
                 for (int64_t c = 0; c < ncells; c++) {
                     std::vector<int64_t> x;
                     for (int64_t i = 0; i < n; i++)
                         if (cell[static_cast<size_t>(i)] == c && !std::isnan(v[static_cast<size_t>(i)]))
                             x.push_back(sl_fixed_from_double(v[static_cast<size_t>(i)]));
                     expect_evidence(got[static_cast<size_t>(c)], x);
+                    expect_evidence(pieces[static_cast<size_t>(c)], x);
                 }
                 std::vector<sl_dominance> masked(static_cast<size_t>(ncells), sl_dominance{}),
                     all(static_cast<size_t>(ncells), sl_dominance{});

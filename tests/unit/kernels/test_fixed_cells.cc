@@ -1,9 +1,10 @@
-// Fixed-point sums of a few cells (sl_fixed_cells_rows): every
-// instruction-set variant against a plain model, for 1 to 16 cells, with
-// cells, with a mask and with neither, on values that round at halves,
-// saturate, are negative, signed zeros or missing, or rise row after row
-// (each one enters its cell's largest), sums carried over from an earlier
-// call, and a cell out of range.
+// Fixed-point sums per cell (sl_fixed_cells_rows): every instruction-set
+// variant against a plain model, for 1 to 16 cells (registers), 17 to 4096
+// (lane tables) and 4097 (plain C), with cells, with a mask and with
+// neither, on values that round at halves, saturate, are negative, signed
+// zeros or missing, or rise row after row (each one enters its cell's
+// largest), sums carried over from an earlier call, blocks that each need
+// their own second look, and a cell out of range.
 #include "kernel_test.hh"
 
 #include <algorithm>
@@ -20,19 +21,27 @@ namespace {
 
 const double kScale = 1048576.0;
 
-sl_fixed_cells fresh(int ncells)
-{
-    sl_fixed_cells f{};
-    f.scale = kScale;
-    f.ncells = ncells;
-    for (auto &t : f.top)
-        for (int64_t &x : t)
-            x = INT64_MIN;
-    return f;
-}
+// The kernel's arrays, owned; the scratch starts with junk (any content).
+struct Cells {
+    int64_t ncells;
+    std::vector<int64_t> hi, count, negative, top, scratch;
+    std::vector<uint64_t> lo;
+    explicit Cells(int64_t n)
+        : ncells(n), hi(static_cast<size_t>(n)), count(static_cast<size_t>(n)),
+          negative(static_cast<size_t>(n)), top(static_cast<size_t>(n * SL_FIXED_TOP), INT64_MIN),
+          scratch(static_cast<size_t>(SL_FIXED_SCRATCH(n)), 0x5a5a5a5a5a5a5a5a),
+          lo(static_cast<size_t>(n))
+    {
+    }
+    sl_fixed_cells view()
+    {
+        return {kScale,       ncells,         hi.data(),  lo.data(), count.data(),
+                negative.data(), top.data(), scratch.data()};
+    }
+};
 
 // The definition in kernel.h, row by row; returns the first bad row or -1.
-int64_t model(sl_fixed_cells &f, const std::vector<double> &v, const std::vector<int32_t> &cell,
+int64_t model(Cells &f, const std::vector<double> &v, const std::vector<int32_t> &cell,
               const std::vector<uint8_t> &mask)
 {
     for (size_t r = 0; r < v.size(); r++) {
@@ -43,17 +52,16 @@ int64_t model(sl_fixed_cells &f, const std::vector<double> &v, const std::vector
             return static_cast<int64_t>(r);
         if (std::isnan(v[r]))
             continue;
-        int64_t x = sl_fixed_round(v[r], f.scale);
+        int64_t x = sl_fixed_round(v[r], kScale);
         size_t uc = static_cast<size_t>(c);
         unsigned __int128 total =
-            (static_cast<unsigned __int128>(static_cast<uint64_t>(f.total_hi[uc])) << 64) |
-            f.total_lo[uc];
+            (static_cast<unsigned __int128>(static_cast<uint64_t>(f.hi[uc])) << 64) | f.lo[uc];
         total += static_cast<unsigned __int128>(static_cast<__int128>(x));
-        f.total_hi[uc] = static_cast<int64_t>(static_cast<uint64_t>(total >> 64));
-        f.total_lo[uc] = static_cast<uint64_t>(total);
+        f.hi[uc] = static_cast<int64_t>(static_cast<uint64_t>(total >> 64));
+        f.lo[uc] = static_cast<uint64_t>(total);
         f.count[uc]++;
         f.negative[uc] |= x < 0;
-        int64_t *t = f.top[uc];
+        auto t = f.top.begin() + static_cast<ptrdiff_t>(uc * SL_FIXED_TOP);
         std::vector<int64_t> all(t, t + SL_FIXED_TOP);
         all.push_back(x);
         std::sort(all.rbegin(), all.rend());
@@ -62,15 +70,16 @@ int64_t model(sl_fixed_cells &f, const std::vector<double> &v, const std::vector
     return -1;
 }
 
-void expect_same(const sl_fixed_cells &got, const sl_fixed_cells &want, const std::string &what)
+void expect_same(const Cells &got, const Cells &want, const std::string &what)
 {
-    for (int c = 0; c < want.ncells; c++) {
-        EXPECT_EQ(got.total_lo[c], want.total_lo[c]) << what << " cell " << c;
-        EXPECT_EQ(got.total_hi[c], want.total_hi[c]) << what << " cell " << c;
+    for (size_t c = 0; c < static_cast<size_t>(want.ncells); c++) {
+        EXPECT_EQ(got.lo[c], want.lo[c]) << what << " cell " << c;
+        EXPECT_EQ(got.hi[c], want.hi[c]) << what << " cell " << c;
         EXPECT_EQ(got.count[c], want.count[c]) << what << " cell " << c;
         EXPECT_EQ(got.negative[c] != 0, want.negative[c] != 0) << what << " cell " << c;
-        for (int i = 0; i < SL_FIXED_TOP; i++)
-            EXPECT_EQ(got.top[c][i], want.top[c][i]) << what << " cell " << c << " top " << i;
+        for (size_t i = 0; i < SL_FIXED_TOP; i++)
+            EXPECT_EQ(got.top[c * SL_FIXED_TOP + i], want.top[c * SL_FIXED_TOP + i])
+                << what << " cell " << c << " top " << i;
     }
 }
 
@@ -88,19 +97,46 @@ int each_isa(const std::function<void(const std::string &)> &fn)
     return tried;
 }
 
+// Runs the kernel under every instruction set from `start` and compares
+// with `want`.
+void expect_kernel(const Cells &start, const Cells &want, const std::vector<double> &v,
+                   const std::vector<int32_t> &cell, const std::vector<uint8_t> &mask,
+                   int64_t bad, const std::string &what)
+{
+    EXPECT_GE(each_isa([&](const std::string &isa) {
+                  Cells got = start;
+                  sl_fixed_cells f = got.view();
+                  EXPECT_EQ(sl_fixed_cells_rows(&f, v.data(), cell.empty() ? nullptr : cell.data(),
+                                                mask.empty() ? nullptr : mask.data(),
+                                                static_cast<int64_t>(v.size())),
+                            bad)
+                      << isa << " " << what;
+                  expect_same(got, want, isa + " " + what);
+              }),
+              1);
+}
+
 } // namespace
 
 TEST(FixedCells, EveryVariantFollowsTheDefinition)
 {
     const double inf = std::numeric_limits<double>::infinity();
-    // with `huge`, values that saturate or pass 2^55 in fixed point: every
-    // block's totals are taken again row by row; without, the lane sums hold
+    // up to SL_FIXED_CELLS the sums live in registers, above in lane tables,
+    // above 4096 cells in plain C
+    std::vector<int> grids;
+    for (int n = 1; n <= SL_FIXED_CELLS; n++)
+        grids.push_back(n);
+    for (int n : {SL_FIXED_CELLS + 1, 40, 120, 4096, 4097})
+        grids.push_back(n);
+    // with `huge`, values of 2^45 to 2^92 in fixed point, many of them past
+    // what the lane sums hold or saturating: every block's totals are taken
+    // again row by row; without, the lane sums hold
     for (bool huge : {false, true})
     for (int shape : {0, 1, 2}) // cells; a mask; neither
-        for (int ncells = 1; ncells <= SL_FIXED_CELLS; ncells++) {
+        for (int ncells : grids) {
             if (shape > 0 && ncells > 1)
                 continue;
-            Rng rng(static_cast<uint64_t>(100 * huge + 10 * shape + ncells));
+            Rng rng(static_cast<uint64_t>(100000 * huge + 10000 * shape + ncells));
             std::vector<double> v;
             std::vector<int32_t> cell;
             std::vector<uint8_t> mask;
@@ -112,7 +148,7 @@ TEST(FixedCells, EveryVariantFollowsTheDefinition)
                 double sign = rng.below(2) ? 1.0 : -1.0;
                 double x = k == 0   ? NAN
                            : k == 1 ? sign * inf
-                           : k == 2 ? std::ldexp(sign, 43 + static_cast<int>(rng.below(30)))
+                           : k == 2 ? std::ldexp(sign, 25 + static_cast<int>(rng.below(48)))
                            : k == 3 ? -0.0
                            : k == 4 ? (static_cast<double>(rng.below(2001)) - 1000.5) / kScale
                            : k < 12 ? (rise += 0.25)
@@ -124,42 +160,52 @@ TEST(FixedCells, EveryVariantFollowsTheDefinition)
                     mask.push_back(rng.unif() < 0.8);
             }
             // a first call's sums stand; the second adds to them
-            sl_fixed_cells want = fresh(ncells);
+            Cells want(ncells);
             std::vector<double> head(v.begin(), v.begin() + 500);
             std::vector<int32_t> chead(cell.begin(), cell.begin() + (cell.empty() ? 0 : 500));
             std::vector<uint8_t> mhead(mask.begin(), mask.begin() + (mask.empty() ? 0 : 500));
             ASSERT_EQ(model(want, head, chead, mhead), -1);
-            sl_fixed_cells start = want;
+            Cells start = want;
             ASSERT_EQ(model(want, v, cell, mask), -1);
-            EXPECT_GE(each_isa([&](const std::string &isa) {
-                          sl_fixed_cells got = start;
-                          EXPECT_EQ(sl_fixed_cells_rows(&got, v.data(),
-                                                        cell.empty() ? nullptr : cell.data(),
-                                                        mask.empty() ? nullptr : mask.data(),
-                                                        static_cast<int64_t>(v.size())),
-                                    -1);
-                          expect_same(got, want,
-                                      isa + (huge ? " huge" : "") + " shape " +
-                                          std::to_string(shape) + " cells " +
-                                          std::to_string(ncells));
-                      }),
-                      1);
+            expect_kernel(start, want, v, cell, mask, -1,
+                          std::string(huge ? "huge" : "") + " shape " + std::to_string(shape) +
+                              " cells " + std::to_string(ncells));
         }
+}
+
+// Runs of rows over several blocks, where one block holds a value past
+// 2^49 in fixed point (the lane tables' bound, within the registers' 2^55)
+// and another block the only negative one: each block stands alone.
+TEST(FixedCells, BlocksStandAlone)
+{
+    for (int ncells : {8, 40}) {
+        Rng rng(static_cast<uint64_t>(ncells));
+        std::vector<double> v;
+        std::vector<int32_t> cell;
+        for (int64_t i = 0; i < 150001; i++) {
+            v.push_back(std::floor(rng.unif() * 1e6) / 8);
+            cell.push_back(static_cast<int32_t>(rng.below(ncells)));
+        }
+        v[70001] = std::ldexp(1.0, 32);
+        v[70002] = std::ldexp(1.0, 32);
+        v[140003] = -3.5;
+        Cells want(ncells);
+        ASSERT_EQ(model(want, v, cell, {}), -1);
+        expect_kernel(Cells(ncells), want, v, cell, {}, -1, "cells " + std::to_string(ncells));
+    }
 }
 
 TEST(FixedCells, StopsAtACellOutOfRange)
 {
-    std::vector<double> v(300, 2.5);
-    for (int32_t bad : {3, -2}) {
-        std::vector<int32_t> cell(300, 1);
-        cell[203] = bad;
-        cell[250] = bad;
-        sl_fixed_cells want = fresh(3);
-        ASSERT_EQ(model(want, v, cell, {}), 203);
-        each_isa([&](const std::string &isa) {
-            sl_fixed_cells got = fresh(3);
-            EXPECT_EQ(sl_fixed_cells_rows(&got, v.data(), cell.data(), nullptr, 300), 203) << isa;
-            expect_same(got, want, isa + " cell " + std::to_string(bad));
-        });
-    }
+    for (int ncells : {3, 40})
+        for (int32_t bad : {ncells, -2}) {
+            std::vector<double> v(300, 2.5);
+            std::vector<int32_t> cell(300, 1);
+            cell[203] = bad;
+            cell[250] = bad;
+            Cells want(ncells);
+            ASSERT_EQ(model(want, v, cell, {}), 203);
+            expect_kernel(Cells(ncells), want, v, cell, {}, 203,
+                          "cells " + std::to_string(ncells) + " bad " + std::to_string(bad));
+        }
 }
