@@ -25,7 +25,9 @@
  *   crosstab      region x sex x smoker with margins, cost per cell: one pass
  *                 (cell index, moments, dominance evidence), fold;
  *   crosstab_n    the same table of counts only (SL_OP_GROUP_COUNT);
- *   quantiles_region  (with --only only) quantiles by region, 10 cells.
+ *   quantiles_region  (with --only only) quantiles by region, 10 cells;
+ *   quantiles_grid    (with --only only) quantiles by region x sex x smoker,
+ *                 120 cells.
  * Input bytes are the columns a computation reads (8 per real value, 4 per
  * category code); their rate is compared with the read bandwidth of T
  * threads (default: all online CPUs) summing squares over 1 GiB. Kernel
@@ -282,24 +284,30 @@ static void present_by_cell(const struct sl_cell_values *v, int64_t *npresent)
             npresent[v->cell[r]]++;
 }
 
-/* describe's quantiles and dominance evidence of bmi, sbp and cost by
- * column `by` (sex: 3 cells with the missing level; region: 10). */
-static sl_status run_quantiles(struct bench *b, int by, struct timing *tm, double *check)
+/* describe's quantiles and dominance evidence of bmi, sbp and cost by the
+ * columns by[0 .. nby) (sex: 3 cells with the missing level; region: 10;
+ * region x sex x smoker: 120). */
+static sl_status run_quantiles(struct bench *b, const int *by, int nby, struct timing *tm,
+                               double *check)
 {
     sl_status st = SL_OK;
-    const int by_cols[1] = {by};
-    struct sl_grouping g = grouping(by_cols, 1);
+    struct sl_grouping g = grouping(by, nby);
     struct sl_cell_values *cells = NULL, *vals = NULL;
     struct sl_reducer red;
     struct sl_layout lay;
-    int64_t nfull[16], npresent[16];
+    int64_t *nfull = NULL, *npresent = NULL;
     const int cols[3] = {C_BMI, C_SBP, C_COST};
     const double probs[3] = {0.5, 0.25, 0.75};
-    double q[3 * 16], tp = 0, tf = 0;
-    struct sl_dominance dfull[16], dom[16];
+    double *q = NULL, tp = 0, tf = 0;
+    struct sl_dominance *dfull = NULL, *dom = NULL;
 
-    SL_CHECK(g.ncells <= 16, SL_ERR_INTERNAL, "bench quantiles take at most 16 cells");
     sl_reducer_single(&red);
+    nfull = sl_malloc((size_t)g.ncells * sizeof *nfull);
+    npresent = sl_malloc((size_t)g.ncells * sizeof *npresent);
+    q = sl_malloc((size_t)(3 * g.ncells) * sizeof *q);
+    dfull = sl_malloc((size_t)g.ncells * sizeof *dfull);
+    dom = sl_malloc((size_t)g.ncells * sizeof *dom);
+    SL_CHECK(nfull && npresent && q && dfull && dom, SL_ERR_NOMEM, "out of memory");
     for (int64_t c = 0; c < g.ncells; c++)
         nfull[c] = 1;
     sl_layout_init(&lay, &g, nfull, 0);
@@ -318,8 +326,8 @@ static sl_status run_quantiles(struct bench *b, int by, struct timing *tm, doubl
         t1 = sl_bench_now();
         t0 += t1 - tc;
         SL_CALL(sl_quantiles_exact(&red, vals, &lay, npresent, 3, probs, q));
-        memset(dfull, 0, sizeof dfull);
-        memset(dom, 0, sizeof dom);
+        memset(dfull, 0, (size_t)g.ncells * sizeof *dfull);
+        memset(dom, 0, (size_t)g.ncells * sizeof *dom);
         SL_CALL(sl_dominance_from_values(vals, dfull));
         SL_CALL(sl_dominance_reduce(&red, dfull, &lay, dom));
         sl_cell_values_destroy(&vals);
@@ -331,6 +339,11 @@ static sl_status run_quantiles(struct bench *b, int by, struct timing *tm, doubl
 cleanup:
     sl_cell_values_destroy(&vals);
     sl_cell_values_destroy(&cells);
+    sl_free(nfull);
+    sl_free(npresent);
+    sl_free(q);
+    sl_free(dfull);
+    sl_free(dom);
     return st;
 }
 
@@ -413,8 +426,10 @@ int main(int argc, char **argv)
     struct bench b;
     struct sl_backend *be = NULL;
     struct timing td = {0, 0, 0}, ta = {0, 0, 0}, tq = {0, 0, 0}, tc = {0, 0, 0},
-                  tn = {0, 0, 0}, tr = {0, 0, 0}, t;
-    double bw, cd = 0, ca = 0, cq = 0, cc = 0, cn = 0, cr = 0, r;
+                  tn = {0, 0, 0}, tr = {0, 0, 0}, tg = {0, 0, 0}, t;
+    const int by_sex[1] = {C_SEX}, by_region[1] = {C_REGION},
+              by_grid[3] = {C_REGION, C_SEX, C_SMOKER};
+    double bw, cd = 0, ca = 0, cq = 0, cc = 0, cn = 0, cr = 0, cg = 0, r;
 
     memset(&b, 0, sizeof b);
     for (int i = 1; i + 1 < argc; i += 2) {
@@ -437,7 +452,7 @@ int main(int argc, char **argv)
         argc % 2 == 0) {
         fprintf(stderr, "usage: bench_stats [--rows N] [--reps R] [--chunk-rows C] "
                         "[--bw-threads T] [--only describe|describe_all|quantiles|crosstab|"
-                        "crosstab_n|quantiles_region] [--isa generic|avx2|avx512]\n");
+                        "crosstab_n|quantiles_region|quantiles_grid] [--isa generic|avx2|avx512]\n");
         return 2;
     }
     for (enum sl_cpu_isa k = SL_CPU_ISA_GENERIC; isa && k <= SL_CPU_ISA_AVX512; k++)
@@ -474,13 +489,17 @@ int main(int argc, char **argv)
             keep_best(&tn, &t);
         }
         if (k < 2 && wanted(only, "quantiles")) {
-            SL_CALL(run_quantiles(&b, C_SEX, &t, &cq));
+            SL_CALL(run_quantiles(&b, by_sex, 1, &t, &cq));
             keep_best(&tq, &t);
         }
         /* only on request: not part of perf/bench_stats.sh */
         if (k < 2 && only && strcmp(only, "quantiles_region") == 0) {
-            SL_CALL(run_quantiles(&b, C_REGION, &t, &cr));
+            SL_CALL(run_quantiles(&b, by_region, 1, &t, &cr));
             keep_best(&tr, &t);
+        }
+        if (k < 2 && only && strcmp(only, "quantiles_grid") == 0) {
+            SL_CALL(run_quantiles(&b, by_grid, 3, &t, &cg));
+            keep_best(&tg, &t);
         }
     }
     r = (double)rows;
@@ -492,6 +511,8 @@ int main(int argc, char **argv)
         report("quantiles", &tq, r * (3 * 8 + 4), r, bw, cq);
     if (only && strcmp(only, "quantiles_region") == 0)
         report("quantiles_region", &tr, r * (3 * 8 + 4), r, bw, cr);
+    if (only && strcmp(only, "quantiles_grid") == 0)
+        report("quantiles_grid", &tg, r * (3 * 8 + 3 * 4), r, bw, cg);
     if (wanted(only, "crosstab"))
         report("crosstab", &tc, r * (3 * 4 + 8), r, bw, cc);
     if (wanted(only, "crosstab_n"))
