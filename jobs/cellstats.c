@@ -420,22 +420,25 @@ sl_status sl_quantiles_exact(const struct sl_reducer *r, const struct sl_cell_va
                              const double *probs, double *out)
 {
     sl_status st = SL_OK;
-    int64_t *mstart = NULL, *members = NULL, *qcell = NULL, *qrank = NULL, nq = 0;
+    int64_t *mstart = NULL, *members = NULL, *qcell = NULL, *qrank = NULL, *qcount = NULL;
+    int64_t nq = 0;
     int64_t cap = 2 * lay->ncells * nprobs;
     double *x = NULL;
 
     SL_CALL(sl_layout_members(lay, &mstart, &members));
     qcell = sl_malloc((size_t)(cap > 0 ? cap : 1) * sizeof *qcell);
     qrank = sl_malloc((size_t)(cap > 0 ? cap : 1) * sizeof *qrank);
+    qcount = sl_malloc((size_t)(cap > 0 ? cap : 1) * sizeof *qcount);
     x = sl_malloc((size_t)(cap > 0 ? cap : 1) * sizeof *x);
-    SL_CHECK(qcell && qrank && x, SL_ERR_NOMEM, "out of memory");
+    SL_CHECK(qcell && qrank && qcount && x, SL_ERR_NOMEM, "out of memory");
     for (int64_t p = 0; p < lay->ncells; p++)
         for (int j = 0; j < nprobs && npresent[p] > 0; j++) {
             sl_type7_order(npresent[p], probs[j], &qrank[nq], &qrank[nq + 1]);
             qcell[nq] = qcell[nq + 1] = p;
+            qcount[nq] = qcount[nq + 1] = npresent[p];
             nq += 2;
         }
-    SL_CALL(sl_select_exact(r, s, mstart, members, nq, qcell, qrank, x));
+    SL_CALL(sl_select_exact(r, s, mstart, members, nq, qcell, qrank, qcount, x));
     nq = 0;
     for (int64_t p = 0; p < lay->ncells; p++)
         for (int j = 0; j < nprobs; j++) {
@@ -454,6 +457,7 @@ cleanup:
     sl_free(members);
     sl_free(qcell);
     sl_free(qrank);
+    sl_free(qcount);
     return st;
 }
 

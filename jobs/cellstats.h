@@ -147,11 +147,14 @@ void sl_cell_values_destroy(struct sl_cell_values **s);
  * (ascending IEEE total order) among the values, over all ranks, of the
  * full-grid cells members[mstart[q] .. mstart[q + 1]) with q = qcell[i]
  * (a published cell, see sl_layout_members). Every qrank[i] must lie below
- * that cell's number of values: SL_ERR_INTERNAL otherwise. Collective
+ * that cell's number of values: SL_ERR_INTERNAL otherwise. qcount[i] is
+ * that number as the caller knows it; it only steers the work (the sample's
+ * brackets), and the answers are exact whatever it holds. Collective
  * through r: every rank passes the same queries. */
 sl_status sl_select_exact(const struct sl_reducer *r, const struct sl_cell_values *s,
                           const int64_t *mstart, const int64_t *members, int64_t nq,
-                          const int64_t *qcell, const int64_t *qrank, double *out);
+                          const int64_t *qcell, const int64_t *qrank, const int64_t *qcount,
+                          double *out);
 
 /* 0-based order statistics R's type-7 quantile of n > 0 sorted values at
  * `prob` reads: x[lo] and x[hi]. */

@@ -23,15 +23,17 @@
  * rows. Instead every rank samples every S-th row (at most SAMPLE_ROWS); the
  * sample's own order statistics around where each answer should fall
  * (radix selection of the sample: counts only) give each query a bracket of
- * keys [lo, up), the same on every rank. One pass over the rows then counts
- * each cell's values per segment between the brackets' bounds and copies
- * the values inside brackets (for grids of up to SL_BRACKET_CELLS cells the
- * kernel sl_bracket_rows does this pass, SIMD where the CPU has AVX-512). With the counts summed over the ranks, a
- * query whose rank falls inside its bracket is answered by radix selection
- * of the copied candidates (a bracket of a single value needs none); one
- * whose rank does not, or whose bracket the sample judged too wide, by
- * radix selection over all rows. Every path is exact, so the answers do not
- * depend on the sample, the rank layout or the thread count.
+ * keys [lo, up), the same on every rank; a side the sample cannot bound
+ * (a small cell) stays open. One pass over the rows then counts each cell's
+ * values per segment between the brackets' bounds and copies the values
+ * inside brackets (for grids of up to SL_BRACKET_CELLS cells the kernel
+ * sl_bracket_rows does this pass, SIMD where the CPU has AVX-512). With the
+ * counts summed over the ranks, a query whose rank falls inside its bracket
+ * is answered by radix selection of the copied candidates, from below the
+ * top bits that all brackets' ends share (a bracket of a single value needs
+ * none); one whose rank does not, by radix selection over all rows. Every
+ * path is exact, so the answers do not depend on the sample, the rank
+ * layout or the thread count.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -315,15 +317,18 @@ static struct digit round_digit(int bits, int64_t nnodes, int64_t ngroups)
 }
 
 /* The radix selection itself (see the top of the file): every query over
- * the rows of s. Collective through r. */
+ * the rows of s. With bits0 > 0, every value of a query's published cell
+ * has the top bits0 bits prefix0[i] (its bracket's), and the rounds start
+ * below them. Collective through r. */
 static sl_status radix_select(const struct sl_reducer *r, const struct sl_cell_values *s,
                               const int64_t *mstart, const int64_t *members, int64_t nq,
-                              const int64_t *qcell, const int64_t *qrank, double *out)
+                              const int64_t *qcell, const int64_t *qrank, int bits0,
+                              const uint64_t *prefix0, double *out)
 {
     sl_status st = SL_OK;
     struct round rd = {0}, next = {0};
     struct sl_secbuf *bufs[MAX_BUFFERS] = {NULL};
-    int nbufs = 0, bits = 0, nw = sl_max_threads();
+    int nbufs = 0, bits = bits0, nw = sl_max_threads();
     int64_t *hist = NULL, *tot = NULL, *grp = NULL, *node_of = NULL;
     uint8_t *chosen = NULL;
 
@@ -335,7 +340,7 @@ static sl_status radix_select(const struct sl_reducer *r, const struct sl_cell_v
     SL_CHECK(rd.q && node_of, SL_ERR_NOMEM, "out of memory for %lld order statistics",
              (long long)nq);
     for (int64_t i = 0; i < nq; i++)
-        rd.q[i] = (struct query){i, qcell[i], qrank[i], 0, 0};
+        rd.q[i] = (struct query){i, qcell[i], qrank[i], bits0 > 0 ? prefix0[i] : 0, 0};
     SL_CALL(round_plan(&rd, mstart, members));
     for (int64_t c = 0; c < s->ncells; c++)
         node_of[c] = -1;
@@ -466,25 +471,31 @@ cleanup:
 
 /* ---- bracketed selection ---- */
 
-/* Rows a rank samples at most: every S-th row, S = ceil(nrows / SAMPLE_ROWS). */
+/* Rows a rank samples at most for up to 3 cells: every S-th row,
+ * S = ceil(nrows / sample_rows(ncells)). */
 #define SAMPLE_ROWS 65536
 /* Half-width of a bracket in sample ranks: this many standard deviations of
  * the answer's rank in the sample, plus a little. */
 #define BRACKET_SIGMAS 3.5
 #define BRACKET_SLACK 4.0
-/* A bracket that holds more than this share of its cell's sampled values
- * saves too little: its query takes the radix path over all rows. */
-#define BRACKET_MAX_SHARE 0.25
 
 /* A query's bracket: keys in [lo, up), lo from 0 without has_lo, up to the
  * top without has_up. A point bracket (up == lo + 1) is one value: a hit
  * needs no candidates. */
 struct bracket {
-    int use;
     int has_lo, has_up;
     uint64_t lo, up;
     int64_t below, inside; /* over all ranks: values under lo, values in the bracket */
 };
+
+/* A bracket's width in a cell's values shrinks with the square root of the
+ * cell's sampled values, while the sample costs per sampled row: with more
+ * cells the balance of the two moves to a larger sample, by the cube root
+ * of the number of cells. */
+static int64_t sample_rows(int64_t ncells)
+{
+    return ncells > 3 ? (int64_t)(SAMPLE_ROWS * cbrt((double)ncells / 3.0)) : SAMPLE_ROWS;
+}
 
 static int is_point(const struct bracket *b)
 {
@@ -521,7 +532,8 @@ static void sample_free(struct sample *sm)
 static sl_status sample_take(const struct sl_cell_values *s, struct sample *sm)
 {
     sl_status st = SL_OK;
-    int64_t stride = s->nrows > SAMPLE_ROWS ? (s->nrows + SAMPLE_ROWS - 1) / SAMPLE_ROWS : 1;
+    int64_t want = sample_rows(s->ncells);
+    int64_t stride = s->nrows > want ? (s->nrows + want - 1) / want : 1;
     int64_t cap = pool_size(s->nrows / stride + 1), m = 0;
     double *v;
     int32_t *cell;
@@ -546,10 +558,10 @@ cleanup:
 }
 
 /* Queries of every full-grid cell: qof[qstart[c] .. qstart[c + 1]) are the
- * queries i with `use` set whose published cell has c among its members. */
+ * queries i whose published cell has c among its members. */
 static sl_status queries_by_cell(int64_t ncells, const int64_t *mstart, const int64_t *members,
-                                 int64_t nq, const int64_t *qcell, const struct bracket *br,
-                                 int64_t **qstart, int64_t **qof)
+                                 int64_t nq, const int64_t *qcell, int64_t **qstart,
+                                 int64_t **qof)
 {
     sl_status st = SL_OK;
     int64_t *start = sl_calloc((size_t)ncells + 2, sizeof *start), *of = NULL, *next = NULL;
@@ -557,7 +569,7 @@ static sl_status queries_by_cell(int64_t ncells, const int64_t *mstart, const in
 
     SL_CHECK(start, SL_ERR_NOMEM, "out of memory");
     for (int64_t i = 0; i < nq; i++)
-        for (int64_t m = mstart[qcell[i]]; br[i].use && m < mstart[qcell[i] + 1]; m++) {
+        for (int64_t m = mstart[qcell[i]]; m < mstart[qcell[i] + 1]; m++) {
             start[members[m] + 1]++;
             n++;
         }
@@ -568,7 +580,7 @@ static sl_status queries_by_cell(int64_t ncells, const int64_t *mstart, const in
     SL_CHECK(of && next, SL_ERR_NOMEM, "out of memory");
     memcpy(next, start, (size_t)ncells * sizeof *next);
     for (int64_t i = 0; i < nq; i++)
-        for (int64_t m = mstart[qcell[i]]; br[i].use && m < mstart[qcell[i] + 1]; m++)
+        for (int64_t m = mstart[qcell[i]]; m < mstart[qcell[i] + 1]; m++)
             of[next[members[m]]++] = i;
     *qstart = start;
     *qof = of;
@@ -582,25 +594,27 @@ cleanup:
 
 /* Brackets from the sample, identical on every rank: the sample's order
  * statistics around where each answer should fall (found by radix selection
- * of the sample, so only counts travel), kept where the sample says they
- * hold a small share of the cell. Collective through r. */
+ * of the sample, so only counts travel). Where the sample holds too few of
+ * a cell's values to bound an answer on a side, the bracket is open there,
+ * up to the whole cell: such cells are small, and copying their values in
+ * the bracket pass costs less than a radix selection over all rows.
+ * Collective through r. */
 static sl_status plan_brackets(const struct sl_reducer *r, const struct sample *sm,
                                const int64_t *mstart, const int64_t *members, int64_t nq,
-                               const int64_t *qcell, const int64_t *qrank, struct bracket *br)
+                               const int64_t *qcell, const int64_t *qrank, const int64_t *qcount,
+                               struct bracket *br)
 {
     sl_status st = SL_OK;
     const struct sl_cell_values *cv = &sm->cv;
-    int64_t ncells = cv->ncells, nsq = 0, *cnt = NULL, *sq = NULL, *inside = NULL;
-    int64_t *qstart = NULL, *qof = NULL, *mtot = NULL;
+    int64_t ncells = cv->ncells, nsq = 0, *cnt = NULL, *sq = NULL;
     double *sx = NULL;
 
-    /* sampled values and sampled rows weighted by the stride, per cell */
+    /* sampled values, and sampled rows weighted by the stride (the size of
+     * a cell where the caller gives none), per cell */
     cnt = sl_calloc((size_t)(2 * ncells + 1), sizeof *cnt);
-    mtot = sl_calloc((size_t)nq + 1, sizeof *mtot);
     sq = sl_malloc((size_t)(4 * nq + 1) * sizeof *sq);
     sx = sl_malloc((size_t)(2 * nq + 1) * sizeof *sx);
-    inside = sl_calloc((size_t)nq + 1, sizeof *inside);
-    SL_CHECK(cnt && mtot && sq && sx && inside, SL_ERR_NOMEM, "out of memory for selection brackets");
+    SL_CHECK(cnt && sq && sx, SL_ERR_NOMEM, "out of memory for selection brackets");
     for (int64_t i = 0; i < cv->nrows; i++) {
         cnt[cv->cell[i]]++;
         cnt[ncells + cv->cell[i]] += sm->stride;
@@ -615,18 +629,18 @@ static sl_status plan_brackets(const struct sl_reducer *r, const struct sample *
             m += cnt[members[k]];
             est += cnt[ncells + members[k]];
         }
-        mtot[i] = m;
+        if (qcount[i] > 0)
+            est = qcount[i];
         if (m == 0 || est == 0)
             continue;
+        /* the answer's share of the cell, exact when the caller knows the
+         * cell's size: then only the sample's rank is uncertain */
         f = ((double)qrank[i] + 0.5) / (double)est;
         f = f < 0 ? 0 : (f > 1 ? 1 : f);
         j = f * (double)m;
         d = BRACKET_SIGMAS * sqrt((double)m * f * (1 - f)) + BRACKET_SLACK;
         jlo = (int64_t)floor(j - d);
         jhi = (int64_t)ceil(j + d);
-        if (jlo < 0 && jhi >= m)
-            continue;
-        br[i].use = 1;
         if (jlo >= 0) {
             br[i].has_lo = 1;
             sq[nsq] = qcell[i];
@@ -638,7 +652,7 @@ static sl_status plan_brackets(const struct sl_reducer *r, const struct sample *
             sq[2 * nq + nsq++] = jhi;
         }
     }
-    SL_CALL(radix_select(r, cv, mstart, members, nsq, sq, sq + 2 * nq, sx));
+    SL_CALL(radix_select(r, cv, mstart, members, nsq, sq, sq + 2 * nq, 0, NULL, sx));
     nsq = 0;
     for (int64_t i = 0; i < nq; i++) {
         if (br[i].has_lo)
@@ -646,31 +660,12 @@ static sl_status plan_brackets(const struct sl_reducer *r, const struct sample *
         if (br[i].has_up)
             br[i].up = sl_total_key(sx[nsq++]) + 1;
     }
-    /* the share of the sample in each bracket, over all ranks */
-    SL_CALL(queries_by_cell(ncells, mstart, members, nq, qcell, br, &qstart, &qof));
-    for (int64_t t = 0; t < cv->nrows; t++) {
-        int64_t c = cv->cell[t];
-        uint64_t k = sl_total_key(cv->v[t]);
-        for (int64_t e = qstart[c]; e < qstart[c + 1]; e++) {
-            const struct bracket *b = &br[qof[e]];
-            inside[qof[e]] += (!b->has_lo || k >= b->lo) && (!b->has_up || k < b->up);
-        }
-    }
-    SL_CALL(r->sum_i64(r->ctx, inside, nq));
-    for (int64_t i = 0; i < nq; i++)
-        if (br[i].use && !is_point(&br[i]) &&
-            (double)inside[i] > BRACKET_MAX_SHARE * (double)mtot[i])
-            br[i].use = 0;
 cleanup:
     if (sx)
         sl_wipe(sx, (size_t)(2 * nq + 1) * sizeof *sx);
     sl_free(sx);
     sl_free(cnt);
-    sl_free(mtot);
     sl_free(sq);
-    sl_free(inside);
-    sl_free(qstart);
-    sl_free(qof);
     return st;
 }
 
@@ -737,7 +732,7 @@ static sl_status segments_build(int64_t ncells, const int64_t *mstart, const int
     int64_t *qstart = NULL, *qof = NULL, nb = 0;
 
     memset(sg, 0, sizeof *sg);
-    SL_CALL(queries_by_cell(ncells, mstart, members, nq, qcell, br, &qstart, &qof));
+    SL_CALL(queries_by_cell(ncells, mstart, members, nq, qcell, &qstart, &qof));
     sg->bstart = sl_calloc((size_t)ncells + 2, sizeof *sg->bstart);
     sg->seg0 = sl_calloc((size_t)ncells + 2, sizeof *sg->seg0);
     sg->bnd = sl_malloc((size_t)(2 * qstart[ncells] + 1) * sizeof *sg->bnd);
@@ -962,7 +957,8 @@ cleanup:
 
 sl_status sl_select_exact(const struct sl_reducer *r, const struct sl_cell_values *s,
                           const int64_t *mstart, const int64_t *members, int64_t nq,
-                          const int64_t *qcell, const int64_t *qrank, double *out)
+                          const int64_t *qcell, const int64_t *qrank, const int64_t *qcount,
+                          double *out)
 {
     sl_status st = SL_OK;
     struct sample sm = {NULL, NULL, {0}, 1};
@@ -970,7 +966,9 @@ sl_status sl_select_exact(const struct sl_reducer *r, const struct sl_cell_value
     struct segments sg = {NULL, NULL, NULL, NULL, 0};
     struct cands cand = {NULL, NULL, 0, 0};
     int64_t *tot = NULL, *hq = NULL, *hstart = NULL, *hmem = NULL, *hcell = NULL, *mq = NULL;
-    int64_t nhit = 0, nmiss = 0, nmem = 0, any = 0;
+    int64_t nhit = 0, nmiss = 0, nmem = 0;
+    uint64_t *hpre = NULL;
+    int bits0 = 63;
     double *x = NULL;
 
     if (nq == 0)
@@ -985,22 +983,18 @@ sl_status sl_select_exact(const struct sl_reducer *r, const struct sl_cell_value
     SL_CHECK(br && hq && mq && hstart && x, SL_ERR_NOMEM, "out of memory for %lld order statistics",
              (long long)nq);
     SL_CALL(sample_take(s, &sm));
-    SL_CALL(plan_brackets(r, &sm, mstart, members, nq, qcell, qrank, br));
-    for (int64_t i = 0; i < nq; i++)
-        any |= br[i].use;
-    if (any) {
-        SL_CALL(segments_build(s->ncells, mstart, members, nq, qcell, br, &sg));
-        tot = sl_calloc((size_t)sg.nseg + 1, sizeof *tot);
-        SL_CHECK(tot, SL_ERR_NOMEM, "out of memory for selection counts");
-        SL_CALL(bracket_pass(s, &sm, &sg, tot, &cand));
-        SL_CALL(r->sum_i64(r->ctx, tot, sg.nseg));
-    }
+    SL_CALL(plan_brackets(r, &sm, mstart, members, nq, qcell, qrank, qcount, br));
+    SL_CALL(segments_build(s->ncells, mstart, members, nq, qcell, br, &sg));
+    tot = sl_calloc((size_t)sg.nseg + 1, sizeof *tot);
+    SL_CHECK(tot, SL_ERR_NOMEM, "out of memory for selection counts");
+    SL_CALL(bracket_pass(s, &sm, &sg, tot, &cand));
+    SL_CALL(r->sum_i64(r->ctx, tot, sg.nseg));
     /* where each answer is: in its bracket (a point: known), or not */
     hstart[0] = 0;
     for (int64_t i = 0; i < nq; i++) {
         struct bracket *b = &br[i];
         int64_t all = 0;
-        for (int64_t m = mstart[qcell[i]]; b->use && m < mstart[qcell[i] + 1]; m++) {
+        for (int64_t m = mstart[qcell[i]]; m < mstart[qcell[i] + 1]; m++) {
             int64_t c = members[m], j0, j1;
             bracket_span(&sg, c, b, &j0, &j1);
             for (int64_t j = sg.seg0[c]; j < sg.seg0[c + 1]; j++) {
@@ -1010,11 +1004,10 @@ sl_status sl_select_exact(const struct sl_reducer *r, const struct sl_cell_value
                 b->inside += k >= j0 && k <= j1 ? tot[j] : 0;
             }
         }
-        if (b->use)
-            SL_CHECK(qrank[i] >= 0 && qrank[i] < all, SL_ERR_INTERNAL,
+        SL_CHECK(qrank[i] >= 0 && qrank[i] < all, SL_ERR_INTERNAL,
                      "order statistic %lld asked of a cell with %lld values", (long long)qrank[i],
                      (long long)all);
-        if (!b->use || qrank[i] < b->below || qrank[i] >= b->below + b->inside) {
+        if (qrank[i] < b->below || qrank[i] >= b->below + b->inside) {
             mq[nmiss] = i;
             mq[nq + nmiss] = qcell[i];
             mq[2 * nq + nmiss++] = qrank[i];
@@ -1039,7 +1032,8 @@ sl_status sl_select_exact(const struct sl_reducer *r, const struct sl_cell_value
             }
         hmem = sl_malloc((size_t)(nmem + 1) * sizeof *hmem);
         hcell = sl_malloc((size_t)nhit * sizeof *hcell);
-        SL_CHECK(hmem && hcell, SL_ERR_NOMEM, "out of memory");
+        hpre = sl_malloc((size_t)nhit * sizeof *hpre);
+        SL_CHECK(hmem && hcell && hpre, SL_ERR_NOMEM, "out of memory");
         for (int64_t h = 0; h < nhit; h++) {
             for (int64_t m = mstart[qcell[hq[h]]]; m < mstart[qcell[hq[h]] + 1]; m++) {
                 int64_t c = members[m], j0, j1;
@@ -1050,13 +1044,25 @@ sl_status sl_select_exact(const struct sl_reducer *r, const struct sl_cell_value
             hstart[h + 1] = k;
             hcell[h] = h;
         }
-        SL_CALL(radix_select(r, &cv, hstart, hmem, nhit, hcell, hq + nq, x));
+        /* the candidates of a bracket share the top bits of its ends: the
+         * rounds start below the shortest such prefix */
+        for (int64_t h = 0; h < nhit; h++) {
+            const struct bracket *b = &br[hq[h]];
+            uint64_t lo = b->has_lo ? b->lo : 0, hi = b->has_up ? b->up - 1 : UINT64_MAX;
+            int common = lo == hi ? 63 : __builtin_clzll(lo ^ hi);
+            bits0 = common < bits0 ? common : bits0;
+        }
+        for (int64_t h = 0; bits0 > 0 && h < nhit; h++) {
+            const struct bracket *b = &br[hq[h]];
+            hpre[h] = (b->has_lo ? b->lo : 0) >> (64 - bits0);
+        }
+        SL_CALL(radix_select(r, &cv, hstart, hmem, nhit, hcell, hq + nq, bits0, hpre, x));
         for (int64_t h = 0; h < nhit; h++)
             out[hq[h]] = x[h];
     }
     /* misses: radix selection over all rows */
     if (nmiss > 0) {
-        SL_CALL(radix_select(r, s, mstart, members, nmiss, mq + nq, mq + 2 * nq, x));
+        SL_CALL(radix_select(r, s, mstart, members, nmiss, mq + nq, mq + 2 * nq, 0, NULL, x));
         for (int64_t k = 0; k < nmiss; k++)
             out[mq[k]] = x[k];
     }
@@ -1075,5 +1081,8 @@ cleanup:
     sl_free(hstart);
     sl_free(hmem);
     sl_free(hcell);
+    if (hpre)
+        sl_wipe(hpre, (size_t)nhit * sizeof *hpre);
+    sl_free(hpre);
     return st;
 }

@@ -499,18 +499,20 @@ TEST_F(FixtureStats, SelectExactFindsEveryRankAndRefusesOutOfRange)
             x.push_back(fixture_value(kAge, row));
     std::sort(x.begin(), x.end());
     int64_t mstart[2] = {0, 1}, members[1] = {0};
-    std::vector<int64_t> qcell(x.size(), 0), qrank(x.size());
+    std::vector<int64_t> qcell(x.size(), 0), qrank(x.size()),
+        qcount(x.size(), static_cast<int64_t>(x.size()));
     std::iota(qrank.begin(), qrank.end(), 0);
     std::vector<double> got(x.size());
     sl_reducer red;
     sl_reducer_single(&red);
     ASSERT_EQ(sl_select_exact(&red, s, mstart, members, static_cast<int64_t>(x.size()),
-                              qcell.data(), qrank.data(), got.data()),
+                              qcell.data(), qrank.data(), qcount.data(), got.data()),
               SL_OK);
     EXPECT_EQ(got, x);
     int64_t too_far = static_cast<int64_t>(x.size());
     double out = 0;
-    EXPECT_EQ(sl_select_exact(&red, s, mstart, members, 1, qcell.data(), &too_far, &out),
+    EXPECT_EQ(sl_select_exact(&red, s, mstart, members, 1, qcell.data(), &too_far,
+                              qcount.data(), &out),
               SL_ERR_INTERNAL);
 }
 
@@ -543,9 +545,10 @@ TEST_F(FixtureStats, SortedValuesKeepSignedZerosAndInfinities)
     EXPECT_EQ(q[1], 0.0);
     EXPECT_FALSE(std::signbit(q[1])) << "the middle of -inf -0 -0 +0 +0 2 inf is a +0";
     EXPECT_EQ(q[2], INFINITY);
-    int64_t mstart[2] = {0, 1}, members[1] = {0}, qcell[2] = {0, 0}, qrank[2] = {2, 3};
+    int64_t mstart[2] = {0, 1}, members[1] = {0}, qcell[2] = {0, 0}, qrank[2] = {2, 3},
+            qcount[2] = {7, 7};
     double x[2];
-    ASSERT_EQ(sl_select_exact(&red, s, mstart, members, 2, qcell, qrank, x), SL_OK);
+    ASSERT_EQ(sl_select_exact(&red, s, mstart, members, 2, qcell, qrank, qcount, x), SL_OK);
     EXPECT_TRUE(x[0] == 0.0 && std::signbit(x[0])) << "the third value is -0";
     EXPECT_TRUE(x[1] == 0.0 && !std::signbit(x[1])) << "the fourth value is +0";
     ASSERT_EQ(sl_count_equal(&red, s, &lay, &zero, &eq), SL_OK);

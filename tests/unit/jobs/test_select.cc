@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <functional>
 #include <random>
 #include <vector>
 
@@ -39,7 +40,7 @@ struct Case {
     std::vector<uint8_t> mask;
     int64_t ncells = 1;
     std::vector<int64_t> mstart, members; // published cells
-    std::vector<int64_t> qcell, qrank;
+    std::vector<int64_t> qcell, qrank, qcount; // qcount: the cell's values
     std::vector<double> expect;
 };
 
@@ -63,6 +64,35 @@ double draw(std::mt19937_64 &rng, int kind)
         if (u < 96)
             return 0.0;
         return u < 98 ? INFINITY : -INFINITY;
+    }
+}
+
+// Queries ranks(m) of every published cell of c (m: its values), with the
+// expected answers from sorting.
+void add_queries(Case &c, const std::function<std::vector<int64_t>(int64_t)> &ranks)
+{
+    for (size_t p = 0; p + 1 < c.mstart.size(); p++) {
+        std::vector<uint64_t> keys;
+        for (int64_t j = c.mstart[p]; j < c.mstart[p + 1]; j++)
+            for (size_t r = 0; r < c.v.size(); r++) {
+                int64_t cell = !c.cell.empty() ? c.cell[r] : (c.mask[r] ? 0 : -1);
+                if (cell == c.members[static_cast<size_t>(j)] && !std::isnan(c.v[r]))
+                    keys.push_back(total_key(c.v[r]));
+            }
+        std::sort(keys.begin(), keys.end());
+        int64_t m = static_cast<int64_t>(keys.size());
+        if (m == 0)
+            continue;
+        for (int64_t rank : ranks(m)) {
+            uint64_t k = keys[static_cast<size_t>(rank)];
+            k = (k >> 63) ? k & ~(uint64_t{1} << 63) : ~k;
+            double x;
+            std::memcpy(&x, &k, sizeof x);
+            c.qcell.push_back(static_cast<int64_t>(p));
+            c.qrank.push_back(rank);
+            c.qcount.push_back(m);
+            c.expect.push_back(x);
+        }
     }
 }
 
@@ -99,34 +129,15 @@ Case make_case(int64_t n, int64_t ncells, bool with_cells, uint64_t seed)
         pub.push_back(everything);
     }
     c.mstart.push_back(0);
-    for (size_t p = 0; p < pub.size(); p++) {
-        std::vector<uint64_t> keys;
-        for (int64_t k : pub[p]) {
-            c.members.push_back(k);
-            for (int64_t r = 0; r < n; r++) {
-                size_t ur = static_cast<size_t>(r);
-                int64_t cell = with_cells ? c.cell[ur] : (c.mask[ur] ? 0 : -1);
-                if (cell == k && !std::isnan(c.v[ur]))
-                    keys.push_back(total_key(c.v[ur]));
-            }
-        }
+    for (const std::vector<int64_t> &cells : pub) {
+        c.members.insert(c.members.end(), cells.begin(), cells.end());
         c.mstart.push_back(static_cast<int64_t>(c.members.size()));
-        std::sort(keys.begin(), keys.end());
-        int64_t m = static_cast<int64_t>(keys.size());
-        if (m == 0)
-            continue;
-        for (int64_t rank : {int64_t{0}, m - 1, m / 2, m / 4, 3 * m / 4,
-                             static_cast<int64_t>(rng() % static_cast<uint64_t>(m)),
-                             static_cast<int64_t>(rng() % static_cast<uint64_t>(m))}) {
-            uint64_t k = keys[static_cast<size_t>(rank)];
-            k = (k >> 63) ? k & ~(uint64_t{1} << 63) : ~k;
-            double x;
-            std::memcpy(&x, &k, sizeof x);
-            c.qcell.push_back(static_cast<int64_t>(p));
-            c.qrank.push_back(rank);
-            c.expect.push_back(x);
-        }
     }
+    add_queries(c, [&](int64_t m) -> std::vector<int64_t> {
+        return {0, m - 1, m / 2, m / 4, 3 * m / 4,
+                static_cast<int64_t>(rng() % static_cast<uint64_t>(m)),
+                static_cast<int64_t>(rng() % static_cast<uint64_t>(m))};
+    });
     return c;
 }
 
@@ -152,7 +163,7 @@ std::vector<double> select_ranks(const Case &c, int size)
         std::vector<double> &out = got[static_cast<size_t>(r)];
         out.assign(static_cast<size_t>(nq), 0.0);
         EXPECT_EQ(sl_select_exact(&red, &s, c.mstart.data(), c.members.data(), nq,
-                                  c.qcell.data(), c.qrank.data(), out.data()),
+                                  c.qcell.data(), c.qrank.data(), c.qcount.data(), out.data()),
                   SL_OK)
             << sl_error_message();
     });
@@ -214,6 +225,19 @@ TEST(Select, NoGroupingColumnRowsKeptByMask)
     expect_exact(make_case(50000, 1, false, 13));
 }
 
+// The cells' sizes as the caller gives them only steer the brackets: sizes
+// far off (most brackets miss), none (0: estimated from the sample) or
+// exact, the answers are the same.
+TEST(Select, CellSizesSteerTheBracketsOnly)
+{
+    for (int hint : {0, 1, 2, 3}) {
+        Case c = make_case(300000, 12, true, 19);
+        for (int64_t &n : c.qcount)
+            n = hint == 0 ? 0 : hint == 1 ? n / 3 + 1 : hint == 2 ? 3 * n : n;
+        expect_exact(c);
+    }
+}
+
 TEST(Select, LargeCellsSampledEveryFewRows)
 {
     // 300000 rows: every rank samples every 2nd to 5th row, so the brackets
@@ -237,23 +261,30 @@ TEST(Select, SampleUnlikeTheOtherRows)
     }
     c.mstart = {0, 1, 2, 4};
     c.members = {0, 1, 0, 1};
-    for (int64_t p = 0; p < 3; p++) {
-        std::vector<uint64_t> keys;
-        for (int64_t r = 0; r < n; r++)
-            if (p == 2 || c.cell[static_cast<size_t>(r)] == p)
-                keys.push_back(total_key(c.v[static_cast<size_t>(r)]));
-        std::sort(keys.begin(), keys.end());
-        int64_t m = static_cast<int64_t>(keys.size());
-        for (int64_t rank : {int64_t{0}, m / 10, m / 4, m / 2, 3 * m / 4, m - 2, m - 1}) {
-            uint64_t k = keys[static_cast<size_t>(rank)];
-            k = (k >> 63) ? k & ~(uint64_t{1} << 63) : ~k;
-            double x;
-            std::memcpy(&x, &k, sizeof x);
-            c.qcell.push_back(p);
-            c.qrank.push_back(rank);
-            c.expect.push_back(x);
-        }
+    add_queries(c, [](int64_t m) -> std::vector<int64_t> {
+        return {0, m / 10, m / 4, m / 2, 3 * m / 4, m - 2, m - 1};
+    });
+    expect_exact(c);
+}
+
+// Among cells of 60000 rows, one of 200 rows (a few sampled values: its
+// brackets open on one side or both) and one of a single row (most likely
+// not sampled at all: its bracket is the whole cell).
+TEST(Select, SmallCellsAmongLargeOnes)
+{
+    Case c;
+    std::mt19937_64 rng(20);
+    c.ncells = 5;
+    for (int64_t r = 0; r < 180201; r++) {
+        c.v.push_back(draw(rng, static_cast<int>(r % 3)));
+        c.cell.push_back(r == 90001 ? 4 : r % 900 == 7 ? 3 : static_cast<int32_t>(r % 3));
     }
+    c.v[90001] = 42.5;
+    c.mstart = {0, 1, 2, 3, 4, 5, 10};
+    c.members = {0, 1, 2, 3, 4, 0, 1, 2, 3, 4};
+    add_queries(c, [](int64_t m) -> std::vector<int64_t> {
+        return {0, m / 4, m / 2, 3 * m / 4, m - 1};
+    });
     expect_exact(c);
 }
 
@@ -270,10 +301,10 @@ TEST(Select, RefusesARankBeyondTheCell)
     sl_cell_values s = view(c, 0, static_cast<int64_t>(c.v.size()));
     sl_reducer red;
     sl_reducer_single(&red);
-    int64_t qcell = 0, qrank = 1000;
+    int64_t qcell = 0, qrank = 1000, qcount = 1000;
     double out = 0;
     EXPECT_EQ(sl_select_exact(&red, &s, c.mstart.data(), c.members.data(), 1, &qcell, &qrank,
-                              &out),
+                              &qcount, &out),
               SL_ERR_INTERNAL);
     EXPECT_NE(std::string(sl_error_message()).find("order statistic 1000"), std::string::npos)
         << sl_error_message();
@@ -288,7 +319,7 @@ TEST(Select, RefusesACellOutsideTheGrid)
     sl_reducer_single(&red);
     double out = 0;
     EXPECT_EQ(sl_select_exact(&red, &s, c.mstart.data(), c.members.data(), 1, c.qcell.data(),
-                              c.qrank.data(), &out),
+                              c.qrank.data(), c.qcount.data(), &out),
               SL_ERR_INTERNAL);
     EXPECT_NE(std::string(sl_error_message()).find("row 500"), std::string::npos)
         << sl_error_message();
