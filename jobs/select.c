@@ -678,6 +678,9 @@ struct segments {
     uint64_t *bnd;
     uint8_t *copy;
     int64_t nseg;
+    uint64_t *pad8; /* where no cell has more than 8 bounds: cell c's bounds at
+                     * pad8[8 c ..], padded with UINT64_MAX (which no key of
+                     * a value reaches); else NULL */
 };
 
 static void segments_free(struct segments *sg)
@@ -686,6 +689,7 @@ static void segments_free(struct segments *sg)
     sl_free(sg->seg0);
     sl_free(sg->bnd);
     sl_free(sg->copy);
+    sl_free(sg->pad8);
     memset(sg, 0, sizeof *sg);
 }
 
@@ -713,6 +717,16 @@ static inline int64_t seg_of(const uint64_t *b, int64_t nb, uint64_t k)
     return lo;
 }
 
+/* The segment of key k among 8 padded bounds: compares in a fixed number,
+ * so that cells with different numbers of bounds cost no mispredictions. */
+static inline int64_t seg_of8(const uint64_t *b, uint64_t k)
+{
+    int64_t s = 0;
+    _Pragma("GCC unroll 8") for (int j = 0; j < 8; j++)
+        s += b[j] <= k;
+    return s;
+}
+
 /* Segments of cell c that bracket b covers: [*j0, *j1]. */
 static void bracket_span(const struct segments *sg, int64_t c, const struct bracket *b,
                          int64_t *j0, int64_t *j1)
@@ -729,7 +743,7 @@ static sl_status segments_build(int64_t ncells, const int64_t *mstart, const int
                                 struct segments *sg)
 {
     sl_status st = SL_OK;
-    int64_t *qstart = NULL, *qof = NULL, nb = 0;
+    int64_t *qstart = NULL, *qof = NULL, nb = 0, most = 0;
 
     memset(sg, 0, sizeof *sg);
     SL_CALL(queries_by_cell(ncells, mstart, members, nq, qcell, &qstart, &qof));
@@ -762,6 +776,17 @@ static sl_status segments_build(int64_t ncells, const int64_t *mstart, const int
              (long long)sg->nseg);
     sg->copy = sl_calloc((size_t)sg->nseg + 1, sizeof *sg->copy);
     SL_CHECK(sg->copy, SL_ERR_NOMEM, "out of memory");
+    for (int64_t c = 0; c < ncells; c++)
+        most = sg->bstart[c + 1] - sg->bstart[c] > most ? sg->bstart[c + 1] - sg->bstart[c] : most;
+    if (most <= 8) {
+        sg->pad8 = sl_malloc((size_t)(8 * ncells + 1) * sizeof *sg->pad8);
+        SL_CHECK(sg->pad8, SL_ERR_NOMEM, "out of memory");
+        for (int64_t c = 0; c < ncells; c++)
+            for (int64_t j = 0; j < 8; j++)
+                sg->pad8[8 * c + j] = sg->bstart[c] + j < sg->bstart[c + 1]
+                                          ? sg->bnd[sg->bstart[c] + j]
+                                          : UINT64_MAX;
+    }
     for (int64_t c = 0; c < ncells; c++)
         for (int64_t e = qstart[c]; e < qstart[c + 1]; e++) {
             int64_t j0, j1;
@@ -823,8 +848,9 @@ static int64_t bracket_slice(const struct sl_cell_values *s, const struct segmen
         v = s->v[r];
         if (sg->seg0[c + 1] == sg->seg0[c] || v != v)
             continue;
-        g = sg->seg0[c] + seg_of(sg->bnd + sg->bstart[c], sg->bstart[c + 1] - sg->bstart[c],
-                                 sl_total_key(v));
+        g = sg->seg0[c] + (sg->pad8 ? seg_of8(sg->pad8 + 8 * c, sl_total_key(v))
+                                    : seg_of(sg->bnd + sg->bstart[c],
+                                             sg->bstart[c + 1] - sg->bstart[c], sl_total_key(v)));
         if (hist)
             hist[g]++;
         /* written at n (or at the spare slot past cap once full), kept when
@@ -963,7 +989,7 @@ sl_status sl_select_exact(const struct sl_reducer *r, const struct sl_cell_value
     sl_status st = SL_OK;
     struct sample sm = {NULL, NULL, {0}, 1};
     struct bracket *br = NULL;
-    struct segments sg = {NULL, NULL, NULL, NULL, 0};
+    struct segments sg = {NULL, NULL, NULL, NULL, 0, NULL};
     struct cands cand = {NULL, NULL, 0, 0};
     int64_t *tot = NULL, *hq = NULL, *hstart = NULL, *hmem = NULL, *hcell = NULL, *mq = NULL;
     int64_t nhit = 0, nmiss = 0, nmem = 0;

@@ -267,6 +267,27 @@ TEST(Select, SampleUnlikeTheOtherRows)
     expect_exact(c);
 }
 
+// 40 cells, each queried at its quartiles only: at most 8 bounds a cell,
+// the padded compares of the plain bracket pass.
+TEST(Select, ManyCellsFewBoundsEach)
+{
+    Case c;
+    std::mt19937_64 rng(21);
+    c.ncells = 40;
+    c.mstart.push_back(0);
+    for (int64_t k = 0; k < c.ncells; k++) {
+        c.members.push_back(k);
+        c.mstart.push_back(k + 1);
+    }
+    for (int64_t r = 0; r < 400000; r++) {
+        int64_t cell = static_cast<int64_t>(rng() % 41) - 1;
+        c.v.push_back(draw(rng, static_cast<int>((cell < 0 ? 0 : cell) % 3)));
+        c.cell.push_back(static_cast<int32_t>(cell));
+    }
+    add_queries(c, [](int64_t m) -> std::vector<int64_t> { return {m / 4, m / 2, 3 * m / 4}; });
+    expect_exact(c);
+}
+
 // Among cells of 60000 rows, one of 200 rows (a few sampled values: its
 // brackets open on one side or both) and one of a single row (most likely
 // not sampled at all: its bracket is the whole cell).
