@@ -1092,7 +1092,7 @@ sl_status sl_audit_verify_each(const char *path, const unsigned char key[32],
         n++;
         if (visit) {
             bad = 0;
-            st = visit(ctx, n, entry);
+            st = visit(ctx, n, entry, hash);
             json_decref(entry);
             entry = NULL;
             SL_CALL(st);

@@ -74,9 +74,12 @@ sl_status sl_audit_verify(const char *path, const unsigned char key[32], int64_t
                           int64_t *bad_line);
 
 /* Called with every line that sl_audit_verify_each has checked, in order:
- * its 1-based number and the entry (borrowed, without its "mac"). A status
- * other than SL_OK stops the verification and is returned. */
-typedef sl_status sl_audit_visit_fn(void *ctx, int64_t line, const json_t *entry);
+ * its 1-based number, the entry (borrowed, without its "mac") and the
+ * SHA-256 of the line's bytes (what the next line's "prev" names; the last
+ * line's is the log's head). A status other than SL_OK stops the
+ * verification and is returned. */
+typedef sl_status sl_audit_visit_fn(void *ctx, int64_t line, const json_t *entry,
+                                    const unsigned char hash[32]);
 
 /* sl_audit_verify, calling visit(ctx, ...) for each line as it is checked
  * (visit may be NULL). A line is visited only once its MAC and chain are

@@ -15,32 +15,78 @@
 #include "engine/core/alloc.h"
 #include "engine/core/secbuf.h"
 #include "engine/ledger.h"
+#include "engine/release.h"
 #include "engine/run.h"
 #include "io/keys.h"
 
 static const char *usage_text =
-    "usage: sluice audit verify LOG --key KEY [--ledger DIR]\n"
+    "usage: sluice audit verify LOG --key KEY [--ledger DIR] [--anchor LINE:SHA256]...\n"
     "\n"
     "Checks every line of the audit log LOG: its MAC under the audit key derived\n"
     "from KEY, the hash chain to the previous line, the sequence numbers, and the\n"
     "head file LOG.head that guards against lines cut off the end. Prints the\n"
-    "number of good lines, or the first bad line and why.\n"
+    "number of good lines and the log's head (its last line and that line's\n"
+    "SHA-256), or the first bad line and why.\n"
     "\n"
     "With --ledger DIR (the policy's paths.ledger), also checks every release\n"
     "ledger: its MAC, and that its sequence and MAC are those of the last commit\n"
     "the log recorded for it, so a ledger that was edited, deleted, or replaced by\n"
     "an older copy of itself is found, as is one the log never recorded.\n"
     "\n"
+    "A log put back together with its head file (and ledgers) to an older copy\n"
+    "of itself is consistent, so nothing on this machine can tell. Keep the head\n"
+    "this command prints somewhere the machine cannot change (a ticket, a\n"
+    "write-once store); --anchor LINE:SHA256 (repeatable) then checks that the\n"
+    "log still holds that line, unchanged: a log rolled back or rewritten since\n"
+    "is found.\n"
+    "\n"
     "Exit codes: 0 intact, 4 tampered (edited, deleted, inserted, reordered or\n"
-    "truncated lines; a ledger that does not match), 1 other failure, 2 bad usage.\n";
+    "truncated lines; a ledger that does not match; an anchor the log does not\n"
+    "hold), 1 other failure, 2 bad usage.\n";
 
-/* The last commit the log recorded of each ledger. */
-struct ledgers {
-    json_t *last; /* {path under DIR: {"sequence", "ledger_mac", "line"}} */
-    char root[4096]; /* DIR resolved: records of other ledger directories are not its */
+#define MAX_ANCHORS 16
+
+/* A line the operator recorded: its number and hash, and whether the log
+ * held it. */
+struct anchor {
+    int64_t line;
+    char hex[65]; /* lowercase */
+    int seen;
 };
 
-static sl_status collect(void *ctx, int64_t line, const json_t *entry)
+/* Parses LINE:SHA256 (64 hex digits, either case). */
+static int anchor_parse(const char *s, struct anchor *a)
+{
+    char *end = NULL;
+    long long line;
+    size_t i;
+
+    memset(a, 0, sizeof *a);
+    line = strtoll(s, &end, 10);
+    if (end == s || *end != ':' || line < 1 || strlen(end + 1) != 64)
+        return 0;
+    for (i = 0; i < 64; i++) {
+        char c = end[1 + i];
+        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')))
+            return 0;
+        a->hex[i] = (char)(c >= 'A' && c <= 'F' ? c - 'A' + 'a' : c);
+    }
+    a->line = line;
+    return 1;
+}
+
+/* What the verification collects: the last commit the log recorded of each
+ * ledger, the anchors, the head. */
+struct ledgers {
+    json_t *last; /* {path under DIR: {"sequence", "ledger_mac", "line"}}, or NULL */
+    char root[4096]; /* DIR resolved: records of other ledger directories are not its */
+    struct anchor anchor[MAX_ANCHORS];
+    int nanchors;
+    unsigned char head[32]; /* the last line's hash */
+};
+
+static sl_status collect(void *ctx, int64_t line, const json_t *entry,
+                         const unsigned char hash[32])
 {
     sl_status st = SL_OK;
     struct ledgers *lg = ctx;
@@ -50,6 +96,19 @@ static sl_status collect(void *ctx, int64_t line, const json_t *entry)
     const json_t *mac = json_object_get(entry, "ledger_mac");
     const char *root = json_string_value(json_object_get(entry, "ledger_dir"));
 
+    memcpy(lg->head, hash, sizeof lg->head);
+    for (int i = 0; i < lg->nanchors; i++)
+        if (lg->anchor[i].line == line) {
+            char got[65];
+            sl_sha256_hex(hash, got);
+            SL_CHECK(strcmp(lg->anchor[i].hex, got) == 0, SL_ERR_INTEGRITY,
+                     "line %lld is not the line anchored (its SHA-256 differs): the log was "
+                     "rewritten up to it since the anchor was taken",
+                     (long long)line);
+            lg->anchor[i].seen = 1;
+        }
+    if (!lg->last)
+        return SL_OK; /* no ledgers to check */
     if (!event || strcmp(event, "ledger") != 0 || !path || !json_is_integer(seq) ||
         !json_is_string(mac))
         return SL_OK; /* another event, or a ledger event from before ledgers had MACs */
@@ -113,40 +172,54 @@ int sl_cmd_audit(int argc, char **argv)
 {
     static const struct option longs[] = {{"key", required_argument, NULL, 'k'},
                                           {"ledger", required_argument, NULL, 'l'},
+                                          {"anchor", required_argument, NULL, 'a'},
                                           {"help", no_argument, NULL, 'h'},
                                           {NULL, 0, NULL, 0}};
     const char *keyfile = NULL, *log = NULL, *ledger_dir = NULL;
     struct sl_kek *kek = NULL;
     unsigned char key[32], ledger_key[32];
-    struct ledgers lg = {NULL};
+    struct ledgers lg;
     int64_t nlines = 0, nledgers = 0;
+    char head[65];
     sl_status st;
     int c;
 
+    memset(&lg, 0, sizeof lg);
     optind = 1;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, "hk:l:", longs, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "hk:l:a:", longs, NULL)) != -1) {
         if (c == 'h') {
             fputs(usage_text, stdout);
             return 0;
         }
-        if (c != 'k' && c != 'l') {
+        if (c != 'k' && c != 'l' && c != 'a') {
             fprintf(stderr, "sluice audit: unknown or incomplete option '%s'\n%s",
                     argv[optind - 1], usage_text);
             return 2;
         }
-        if (c == 'k')
+        if (c == 'a') {
+            if (lg.nanchors == MAX_ANCHORS || !anchor_parse(optarg, &lg.anchor[lg.nanchors])) {
+                fprintf(stderr,
+                        "sluice audit: --anchor '%s': expected LINE:SHA256 (a line number and "
+                        "64 hex digits, as 'audit verify' prints the head), at most %d\n",
+                        optarg, MAX_ANCHORS);
+                return 2;
+            }
+            lg.nanchors++;
+        } else if (c == 'k') {
             keyfile = optarg;
-        else
+        } else {
             ledger_dir = optarg;
+        }
     }
     if (optind + 2 != argc || strcmp(argv[optind], "verify") != 0 || !keyfile) {
         fprintf(stderr, "sluice audit: expected 'verify LOG --key KEY'\n%s", usage_text);
         return 2;
     }
     log = argv[optind + 1];
-    lg.last = json_object();
-    st = lg.last ? sl_kek_load(keyfile, &kek) : SL_ERR_NOMEM;
+    st = sl_kek_load(keyfile, &kek);
+    if (st == SL_OK && ledger_dir && !(lg.last = json_object()))
+        st = SL_ERR_NOMEM;
     /* a directory not made yet holds no ledger: its name as given will do */
     if (ledger_dir && !realpath(ledger_dir, lg.root))
         snprintf(lg.root, sizeof lg.root, "%s", ledger_dir);
@@ -157,7 +230,13 @@ int sl_cmd_audit(int argc, char **argv)
     sl_kek_destroy(&kek);
     /* the messages name the bad line or ledger */
     if (st == SL_OK)
-        st = sl_audit_verify_each(log, key, ledger_dir ? collect : NULL, &lg, &nlines, NULL);
+        st = sl_audit_verify_each(log, key, collect, &lg, &nlines, NULL);
+    for (int i = 0; st == SL_OK && i < lg.nanchors; i++)
+        if (!lg.anchor[i].seen)
+            st = sl_error_set(SL_ERR_INTEGRITY, __FILE__, __LINE__, __func__,
+                              "audit log %s has %lld lines, but line %lld was anchored: the log "
+                              "was rolled back (with its head) or replaced since",
+                              log, (long long)nlines, (long long)lg.anchor[i].line);
     if (st == SL_OK && ledger_dir)
         st = check_ledgers(ledger_dir, ledger_key, &lg, &nledgers);
     sl_wipe(key, sizeof key);
@@ -168,8 +247,15 @@ int sl_cmd_audit(int argc, char **argv)
         return sl_exit_code(st);
     }
     printf("%s: %lld lines, chain and MACs intact\n", log, (long long)nlines);
+    if (lg.nanchors > 0)
+        printf("%s: %d anchor(s) held\n", log, lg.nanchors);
     if (ledger_dir)
         printf("%s: %lld release ledger(s), each as the audit log last recorded it\n", ledger_dir,
                (long long)nledgers);
+    if (nlines > 0) {
+        sl_sha256_hex(lg.head, head);
+        printf("head: %lld:%s (keep it off this machine; --anchor checks it later)\n",
+               (long long)nlines, head);
+    }
     return 0;
 }

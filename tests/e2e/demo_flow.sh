@@ -44,7 +44,12 @@ assert all("n" not in c for c in rare["cells"])
 PY
 grep -q "withheld" run.out || fail "summary does not say what was withheld"
 
-"$SL_BIN/sluice" audit verify audit/audit.log --key audit.key || fail "audit log does not verify"
+"$SL_BIN/sluice" audit verify audit/audit.log --key audit.key >verify0.out \
+  || fail "audit log does not verify"
+anchor0=$(sed -n 's/^head: \([0-9]*:[0-9a-f]\{64\}\) .*/\1/p' verify0.out)
+test -n "$anchor0" || { cat verify0.out; fail "verify printed no head"; }
+cp audit/audit.log audit.log.flow1
+cp audit/audit.log.head audit.log.head.flow1
 grep -q '"event":"job_start"' audit/audit.log || fail "no job_start event"
 grep -q '"event":"key_unwrap"' audit/audit.log || fail "no key_unwrap event"
 grep -q '"event":"job_end"' audit/audit.log || fail "no job_end event"
@@ -102,6 +107,40 @@ grep -q '"event":"ledger_adopt"' audit/audit.log || fail "no ledger_adopt event"
 run_job 1 job.yaml flow5 >/dev/null 2>run5.err || { cat run5.err; fail "run after adopt failed"; }
 "$SL_BIN/sluice" ledger adopt --policy policy.yaml >adopt.out
 grep -q "0 ledger(s) adopted, 1 of the current format" adopt.out || { cat adopt.out; fail "re-adopt"; }
+
+# The head a verification prints anchors the log: the log still holds the
+# head printed after the first job. Put back with its head file to its copy
+# from after the first job, the log is consistent on its own, and only the
+# anchor taken since finds the rollback.
+"$SL_BIN/sluice" audit verify audit/audit.log --key audit.key --anchor "$anchor0" >verify.out \
+  || fail "the log no longer holds the first job's head"
+grep -q "1 anchor(s) held" verify.out || { cat verify.out; fail "anchor not checked"; }
+anchor1=$(sed -n 's/^head: \([0-9]*:[0-9a-f]\{64\}\) .*/\1/p' verify.out)
+test "${anchor1%%:*}" -gt "${anchor0%%:*}" || fail "the head did not move: $anchor0 $anchor1"
+cp audit/audit.log audit.log.now
+cp audit/audit.log.head audit.log.head.now
+cp audit.log.flow1 audit/audit.log
+cp audit.log.head.flow1 audit/audit.log.head
+"$SL_BIN/sluice" audit verify audit/audit.log --key audit.key >/dev/null \
+  || fail "the older copy is not consistent on its own"
+expect_exit 4 "$SL_BIN/sluice" audit verify audit/audit.log --key audit.key --anchor "$anchor1"
+grep -q "rolled back" "$WORK/last.err" || { cat "$WORK/last.err"; fail "rollback not named"; }
+# A job run on the rolled-back log (the ledger, newer, still holds every
+# release for differencing: a warning) writes its own next lines, so the
+# log forks from the one anchored: the line after the first job's is no
+# longer the one it was.
+n0=${anchor0%%:*}
+next_hash=$(python3 -c 'import json,sys; print(json.loads(open(sys.argv[1]).readlines()[int(sys.argv[2])])["prev"])' audit.log.now $((n0 + 1)))
+run_job 1 job.yaml flow6 >/dev/null 2>&1 || fail "a job on the rolled-back log failed"
+test "$(wc -l <audit/audit.log)" -gt "$n0" || fail "the refused job wrote nothing to the log"
+"$SL_BIN/sluice" audit verify audit/audit.log --key audit.key >/dev/null \
+  || fail "the forked log is not consistent on its own"
+expect_exit 4 "$SL_BIN/sluice" audit verify audit/audit.log --key audit.key \
+  --anchor "$((n0 + 1)):$next_hash"
+grep -q "is not the line anchored" "$WORK/last.err" || { cat "$WORK/last.err"; fail "fork"; }
+cp audit.log.now audit/audit.log
+cp audit.log.head.now audit/audit.log.head
+expect_exit 2 "$SL_BIN/sluice" audit verify audit/audit.log --key audit.key --anchor 3:abc
 
 # Tampering with the audit log is detected.
 cp audit/audit.log audit.orig

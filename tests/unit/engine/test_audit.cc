@@ -29,6 +29,7 @@ extern "C" {
 #include "engine/audit.h"
 #include "engine/core/alloc.h"
 #include "engine/core/secbuf.h"
+#include "engine/release.h"
 }
 
 namespace fs = std::filesystem;
@@ -302,15 +303,17 @@ namespace {
 
 struct Visits {
     std::vector<int64_t> lines;
+    std::vector<std::vector<unsigned char>> hashes;
     std::vector<std::string> jobs;
     int64_t stop_at = 0;
     bool saw_mac = false;
 };
 
-sl_status visit_line(void *ctx, int64_t line, const json_t *entry)
+sl_status visit_line(void *ctx, int64_t line, const json_t *entry, const unsigned char hash[32])
 {
     Visits *v = static_cast<Visits *>(ctx);
     v->lines.push_back(line);
+    v->hashes.emplace_back(hash, hash + 32);
     v->jobs.push_back(json_string_value(json_object_get(entry, "job")));
     v->saw_mac |= json_object_get(entry, "mac") != nullptr;
     if (line == v->stop_at)
@@ -334,6 +337,16 @@ TEST_F(AuditTest, VisitorSeesEveryCheckedLineInOrder)
         EXPECT_EQ(all.jobs[i], "job-" + std::to_string(1001 + i));
     }
     EXPECT_FALSE(all.saw_mac);
+    // each line's hash is what the next line's "prev" names
+    std::vector<std::string> text = lines();
+    for (size_t i = 0; i + 1 < 12; i++) {
+        json_t *next = json_loads(text[i + 1].c_str(), 0, nullptr);
+        ASSERT_NE(next, nullptr);
+        char hex[65];
+        sl_sha256_hex(all.hashes[i].data(), hex);
+        EXPECT_STREQ(hex, json_string_value(json_object_get(next, "prev"))) << "line " << i + 1;
+        json_decref(next);
+    }
 
     Visits stop;
     stop.stop_at = 5;
