@@ -254,7 +254,9 @@ static int64_t rows_many(struct sl_fixed_cells *f, const double *v, const int32_
                          const uint8_t *mask, int64_t n)
 {
     const int64_t nc = f->ncells, stride = 2 * (nc + 1);
-    int64_t *lane = f->scratch, *floor_of = f->scratch + 8 * stride;
+    /* unsigned: a block's sums may wrap before its second look */
+    uint64_t *lane = (uint64_t *)f->scratch;
+    int64_t *floor_of = f->scratch + 8 * stride;
     const __m512d scale = _mm512_set1_pd(f->scale);
     const __m512i base =
         _mm512_mullo_epi64(_mm512_set_epi64(7, 6, 5, 4, 3, 2, 1, 0), _mm512_set1_epi64(stride));
@@ -273,8 +275,9 @@ static int64_t rows_many(struct sl_fixed_cells *f, const double *v, const int32_
         for (; r + 8 <= b1; r += 8) {
             __m512i c, x;
             __m512d p;
-            __mmask8 ok, win;
-            int64_t xl[8], at[8];
+            __mmask8 ok;
+            unsigned win;
+            int64_t xl[8], cl[8], at[8];
             if (!sl_cells8(cell, mask, r, nc, &c, &ok)) {
                 stop = 1;
                 break;
@@ -286,15 +289,15 @@ static int64_t rows_many(struct sl_fixed_cells *f, const double *v, const int32_
             big = _mm512_or_si512(big, _mm512_xor_si512(x, _mm512_srai_epi64(x, 63)));
             neg = _mm512_or_si512(neg, x);
             _mm512_storeu_si512(xl, x);
+            _mm512_storeu_si512(cl, c);
             _mm512_storeu_si512(at, _mm512_add_epi64(base, _mm512_slli_epi64(c, 1)));
+            win = 0;
             _Pragma("GCC unroll 8") for (int l = 0; l < 8; l++) {
-                lane[at[l]] += xl[l];
+                lane[at[l]] += (uint64_t)xl[l];
                 lane[at[l] + 1]++;
+                win |= (unsigned)(xl[l] > floor_of[cl[l]]) << l;
             }
-            win = _mm512_cmpgt_epi64_mask(x, _mm512_i64gather_epi64(c, floor_of, 8));
             if (win) {
-                int64_t cl[8];
-                _mm512_storeu_si512(cl, c);
                 for (int l = 0; l < 8; l++)
                     if ((win >> l) & 1)
                         top_offer(f, floor_of, cl[l], xl[l]);
@@ -307,10 +310,10 @@ static int64_t rows_many(struct sl_fixed_cells *f, const double *v, const int32_
             (void)rows_plain(f, v, cell, mask, b0, r, 1);
         for (int64_t c = 0; c < nc; c++)
             for (int l = 0; l < 8; l++) {
-                const int64_t *e = lane + l * stride + 2 * c;
+                const uint64_t *e = lane + l * stride + 2 * c;
                 if (exact)
-                    add128(&f->total_hi[c], &f->total_lo[c], e[0]);
-                f->count[c] += e[1];
+                    add128(&f->total_hi[c], &f->total_lo[c], (int64_t)e[0]);
+                f->count[c] += (int64_t)e[1];
             }
         if (_mm512_reduce_or_epi64(neg) < 0)
             mark_negative(f, v, cell, mask, b0, r);
