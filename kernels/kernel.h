@@ -321,7 +321,10 @@ static inline int64_t sl_fixed_round(double v, double scale)
 
 /* Per-cell sums of contributions x = sl_fixed_round(v, scale), in arrays of
  * the caller with ncells entries each (top: SL_FIXED_TOP per cell). The
- * kernel adds to what the caller put there (zeros, and INT64_MIN in top). */
+ * kernel adds to what the caller put there: zeros or earlier sums, and in
+ * top earlier largest values, descending, INT64_MIN where fewer. Like the
+ * sums, the scratch is left holding values derived from rows: the caller
+ * wipes it. */
 struct sl_fixed_cells {
     double scale;
     int64_t ncells;       /* >= 1 */
