@@ -377,17 +377,44 @@ cleanup:
 
 /* ---- 3-D tables: the exact check by linear algebra ---- */
 
-/* Tolerance of the elimination below. Its matrices hold 0 and +-1, so true
- * entries are ratios of small determinants and rounding noise stays far
- * below it; misjudging a tiny entry as 0 only calls a cell determined, so
- * the error, if any, is one more suppression, never a leak. */
-#define DETERMINED_TOL 1e-9
+/* The elimination below is exact arithmetic modulo the prime 2^61 - 1. Its
+ * matrices hold 0 and +-1, so every entry of the reduced form is a ratio of
+ * two minors; modulo P the form is the same unless P divides one of those
+ * minors, which for a prime this large no table's minors are expected to
+ * do. Doubles were used before: partial pivoting on +-1 matrices can grow
+ * rounding noise by 2^(rows - 1), past any tolerance. */
+__extension__ typedef unsigned __int128 mod_u128;
+#define MOD_P UINT64_C(0x1FFFFFFFFFFFFFFF)
 
-/* Limits of one exact check: entries of its dense matrix (256 MiB of
- * doubles) and multiply-adds of the elimination (seconds; the matrices are
- * sparse, so 50 x 50 x 10 tables with 7800 withheld cells take under a
- * second here). Tables beyond them are not protected by suppression (the
- * note says so). */
+static uint64_t mod_mul(uint64_t a, uint64_t b)
+{
+    mod_u128 x = (mod_u128)a * b;
+    uint64_t s = (uint64_t)(x & MOD_P) + (uint64_t)(x >> 61);
+    return s >= MOD_P ? s - MOD_P : s;
+}
+
+static uint64_t mod_sub(uint64_t a, uint64_t b)
+{
+    return a >= b ? a - b : a + MOD_P - b;
+}
+
+/* a^(P - 2) = 1 / a for a != 0. */
+static uint64_t mod_inv(uint64_t a)
+{
+    uint64_t r = 1;
+    for (uint64_t e = MOD_P - 2; e; e >>= 1) {
+        if (e & 1)
+            r = mod_mul(r, a);
+        a = mod_mul(a, a);
+    }
+    return r;
+}
+
+/* Limits of one exact check: entries of its dense matrix (256 MiB) and
+ * multiply-adds of the elimination (seconds; the matrices are sparse: the
+ * suppression of a 50 x 50 x 10 table that ends with about 6000 withheld
+ * cells takes about 2 s here, checks included). Tables beyond them are not
+ * protected by suppression (the note says so). */
 #define DETERMINED_MAX_ENTRIES 3.2e7
 #define DETERMINED_MAX_WORK 1e10
 
@@ -405,7 +432,8 @@ static sl_status determined(const struct grid *g, const unsigned char *sup, unsi
     sl_status st = SL_OK;
     int64_t k = 0, m = 0, rank = 0, *col = sl_malloc((size_t)g->ncells * sizeof *col);
     int64_t *cell_of = NULL, *pivot_row = NULL;
-    double *a = NULL, work = 0;
+    uint64_t *a = NULL;
+    double work = 0;
 
     *any = 0;
     SL_CHECK(col, SL_ERR_NOMEM, "out of memory");
@@ -437,33 +465,34 @@ static sl_status determined(const struct grid *g, const unsigned char *sup, unsi
             for (int64_t l = 0; l < g->len[d]; l++) {
                 int64_t cell = c + l * g->stride[d];
                 if (col[cell] >= 0)
-                    a[m * k + col[cell]] = g->margins && l == g->len[d] - 1 ? -1.0 : 1.0;
+                    a[m * k + col[cell]] = g->margins && l == g->len[d] - 1 ? MOD_P - 1 : 1;
             }
             m++;
         }
-    /* Gauss-Jordan with partial pivoting */
+    /* Gauss-Jordan: any nonzero pivot will do, the arithmetic being exact */
     for (int64_t j = 0; j < k; j++) {
         int64_t piv = -1;
+        uint64_t inv;
         pivot_row[j] = -1;
-        for (int64_t i = rank; i < m; i++)
-            if (fabs(a[i * k + j]) > DETERMINED_TOL &&
-                (piv < 0 || fabs(a[i * k + j]) > fabs(a[piv * k + j])))
+        for (int64_t i = rank; i < m && piv < 0; i++)
+            if (a[i * k + j] != 0)
                 piv = i;
         if (piv < 0)
             continue;
         for (int64_t x = 0; x < k && piv != rank; x++) {
-            double tmp = a[piv * k + x];
+            uint64_t tmp = a[piv * k + x];
             a[piv * k + x] = a[rank * k + x];
             a[rank * k + x] = tmp;
         }
-        for (int64_t x = k - 1; x >= j; x--)
-            a[rank * k + x] /= a[rank * k + j];
+        inv = mod_inv(a[rank * k + j]);
+        for (int64_t x = j; x < k; x++)
+            a[rank * k + x] = mod_mul(a[rank * k + x], inv);
         for (int64_t i = 0; i < m; i++) {
-            double f = a[i * k + j];
+            uint64_t f = a[i * k + j];
             if (i == rank || f == 0)
                 continue;
             for (int64_t x = j; x < k; x++)
-                a[i * k + x] -= f * a[rank * k + x];
+                a[i * k + x] = mod_sub(a[i * k + x], mod_mul(f, a[rank * k + x]));
             work += (double)(k - j);
         }
         if (work > DETERMINED_MAX_WORK) {
@@ -477,7 +506,7 @@ static sl_status determined(const struct grid *g, const unsigned char *sup, unsi
         if (pivot_row[j] < 0)
             continue;
         for (int64_t x = 0; x < k && !free_part; x++)
-            free_part = pivot_row[x] < 0 && fabs(a[pivot_row[j] * k + x]) > DETERMINED_TOL;
+            free_part = pivot_row[x] < 0 && a[pivot_row[j] * k + x] != 0;
         if (!free_part) {
             det[cell_of[j]] = 1;
             *any = 1;
