@@ -77,7 +77,7 @@ static int anchor_parse(const char *s, struct anchor *a)
 
 /* What the verification collects: the last commit the log recorded of each
  * ledger, the anchors, the head. */
-struct ledgers {
+struct verify_state {
     json_t *last; /* {path under DIR: {"sequence", "ledger_mac", "line"}}, or NULL */
     char root[4096]; /* DIR resolved: records of other ledger directories are not its */
     struct anchor anchor[MAX_ANCHORS];
@@ -89,32 +89,32 @@ static sl_status collect(void *ctx, int64_t line, const json_t *entry,
                          const unsigned char hash[32])
 {
     sl_status st = SL_OK;
-    struct ledgers *lg = ctx;
+    struct verify_state *vs = ctx;
     const char *event = json_string_value(json_object_get(entry, "event"));
     const char *path = json_string_value(json_object_get(entry, "ledger"));
     const json_t *seq = json_object_get(entry, "sequence");
     const json_t *mac = json_object_get(entry, "ledger_mac");
     const char *root = json_string_value(json_object_get(entry, "ledger_dir"));
 
-    memcpy(lg->head, hash, sizeof lg->head);
-    for (int i = 0; i < lg->nanchors; i++)
-        if (lg->anchor[i].line == line) {
+    memcpy(vs->head, hash, sizeof vs->head);
+    for (int i = 0; i < vs->nanchors; i++)
+        if (vs->anchor[i].line == line) {
             char got[65];
             sl_sha256_hex(hash, got);
-            SL_CHECK(strcmp(lg->anchor[i].hex, got) == 0, SL_ERR_INTEGRITY,
+            SL_CHECK(strcmp(vs->anchor[i].hex, got) == 0, SL_ERR_INTEGRITY,
                      "line %lld is not the line anchored (its SHA-256 differs): the log was "
-                     "rewritten up to it since the anchor was taken",
+                     "rewritten at or before it since the anchor was taken",
                      (long long)line);
-            lg->anchor[i].seen = 1;
+            vs->anchor[i].seen = 1;
         }
-    if (!lg->last)
+    if (!vs->last)
         return SL_OK; /* no ledgers to check */
     if (!event || strcmp(event, "ledger") != 0 || !path || !json_is_integer(seq) ||
         !json_is_string(mac))
         return SL_OK; /* another event, or a ledger event from before ledgers had MACs */
-    if (root && strcmp(root, lg->root) != 0)
+    if (root && strcmp(root, vs->root) != 0)
         return SL_OK; /* a ledger of another directory */
-    SL_CHECK(json_object_set_new(lg->last, path,
+    SL_CHECK(json_object_set_new(vs->last, path,
                                  json_pack("{s:O,s:O,s:I}", "sequence", seq, "ledger_mac", mac,
                                            "line", (json_int_t)line)) == 0,
              SL_ERR_NOMEM, "out of memory");
@@ -124,7 +124,7 @@ cleanup:
 
 /* Compares every ledger under dir with the log's last record of it. */
 static sl_status check_ledgers(const char *dir, const unsigned char key[32],
-                               const struct ledgers *lg, int64_t *nchecked)
+                               const struct verify_state *vs, int64_t *nchecked)
 {
     sl_status st = SL_OK;
     json_t *seen = json_object();
@@ -136,12 +136,12 @@ static sl_status check_ledgers(const char *dir, const unsigned char key[32],
     SL_CHECK(seen, SL_ERR_NOMEM, "out of memory");
     SL_CALL(sl_ledger_list(dir, seen));
     json_object_foreach_safe(seen, tmp, rel, rec) {
-        SL_CHECK(json_object_get(lg->last, rel), SL_ERR_INTEGRITY,
+        SL_CHECK(json_object_get(vs->last, rel), SL_ERR_INTEGRITY,
                  "ledger %s/%s: the audit log records no commit of it (written outside sluice, "
                  "or under another audit log)",
                  dir, rel);
     }
-    json_object_foreach_safe(lg->last, tmp, rel, rec) {
+    json_object_foreach_safe(vs->last, tmp, rel, rec) {
         char path[4096], mac[65];
         int64_t seq = 0, want = (int64_t)json_integer_value(json_object_get(rec, "sequence"));
         SL_CHECK(strstr(rel, "..") == NULL &&
@@ -178,13 +178,13 @@ int sl_cmd_audit(int argc, char **argv)
     const char *keyfile = NULL, *log = NULL, *ledger_dir = NULL;
     struct sl_kek *kek = NULL;
     unsigned char key[32], ledger_key[32];
-    struct ledgers lg;
+    struct verify_state vs;
     int64_t nlines = 0, nledgers = 0;
     char head[65];
     sl_status st;
     int c;
 
-    memset(&lg, 0, sizeof lg);
+    memset(&vs, 0, sizeof vs);
     optind = 1;
     opterr = 0;
     while ((c = getopt_long(argc, argv, "hk:l:a:", longs, NULL)) != -1) {
@@ -198,14 +198,14 @@ int sl_cmd_audit(int argc, char **argv)
             return 2;
         }
         if (c == 'a') {
-            if (lg.nanchors == MAX_ANCHORS || !anchor_parse(optarg, &lg.anchor[lg.nanchors])) {
+            if (vs.nanchors == MAX_ANCHORS || !anchor_parse(optarg, &vs.anchor[vs.nanchors])) {
                 fprintf(stderr,
                         "sluice audit: --anchor '%s': expected LINE:SHA256 (a line number and "
                         "64 hex digits, as 'audit verify' prints the head), at most %d\n",
                         optarg, MAX_ANCHORS);
                 return 2;
             }
-            lg.nanchors++;
+            vs.nanchors++;
         } else if (c == 'k') {
             keyfile = optarg;
         } else {
@@ -218,11 +218,11 @@ int sl_cmd_audit(int argc, char **argv)
     }
     log = argv[optind + 1];
     st = sl_kek_load(keyfile, &kek);
-    if (st == SL_OK && ledger_dir && !(lg.last = json_object()))
+    if (st == SL_OK && ledger_dir && !(vs.last = json_object()))
         st = SL_ERR_NOMEM;
     /* a directory not made yet holds no ledger: its name as given will do */
-    if (ledger_dir && !realpath(ledger_dir, lg.root))
-        snprintf(lg.root, sizeof lg.root, "%s", ledger_dir);
+    if (ledger_dir && !realpath(ledger_dir, vs.root))
+        snprintf(vs.root, sizeof vs.root, "%s", ledger_dir);
     if (st == SL_OK)
         st = sl_kek_derive(kek, "audit", key);
     if (st == SL_OK)
@@ -230,30 +230,30 @@ int sl_cmd_audit(int argc, char **argv)
     sl_kek_destroy(&kek);
     /* the messages name the bad line or ledger */
     if (st == SL_OK)
-        st = sl_audit_verify_each(log, key, collect, &lg, &nlines, NULL);
-    for (int i = 0; st == SL_OK && i < lg.nanchors; i++)
-        if (!lg.anchor[i].seen)
+        st = sl_audit_verify_each(log, key, collect, &vs, &nlines, NULL);
+    for (int i = 0; st == SL_OK && i < vs.nanchors; i++)
+        if (!vs.anchor[i].seen)
             st = sl_error_set(SL_ERR_INTEGRITY, __FILE__, __LINE__, __func__,
                               "audit log %s has %lld lines, but line %lld was anchored: the log "
                               "was rolled back (with its head) or replaced since",
-                              log, (long long)nlines, (long long)lg.anchor[i].line);
+                              log, (long long)nlines, (long long)vs.anchor[i].line);
     if (st == SL_OK && ledger_dir)
-        st = check_ledgers(ledger_dir, ledger_key, &lg, &nledgers);
+        st = check_ledgers(ledger_dir, ledger_key, &vs, &nledgers);
     sl_wipe(key, sizeof key);
     sl_wipe(ledger_key, sizeof ledger_key);
-    json_decref(lg.last);
+    json_decref(vs.last);
     if (st != SL_OK) {
         fprintf(stderr, "sluice audit: %s\n", sl_error_message());
         return sl_exit_code(st);
     }
     printf("%s: %lld lines, chain and MACs intact\n", log, (long long)nlines);
-    if (lg.nanchors > 0)
-        printf("%s: %d anchor(s) held\n", log, lg.nanchors);
+    if (vs.nanchors > 0)
+        printf("%s: %d anchor(s) held\n", log, vs.nanchors);
     if (ledger_dir)
         printf("%s: %lld release ledger(s), each as the audit log last recorded it\n", ledger_dir,
                (long long)nledgers);
     if (nlines > 0) {
-        sl_sha256_hex(lg.head, head);
+        sl_sha256_hex(vs.head, head);
         printf("head: %lld:%s (keep it off this machine; --anchor checks it later)\n",
                (long long)nlines, head);
     }
