@@ -452,7 +452,8 @@ int main(int argc, char **argv)
         argc % 2 == 0) {
         fprintf(stderr, "usage: bench_stats [--rows N] [--reps R] [--chunk-rows C] "
                         "[--bw-threads T] [--only describe|describe_all|quantiles|crosstab|"
-                        "crosstab_n|quantiles_region|quantiles_grid] [--isa generic|avx2|avx512]\n");
+                        "crosstab_n|quantiles_region|quantiles_grid]\n"
+                        "                   [--isa generic|avx2|avx512]\n");
         return 2;
     }
     for (enum sl_cpu_isa k = SL_CPU_ISA_GENERIC; isa && k <= SL_CPU_ISA_AVX512; k++)
