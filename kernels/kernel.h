@@ -337,8 +337,8 @@ struct sl_fixed_cells {
 };
 
 /* Entries of the kernel's scratch for a grid of n cells: per-lane tables of
- * sums and counts, and the smallest kept value per cell. */
-#define SL_FIXED_SCRATCH(n) (17 * ((int64_t)(n) + 1))
+ * sums, counts and the smallest kept value per cell. */
+#define SL_FIXED_SCRATCH(n) (32 * ((int64_t)(n) + 1))
 
 /* Adds the present values of rows [0, n) to the sums of their cells: row r
  * in cell[r] (-1 = dropped) or, with cell NULL, in cell 0 unless mask (may

@@ -14,8 +14,10 @@
  *   a bit mask. Blocks are BLOCK_STEPS steps.
  * - more cells (up to MANY_MAX): each lane adds its value and a count to its
  *   own table in the scratch (8 tables, so no two stores of a step meet);
- *   dropped rows go to a spare cell. Blocks are MANY_BLOCK rows, and a block
- *   with a negative value is read again for the cells that had one.
+ *   dropped rows go to a spare cell. Batches of rows are converted in
+ *   vectors first and added to the tables in a scalar loop after. Blocks
+ *   are MANY_BLOCK rows, and a block with a negative value is read again
+ *   for the cells that had one.
  *
  * A lane's 64-bit sum cannot wrap while every |x| in its block stays below
  * a bound (2^55, 2^49); a block that holds a larger one has its totals taken
@@ -247,61 +249,71 @@ static void mark_negative(struct sl_fixed_cells *f, const double *v, const int32
     }
 }
 
-/* More than SL_FIXED_CELLS cells: per-lane tables of sums and counts in the
- * scratch, entry (lane, cell) at lane * stride + 2 cell; cell nc takes the
- * dropped rows. */
+/* Rows a batch of the many-cell path converts before it adds them. */
+#define BATCH 256
+
+/* More than SL_FIXED_CELLS cells: per-lane tables in the scratch, entry
+ * (lane, cell) at lane * stride + 4 cell holding the lane's sum and count
+ * and the cell's smallest kept value (the same in every lane); cell nc
+ * takes the dropped rows and its floor is never beaten. A batch of up to
+ * BATCH rows is first converted in vectors (values and table entries to
+ * arrays on the stack), then added to the tables row by row: moving each
+ * lane of a vector to a general register on its own, or gathering the
+ * floors, costs more than the additions. */
 static int64_t rows_many(struct sl_fixed_cells *f, const double *v, const int32_t *cell,
                          const uint8_t *mask, int64_t n)
 {
-    const int64_t nc = f->ncells, stride = 2 * (nc + 1);
+    const int64_t nc = f->ncells, stride = 4 * (nc + 1);
     /* unsigned: a block's sums may wrap before its second look */
     uint64_t *lane = (uint64_t *)f->scratch;
-    int64_t *floor_of = f->scratch + 8 * stride;
     const __m512d scale = _mm512_set1_pd(f->scale);
     const __m512i base =
         _mm512_mullo_epi64(_mm512_set_epi64(7, 6, 5, 4, 3, 2, 1, 0), _mm512_set1_epi64(stride));
     const __m512i spare = _mm512_set1_epi64(nc);
-    int64_t r = 0;
+    int64_t xb[BATCH], ab[BATCH], r = 0;
     int stop = 0;
 
-    for (int64_t c = 0; c < nc; c++)
-        floor_of[c] = f->top[c * SL_FIXED_TOP + SL_FIXED_TOP - 1];
-    floor_of[nc] = INT64_MAX;
+    for (int64_t c = 0; c <= nc; c++)
+        for (int l = 0; l < 8; l++)
+            lane[l * stride + 4 * c + 2] =
+                (uint64_t)(c < nc ? f->top[c * SL_FIXED_TOP + SL_FIXED_TOP - 1] : INT64_MAX);
     while (!stop && r + 8 <= n) {
         int64_t b0 = r, b1 = r + MANY_BLOCK < n ? r + MANY_BLOCK : n;
         __m512i big = _mm512_setzero_si512(), neg = big;
         int exact;
-        memset(lane, 0, (size_t)(8 * stride) * sizeof *lane);
-        for (; r + 8 <= b1; r += 8) {
-            __m512i c, x;
-            __m512d p;
-            __mmask8 ok;
-            unsigned win;
-            int64_t xl[8], cl[8], at[8];
-            if (!sl_cells8(cell, mask, r, nc, &c, &ok)) {
-                stop = 1;
-                break;
+        for (int64_t e = 0; e < 8 * stride; e += 4)
+            lane[e] = lane[e + 1] = 0;
+        while (!stop && r + 8 <= b1) {
+            int64_t e = r + BATCH < b1 ? r + BATCH : b1, q = r;
+            for (; q + 8 <= e; q += 8) {
+                __m512i c, x;
+                __m512d p;
+                __mmask8 ok;
+                if (!sl_cells8(cell, mask, q, nc, &c, &ok)) {
+                    stop = 1;
+                    break;
+                }
+                p = _mm512_loadu_pd(v + q);
+                ok = _mm512_mask_cmp_pd_mask(ok, p, p, _CMP_ORD_Q);
+                x = _mm512_maskz_mov_epi64(ok, fixed8(p, scale));
+                c = _mm512_mask_blend_epi64(ok, spare, c);
+                big = _mm512_or_si512(big, _mm512_xor_si512(x, _mm512_srai_epi64(x, 63)));
+                neg = _mm512_or_si512(neg, x);
+                _mm512_storeu_si512(xb + (q - r), x);
+                _mm512_storeu_si512(ab + (q - r), _mm512_add_epi64(base, _mm512_slli_epi64(c, 2)));
             }
-            p = _mm512_loadu_pd(v + r);
-            ok = _mm512_mask_cmp_pd_mask(ok, p, p, _CMP_ORD_Q);
-            x = _mm512_maskz_mov_epi64(ok, fixed8(p, scale));
-            c = _mm512_mask_blend_epi64(ok, spare, c);
-            big = _mm512_or_si512(big, _mm512_xor_si512(x, _mm512_srai_epi64(x, 63)));
-            neg = _mm512_or_si512(neg, x);
-            _mm512_storeu_si512(xl, x);
-            _mm512_storeu_si512(cl, c);
-            _mm512_storeu_si512(at, _mm512_add_epi64(base, _mm512_slli_epi64(c, 1)));
-            win = 0;
-            _Pragma("GCC unroll 8") for (int l = 0; l < 8; l++) {
-                lane[at[l]] += (uint64_t)xl[l];
-                lane[at[l] + 1]++;
-                win |= (unsigned)(xl[l] > floor_of[cl[l]]) << l;
+            for (int64_t i = 0; i < q - r; i++) {
+                uint64_t *t = lane + ab[i];
+                t[0] += (uint64_t)xb[i];
+                t[1]++;
+                if (xb[i] > (int64_t)t[2]) {
+                    int64_t c = (ab[i] - (i & 7) * stride) / 4, *top = f->top + c * SL_FIXED_TOP;
+                    top_push(top, xb[i]);
+                    for (int l = 0; l < 8; l++)
+                        lane[l * stride + 4 * c + 2] = (uint64_t)top[SL_FIXED_TOP - 1];
+                }
             }
-            if (win) {
-                for (int l = 0; l < 8; l++)
-                    if ((win >> l) & 1)
-                        top_offer(f, floor_of, cl[l], xl[l]);
-            }
+            r = q;
         }
         /* a value too large for exact lane sums: this block's totals again,
          * row by row */
@@ -310,10 +322,10 @@ static int64_t rows_many(struct sl_fixed_cells *f, const double *v, const int32_
             (void)rows_plain(f, v, cell, mask, b0, r, 1);
         for (int64_t c = 0; c < nc; c++)
             for (int l = 0; l < 8; l++) {
-                const uint64_t *e = lane + l * stride + 2 * c;
+                const uint64_t *t = lane + l * stride + 4 * c;
                 if (exact)
-                    add128(&f->total_hi[c], &f->total_lo[c], (int64_t)e[0]);
-                f->count[c] += (int64_t)e[1];
+                    add128(&f->total_hi[c], &f->total_lo[c], (int64_t)t[0]);
+                f->count[c] += (int64_t)t[1];
             }
         if (_mm512_reduce_or_epi64(neg) < 0)
             mark_negative(f, v, cell, mask, b0, r);
