@@ -417,7 +417,8 @@ double sl_type7_value(int64_t n, double prob, double x_lo, double x_hi)
 
 sl_status sl_quantiles_exact(const struct sl_reducer *r, const struct sl_cell_values *s,
                              const struct sl_layout *lay, const int64_t *npresent, int nprobs,
-                             const double *probs, double *out)
+                             const double *probs, const struct sl_row_visitor *visit,
+                             double *out)
 {
     sl_status st = SL_OK;
     int64_t *mstart = NULL, *members = NULL, *qcell = NULL, *qrank = NULL, *qcount = NULL;
@@ -438,7 +439,7 @@ sl_status sl_quantiles_exact(const struct sl_reducer *r, const struct sl_cell_va
             qcount[nq] = qcount[nq + 1] = npresent[p];
             nq += 2;
         }
-    SL_CALL(sl_select_exact(r, s, mstart, members, nq, qcell, qrank, qcount, x));
+    SL_CALL(sl_select_exact(r, s, mstart, members, nq, qcell, qrank, qcount, visit, x));
     nq = 0;
     for (int64_t p = 0; p < lay->ncells; p++)
         for (int j = 0; j < nprobs; j++) {

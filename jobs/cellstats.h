@@ -143,18 +143,34 @@ sl_status sl_cell_values_with(const struct sl_cell_values *cells, const struct s
 /* Wipes and frees; NULL-safe; NULLs *s. */
 void sl_cell_values_destroy(struct sl_cell_values **s);
 
+/* Work a caller wants done on the rows of a sl_cell_values while a pass of
+ * its own reads them, so that each block of rows comes from memory once:
+ * fn(ctx, worker, r0, r1) for blocks [r0, r1) that cover [0, nrows) exactly
+ * once, called on worker threads 0 .. sl_max_threads() - 1, one block at a
+ * time per worker. fn runs on worker threads, so it must not touch the
+ * error state: it keeps failures in ctx. */
+struct sl_row_visitor {
+    void (*fn)(void *ctx, int worker, int64_t r0, int64_t r1);
+    void *ctx;
+};
+
+/* Hands rows [0, nrows) to v in blocks, every worker its equal slice. */
+void sl_visit_rows(int64_t nrows, const struct sl_row_visitor *v);
+
 /* Exact order statistics: out[i] is the value of 0-based rank qrank[i]
  * (ascending IEEE total order) among the values, over all ranks, of the
  * full-grid cells members[mstart[q] .. mstart[q + 1]) with q = qcell[i]
  * (a published cell, see sl_layout_members). Every qrank[i] must lie below
  * that cell's number of values: SL_ERR_INTERNAL otherwise. qcount[i] is
  * that number as the caller knows it; it only steers the work (the sample's
- * brackets), and the answers are exact whatever it holds. Collective
- * through r: every rank passes the same queries. */
+ * brackets), and the answers are exact whatever it holds. `visit` (may be
+ * NULL) sees every row of s, in blocks, while the selection's pass over the
+ * rows reads them. Collective through r: every rank passes the same
+ * queries. */
 sl_status sl_select_exact(const struct sl_reducer *r, const struct sl_cell_values *s,
                           const int64_t *mstart, const int64_t *members, int64_t nq,
                           const int64_t *qcell, const int64_t *qrank, const int64_t *qcount,
-                          double *out);
+                          const struct sl_row_visitor *visit, double *out);
 
 /* 0-based order statistics R's type-7 quantile of n > 0 sorted values at
  * `prob` reads: x[lo] and x[hi]. */
@@ -165,11 +181,13 @@ void sl_type7_order(int64_t n, double prob, int64_t *lo, int64_t *hi);
 double sl_type7_value(int64_t n, double prob, double x_lo, double x_hi);
 
 /* Type-7 quantiles of every published cell: out[p * nprobs + j] for
- * probs[j] in [0, 1], npresent[p] values in cell p (NaN when 0).
- * Collective through r. */
+ * probs[j] in [0, 1], npresent[p] values in cell p (NaN when 0). `visit`
+ * (may be NULL) sees every row as sl_select_exact's does. Collective
+ * through r. */
 sl_status sl_quantiles_exact(const struct sl_reducer *r, const struct sl_cell_values *s,
                              const struct sl_layout *lay, const int64_t *npresent, int nprobs,
-                             const double *probs, double *out);
+                             const double *probs, const struct sl_row_visitor *visit,
+                             double *out);
 
 /* For every published cell p with x[p] not NaN, the number of values over
  * all ranks equal to x[p] (numerically, so -0 and +0 count alike), else 0.

@@ -183,7 +183,7 @@ static sl_status value_median(const struct crosstab_state *s, struct sl_exec *ex
     for (int64_t p = 0; p < lay->ncells; p++)
         npresent[p] = res->mom[p].n_present;
     SL_CALL(sl_cell_values_create(sl_exec_frame(ex), &s->g, sl_exec_mask(ex), &s->value, &vals));
-    SL_CALL(sl_quantiles_exact(red, vals, lay, npresent, 1, &half, res->median));
+    SL_CALL(sl_quantiles_exact(red, vals, lay, npresent, 1, &half, NULL, res->median));
 cleanup:
     sl_cell_values_destroy(&vals);
     sl_free(npresent);

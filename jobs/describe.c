@@ -265,6 +265,8 @@ static sl_status describe_column(const struct describe_state *s, struct sl_exec 
     sl_status st = SL_OK;
     struct sl_cell_values *vals = NULL;
     struct sl_dominance *dfull = NULL, *dom = NULL;
+    struct sl_dominance_pass *dp = NULL;
+    struct sl_row_visitor visit;
     int64_t *npresent = NULL, *at_min = NULL, *at_max = NULL;
     double *q = NULL, *ext = NULL, probs[DESCRIBE_MAX_PROBS + 2];
     int nq = s->nprobs;
@@ -284,7 +286,10 @@ static sl_status describe_column(const struct describe_state *s, struct sl_exec 
     for (int64_t p = 0; p < lay->ncells; p++)
         npresent[p] = mom[p].n_present;
     SL_CALL(sl_cell_values_with(cells, sl_exec_frame(ex), &s->meas[j], &vals));
-    SL_CALL(sl_quantiles_exact(red, vals, lay, npresent, nq, probs, q));
+    /* the dominance evidence is gathered while the selection reads the rows */
+    SL_CALL(sl_dominance_pass_begin(vals, &dp, &visit));
+    SL_CALL(sl_quantiles_exact(red, vals, lay, npresent, nq, probs, &visit, q));
+    SL_CALL(sl_dominance_pass_end(&dp, dfull));
     if (s->minmax) {
         at_min = sl_malloc((size_t)lay->ncells * sizeof *at_min);
         at_max = sl_malloc((size_t)lay->ncells * sizeof *at_max);
@@ -297,7 +302,6 @@ static sl_status describe_column(const struct describe_state *s, struct sl_exec 
             ext[p] = q[p * nq + s->nprobs + 1];
         SL_CALL(sl_count_equal(red, vals, lay, ext, at_max));
     }
-    SL_CALL(sl_dominance_from_values(vals, dfull));
     sl_cell_values_destroy(&vals);
     SL_CALL(sl_dominance_reduce(red, dfull, lay, dom));
     if (sl_exec_rank(ex) == 0) {
@@ -306,6 +310,7 @@ static sl_status describe_column(const struct describe_state *s, struct sl_exec 
         SL_CALL(sl_outputs_push(outs, &t));
     }
 cleanup:
+    (void)sl_dominance_pass_end(&dp, dfull);
     sl_cell_values_destroy(&vals);
     if (dfull)
         sl_wipe(dfull, (size_t)s->g.ncells * sizeof *dfull);

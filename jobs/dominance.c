@@ -116,41 +116,86 @@ cleanup:
     return st;
 }
 
+struct sl_dominance_pass {
+    const struct sl_cell_values *s;
+    int nw;
+    struct sl_dominance *part; /* [nw][ncells] */
+    sl_status st;              /* the first failure of a worker */
+    char msg[256];
+};
+
+static void pass_rows(void *ctx, int worker, int64_t r0, int64_t r1)
+{
+    struct sl_dominance_pass *p = ctx;
+    const struct sl_cell_values *s = p->s;
+    sl_status e = sl_dominance_add_rows(s->v + r0, s->cell ? s->cell + r0 : NULL,
+                                        s->mask ? s->mask + r0 : NULL, r1 - r0, s->ncells,
+                                        p->part + (int64_t)worker * s->ncells);
+    if (e != SL_OK)
+        SL_OMP(critical(sl_dominance_pass))
+        {
+            if (p->st == SL_OK) {
+                p->st = e;
+                snprintf(p->msg, sizeof p->msg, "%s", sl_error_message());
+            }
+        }
+}
+
+sl_status sl_dominance_pass_begin(const struct sl_cell_values *s, struct sl_dominance_pass **dp,
+                                  struct sl_row_visitor *visit)
+{
+    sl_status st = SL_OK;
+    struct sl_dominance_pass *p = sl_calloc(1, sizeof *p);
+
+    *dp = NULL;
+    SL_CHECK(p, SL_ERR_NOMEM, "out of memory");
+    p->s = s;
+    p->nw = sl_max_threads();
+    p->part = sl_calloc((size_t)p->nw * (size_t)s->ncells, sizeof *p->part);
+    SL_CHECK(p->part, SL_ERR_NOMEM, "out of memory for %lld cells", (long long)s->ncells);
+    *visit = (struct sl_row_visitor){pass_rows, p};
+    *dp = p;
+    p = NULL;
+cleanup:
+    if (p)
+        sl_free(p->part);
+    sl_free(p);
+    return st;
+}
+
+sl_status sl_dominance_pass_end(struct sl_dominance_pass **dp, struct sl_dominance *out)
+{
+    sl_status st = SL_OK;
+    struct sl_dominance_pass *p = *dp;
+    int64_t nc;
+
+    if (!p)
+        return SL_OK;
+    *dp = NULL;
+    nc = p->s->ncells;
+    SL_CHECK(p->st == SL_OK, p->st, "%s", p->msg);
+    /* the evidence of a cell is integer sums and the largest values, the
+     * same in any split of the rows */
+    for (int t = 0; t < p->nw; t++)
+        for (int64_t c = 0; c < nc; c++)
+            sl_dominance_merge(&out[c], &p->part[(int64_t)t * nc + c]);
+cleanup:
+    sl_wipe(p->part, (size_t)p->nw * (size_t)nc * sizeof *p->part);
+    sl_free(p->part);
+    sl_free(p);
+    return st;
+}
+
 sl_status sl_dominance_from_values(const struct sl_cell_values *s, struct sl_dominance *out)
 {
     sl_status st = SL_OK;
-    int nw = sl_max_threads();
-    struct sl_dominance *part = NULL;
-    sl_status wst = SL_OK;
-    char msg[256] = "";
+    struct sl_dominance_pass *dp = NULL;
+    struct sl_row_visitor visit;
 
-    part = sl_calloc((size_t)nw * (size_t)s->ncells, sizeof *part);
-    SL_CHECK(part, SL_ERR_NOMEM, "out of memory for %lld cells", (long long)s->ncells);
-    /* Equal row slices, one per logical worker; the evidence of a cell is
-     * integer sums and the largest values, the same in any split. */
-    SL_OMP(parallel num_threads(nw))
-    for (int t = sl_thread_num(); t < nw; t += sl_num_threads()) {
-        int64_t r0 = s->nrows * t / nw, r1 = s->nrows * (t + 1) / nw;
-        sl_status e = sl_dominance_add_rows(s->v + r0, s->cell ? s->cell + r0 : NULL,
-                                            s->mask ? s->mask + r0 : NULL, r1 - r0, s->ncells,
-                                            part + (int64_t)t * s->ncells);
-        if (e != SL_OK)
-            SL_OMP(critical(sl_dominance_from_values))
-            {
-                if (wst == SL_OK) {
-                    wst = e;
-                    snprintf(msg, sizeof msg, "%s", sl_error_message());
-                }
-            }
-    }
-    SL_CHECK(wst == SL_OK, wst, "%s", msg);
-    for (int t = 0; t < nw; t++)
-        for (int64_t c = 0; c < s->ncells; c++)
-            sl_dominance_merge(&out[c], &part[(int64_t)t * s->ncells + c]);
+    SL_CALL(sl_dominance_pass_begin(s, &dp, &visit));
+    sl_visit_rows(s->nrows, &visit);
+    SL_CALL(sl_dominance_pass_end(&dp, out));
 cleanup:
-    if (part)
-        sl_wipe(part, (size_t)nw * (size_t)s->ncells * sizeof *part);
-    sl_free(part);
     return st;
 }
 

@@ -46,6 +46,17 @@ sl_status sl_dominance_add_rows(const double *v, const int32_t *cell, const uint
  * by the caller), rows split between the threads. Not collective. */
 sl_status sl_dominance_from_values(const struct sl_cell_values *s, struct sl_dominance *out);
 
+/* The same evidence gathered by a row visitor, so that a pass that reads
+ * the rows anyway (an exact selection) brings them into cache for it:
+ * begin sets *visit, which must then see every row of s once (see
+ * sl_row_visitor); end merges the workers' evidence into out (s->ncells
+ * entries, accumulated) or reports the first failure, and frees *dp in
+ * either case (NULL-safe). */
+struct sl_dominance_pass;
+sl_status sl_dominance_pass_begin(const struct sl_cell_values *s, struct sl_dominance_pass **dp,
+                                  struct sl_row_visitor *visit);
+sl_status sl_dominance_pass_end(struct sl_dominance_pass **dp, struct sl_dominance *out);
+
 /* Merges every rank's full-grid evidence `local` (lay->nfull entries) and
  * maps it onto the published cells: out (lay->ncells entries, zeroed by the
  * caller) on every rank. Collective through r. */

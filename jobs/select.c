@@ -33,7 +33,8 @@
  * top bits that all brackets' ends share (a bracket of a single value needs
  * none); one whose rank does not, by radix selection over all rows. Every
  * path is exact, so the answers do not depend on the sample, the rank
- * layout or the thread count.
+ * layout or the thread count. A caller's row visitor sees each block of
+ * rows right after the pass has read it (describe's dominance evidence).
  */
 #include <math.h>
 #include <stdlib.h>
@@ -822,17 +823,16 @@ cleanup:
     return st;
 }
 
-/* Worker t's slice of the rows: counts per segment into hist (when not
- * NULL) and copies the values of copy segments while there is room (cd->n
- * counts them all). With kb (a grid of a few cells) the kernel does it,
- * counting into its SL_BRACKET_LANES copies of the counters; without, the
- * counts go to the first copy. Returns the first row whose cell is out of
- * range, or -1. */
-static int64_t bracket_slice(const struct sl_cell_values *s, const struct segments *sg,
-                             const struct sl_brackets *kb, int t, int nw, int64_t *hist,
-                             struct cands *cd)
+/* Rows [r0, r1): counts per segment into hist (when not NULL) and copies
+ * the values of copy segments while there is room (cd->n counts them all).
+ * With kb (a grid of a few cells) the kernel does it, counting into its
+ * SL_BRACKET_LANES copies of the counters; without, the counts go to the
+ * first copy. Returns the first row whose cell is out of range, or -1. */
+static int64_t bracket_rows(const struct sl_cell_values *s, const struct segments *sg,
+                            const struct sl_brackets *kb, int64_t r0, int64_t r1, int64_t *hist,
+                            struct cands *cd)
 {
-    int64_t r0 = s->nrows * t / nw, r1 = s->nrows * (t + 1) / nw, n = cd->n;
+    int64_t n = cd->n;
     double *cv = cd->vbuf->data;
     int32_t *cs = cd->sbuf->data;
     if (kb)
@@ -864,6 +864,40 @@ static int64_t bracket_slice(const struct sl_cell_values *s, const struct segmen
     }
     cd->n = n;
     return -1;
+}
+
+/* Rows a visitor gets at a time: they are still in cache when it reads
+ * them after the bracket pass. */
+#define VISIT_ROWS 32768
+
+/* Worker t's slice of the rows through bracket_rows, in blocks that `visit`
+ * (may be NULL) sees after the pass. Returns the first row whose cell is
+ * out of range, or -1. */
+static int64_t bracket_slice(const struct sl_cell_values *s, const struct segments *sg,
+                             const struct sl_brackets *kb, int t, int nw, int64_t *hist,
+                             struct cands *cd, const struct sl_row_visitor *visit)
+{
+    int64_t r0 = s->nrows * t / nw, r1 = s->nrows * (t + 1) / nw;
+    for (int64_t b0 = r0; b0 < r1; b0 += VISIT_ROWS) {
+        int64_t b1 = b0 + VISIT_ROWS < r1 ? b0 + VISIT_ROWS : r1;
+        int64_t bad = bracket_rows(s, sg, kb, b0, b1, hist, cd);
+        if (bad >= 0)
+            return bad;
+        if (visit)
+            visit->fn(visit->ctx, t, b0, b1);
+    }
+    return -1;
+}
+
+void sl_visit_rows(int64_t nrows, const struct sl_row_visitor *v)
+{
+    int nw = sl_max_threads();
+    SL_OMP(parallel num_threads(nw))
+    for (int t = sl_thread_num(); t < nw; t += sl_num_threads()) {
+        int64_t r1 = nrows * (t + 1) / nw;
+        for (int64_t b0 = nrows * t / nw; b0 < r1; b0 += VISIT_ROWS)
+            v->fn(v->ctx, t, b0, b0 + VISIT_ROWS < r1 ? b0 + VISIT_ROWS : r1);
+    }
 }
 
 /* The segments as the bracket kernel's table in *out, or NULL when the grid
@@ -919,9 +953,11 @@ static double copy_share(const struct sample *sm, const struct segments *sg)
 
 /* One pass over the rows by nw workers: counts per segment summed over the
  * workers into tot, and every candidate copied into *out (secret, the
- * caller puts it back to the pool) as cell values whose cells are segments. */
+ * caller puts it back to the pool) as cell values whose cells are segments.
+ * `visit` sees each row once. */
 static sl_status bracket_pass(const struct sl_cell_values *s, const struct sample *sm,
-                              const struct segments *sg, int64_t *tot, struct cands *out)
+                              const struct segments *sg, const struct sl_row_visitor *visit,
+                              int64_t *tot, struct cands *out)
 {
     sl_status st = SL_OK;
     int nw = sl_max_threads();
@@ -942,7 +978,7 @@ static sl_status bracket_pass(const struct sl_cell_values *s, const struct sampl
     }
     SL_OMP(parallel num_threads(nw) reduction(max : bad))
     for (int t = sl_thread_num(); t < nw; t += sl_num_threads()) {
-        int64_t b = bracket_slice(s, sg, kb, t, nw, hist + t * width, &cd[t]);
+        int64_t b = bracket_slice(s, sg, kb, t, nw, hist + t * width, &cd[t], visit);
         if (b > bad)
             bad = b;
     }
@@ -956,7 +992,7 @@ static sl_status bracket_pass(const struct sl_cell_values *s, const struct sampl
     for (int t = 0; t < nw; t++)
         if (cd[t].n > cd[t].cap) {
             SL_CALL(cands_reserve(&cd[t], cd[t].n));
-            (void)bracket_slice(s, sg, kb, t, nw, kb ? hist + t * width : NULL, &cd[t]);
+            (void)bracket_slice(s, sg, kb, t, nw, kb ? hist + t * width : NULL, &cd[t], NULL);
         }
     for (int t = 0; t < nw; t++)
         total += cd[t].n;
@@ -984,7 +1020,7 @@ cleanup:
 sl_status sl_select_exact(const struct sl_reducer *r, const struct sl_cell_values *s,
                           const int64_t *mstart, const int64_t *members, int64_t nq,
                           const int64_t *qcell, const int64_t *qrank, const int64_t *qcount,
-                          double *out)
+                          const struct sl_row_visitor *visit, double *out)
 {
     sl_status st = SL_OK;
     struct sample sm = {NULL, NULL, {0}, 1};
@@ -997,8 +1033,11 @@ sl_status sl_select_exact(const struct sl_reducer *r, const struct sl_cell_value
     int bits0 = 63;
     double *x = NULL;
 
-    if (nq == 0)
+    if (nq == 0) {
+        if (visit)
+            sl_visit_rows(s->nrows, visit);
         return SL_OK;
+    }
     br = sl_calloc((size_t)nq, sizeof *br);
     /* hit queries: hq[0 .. nhit) index, hq[nq ..) rank among the candidates;
      * misses: mq[0 .. nmiss) index, mq[nq ..) cell, mq[2 nq ..) rank */
@@ -1013,7 +1052,7 @@ sl_status sl_select_exact(const struct sl_reducer *r, const struct sl_cell_value
     SL_CALL(segments_build(s->ncells, mstart, members, nq, qcell, br, &sg));
     tot = sl_calloc((size_t)sg.nseg + 1, sizeof *tot);
     SL_CHECK(tot, SL_ERR_NOMEM, "out of memory for selection counts");
-    SL_CALL(bracket_pass(s, &sm, &sg, tot, &cand));
+    SL_CALL(bracket_pass(s, &sm, &sg, visit, tot, &cand));
     SL_CALL(r->sum_i64(r->ctx, tot, sg.nseg));
     /* where each answer is: in its bracket (a point: known), or not */
     hstart[0] = 0;

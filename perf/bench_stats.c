@@ -300,6 +300,8 @@ static sl_status run_quantiles(struct bench *b, const int *by, int nby, struct t
     const double probs[3] = {0.5, 0.25, 0.75};
     double *q = NULL, tp = 0, tf = 0;
     struct sl_dominance *dfull = NULL, *dom = NULL;
+    struct sl_dominance_pass *dp = NULL;
+    struct sl_row_visitor visit;
 
     sl_reducer_single(&red);
     nfull = sl_malloc((size_t)g.ncells * sizeof *nfull);
@@ -325,10 +327,12 @@ static sl_status run_quantiles(struct bench *b, const int *by, int nby, struct t
         present_by_cell(vals, npresent);
         t1 = sl_bench_now();
         t0 += t1 - tc;
-        SL_CALL(sl_quantiles_exact(&red, vals, &lay, npresent, 3, probs, q));
         memset(dfull, 0, (size_t)g.ncells * sizeof *dfull);
         memset(dom, 0, (size_t)g.ncells * sizeof *dom);
-        SL_CALL(sl_dominance_from_values(vals, dfull));
+        /* as describe: the dominance evidence rides on the selection's pass */
+        SL_CALL(sl_dominance_pass_begin(vals, &dp, &visit));
+        SL_CALL(sl_quantiles_exact(&red, vals, &lay, npresent, 3, probs, &visit, q));
+        SL_CALL(sl_dominance_pass_end(&dp, dfull));
         SL_CALL(sl_dominance_reduce(&red, dfull, &lay, dom));
         sl_cell_values_destroy(&vals);
         tp += t1 - t0;
@@ -337,6 +341,7 @@ static sl_status run_quantiles(struct bench *b, const int *by, int nby, struct t
     *tm = (struct timing){tp, tf, tp + tf};
     *check = q[0];
 cleanup:
+    (void)sl_dominance_pass_end(&dp, dfull);
     sl_cell_values_destroy(&vals);
     sl_cell_values_destroy(&cells);
     sl_free(nfull);

@@ -292,7 +292,7 @@ void rank_work(const sl_frame *fr, const sl_reducer &red, Reduced &out)
         for (int p = 0; p < 5; p++)
             np[static_cast<size_t>(p)] = out.mom[static_cast<size_t>(j * 5 + p)].n_present;
         ASSERT_EQ(sl_quantiles_exact(&red, s, &lay, np.data(), kNProbs, kFixtureProbs,
-                                     out.q.data() + j * 5 * kNProbs),
+                                     nullptr, out.q.data() + j * 5 * kNProbs),
                   SL_OK)
             << sl_error_message();
         for (int p = 0; p < 5; p++) // the quantile at 0 is the minimum
@@ -506,13 +506,13 @@ TEST_F(FixtureStats, SelectExactFindsEveryRankAndRefusesOutOfRange)
     sl_reducer red;
     sl_reducer_single(&red);
     ASSERT_EQ(sl_select_exact(&red, s, mstart, members, static_cast<int64_t>(x.size()),
-                              qcell.data(), qrank.data(), qcount.data(), got.data()),
+                              qcell.data(), qrank.data(), qcount.data(), nullptr, got.data()),
               SL_OK);
     EXPECT_EQ(got, x);
     int64_t too_far = static_cast<int64_t>(x.size());
     double out = 0;
     EXPECT_EQ(sl_select_exact(&red, s, mstart, members, 1, qcell.data(), &too_far,
-                              qcount.data(), &out),
+                              qcount.data(), nullptr, &out),
               SL_ERR_INTERNAL);
 }
 
@@ -540,7 +540,7 @@ TEST_F(FixtureStats, SortedValuesKeepSignedZerosAndInfinities)
     sl_reducer red;
     sl_reducer_single(&red);
     double q[3], probs[3] = {0, 0.5, 1}, zero = 0.0;
-    ASSERT_EQ(sl_quantiles_exact(&red, s, &lay, &np, 3, probs, q), SL_OK);
+    ASSERT_EQ(sl_quantiles_exact(&red, s, &lay, &np, 3, probs, nullptr, q), SL_OK);
     EXPECT_EQ(q[0], -INFINITY);
     EXPECT_EQ(q[1], 0.0);
     EXPECT_FALSE(std::signbit(q[1])) << "the middle of -inf -0 -0 +0 +0 2 inf is a +0";
@@ -548,7 +548,7 @@ TEST_F(FixtureStats, SortedValuesKeepSignedZerosAndInfinities)
     int64_t mstart[2] = {0, 1}, members[1] = {0}, qcell[2] = {0, 0}, qrank[2] = {2, 3},
             qcount[2] = {7, 7};
     double x[2];
-    ASSERT_EQ(sl_select_exact(&red, s, mstart, members, 2, qcell, qrank, qcount, x), SL_OK);
+    ASSERT_EQ(sl_select_exact(&red, s, mstart, members, 2, qcell, qrank, qcount, nullptr, x), SL_OK);
     EXPECT_TRUE(x[0] == 0.0 && std::signbit(x[0])) << "the third value is -0";
     EXPECT_TRUE(x[1] == 0.0 && !std::signbit(x[1])) << "the fourth value is +0";
     ASSERT_EQ(sl_count_equal(&red, s, &lay, &zero, &eq), SL_OK);

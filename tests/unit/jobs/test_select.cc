@@ -19,7 +19,9 @@
 #include "tests/unit/kernels/kernel_test.hh"
 
 extern "C" {
+#include "engine/core/parallel.h"
 #include "jobs/cellstats.h"
+#include "jobs/dominance.h"
 #include "kernels/cpu/cpu_impl.h"
 }
 
@@ -163,7 +165,7 @@ std::vector<double> select_ranks(const Case &c, int size)
         std::vector<double> &out = got[static_cast<size_t>(r)];
         out.assign(static_cast<size_t>(nq), 0.0);
         EXPECT_EQ(sl_select_exact(&red, &s, c.mstart.data(), c.members.data(), nq,
-                                  c.qcell.data(), c.qrank.data(), c.qcount.data(), out.data()),
+                                  c.qcell.data(), c.qrank.data(), c.qcount.data(), nullptr, out.data()),
                   SL_OK)
             << sl_error_message();
     });
@@ -325,7 +327,7 @@ TEST(Select, RefusesARankBeyondTheCell)
     int64_t qcell = 0, qrank = 1000, qcount = 1000;
     double out = 0;
     EXPECT_EQ(sl_select_exact(&red, &s, c.mstart.data(), c.members.data(), 1, &qcell, &qrank,
-                              &qcount, &out),
+                              &qcount, nullptr, &out),
               SL_ERR_INTERNAL);
     EXPECT_NE(std::string(sl_error_message()).find("order statistic 1000"), std::string::npos)
         << sl_error_message();
@@ -340,8 +342,100 @@ TEST(Select, RefusesACellOutsideTheGrid)
     sl_reducer_single(&red);
     double out = 0;
     EXPECT_EQ(sl_select_exact(&red, &s, c.mstart.data(), c.members.data(), 1, c.qcell.data(),
-                              c.qrank.data(), c.qcount.data(), &out),
+                              c.qrank.data(), c.qcount.data(), nullptr, &out),
               SL_ERR_INTERNAL);
     EXPECT_NE(std::string(sl_error_message()).find("row 500"), std::string::npos)
         << sl_error_message();
+}
+
+namespace {
+
+// Counts the visits of every row; flags a worker index out of range.
+struct Visits {
+    std::vector<int> times;
+    int bad_worker = 0;
+};
+
+void count_visit(void *ctx, int worker, int64_t r0, int64_t r1)
+{
+    Visits *v = static_cast<Visits *>(ctx);
+    if (worker < 0 || worker >= sl_max_threads())
+        v->bad_worker = 1;
+    for (int64_t r = r0; r < r1; r++)
+        v->times[static_cast<size_t>(r)]++;
+}
+
+} // namespace
+
+// A row visitor sees every row once during the selection: with the bracket
+// kernel (3 cells) and without it (40 cells), with queries and without any,
+// on 1 to 3 threads, with rows that span several blocks per worker.
+TEST(Select, VisitorSeesEveryRowOnce)
+{
+    for (int64_t ncells : {3, 40})
+        for (bool queries : {true, false})
+            for (int threads : {1, 2, 3}) {
+                Threads t(threads);
+                Case c = make_case(200003, ncells, true, 21);
+                sl_cell_values s = view(c, 0, static_cast<int64_t>(c.v.size()));
+                sl_reducer red;
+                sl_reducer_single(&red);
+                Visits v;
+                v.times.assign(c.v.size(), 0);
+                sl_row_visitor visit = {count_visit, &v};
+                int64_t nq = queries ? static_cast<int64_t>(c.qcell.size()) : 0;
+                std::vector<double> out(c.qcell.size());
+                ASSERT_EQ(sl_select_exact(&red, &s, c.mstart.data(), c.members.data(), nq,
+                                          c.qcell.data(), c.qrank.data(), c.qcount.data(), &visit,
+                                          out.data()),
+                          SL_OK)
+                    << sl_error_message();
+                EXPECT_EQ(v.bad_worker, 0);
+                size_t wrong = 0;
+                for (int k : v.times)
+                    wrong += k != 1;
+                EXPECT_EQ(wrong, 0u) << ncells << " cells, queries " << queries << ", "
+                                     << threads << " threads";
+                if (queries) {
+                    EXPECT_TRUE(same_bits(out.data(), c.expect.data(), out.size()));
+                }
+            }
+}
+
+// describe's dominance evidence, gathered while the selection reads the
+// rows, equals the evidence of the rows added in one call.
+TEST(Select, DominanceEvidenceRidesOnTheSelection)
+{
+    for (int64_t ncells : {3, 40}) {
+        Case c = make_case(150001, ncells, true, 22);
+        for (size_t r = 0; r < c.v.size(); r += 97)
+            c.v[r] = -c.v[r] * 1e9; // negatives and values past the lanes' exact range
+        sl_cell_values s = view(c, 0, static_cast<int64_t>(c.v.size()));
+        sl_reducer red;
+        sl_reducer_single(&red);
+        std::vector<sl_dominance> got(static_cast<size_t>(ncells), sl_dominance{}),
+            want(static_cast<size_t>(ncells), sl_dominance{});
+        sl_dominance_pass *dp = nullptr;
+        sl_row_visitor visit;
+        std::vector<double> out(c.qcell.size());
+        ASSERT_EQ(sl_dominance_pass_begin(&s, &dp, &visit), SL_OK);
+        ASSERT_EQ(sl_select_exact(&red, &s, c.mstart.data(), c.members.data(),
+                                  static_cast<int64_t>(c.qcell.size()), c.qcell.data(),
+                                  c.qrank.data(), c.qcount.data(), &visit, out.data()),
+                  SL_OK);
+        ASSERT_EQ(sl_dominance_pass_end(&dp, got.data()), SL_OK);
+        EXPECT_EQ(dp, nullptr);
+        ASSERT_EQ(sl_dominance_add_rows(c.v.data(), c.cell.data(), nullptr,
+                                        static_cast<int64_t>(c.v.size()), ncells, want.data()),
+                  SL_OK);
+        for (size_t k = 0; k < got.size(); k++) {
+            const sl_dominance &g = got[k], &w = want[k];
+            EXPECT_EQ(g.ncontrib, w.ncontrib) << "cell " << k << " of " << ncells;
+            EXPECT_EQ(g.total_hi, w.total_hi) << "cell " << k << " of " << ncells;
+            EXPECT_EQ(g.total_lo, w.total_lo) << "cell " << k << " of " << ncells;
+            EXPECT_EQ(g.has_negative, w.has_negative) << "cell " << k << " of " << ncells;
+            for (int i = 0; i < SL_DOM_TOP && i < w.ncontrib; i++)
+                EXPECT_EQ(g.top[i], w.top[i]) << "cell " << k << " of " << ncells;
+        }
+    }
 }
