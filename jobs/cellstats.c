@@ -262,29 +262,40 @@ sl_status sl_moments_fold(double *rec, int64_t count, const struct sl_layout *la
                           int64_t nmeasures, struct sl_moments *out)
 {
     sl_status st = SL_OK;
-    int64_t targets[SL_LAYOUT_MAX_TARGETS];
+    int64_t targets[SL_LAYOUT_MAX_TARGETS], nslots = nmeasures * lay->nfull;
+    struct sl_moments *full = NULL;
 
     qsort(rec, (size_t)count, SL_MOMENT_RECORD * sizeof *rec, record_order);
+    full = sl_calloc((size_t)(nslots > 0 ? nslots : 1), sizeof *full);
+    SL_CHECK(full, SL_ERR_NOMEM, "out of memory for %lld cell summaries", (long long)nslots);
+    /* each full-grid cell over the chunks in order, then the cells into
+     * their published targets in cell order */
     for (int64_t i = 0; i < count; i++) {
         const double *r = rec + i * SL_MOMENT_RECORD;
-        int64_t slot = (int64_t)r[1], meas, cell;
+        int64_t slot = (int64_t)r[1];
         struct sl_moments part;
-        int k;
-        SL_CHECK(r[1] >= 0 && slot < nmeasures * lay->nfull, SL_ERR_INTERNAL,
-                 "moment record for slot %lld outside %lld", (long long)slot,
-                 (long long)(nmeasures * lay->nfull));
-        meas = slot / lay->nfull;
-        cell = slot % lay->nfull;
+        SL_CHECK(r[1] >= 0 && slot < nslots, SL_ERR_INTERNAL,
+                 "moment record for slot %lld outside %lld", (long long)slot, (long long)nslots);
         part = (struct sl_moments){.n_present = (int64_t)r[2],
                                    .n_missing = (int64_t)r[3],
                                    .sum = r[4],
                                    .mean = r[5],
                                    .m2 = r[6]};
-        k = sl_layout_targets(lay, cell, targets);
+        sl_moments_combine(&full[slot], &part);
+    }
+    for (int64_t slot = 0; slot < nslots; slot++) {
+        int64_t meas = slot / lay->nfull;
+        int k;
+        if (full[slot].n_present == 0 && full[slot].n_missing == 0)
+            continue;
+        k = sl_layout_targets(lay, slot % lay->nfull, targets);
         for (int t = 0; t < k; t++)
-            sl_moments_combine(&out[meas * lay->ncells + targets[t]], &part);
+            sl_moments_combine(&out[meas * lay->ncells + targets[t]], &full[slot]);
     }
 cleanup:
+    if (full)
+        sl_wipe(full, (size_t)(nslots > 0 ? nslots : 1) * sizeof *full);
+    sl_free(full);
     return st;
 }
 

@@ -91,10 +91,11 @@ sl_status sl_count_by_chunk(struct sl_backend *b, const struct sl_frame *fr,
 
 /* Folds `count` records (any order; they are sorted here by chunk, then
  * slot) into out: slot s is full-grid cell s % lay->nfull of measure
- * s / lay->nfull, and goes to out[measure * lay->ncells + t] for each
- * published target t. `out` holds nmeasures * lay->ncells entries, zeroed by
- * the caller. `rec` is sorted in place. SL_ERR_INTERNAL on a record whose
- * slot is out of range. Not collective. */
+ * s / lay->nfull. Each slot's records are combined in chunk order, then each
+ * slot's summary goes, in slot order, to out[measure * lay->ncells + t] for
+ * each published target t. `out` holds nmeasures * lay->ncells entries,
+ * zeroed by the caller. `rec` is sorted in place. SL_ERR_INTERNAL on a
+ * record whose slot is out of range. Not collective. */
 sl_status sl_moments_fold(double *rec, int64_t count, const struct sl_layout *lay,
                           int64_t nmeasures, struct sl_moments *out);
 
