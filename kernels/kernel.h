@@ -315,8 +315,9 @@ static inline int64_t sl_fixed_round(double v, double scale)
     return (int64_t)(x + copysign(0.49999999999999994, x));
 }
 
-/* Grids up to this many cells keep their sums in registers. */
-#define SL_FIXED_CELLS 16
+/* Grids up to this many cells keep their sums in registers (more cells:
+ * the lane tables are faster). */
+#define SL_FIXED_CELLS 10
 #define SL_FIXED_TOP 4
 
 /* Per-cell sums of contributions x = sl_fixed_round(v, scale), in arrays of

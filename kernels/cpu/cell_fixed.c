@@ -9,9 +9,12 @@
  * truncate: the same double operations as sl_fixed_round). Then:
  *
  * - up to SL_FIXED_CELLS cells: each value goes to its cell's register of 8
- *   lane sums under a compare mask; counts go to 8-bit fields of two
+ *   lane sums under a compare mask; counts are population counts of those
+ *   masks (up to POPCOUNT_CELLS cells) or go to 8-bit fields of two
  *   registers (one field per cell), the cells that saw a negative value to
- *   a bit mask. Blocks are BLOCK_STEPS steps.
+ *   a bit mask. Blocks are BLOCK_STEPS steps; the sums stay in registers
+ *   (each is passed on by value), and the rare value past 2^63 in fixed
+ *   point is saturated in a branch of its own.
  * - more cells (up to MANY_MAX): each lane adds its value and a count to its
  *   own table in the scratch (8 tables, so no two stores of a step meet);
  *   dropped rows go to a spare cell. Batches of rows are converted in
@@ -102,8 +105,6 @@ int64_t sl_fixed_cells_rows_generic(struct sl_fixed_cells *f, const double *v,
 
 /* Steps of 8 rows per block: 8-bit count fields hold 255. */
 #define BLOCK_STEPS 255
-/* Largest |x| a block may hold for its lane sums to be exact. */
-#define BLOCK_BITS 55
 
 /* Rows per block of the many-cell path: a lane adds at most MANY_BLOCK / 8
  * = 2^13 values, each |x| < 2^MANY_BITS, so its sum stays below 2^62. */
@@ -115,22 +116,34 @@ int64_t sl_fixed_cells_rows_generic(struct sl_fixed_cells *f, const double *v,
 /* The cell loops must unroll so that the sums live in registers. */
 #define UNROLL _Pragma("GCC unroll 16")
 
+/* sl_fixed_round of 8 products p = v * scale with |p| below 2^63: add the
+ * signed near-half, truncate. */
+static inline __attribute__((always_inline)) __m512i round8(__m512d p)
+{
+    const __m512i half = _mm512_castpd_si512(_mm512_set1_pd(0.49999999999999994));
+    const __m512i sign = _mm512_set1_epi64(INT64_MIN);
+    return _mm512_cvttpd_epi64(_mm512_add_pd(
+        p, _mm512_castsi512_pd(
+               _mm512_or_si512(_mm512_and_si512(_mm512_castpd_si512(p), sign), half))));
+}
+
+/* round8's x where `in` is set, +-(2^63 - 1) by the sign of p elsewhere. */
+static inline __attribute__((always_inline)) __m512i saturate8(__m512d p, __m512i x, __mmask8 in)
+{
+    const __m512i most = _mm512_set1_epi64(INT64_MAX), least = _mm512_set1_epi64(-INT64_MAX);
+    return _mm512_mask_blend_epi64(
+        in,
+        _mm512_mask_blend_epi64(_mm512_cmp_pd_mask(p, _mm512_setzero_pd(), _CMP_LT_OQ), most,
+                                least),
+        x);
+}
+
 /* sl_fixed_round of 8 values, with its double operations. */
 static inline __attribute__((always_inline)) __m512i fixed8(__m512d v, __m512d scale)
 {
     const __m512d limit = _mm512_set1_pd(9223372036854775807.0);
-    const __m512i half = _mm512_castpd_si512(_mm512_set1_pd(0.49999999999999994));
-    const __m512i sign = _mm512_set1_epi64(INT64_MIN);
-    const __m512i most = _mm512_set1_epi64(INT64_MAX), least = _mm512_set1_epi64(-INT64_MAX);
     __m512d p = _mm512_mul_pd(v, scale);
-    __m512i x = _mm512_cvttpd_epi64(_mm512_add_pd(
-        p, _mm512_castsi512_pd(
-               _mm512_or_si512(_mm512_and_si512(_mm512_castpd_si512(p), sign), half))));
-    return _mm512_mask_blend_epi64(
-        _mm512_cmp_pd_mask(_mm512_abs_pd(p), limit, _CMP_LT_OQ),
-        _mm512_mask_blend_epi64(_mm512_cmp_pd_mask(p, _mm512_setzero_pd(), _CMP_LT_OQ), most,
-                                least),
-        x);
+    return saturate8(p, round8(p), _mm512_cmp_pd_mask(_mm512_abs_pd(p), limit, _CMP_LT_OQ));
 }
 
 /* The largest of cell c take x if it beats their smallest; floor_of[c]
@@ -145,25 +158,39 @@ static void top_offer(struct sl_fixed_cells *f, int64_t *floor_of, int64_t c, in
     }
 }
 
-/* Adds the lane sums, counts and negatives of a block to f. */
-static void block_flush(struct sl_fixed_cells *f, const __m512i *sum, int nc, __m512i lowc,
-                        __m512i highc, __m512i neg)
+/* Adds cell k's lane sums (with `exact`; else they are taken again row by
+ * row), its count and whether it saw a negative value to f. The caller
+ * passes each sum by value, so that its array of sums stays in registers. */
+static inline __attribute__((always_inline)) void
+flush_cell(struct sl_fixed_cells *f, int k, int exact, __m512i sum, int64_t count, uint64_t negs)
 {
-    int64_t a[8], b[8], l8[8];
-    uint64_t negs = (uint64_t)_mm512_reduce_or_epi64(neg);
-    _mm512_storeu_si512(a, lowc);
-    _mm512_storeu_si512(b, highc);
-    for (int k = 0; k < nc; k++) {
-        if (sum) {
-            _mm512_storeu_si512(l8, sum[k]);
-            for (int l = 0; l < 8; l++)
-                add128(&f->total_hi[k], &f->total_lo[k], l8[l]);
-        }
+    if (exact) {
+        int64_t l8[8];
+        _mm512_storeu_si512(l8, sum);
         for (int l = 0; l < 8; l++)
-            f->count[k] += (int64_t)(((uint64_t)(k < 8 ? a[l] : b[l]) >> (8 * (k & 7))) & 255);
-        f->negative[k] |= (int64_t)((negs >> k) & 1);
+            add128(&f->total_hi[k], &f->total_lo[k], l8[l]);
     }
+    f->count[k] += count;
+    f->negative[k] |= (int64_t)((negs >> k) & 1);
 }
+
+/* Cell k's count from the 8-bit fields of lowc and highc. */
+static inline int64_t field_count(const int64_t *a, const int64_t *b, int k)
+{
+    int64_t n = 0;
+    for (int l = 0; l < 8; l++)
+        n += (int64_t)(((uint64_t)(k < 8 ? a[l] : b[l]) >> (8 * (k & 7))) & 255);
+    return n;
+}
+
+/* Up to this many cells a step's counts are population counts of the cells'
+ * masks in general registers, which the vector units, the bottleneck, do
+ * not see; more cells count in 8-bit fields of two vectors. */
+#define POPCOUNT_CELLS 4
+
+/* A block whose every |v * scale| stays below this has exact lane sums:
+ * each |x| is below 2^55, and a lane adds at most BLOCK_STEPS of them. */
+#define BLOCK_EXACT 18014398509481984.0 /* 2^54 */
 
 /* Inlined with a constant number of cells: each count gets its own loop. */
 static inline __attribute__((always_inline)) int64_t
@@ -171,25 +198,32 @@ rows_avx512(struct sl_fixed_cells *f, const double *v, const int32_t *cell, cons
             int64_t n, const int nc)
 {
     const __m512d scale = _mm512_set1_pd(f->scale);
+    const __m512d limit = _mm512_set1_pd(9223372036854775807.0);
     const __m512i one = _mm512_set1_epi64(1);
     const __m512i seven = _mm512_set1_epi64(7), eight = _mm512_set1_epi64(8);
     __m512i sum[SL_FIXED_CELLS];
-    /* the smallest kept value per cell; cells past nc never win */
-    int64_t floor_of[SL_FIXED_CELLS];
+    int64_t cnt[SL_FIXED_CELLS];
+    /* the smallest kept value per cell (sl_by_cell reads 16); cells past
+     * nc never win */
+    int64_t floor_of[16];
     int64_t r = 0;
     int stop = 0;
 
-    UNROLL for (int k = 0; k < SL_FIXED_CELLS; k++)
+    UNROLL for (int k = 0; k < 16; k++)
         floor_of[k] = k < nc ? f->top[k * SL_FIXED_TOP + SL_FIXED_TOP - 1] : INT64_MAX;
     while (!stop && r + 8 <= n) {
         int64_t b0 = r, b1 = r + 8 * BLOCK_STEPS < n ? r + 8 * BLOCK_STEPS : n;
-        __m512i lowc = _mm512_setzero_si512(), highc = lowc, neg = lowc, big = lowc;
-        UNROLL for (int k = 0; k < nc; k++)
+        __m512i lowc = _mm512_setzero_si512(), highc = lowc, neg = lowc;
+        /* the largest |p| of the block; a NaN leaves it as it was */
+        __m512d big = _mm512_setzero_pd();
+        UNROLL for (int k = 0; k < nc; k++) {
             sum[k] = _mm512_setzero_si512();
+            cnt[k] = 0;
+        }
         for (; r + 8 <= b1; r += 8) {
-            __m512i c, x, hot;
-            __m512d p;
-            __mmask8 ok, win;
+            __m512i c, x;
+            __m512d p, ap;
+            __mmask8 ok, in, win;
             /* a cell out of range: the plain loop finds the row */
             if (!sl_cells8(cell, mask, r, nc, &c, &ok)) {
                 stop = 1;
@@ -197,24 +231,32 @@ rows_avx512(struct sl_fixed_cells *f, const double *v, const int32_t *cell, cons
             }
             p = _mm512_loadu_pd(v + r);
             ok = _mm512_mask_cmp_pd_mask(ok, p, p, _CMP_ORD_Q);
-            x = fixed8(p, scale);
+            p = _mm512_mul_pd(p, scale);
+            ap = _mm512_abs_pd(p);
+            x = round8(p);
+            in = _mm512_cmp_pd_mask(ap, limit, _CMP_LT_OQ);
+            if ((in & ok) != ok)
+                x = saturate8(p, x, in);
+            big = _mm512_max_pd(ap, big);
             UNROLL for (int k = 0; k < nc; k++) {
                 __mmask8 m = nc == 1 ? ok : ok & _mm512_cmpeq_epi64_mask(c, _mm512_set1_epi64(k));
                 sum[k] = _mm512_mask_add_epi64(sum[k], m, sum[k], x);
+                if (nc <= POPCOUNT_CELLS)
+                    cnt[k] += __builtin_popcount((unsigned)m);
             }
-            /* |x| (one less for negatives: the bound does not care), the
-             * cells with a negative value, the counts in 8-bit fields */
-            big = _mm512_mask_or_epi64(big, ok, big,
-                                       _mm512_xor_si512(x, _mm512_srai_epi64(x, 63)));
+            /* the cells with a negative value, the counts in 8-bit fields */
             neg = _mm512_mask_or_epi64(neg, _mm512_mask_cmplt_epi64_mask(ok, x,
                                                                          _mm512_setzero_si512()),
                                        neg, _mm512_sllv_epi64(one, c));
-            hot = _mm512_sllv_epi64(one, _mm512_slli_epi64(_mm512_and_si512(c, seven), 3));
-            lowc = _mm512_mask_add_epi64(lowc, _mm512_mask_cmplt_epi64_mask(ok, c, eight), lowc,
-                                         hot);
-            if (nc > 8)
-                highc = _mm512_mask_add_epi64(
-                    highc, _mm512_mask_cmpge_epi64_mask(ok, c, eight), highc, hot);
+            if (nc > POPCOUNT_CELLS) {
+                __m512i hot =
+                    _mm512_sllv_epi64(one, _mm512_slli_epi64(_mm512_and_si512(c, seven), 3));
+                lowc = _mm512_mask_add_epi64(lowc, _mm512_mask_cmplt_epi64_mask(ok, c, eight),
+                                             lowc, hot);
+                if (nc > 8)
+                    highc = _mm512_mask_add_epi64(
+                        highc, _mm512_mask_cmpge_epi64_mask(ok, c, eight), highc, hot);
+            }
             win = _mm512_mask_cmpgt_epi64_mask(ok, x, sl_by_cell(c, floor_of));
             if (win) {
                 int64_t xl[8], cl[8];
@@ -227,11 +269,17 @@ rows_avx512(struct sl_fixed_cells *f, const double *v, const int32_t *cell, cons
         }
         /* a value too large for exact lane sums: this block's totals again,
          * row by row */
-        if ((uint64_t)_mm512_reduce_or_epi64(big) >> BLOCK_BITS) {
-            block_flush(f, NULL, nc, lowc, highc, neg);
-            (void)rows_plain(f, v, cell, mask, b0, r, 1);
-        } else {
-            block_flush(f, sum, nc, lowc, highc, neg);
+        {
+            int exact = _mm512_reduce_max_pd(big) < BLOCK_EXACT;
+            uint64_t negs = (uint64_t)_mm512_reduce_or_epi64(neg);
+            int64_t a[8], b[8];
+            _mm512_storeu_si512(a, lowc);
+            _mm512_storeu_si512(b, highc);
+            UNROLL for (int k = 0; k < nc; k++)
+                flush_cell(f, k, exact, sum[k],
+                           nc <= POPCOUNT_CELLS ? cnt[k] : field_count(a, b, k), negs);
+            if (!exact)
+                (void)rows_plain(f, v, cell, mask, b0, r, 1);
         }
     }
     return rows_plain(f, v, cell, mask, r, n, 0);
@@ -350,13 +398,7 @@ int64_t sl_fixed_cells_rows_avx512(struct sl_fixed_cells *f, const double *v,
     case 7: return rows_avx512(f, v, cell, mask, n, 7);
     case 8: return rows_avx512(f, v, cell, mask, n, 8);
     case 9: return rows_avx512(f, v, cell, mask, n, 9);
-    case 10: return rows_avx512(f, v, cell, mask, n, 10);
-    case 11: return rows_avx512(f, v, cell, mask, n, 11);
-    case 12: return rows_avx512(f, v, cell, mask, n, 12);
-    case 13: return rows_avx512(f, v, cell, mask, n, 13);
-    case 14: return rows_avx512(f, v, cell, mask, n, 14);
-    case 15: return rows_avx512(f, v, cell, mask, n, 15);
-    default: return rows_avx512(f, v, cell, mask, n, 16);
+    default: return rows_avx512(f, v, cell, mask, n, 10);
     }
 }
 

@@ -1,5 +1,5 @@
 // Fixed-point sums per cell (sl_fixed_cells_rows): every instruction-set
-// variant against a plain model, for 1 to 16 cells (registers), 17 to 4096
+// variant against a plain model, for 1 to 10 cells (registers), 11 to 4096
 // (lane tables) and 4097 (plain C), with cells, with a mask and with
 // neither, on values that round at halves, saturate, are negative, signed
 // zeros or missing, or rise row after row (each one enters its cell's
@@ -126,7 +126,7 @@ TEST(FixedCells, EveryVariantFollowsTheDefinition)
     std::vector<int> grids;
     for (int n = 1; n <= SL_FIXED_CELLS; n++)
         grids.push_back(n);
-    for (int n : {SL_FIXED_CELLS + 1, 40, 120, 4096, 4097})
+    for (int n : {SL_FIXED_CELLS + 1, 16, 17, 40, 120, 4096, 4097})
         grids.push_back(n);
     // with `huge`, values of 2^45 to 2^92 in fixed point, many of them past
     // what the lane sums hold or saturating: every block's totals are taken
@@ -174,8 +174,10 @@ TEST(FixedCells, EveryVariantFollowsTheDefinition)
 }
 
 // Runs of rows over several blocks, where one block holds a value past
-// 2^49 in fixed point (the lane tables' bound, within the registers' 2^55)
-// and another block the only negative one: each block stands alone.
+// 2^49 in fixed point (the lane tables' bound, within the registers' 2^55),
+// another 64 finite values of 2^61 in one cell (8 per lane: their lane sums
+// wrap unless the block is taken again), followed by a step of missing
+// values, and another block the only negative one: each block stands alone.
 TEST(FixedCells, BlocksStandAlone)
 {
     for (int ncells : {8, 40}) {
@@ -188,6 +190,12 @@ TEST(FixedCells, BlocksStandAlone)
         }
         v[70001] = std::ldexp(1.0, 32);
         v[70002] = std::ldexp(1.0, 32);
+        for (size_t r = 100000; r < 100064; r++) {
+            v[r] = std::ldexp(1.0, 41);
+            cell[r] = 0;
+        }
+        for (size_t r = 100064; r < 100072; r++)
+            v[r] = NAN;
         v[140003] = -3.5;
         Cells want(ncells);
         ASSERT_EQ(model(want, v, cell, {}), -1);
