@@ -15,6 +15,11 @@
  * re-read the tail under it, because other processes (concurrent jobs)
  * append to the same log. Verification streams the log, so its memory does
  * not grow with the log.
+ *
+ * A log rolled back together with its head is consistent again; only a
+ * record off this machine shows it. The witness is that record kept by the
+ * writers themselves: every line's number and hash appended to a file on
+ * storage the machine can only append to, and checked before every append.
  */
 #include "engine/audit.h"
 
@@ -57,6 +62,7 @@ struct sl_audit {
     char *tmp_path;  /* LOG.head.tmp, renamed over LOG.head */
     char *lock_path; /* LOG.lock */
     char *dir_path;  /* directory holding all four */
+    char *witness_path; /* or NULL, see sl_audit_set_witness */
     struct sl_secbuf *key;
 };
 
@@ -631,6 +637,175 @@ cleanup:
     return st;
 }
 
+/* ---- the witness ---- */
+
+int sl_audit_anchor_parse(const char *s, size_t n, int64_t *line, unsigned char hash[32])
+{
+    char digits[AUDIT_HEX_LEN + 1];
+    int64_t v = 0;
+    size_t i = 0;
+
+    for (; i < n && s[i] >= '0' && s[i] <= '9'; i++) {
+        if (v > (INT64_MAX - 9) / 10)
+            return -1;
+        v = 10 * v + (s[i] - '0');
+    }
+    if (i == 0 || v < 1 || i + 1 + AUDIT_HEX_LEN != n || s[i] != ':')
+        return -1;
+    for (size_t k = 0; k < AUDIT_HEX_LEN; k++) {
+        char c = s[i + 1 + k];
+        digits[k] = (char)(c >= 'A' && c <= 'F' ? c - 'A' + 'a' : c);
+    }
+    digits[AUDIT_HEX_LEN] = '\0';
+    if (hex_decode32(digits, hash) != 0)
+        return -1;
+    *line = v;
+    return 0;
+}
+
+sl_status sl_audit_witness_last(const char *path, int64_t *line, unsigned char hash[32],
+                                int *present)
+{
+    sl_status st = SL_OK;
+    char buf[2 * (AUDIT_HEX_LEN + 24)];
+    struct stat sb;
+    size_t n, start;
+    int fd;
+
+    *present = 0;
+    *line = 0;
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0 && errno == ENOENT)
+        return SL_OK;
+    SL_CHECK(fd >= 0, SL_ERR_IO, "cannot open audit witness %s: %s", path, strerror(errno));
+    SL_CHECK(fstat(fd, &sb) == 0, SL_ERR_IO, "cannot stat %s: %s", path, strerror(errno));
+    if (sb.st_size == 0)
+        goto cleanup;
+    n = sb.st_size < (off_t)sizeof buf ? (size_t)sb.st_size : sizeof buf;
+    SL_CALL(pread_all(fd, buf, n, sb.st_size - (off_t)n, path));
+    SL_CHECK(buf[n - 1] == '\n', SL_ERR_INTEGRITY,
+             "audit witness %s ends in a partial line (no trailing newline)", path);
+    for (start = n - 1; start > 0 && buf[start - 1] != '\n'; start--)
+        ;
+    SL_CHECK((start > 0 || (off_t)n == sb.st_size) &&
+                 sl_audit_anchor_parse(buf + start, n - 1 - start, line, hash) == 0,
+             SL_ERR_INTEGRITY,
+             "audit witness %s: its last line is not LINE:SHA256 (a line number and 64 hex "
+             "digits)", path);
+    *present = 1;
+cleanup:
+    if (fd >= 0)
+        close(fd);
+    if (st != SL_OK)
+        *line = 0;
+    return st;
+}
+
+sl_status sl_audit_witness_add(const char *path, int64_t line, const unsigned char hash[32])
+{
+    sl_status st = SL_OK;
+    char text[AUDIT_HEX_LEN + 32], hex[AUDIT_HEX_LEN + 1];
+    size_t len, done = 0;
+    int fd;
+
+    hex_encode(hash, AUDIT_HASH_LEN, hex);
+    len = (size_t)snprintf(text, sizeof text, "%" PRId64 ":%s\n", line, hex);
+    fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+    SL_CHECK(fd >= 0, SL_ERR_IO, "cannot open audit witness %s: %s", path, strerror(errno));
+    while (done < len) {
+        ssize_t k = write(fd, text + done, len - done);
+        if (k < 0 && errno == EINTR)
+            continue;
+        SL_CHECK(k > 0, SL_ERR_IO, "cannot append to audit witness %s: %s", path,
+                 strerror(errno));
+        done += (size_t)k;
+    }
+    SL_CHECK(fsync(fd) == 0, SL_ERR_IO, "cannot sync audit witness %s: %s", path,
+             strerror(errno));
+cleanup:
+    if (fd >= 0)
+        close(fd);
+    return st;
+}
+
+/* The SHA-256 of line `want` of the log open at fd, whose last line (line
+ * `last`, want <= last) ends the file: found by counting lines back from
+ * the end. */
+static sl_status line_hash_back(int fd, const char *path, int64_t last, int64_t want,
+                                unsigned char hash[AUDIT_HASH_LEN])
+{
+    sl_status st = SL_OK;
+    char buf[4096], *line = NULL;
+    struct stat sb;
+    off_t pos, end = -1, start = 0;
+    int64_t newlines = 0; /* seen from the end, the final one included */
+
+    SL_CHECK(fstat(fd, &sb) == 0, SL_ERR_IO, "cannot stat %s: %s", path, strerror(errno));
+    /* line want ends at newline number last - want + 1 from the end and
+     * starts after newline number last - want + 2 (or at 0) */
+    for (pos = sb.st_size; pos > 0 && start == 0;) {
+        size_t k = pos > (off_t)sizeof buf ? sizeof buf : (size_t)pos;
+        pos -= (off_t)k;
+        SL_CALL(pread_all(fd, buf, k, pos, path));
+        for (size_t i = k; i > 0; i--) {
+            if (buf[i - 1] != '\n')
+                continue;
+            newlines++;
+            if (newlines == last - want + 1)
+                end = pos + (off_t)i - 1;
+            if (newlines == last - want + 2) {
+                start = pos + (off_t)i;
+                break;
+            }
+        }
+    }
+    SL_CHECK(end >= start && end - start <= AUDIT_LINE_MAX, SL_ERR_INTEGRITY,
+             "audit log %s: line %" PRId64 " not found where the last line's number puts it",
+             path, want);
+    line = sl_malloc((size_t)(end - start) + 1);
+    SL_CHECK(line, SL_ERR_NOMEM, "out of memory reading %s", path);
+    SL_CALL(pread_all(fd, line, (size_t)(end - start), start, path));
+    SL_CALL(audit_sha256(line, (size_t)(end - start), hash));
+cleanup:
+    sl_free(line);
+    return st;
+}
+
+/* Under the lock, with the tail checked: the log still holds the line the
+ * witness names last, unchanged. */
+static sl_status witness_check(const struct sl_audit *a, int fd, const struct audit_tail *t)
+{
+    sl_status st = SL_OK;
+    unsigned char want[AUDIT_HASH_LEN], got[AUDIT_HASH_LEN];
+    int64_t line = 0;
+    int present = 0;
+
+    if (!a->witness_path)
+        return SL_OK;
+    SL_CALL(sl_audit_witness_last(a->witness_path, &line, want, &present));
+    if (!present) {
+        SL_CHECK(t->seq == 0, SL_ERR_INTEGRITY,
+                 "audit witness %s is missing or empty, but the audit log %s has %" PRId64
+                 " lines: start it with 'sluice audit verify %s --key KEY --witness %s'",
+                 a->witness_path, a->log_path, t->seq, a->log_path, a->witness_path);
+        goto cleanup;
+    }
+    SL_CHECK(line <= t->seq, SL_ERR_INTEGRITY,
+             "audit log %s has %" PRId64 " lines, but its witness %s names line %" PRId64
+             ": the log was rolled back (with its head) or replaced",
+             a->log_path, t->seq, a->witness_path, line);
+    if (line == t->seq)
+        memcpy(got, t->hash, sizeof got);
+    else
+        SL_CALL(line_hash_back(fd, a->log_path, t->seq, line, got));
+    SL_CHECK(CRYPTO_memcmp(got, want, sizeof got) == 0, SL_ERR_INTEGRITY,
+             "line %" PRId64 " of audit log %s is not the line its witness %s names (its "
+             "SHA-256 differs): the log was rewritten at or before it",
+             line, a->log_path, a->witness_path);
+cleanup:
+    return st;
+}
+
 /* ---- public API ---- */
 
 void sl_audit_close(struct sl_audit **a)
@@ -642,6 +817,7 @@ void sl_audit_close(struct sl_audit **a)
     sl_free((*a)->tmp_path);
     sl_free((*a)->lock_path);
     sl_free((*a)->dir_path);
+    sl_free((*a)->witness_path);
     sl_secbuf_destroy(&(*a)->key);
     sl_free(*a);
     *a = NULL;
@@ -688,6 +864,32 @@ cleanup:
         close(lock_fd);
     audit_mac_fini(&m);
     sl_audit_close(&a);
+    return st;
+}
+
+sl_status sl_audit_set_witness(struct sl_audit *a, const char *path)
+{
+    sl_status st = SL_OK;
+    struct audit_mac m = {NULL, NULL};
+    struct audit_tail t;
+    int lock_fd = -1, fd = -1;
+
+    SL_CHECK(a && path && *path, SL_ERR_ARG, "sl_audit_set_witness: a log and a path are needed");
+    sl_free(a->witness_path);
+    a->witness_path = sl_strdup(path);
+    SL_CHECK(a->witness_path, SL_ERR_NOMEM, "out of memory");
+    SL_CALL(audit_mac_init(&m, a->key->data));
+    SL_CALL(lock_take(a->lock_path, 1, LOCK_EX, &lock_fd));
+    fd = open(a->log_path, O_RDONLY | O_CLOEXEC);
+    SL_CHECK(fd >= 0, SL_ERR_IO, "cannot open audit log %s: %s", a->log_path, strerror(errno));
+    SL_CALL(tail_check(a, &m, fd, &t));
+    SL_CALL(witness_check(a, fd, &t));
+cleanup:
+    if (fd >= 0)
+        close(fd);
+    if (lock_fd >= 0)
+        close(lock_fd);
+    audit_mac_fini(&m);
     return st;
 }
 
@@ -874,6 +1076,7 @@ sl_status sl_audit_append(struct sl_audit *a, const char *event, const json_t *f
     /* Another process may have appended since we last looked: chain on what
      * the file holds now, never on cached state. */
     SL_CALL(tail_check(a, &m, fd, &t));
+    SL_CALL(witness_check(a, fd, &t));
     SL_CHECK(t.seq < INT64_MAX, SL_ERR_INTEGRITY, "audit log %s: sequence exhausted", a->log_path);
     SL_CALL(audit_now(now));
     hex_encode(t.hash, AUDIT_HASH_LEN, prev_hex);
@@ -904,6 +1107,8 @@ sl_status sl_audit_append(struct sl_audit *a, const char *event, const json_t *f
     SL_CHECK(fsync(fd) == 0, SL_ERR_IO, "cannot sync audit log %s: %s", a->log_path,
              strerror(errno));
     SL_CALL(head_write(a, &m, t.seq + 1, hash));
+    if (a->witness_path)
+        SL_CALL(sl_audit_witness_add(a->witness_path, t.seq + 1, hash));
 cleanup:
     if (fd >= 0)
         close(fd);

@@ -44,6 +44,28 @@ sl_status sl_audit_append(struct sl_audit *a, const char *event, const json_t *f
 
 void sl_audit_close(struct sl_audit **a);
 
+/* The witness of the log `a` has open: from now on every appended line's
+ * anchor "LINE:SHA256" (its number and the SHA-256 of its bytes, as
+ * `sluice audit verify` prints the head) is appended to the file `path`
+ * (created 0600 when missing) once the line is durable, and before this
+ * call returns and before every append the log must still hold the line the
+ * witness names last, unchanged. Kept on storage this machine can only
+ * append to, the witness shows a log rolled back together with its head,
+ * or rewritten with the key, which nothing beside the log can. A missing or
+ * empty witness is accepted only for an empty log (sl_audit_witness_add
+ * starts one for a verified log). SL_ERR_INTEGRITY (rolled back, rewritten,
+ * missing beside a non-empty log, malformed), SL_ERR_IO, SL_ERR_NOMEM. */
+sl_status sl_audit_set_witness(struct sl_audit *a, const char *path);
+/* Parses an anchor "LINE:SHA256" of n bytes (LINE >= 1, 64 hex digits in
+ * either case); returns 0, or -1 when malformed. */
+int sl_audit_anchor_parse(const char *s, size_t n, int64_t *line, unsigned char hash[32]);
+/* The witness file's last anchor; *present is 0 when the file is missing or
+ * empty. SL_ERR_INTEGRITY for a partial or malformed last line, SL_ERR_IO. */
+sl_status sl_audit_witness_last(const char *path, int64_t *line, unsigned char hash[32],
+                                int *present);
+/* Appends the anchor LINE:SHA256 to the witness file (created 0600) and
+ * syncs it. SL_ERR_IO. */
+sl_status sl_audit_witness_add(const char *path, int64_t line, const unsigned char hash[32]);
 /* The newest line of the log `a` has open whose "event" is `event` and that
  * has every member of the object `match` with an equal value: *entry is
  * that line without its "mac" (a new reference) and *seq its seq; NULL and 0

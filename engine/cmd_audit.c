@@ -21,6 +21,7 @@
 
 static const char *usage_text =
     "usage: sluice audit verify LOG --key KEY [--ledger DIR] [--anchor LINE:SHA256]...\n"
+    "                           [--witness FILE]\n"
     "\n"
     "Checks every line of the audit log LOG: its MAC under the audit key derived\n"
     "from KEY, the hash chain to the previous line, the sequence numbers, and the\n"
@@ -40,10 +41,17 @@ static const char *usage_text =
     "log still holds that line, unchanged: a log rolled back or rewritten since\n"
     "is found.\n"
     "\n"
+    "With --witness FILE (the policy's paths.audit_witness, best on storage this\n"
+    "machine can only append to), the witness's last anchor is checked the same\n"
+    "way; a missing or empty witness is started with the verified log's head.\n"
+    "Jobs, reviews and ledger adoption then append each new line's anchor to it\n"
+    "and refuse to write to a log that no longer holds its last one.\n"
+    "\n"
     "Exit codes: 0 intact, 4 tampered (edited, deleted, inserted, reordered or\n"
     "truncated lines; a ledger that does not match; an anchor the log does not\n"
     "hold), 1 other failure, 2 bad usage.\n";
 
+/* --anchor options, and one more for the witness's last anchor */
 #define MAX_ANCHORS 16
 
 /* A line the operator recorded: its number and hash, and whether the log
@@ -54,24 +62,23 @@ struct anchor {
     int seen;
 };
 
+/* An anchor from its line number and hash. */
+static void anchor_set(struct anchor *a, int64_t line, const unsigned char hash[32])
+{
+    memset(a, 0, sizeof *a);
+    a->line = line;
+    sl_sha256_hex(hash, a->hex);
+}
+
 /* Parses LINE:SHA256 (64 hex digits, either case). */
 static int anchor_parse(const char *s, struct anchor *a)
 {
-    char *end = NULL;
-    long long line;
-    size_t i;
+    unsigned char hash[32];
+    int64_t line = 0;
 
-    memset(a, 0, sizeof *a);
-    line = strtoll(s, &end, 10);
-    if (end == s || *end != ':' || line < 1 || strlen(end + 1) != 64)
+    if (sl_audit_anchor_parse(s, strlen(s), &line, hash) != 0)
         return 0;
-    for (i = 0; i < 64; i++) {
-        char c = end[1 + i];
-        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')))
-            return 0;
-        a->hex[i] = (char)(c >= 'A' && c <= 'F' ? c - 'A' + 'a' : c);
-    }
-    a->line = line;
+    anchor_set(a, line, hash);
     return 1;
 }
 
@@ -80,7 +87,7 @@ static int anchor_parse(const char *s, struct anchor *a)
 struct verify_state {
     json_t *last; /* {path under DIR: {"sequence", "ledger_mac", "line"}}, or NULL */
     char root[4096]; /* DIR resolved: records of other ledger directories are not its */
-    struct anchor anchor[MAX_ANCHORS];
+    struct anchor anchor[MAX_ANCHORS + 1];
     int nanchors;
     unsigned char head[32]; /* the last line's hash */
 };
@@ -173,26 +180,28 @@ int sl_cmd_audit(int argc, char **argv)
     static const struct option longs[] = {{"key", required_argument, NULL, 'k'},
                                           {"ledger", required_argument, NULL, 'l'},
                                           {"anchor", required_argument, NULL, 'a'},
+                                          {"witness", required_argument, NULL, 'w'},
                                           {"help", no_argument, NULL, 'h'},
                                           {NULL, 0, NULL, 0}};
-    const char *keyfile = NULL, *log = NULL, *ledger_dir = NULL;
+    const char *keyfile = NULL, *log = NULL, *ledger_dir = NULL, *witness = NULL;
     struct sl_kek *kek = NULL;
     unsigned char key[32], ledger_key[32];
     struct verify_state vs;
-    int64_t nlines = 0, nledgers = 0;
+    int64_t nlines = 0, nledgers = 0, wline = 0;
+    unsigned char whash[32];
     char head[65];
     sl_status st;
-    int c;
+    int c, wpresent = 0, nopt;
 
     memset(&vs, 0, sizeof vs);
     optind = 1;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, "hk:l:a:", longs, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "hk:l:a:w:", longs, NULL)) != -1) {
         if (c == 'h') {
             fputs(usage_text, stdout);
             return 0;
         }
-        if (c != 'k' && c != 'l' && c != 'a') {
+        if (c != 'k' && c != 'l' && c != 'a' && c != 'w') {
             fprintf(stderr, "sluice audit: unknown or incomplete option '%s'\n%s",
                     argv[optind - 1], usage_text);
             return 2;
@@ -208,6 +217,8 @@ int sl_cmd_audit(int argc, char **argv)
             vs.nanchors++;
         } else if (c == 'k') {
             keyfile = optarg;
+        } else if (c == 'w') {
+            witness = optarg;
         } else {
             ledger_dir = optarg;
         }
@@ -217,7 +228,12 @@ int sl_cmd_audit(int argc, char **argv)
         return 2;
     }
     log = argv[optind + 1];
-    st = sl_kek_load(keyfile, &kek);
+    nopt = vs.nanchors;
+    st = witness ? sl_audit_witness_last(witness, &wline, whash, &wpresent) : SL_OK;
+    if (wpresent)
+        anchor_set(&vs.anchor[vs.nanchors++], wline, whash);
+    if (st == SL_OK)
+        st = sl_kek_load(keyfile, &kek);
     if (st == SL_OK && ledger_dir && !(vs.last = json_object()))
         st = SL_ERR_NOMEM;
     /* a directory not made yet holds no ledger: its name as given will do */
@@ -239,6 +255,9 @@ int sl_cmd_audit(int argc, char **argv)
                               log, (long long)nlines, (long long)vs.anchor[i].line);
     if (st == SL_OK && ledger_dir)
         st = check_ledgers(ledger_dir, ledger_key, &vs, &nledgers);
+    /* a verified log starts its witness */
+    if (st == SL_OK && witness && !wpresent && nlines > 0)
+        st = sl_audit_witness_add(witness, nlines, vs.head);
     sl_wipe(key, sizeof key);
     sl_wipe(ledger_key, sizeof ledger_key);
     json_decref(vs.last);
@@ -247,8 +266,13 @@ int sl_cmd_audit(int argc, char **argv)
         return sl_exit_code(st);
     }
     printf("%s: %lld lines, chain and MACs intact\n", log, (long long)nlines);
-    if (vs.nanchors > 0)
-        printf("%s: %d anchor(s) held\n", log, vs.nanchors);
+    if (nopt > 0)
+        printf("%s: %d anchor(s) held\n", log, nopt);
+    if (witness && wpresent)
+        printf("%s: holds line %lld as its witness %s names it\n", log, (long long)wline,
+               witness);
+    else if (witness && nlines > 0)
+        printf("%s: witness %s started at line %lld\n", log, witness, (long long)nlines);
     if (ledger_dir)
         printf("%s: %lld release ledger(s), each as the audit log last recorded it\n", ledger_dir,
                (long long)nledgers);

@@ -84,7 +84,8 @@ static sl_status adopt_all(const char *policy_path, int dry_run)
     who = pw && pw->pw_name ? pw->pw_name : "unknown";
     SL_CALL(sl_ledger_list(p->ledger_dir, names));
     if (!dry_run)
-        SL_CALL(sl_ledger_audit_open(key_path, p->audit_log, &audit, ledger_key));
+        SL_CALL(sl_ledger_audit_open(key_path, p->audit_log, p->audit_witness, &audit,
+                                         ledger_key));
     json_object_foreach(names, name, v) {
         char path[4096], sha[65];
         json_int_t format = 0;

@@ -59,6 +59,8 @@ int sl_cmd_policy(int argc, char **argv)
     printf("%-22s %s\n", "released to", p->released_dir);
     printf("%-22s %s\n", "held in", p->held_dir);
     printf("%-22s %s\n", "audit log", p->audit_log);
+    printf("%-22s %s\n", "audit witness",
+           p->audit_witness ? p->audit_witness : "none (a rolled-back log goes unseen)");
     printf("%-22s %d\n", "reviewers required", p->reviewers_required);
     printf("%-22s %s\n", "profile", p->profile ? p->profile : "acro");
     printf("%-22s %lld (zeros %s)\n", "min safe count", (long long)r->min_safe_count,

@@ -27,6 +27,7 @@
  *     released: released
  *     held: held
  *     audit_log: audit/audit.log
+ *     audit_witness: /worm/audit.witness  optional, no default: see audit.h
  *     ledger: ledger
  *   review: {reviewers_required: 2}     optional, default 2
  *   submit:                             optional defaults for sluice submit
@@ -512,13 +513,15 @@ static sl_status policy_paths(const struct sl_ymap *root, struct sl_policy *p)
     sl_status st = SL_OK;
     struct sl_ymap m;
     bool found = false;
-    static const char *const keys[] = {"released", "held", "audit_log", "ledger", NULL};
+    static const char *const keys[] = {"released", "held", "audit_log", "audit_witness",
+                                       "ledger", NULL};
     SL_CALL(sl_ymap_map(root, "paths", false, &m, &found));
     if (found) {
         SL_CALL(sl_ymap_only(&m, keys, NULL));
         SL_CALL(get_path(&m, "released", false, "released", &p->released_dir));
         SL_CALL(get_path(&m, "held", false, "held", &p->held_dir));
         SL_CALL(get_path(&m, "audit_log", false, "audit/audit.log", &p->audit_log));
+        SL_CALL(get_path(&m, "audit_witness", false, NULL, &p->audit_witness));
         SL_CALL(get_path(&m, "ledger", false, "ledger", &p->ledger_dir));
     } else {
         p->released_dir = resolve(root->y->dir, "released");
@@ -647,6 +650,7 @@ void sl_policy_destroy(struct sl_policy **pp)
     sl_free(p->released_dir);
     sl_free(p->held_dir);
     sl_free(p->audit_log);
+    sl_free(p->audit_witness);
     sl_free(p->ledger_dir);
     sl_free(p->profile);
     sl_free(p->default_partition);

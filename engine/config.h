@@ -115,6 +115,7 @@ struct sl_policy {
     char *released_dir;       /* default "released" beside the policy */
     char *held_dir;           /* default "held" */
     char *audit_log;          /* default "audit/audit.log" */
+    char *audit_witness;      /* or NULL: the log's witness (sl_audit_set_witness) */
     char *ledger_dir;         /* default "ledger" */
     int reviewers_required;   /* default 2 */
     char *profile;            /* "acro" (default) or "opensafely" */

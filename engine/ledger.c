@@ -556,8 +556,8 @@ cleanup:
     return st;
 }
 
-sl_status sl_ledger_audit_open(const char *key_path, const char *log, struct sl_audit **audit,
-                               unsigned char ledger_key[32])
+sl_status sl_ledger_audit_open(const char *key_path, const char *log, const char *witness,
+                               struct sl_audit **audit, unsigned char ledger_key[32])
 {
     sl_status st = SL_OK;
     struct sl_kek *kek = NULL;
@@ -567,6 +567,8 @@ sl_status sl_ledger_audit_open(const char *key_path, const char *log, struct sl_
     SL_CALL(sl_kek_derive(kek, "audit", key));
     SL_CALL(sl_kek_derive(kek, "ledger", ledger_key));
     SL_CALL(sl_audit_open(log, key, audit));
+    if (witness)
+        SL_CALL(sl_audit_set_witness(*audit, witness));
 cleanup:
     sl_wipe(key, sizeof key);
     sl_kek_destroy(&kek);

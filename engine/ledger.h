@@ -142,10 +142,12 @@ sl_status sl_ledger_check_file(const char *path, const unsigned char key[32], in
 
 /* Loads the key file `key_path` (the audit key: the policy's
  * audit_key_file, else its key_file), opens the audit log `log` under its
- * "audit" sub-key and derives the ledger key (sub-key "ledger"; secret, the
- * caller wipes it). Errors of sl_kek_load and sl_audit_open. Rank 0 only. */
-sl_status sl_ledger_audit_open(const char *key_path, const char *log, struct sl_audit **audit,
-                               unsigned char ledger_key[32]);
+ * "audit" sub-key, gives it the witness `witness` (the policy's
+ * paths.audit_witness; NULL: none) and derives the ledger key (sub-key
+ * "ledger"; secret, the caller wipes it). Errors of sl_kek_load,
+ * sl_audit_open and sl_audit_set_witness. Rank 0 only. */
+sl_status sl_ledger_audit_open(const char *key_path, const char *log, const char *witness,
+                               struct sl_audit **audit, unsigned char ledger_key[32]);
 
 /* Number of entries (for tests and messages). */
 int64_t sl_ledger_size(const struct sl_ledger *l);

@@ -695,7 +695,7 @@ static sl_status open_audit(const struct sl_policy *p, struct sl_audit **audit,
 
     SL_CHECK(path, SL_ERR_ARG, "%s: the policy names no key_file or audit_key_file; votes "
              "must be audited", p->path);
-    SL_CALL(sl_ledger_audit_open(path, p->audit_log, audit, ledger_key));
+    SL_CALL(sl_ledger_audit_open(path, p->audit_log, p->audit_witness, audit, ledger_key));
 cleanup:
     return st;
 }

@@ -227,7 +227,8 @@ static sl_status open_audit(struct run_ctx *r)
         return SL_OK;
     SL_CHECK(path, SL_ERR_ARG, "%s: the policy names no key_file or audit_key_file",
              r->policy->path);
-    SL_CALL(sl_ledger_audit_open(path, r->policy->audit_log, &r->audit, r->ledger_key));
+    SL_CALL(sl_ledger_audit_open(path, r->policy->audit_log, r->policy->audit_witness,
+                                 &r->audit, r->ledger_key));
 cleanup:
     return st;
 }

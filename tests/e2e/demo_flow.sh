@@ -142,6 +142,34 @@ cp audit.log.now audit/audit.log
 cp audit.log.head.now audit/audit.log.head
 expect_exit 2 "$SL_BIN/sluice" audit verify audit/audit.log --key audit.key --anchor 3:abc
 
+# With a witness in the policy the writers keep that record themselves: a
+# job refuses a log with lines and no witness, a verification starts it,
+# every line written after goes to it, and a job refuses the log rolled back
+# with its head (and releases nothing).
+sed -i 's#audit_log: audit/audit.log,#audit_log: audit/audit.log, audit_witness: worm/audit.witness,#' \
+  policy.yaml
+grep -q audit_witness policy.yaml || fail "the witness did not get into the policy"
+mkdir -p worm
+expect_exit 4 run_job 1 job.yaml flow7
+grep -q "missing or empty" "$WORK/last.err" || { cat "$WORK/last.err"; fail "no witness"; }
+test ! -e released/flow7 || fail "a job released beside a log without its witness"
+"$SL_BIN/sluice" audit verify audit/audit.log --key audit.key --witness worm/audit.witness \
+  >verify.out || { cat verify.out; fail "verify did not start the witness"; }
+grep -q "witness worm/audit.witness started at line" verify.out || { cat verify.out; fail "start"; }
+run_job 1 job.yaml flow8 >/dev/null 2>run8.err || { cat run8.err; fail "run with a witness"; }
+test "$(tail -n 1 worm/audit.witness | cut -d: -f1)" -eq "$(wc -l <audit/audit.log)" \
+  || fail "the witness does not name the log's last line"
+cp audit/audit.log audit.log.flow8
+cp audit/audit.log.head audit.log.head.flow8
+run_job 1 job.yaml flow9 >/dev/null 2>run9.err || { cat run9.err; fail "run with a witness"; }
+cp audit.log.flow8 audit/audit.log
+cp audit.log.head.flow8 audit/audit.log.head
+expect_exit 4 run_job 1 job.yaml flow10
+grep -q "rolled back" "$WORK/last.err" || { cat "$WORK/last.err"; fail "rollback not named"; }
+test ! -e released/flow10 || fail "a job released on a rolled-back log"
+expect_exit 4 "$SL_BIN/sluice" audit verify audit/audit.log --key audit.key \
+  --witness worm/audit.witness
+
 # Tampering with the audit log is detected.
 cp audit/audit.log audit.orig
 sed -i '1s/"ranks":2/"ranks":3/' audit/audit.log

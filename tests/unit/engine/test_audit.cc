@@ -946,3 +946,152 @@ TEST_F(AuditTest, FindLastOnAnEmptyLogFindsNothing)
     EXPECT_EQ(seq, 0);
     sl_audit_close(&a);
 }
+
+namespace {
+
+// Appends n events through a log opened with the witness `w` ("" for none);
+// returns the status of the first failure (set_witness or an append).
+sl_status append_witnessed(const std::string &path, const Key &key, const std::string &w, int n,
+                           int first)
+{
+    struct sl_audit *a = nullptr;
+    sl_status st = sl_audit_open(path.c_str(), key.data(), &a);
+    if (st == SL_OK && !w.empty())
+        st = sl_audit_set_witness(a, w.c_str());
+    for (int i = first; st == SL_OK && i < first + n; i++) {
+        json_t *fields = json_pack("{s:i}", "job", i);
+        st = sl_audit_append(a, "job_done", fields);
+        json_decref(fields);
+    }
+    sl_audit_close(&a);
+    return st;
+}
+
+// Writes 2 lines, then 3 more, through the witness w, and puts the log
+// back with its head to the copy after the first 2; returns that copy.
+std::pair<std::string, std::string> rolled_back(const std::string &path, const Key &key,
+                                                const std::string &w)
+{
+    EXPECT_EQ(append_witnessed(path, key, w, 2, 1), SL_OK) << sl_error_message();
+    std::pair<std::string, std::string> copy{read_file(path), read_file(path + ".head")};
+    EXPECT_EQ(append_witnessed(path, key, w, 3, 3), SL_OK) << sl_error_message();
+    write_file(path, copy.first);
+    write_file(path + ".head", copy.second);
+    return copy;
+}
+
+} // namespace
+
+// Every line's anchor goes to the witness as it is written: its number and
+// the SHA-256 of its bytes, which the next line's "prev" names too.
+TEST_F(AuditTest, WitnessRecordsEveryLine)
+{
+    std::string w = root + "/worm/witness";
+    fs::create_directories(root + "/worm");
+    ASSERT_EQ(append_witnessed(path, key, w, 3, 1), SL_OK) << sl_error_message();
+    std::vector<std::string> log = lines(), wit = split_lines(read_file(w));
+    ASSERT_EQ(wit.size(), 3u);
+    for (size_t i = 0; i < 3; i++)
+        EXPECT_EQ(wit[i], std::to_string(i + 1) + ":" + sha256_hex(log[i]));
+    EXPECT_EQ(fs::status(w).permissions() & fs::perms::all,
+              fs::perms::owner_read | fs::perms::owner_write);
+    // appends without the witness leave it behind; it still names a line the
+    // log holds, found by counting back from the end
+    ASSERT_EQ(append_witnessed(path, key, "", 4, 4), SL_OK) << sl_error_message();
+    ASSERT_EQ(append_witnessed(path, key, w, 1, 8), SL_OK) << sl_error_message();
+    wit = split_lines(read_file(w));
+    ASSERT_EQ(wit.size(), 4u);
+    EXPECT_EQ(wit[3], "8:" + sha256_hex(lines()[7]));
+    expect_good(8);
+}
+
+// A log put back with its head to an older copy verifies alone; its witness
+// names a line it no longer has, and nothing more is written to it.
+TEST_F(AuditTest, WitnessCatchesALogRolledBackWithItsHead)
+{
+    std::string w = root + "/witness";
+    std::string log2 = rolled_back(path, key, w).first;
+    expect_good(2);
+    struct sl_audit *a = nullptr;
+    ASSERT_EQ(sl_audit_open(path.c_str(), key.data(), &a), SL_OK) << sl_error_message();
+    EXPECT_EQ(sl_audit_set_witness(a, w.c_str()), SL_ERR_INTEGRITY);
+    std::string msg = sl_error_message();
+    EXPECT_NE(msg.find("has 2 lines, but its witness " + w + " names line 5"), std::string::npos)
+        << msg;
+    EXPECT_NE(msg.find("rolled back"), std::string::npos) << msg;
+    json_t *fields = json_pack("{s:i}", "job", 9);
+    EXPECT_EQ(sl_audit_append(a, "job_done", fields), SL_ERR_INTEGRITY);
+    json_decref(fields);
+    sl_audit_close(&a);
+    EXPECT_EQ(read_file(path), log2) << "nothing is written to a rolled-back log";
+}
+
+// Rolled back and written on since without the witness (or rewritten by
+// someone with the key): the log has the anchored line's number again, but
+// not its bytes.
+TEST_F(AuditTest, WitnessCatchesARewrittenLog)
+{
+    std::string w = root + "/witness";
+    auto [log2, head2] = rolled_back(path, key, w);
+    for (int more : {3, 4}) {
+        ASSERT_EQ(append_witnessed(path, key, "", more, 100), SL_OK) << sl_error_message();
+        expect_good(2 + more);
+        EXPECT_EQ(append_witnessed(path, key, w, 1, 200), SL_ERR_INTEGRITY);
+        std::string msg = sl_error_message();
+        EXPECT_NE(msg.find("line 5 of audit log " + path + " is not the line its witness"),
+                  std::string::npos)
+            << msg;
+        write_file(path, log2);
+        write_file(path + ".head", head2);
+    }
+}
+
+// A witness that is missing or empty is accepted for an empty log only; one
+// whose last line is not an anchor is refused.
+TEST_F(AuditTest, WitnessMissingBesideALogOrMalformed)
+{
+    std::string w = root + "/witness";
+    ASSERT_EQ(append_witnessed(path, key, "", 2, 1), SL_OK) << sl_error_message();
+    for (bool empty : {false, true}) {
+        if (empty)
+            write_file(w, "");
+        EXPECT_EQ(append_witnessed(path, key, w, 1, 3), SL_ERR_INTEGRITY);
+        std::string msg = sl_error_message();
+        EXPECT_NE(msg.find("missing or empty"), std::string::npos) << msg;
+        EXPECT_NE(msg.find("sluice audit verify"), std::string::npos) << msg;
+    }
+    // started from the verified head, it takes the next lines
+    unsigned char h[32];
+    std::string last = lines().back();
+    ASSERT_EQ(EVP_Digest(last.data(), last.size(), h, nullptr, EVP_sha256(), nullptr), 1);
+    ASSERT_EQ(sl_audit_witness_add(w.c_str(), 2, h), SL_OK) << sl_error_message();
+    ASSERT_EQ(append_witnessed(path, key, w, 1, 3), SL_OK) << sl_error_message();
+    EXPECT_EQ(split_lines(read_file(w)).size(), 2u);
+    for (const char *bad : {"3:abc\n", "x\n", "0:" "\n", "3:00"}) {
+        std::string text = read_file(w);
+        write_file(w, text + bad);
+        EXPECT_EQ(append_witnessed(path, key, w, 1, 9), SL_ERR_INTEGRITY) << bad;
+        EXPECT_NE(std::string(sl_error_message()).find("witness " + w), std::string::npos)
+            << sl_error_message();
+        write_file(w, text);
+    }
+}
+
+TEST(AuditAnchor, ParsesLineAndHash)
+{
+    unsigned char h[32];
+    int64_t line = 0;
+    std::string hexs(64, 'a');
+    EXPECT_EQ(sl_audit_anchor_parse(("12:" + hexs).c_str(), 67, &line, h), 0);
+    EXPECT_EQ(line, 12);
+    EXPECT_EQ(h[0], 0xaa);
+    std::string upper = "7:" + std::string(63, 'F') + "0";
+    EXPECT_EQ(sl_audit_anchor_parse(upper.c_str(), upper.size(), &line, h), 0);
+    EXPECT_EQ(line, 7);
+    EXPECT_EQ(h[0], 0xff);
+    EXPECT_EQ(h[31], 0xf0);
+    for (std::string bad : {"0:" + hexs, ":" + hexs, "12" + hexs, "12:" + hexs.substr(1),
+                            "12:" + hexs + "0", "-1:" + hexs, "12:" + std::string(64, 'g'),
+                            "99999999999999999999:" + hexs})
+        EXPECT_EQ(sl_audit_anchor_parse(bad.c_str(), bad.size(), &line, h), -1) << bad;
+}
