@@ -2,6 +2,7 @@
 // margin attack that tries to recompute withheld cells), redaction.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <cstdio>
@@ -193,28 +194,48 @@ std::set<int64_t> peel(const sl_table *t, const std::vector<int64_t> &truth)
     return solved;
 }
 
-int rank_of(std::vector<std::vector<double>> a)
+// Rank of the integer matrix a modulo the prime p, exactly.
+int rank_mod(const std::vector<std::vector<int64_t>> &in, int64_t p)
 {
+    auto power = [p](int64_t x, int64_t e) {
+        int64_t r = 1;
+        for (x %= p; e > 0; e >>= 1, x = x * x % p)
+            if (e & 1)
+                r = r * x % p;
+        return r;
+    };
+    std::vector<std::vector<int64_t>> a = in;
+    for (auto &row : a)
+        for (int64_t &x : row)
+            x = ((x % p) + p) % p;
     int rank = 0;
     size_t rows = a.size(), cols = rows ? a[0].size() : 0;
     for (size_t c = 0; c < cols && static_cast<size_t>(rank) < rows; c++) {
-        size_t piv = static_cast<size_t>(rank);
-        for (size_t r = piv; r < rows; r++)
-            if (std::fabs(a[r][c]) > std::fabs(a[piv][c]))
-                piv = r;
-        if (std::fabs(a[piv][c]) < 1e-9)
+        size_t top = static_cast<size_t>(rank), piv = top;
+        while (piv < rows && a[piv][c] == 0)
+            piv++;
+        if (piv == rows)
             continue;
-        std::swap(a[piv], a[static_cast<size_t>(rank)]);
+        std::swap(a[piv], a[top]);
+        int64_t inv = power(a[top][c], p - 2);
         for (size_t r = 0; r < rows; r++) {
-            if (r == static_cast<size_t>(rank))
+            if (r == top || a[r][c] == 0)
                 continue;
-            double f = a[r][c] / a[static_cast<size_t>(rank)][c];
+            int64_t f = a[r][c] * inv % p;
             for (size_t k = c; k < cols; k++)
-                a[r][k] -= f * a[static_cast<size_t>(rank)][k];
+                a[r][k] = ((a[r][k] - f * a[top][k]) % p + p) % p;
         }
         rank++;
     }
     return rank;
+}
+
+// Rank over the rationals, in exact arithmetic: a prime can only lower the
+// rank (when it divides every minor of the full size), so the larger of two
+// primes' ranks is it (both primes differ from the engine's 2^61 - 1).
+int rank_of(const std::vector<std::vector<int64_t>> &a)
+{
+    return std::max(rank_mod(a, 1000000007), rank_mod(a, 998244353));
 }
 
 // Linear-algebra attack: a withheld cell is determined by the relations iff
@@ -233,9 +254,9 @@ std::set<int64_t> solve(const sl_table *t, const std::vector<int64_t> &truth)
     std::set<int64_t> found;
     if (unknown.empty())
         return found;
-    std::vector<std::vector<double>> a;
+    std::vector<std::vector<int64_t>> a;
     for (const Line &l : lines) {
-        std::vector<double> row(unknown.size(), 0.0);
+        std::vector<int64_t> row(unknown.size(), 0);
         int64_t rhs = l.margin >= 0 ? 0 : l.total;
         bool any = false;
         for (int64_t c : l.interior) {
@@ -265,7 +286,7 @@ std::set<int64_t> solve(const sl_table *t, const std::vector<int64_t> &truth)
     }
     int full = rank_of(a);
     for (size_t j = 0; j < unknown.size(); j++) {
-        std::vector<std::vector<double>> b = a;
+        std::vector<std::vector<int64_t>> b = a;
         for (auto &row : b)
             row.erase(row.begin() + static_cast<long>(j));
         if (rank_of(b) < full)
