@@ -61,6 +61,14 @@ json_t *sl_params_to_json(const struct sl_params *p);
  * is valid until the next sl_params_where call on it. */
 const char *sl_params_where(const struct sl_params *p, const char *key);
 
+/* For a column `name` the cohort lacks (its ncols columns `cols`), into out:
+ * "did you mean 'region'?" naming the closest columns (fewest edits,
+ * ignoring case; fewer than a third of the name's length plus one, at most
+ * 3), else "expected one of the cohort's columns: a, b, ..." (the first 10). */
+struct sl_colinfo;
+void sl_column_hint(const struct sl_colinfo *cols, int ncols, const char *name, char *out,
+                    size_t size);
+
 /* ---- job file ---- */
 
 struct sl_analysis {

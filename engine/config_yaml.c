@@ -20,6 +20,8 @@
 #include <openssl/evp.h>
 
 #include "engine/config_impl.h"
+#include "io/cohort.h"
+#include "io/format.h"
 #include "engine/core/alloc.h"
 
 enum { SL_YAML_MAX_BYTES = 1 << 20, SL_MSG_MAX = 1024 };
@@ -321,6 +323,48 @@ void sl_ymap_init(struct sl_ymap *m, const struct sl_yaml *y, struct fy_node *no
     m->at = at;
     snprintf(m->ctx, sizeof m->ctx, "%s", ctx);
     snprintf(m->prefix, sizeof m->prefix, "%s", prefix);
+}
+
+static void lower_copy(const char *s, char *out, size_t size)
+{
+    size_t i = 0;
+    for (; s[i] != '\0' && i + 1 < size; i++)
+        out[i] = (char)(s[i] >= 'A' && s[i] <= 'Z' ? s[i] - 'A' + 'a' : s[i]);
+    out[i] = '\0';
+}
+
+void sl_column_hint(const struct sl_colinfo *cols, int ncols, const char *name, char *out,
+                    size_t size)
+{
+    char want[72], have[72];
+    int cap = (int)strlen(name) / 3 + 1, best, shown = 0;
+
+    if (cap > 3)
+        cap = 3;
+    best = cap;
+    out[0] = '\0';
+    lower_copy(name, want, sizeof want);
+    for (int i = 0; i < ncols; i++) {
+        int d;
+        lower_copy(cols[i].name, have, sizeof have);
+        d = sl_edit_distance(want, have, cap);
+        best = d < best ? d : best;
+    }
+    for (int i = 0; i < ncols && best < cap && shown < 5; i++) {
+        lower_copy(cols[i].name, have, sizeof have);
+        if (sl_edit_distance(want, have, cap) == best)
+            sl_strbuf_append(out, size, "%s'%s'", shown++ ? ", " : "did you mean ",
+                             cols[i].name);
+    }
+    if (shown > 0) {
+        sl_strbuf_append(out, size, "?");
+        return;
+    }
+    for (int i = 0; i < ncols && i < 10; i++)
+        sl_strbuf_append(out, size, "%s%s", i ? ", " : "expected one of the cohort's columns: ",
+                         cols[i].name);
+    if (ncols > 10)
+        sl_strbuf_append(out, size, ", ...");
 }
 
 int sl_edit_distance(const char *a, const char *b, int cap)

@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "engine/config.h"
 #include "engine/config_impl.h"
 #include "engine/core/alloc.h"
 #include "engine/core/secbuf.h"
@@ -787,44 +788,13 @@ static int cmp_f64(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-static void lower_copy(const char *s, char *out, size_t size)
-{
-    size_t i = 0;
-    for (; s[i] != '\0' && i + 1 < size; i++)
-        out[i] = (char)(s[i] >= 'A' && s[i] <= 'Z' ? s[i] - 'A' + 'a' : s[i]);
-    out[i] = '\0';
-}
-
 static sl_status unknown_column(const struct sl_filter *f, const struct node *n,
                                 const struct sl_colinfo *cols, int ncols)
 {
     sl_status st = SL_OK;
-    char list[512] = "";
-    char want[72], have[72];
-    /* Close names: the fewest edits (ignoring case), fewer than a third of
-     * the name's length plus one. */
-    int cap = (int)strlen(n->col) / 3 + 1;
-    if (cap > 3)
-        cap = 3;
-    lower_copy(n->col, want, sizeof want);
-    int best = cap;
-    for (int i = 0; i < ncols; i++) {
-        lower_copy(cols[i].name, have, sizeof have);
-        int d = sl_edit_distance(want, have, cap);
-        best = d < best ? d : best;
-    }
-    int shown = 0;
-    for (int i = 0; i < ncols && best < cap && shown < 5; i++) {
-        lower_copy(cols[i].name, have, sizeof have);
-        if (sl_edit_distance(want, have, cap) == best)
-            sl_strbuf_append(list, sizeof list, "%s'%s'", shown++ ? ", " : "", cols[i].name);
-    }
-    if (shown > 0)
-        FFAIL(f, n->col_off, "unknown column '%.64s'; did you mean %s?", n->col, list);
-    for (int i = 0; i < ncols && i < 10; i++)
-        sl_strbuf_append(list, sizeof list, "%s%s", i ? ", " : "", cols[i].name);
-    FFAIL(f, n->col_off, "unknown column '%.64s'; expected one of the cohort's columns: %s%s",
-          n->col, list, ncols > 10 ? ", ..." : "");
+    char hint[640];
+    sl_column_hint(cols, ncols, n->col, hint, sizeof hint);
+    FFAIL(f, n->col_off, "unknown column '%.64s'; %s", n->col, hint);
 cleanup:
     return st;
 }

@@ -38,6 +38,7 @@
 #include "engine/core/alloc.h"
 #include "engine/core/log.h"
 #include "engine/core/secbuf.h"
+#include "engine/config.h"
 #include "io/format.h"
 #include "jobs/formula.h"
 #include "jobs/glm_fit.h"
@@ -94,8 +95,12 @@ static sl_status bind_col(const struct sl_analysis *a, const struct sl_cohort *c
     static const char *const what[] = {"the response", "predictor", "the weights",
                                        "the offset"};
 
-    SL_CHECK(col >= 0, SL_ERR_FORMAT, "%s: the cohort has no column '%s' (%s)",
-             sl_params_where(a->params, key), name, what[role]);
+    if (col < 0) {
+        char hint[640];
+        sl_column_hint(sl_cohort_col(c, 0), sl_cohort_ncols(c), name, hint, sizeof hint);
+        SL_FAIL(SL_ERR_FORMAT, "%s: the cohort has no column '%s' (%s); %s",
+                sl_params_where(a->params, key), name, what[role], hint);
+    }
     info = sl_cohort_col(c, col);
     SL_CHECK(info->type != SL_COL_ID, SL_ERR_FORMAT,
              "%s: '%s' is the patient identifier; it cannot enter a model",

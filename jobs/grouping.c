@@ -9,6 +9,7 @@
 
 #include "engine/core/alloc.h"
 #include "engine/core/clones.h"
+#include "engine/config.h"
 #include "io/format.h"
 
 /* Adds cohort column `name` as the next grouping column. */
@@ -22,8 +23,12 @@ static sl_status add_column(struct sl_grouping *g, const struct sl_analysis *a, 
     SL_CHECK(g->ndims < SL_TABLE_MAX_DIMS, SL_ERR_FORMAT,
              "%s: analysis '%s' groups by more than %d columns", sl_params_where(a->params, key),
              a->name, SL_TABLE_MAX_DIMS);
-    SL_CHECK(col >= 0, SL_ERR_FORMAT, "%s: the cohort has no column '%s'",
-             sl_params_where(a->params, key), name);
+    if (col < 0) {
+        char hint[640];
+        sl_column_hint(sl_cohort_col(c, 0), sl_cohort_ncols(c), name, hint, sizeof hint);
+        SL_FAIL(SL_ERR_FORMAT, "%s: the cohort has no column '%s'; %s",
+                sl_params_where(a->params, key), name, hint);
+    }
     info = sl_cohort_col(c, col);
     SL_CHECK(info->type == SL_COL_CAT, SL_ERR_FORMAT,
              "%s: column '%s' is %s; grouping needs a categorical column",

@@ -5,6 +5,7 @@
 
 #include <math.h>
 
+#include "engine/config.h"
 #include "io/format.h"
 
 sl_status sl_measure_init(struct sl_measure *m, const struct sl_cohort *c, const char *name,
@@ -14,7 +15,11 @@ sl_status sl_measure_init(struct sl_measure *m, const struct sl_cohort *c, const
     int col = sl_cohort_find(c, name);
     const struct sl_colinfo *info;
 
-    SL_CHECK(col >= 0, SL_ERR_FORMAT, "%s: the cohort has no column '%s'", where, name);
+    if (col < 0) {
+        char hint[640];
+        sl_column_hint(sl_cohort_col(c, 0), sl_cohort_ncols(c), name, hint, sizeof hint);
+        SL_FAIL(SL_ERR_FORMAT, "%s: the cohort has no column '%s'; %s", where, name, hint);
+    }
     info = sl_cohort_col(c, col);
     SL_CHECK(info->type == SL_COL_INT || info->type == SL_COL_REAL || info->type == SL_COL_DATE,
              SL_ERR_FORMAT, "%s: column '%s' is %s; a numeric column (integer, real or date) "

@@ -38,7 +38,14 @@ TEST_F(DescribeParams, RefusesWhatItCannotDescribe)
     EXPECT_TRUE(contains(p.error, "job.yaml:3:")) << p.error;
     EXPECT_TRUE(contains(p.error, "'sex' is categorical; a numeric column")) << p.error;
     p = prepare("{type: describe, columns: [weight]}");
-    EXPECT_TRUE(contains(p.error, "the cohort has no column 'weight'")) << p.error;
+    EXPECT_TRUE(contains(p.error, "the cohort has no column 'weight'; expected one of the "
+                                  "cohort's columns: ")) << p.error;
+    p = prepare("{type: describe, columns: [BMI]}");
+    EXPECT_TRUE(contains(p.error, "the cohort has no column 'BMI'; did you mean 'bmi'?"))
+        << p.error;
+    p = prepare("{type: describe, columns: [bmi], by: [sexx]}");
+    EXPECT_TRUE(contains(p.error, "the cohort has no column 'sexx'; did you mean 'sex'?"))
+        << p.error;
     p = prepare("{type: describe, columns: [bmi, bmi]}");
     EXPECT_TRUE(contains(p.error, "column 'bmi' is listed twice")) << p.error;
     p = prepare("{type: describe}");
