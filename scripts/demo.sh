@@ -34,6 +34,7 @@ step "4. what anyone can see without a key"
 
 step "5. the policy in force"
 cp "$ROOT/demo/policy.yaml" "$ROOT/demo/job.yaml" .
+mkdir -p witness
 "$BIN/sluice" policy check policy.yaml
 
 step "6. the researcher's job, on 2 MPI ranks"
@@ -47,4 +48,7 @@ ls -l released/demo
 for f in released/demo/*.csv; do echo "--- $f"; cat "$f"; done
 
 step "8. the audit trail"
-"$BIN/sluice" audit verify audit/audit.log --key audit.key --ledger ledger
+"$BIN/sluice" audit verify audit/audit.log --key audit.key --ledger ledger \
+  --witness witness/audit.witness
+echo "the witness's last anchors (each audit line's number and SHA-256):"
+tail -n 3 witness/audit.witness
