@@ -15,6 +15,8 @@
 #include <string>
 #include <vector>
 
+#include "tests/unit/mangle.hh"
+
 extern "C" {
 #include "engine/core/alloc.h"
 #include "engine/core/secbuf.h"
@@ -754,22 +756,7 @@ TEST_F(FilterTest, MangledExpressionsAreRefusedCleanlyOrRoundTrip)
     std::mt19937_64 rng(20261207);
     int parsed = 0, bound = 0;
     for (int i = 0; i < 100000; i++) {
-        std::string s = seeds[rng() % seeds.size()];
-        for (int e = 0, edits = 1 + static_cast<int>(rng() % 4); e < edits; e++) {
-            size_t at = static_cast<size_t>(rng() % (s.size() + 1));
-            const std::string &p = pieces[rng() % pieces.size()];
-            switch (rng() % 3) {
-            case 0:
-                if (at < s.size())
-                    s.erase(at, 1 + rng() % 3);
-                break;
-            case 1:
-                s.insert(at, p);
-                break;
-            default:
-                s.replace(at, std::min<size_t>(rng() % 6, s.size() - at), p);
-            }
-        }
+        std::string s = sltest::mangle(seeds[rng() % seeds.size()], pieces, rng, 4, 6);
         sl_status st = parse(s);
         if (st != SL_OK) {
             ASSERT_EQ(st, SL_ERR_FORMAT) << s;

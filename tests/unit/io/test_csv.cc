@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <random>
 
+#include "tests/unit/mangle.hh"
+
 extern "C" {
 #include "io/csv.h"
 }
@@ -317,22 +319,7 @@ TEST_F(CsvTest, MangledFilesAreRefusedCleanlyOrRoundTrip) {
     std::mt19937_64 rng(4180);
     int read_whole = 0;
     for (int i = 0; i < 1000; i++) {
-        std::string s = seeds[rng() % seeds.size()];
-        for (int e = 0, edits = 1 + static_cast<int>(rng() % 3); e < edits; e++) {
-            size_t at = static_cast<size_t>(rng() % (s.size() + 1));
-            const std::string &p = pieces[rng() % pieces.size()];
-            switch (rng() % 3) {
-            case 0:
-                if (at < s.size())
-                    s.erase(at, 1 + rng() % 2);
-                break;
-            case 1:
-                s.insert(at, p);
-                break;
-            default:
-                s.replace(at, std::min<size_t>(rng() % 4, s.size() - at), p);
-            }
-        }
+        std::string s = sltest::mangle(seeds[rng() % seeds.size()], pieces, rng, 3, 4);
         path_ = write("m.csv", s);
         sl_csv *cp = nullptr;
         sl_status st = sl_csv_open(path_.c_str(), &cp);
