@@ -2,9 +2,13 @@
 // positions, and design layout (R's coefficient names and coding rule).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <memory>
+#include <random>
 #include <string>
 #include <vector>
+
+#include "tests/unit/mangle.hh"
 
 extern "C" {
 #include "engine/core/alloc.h"
@@ -346,4 +350,63 @@ TEST_F(FormulaTest, FillComputesProductsAndIndicators)
     EXPECT_EQ(sl_design_column_ref(d.get(), 2, num), age);
     for (int64_t c : {0, 1, 3, 4})
         EXPECT_EQ(sl_design_column_ref(d.get(), c, num), nullptr) << c;
+}
+
+// Mangled formulas: each one is refused with its text and a character
+// position, or parses; the label of a parsed one's terms, written back as a
+// formula, parses to the same terms. Nothing leaks (the fixture checks).
+TEST_F(FormulaTest, MangledFormulasAreRefusedWithAPositionOrRoundTrip)
+{
+    const std::vector<std::string> seeds = {
+        "outcome ~ age + bmi + sex + region + age:sex",
+        "y ~ (a + b + c)^2", "y ~ a * b * c - a:b:c - 1", "low ~ `odd name` + x.1 + 0",
+        "y ~ a + (b + c):d + 1"};
+    const std::vector<std::string> pieces = {"~", "+", "-", "*", ":", "(", ")", "`", "0", "1",
+                                             " ", "a", "log(", "^", "/", "%in%", "\xff", ".",
+                                             "y", "\t", "``", "2"};
+    std::mt19937_64 rng(1972);
+    int parsed = 0;
+    for (int i = 0; i < 20000; i++) {
+        std::string s = sltest::mangle(seeds[rng() % seeds.size()], pieces, rng, 3, 4);
+        sl_formula *f = nullptr;
+        sl_status st = sl_formula_parse(s.c_str(), &f);
+        if (st != SL_OK) {
+            ASSERT_EQ(st, SL_ERR_FORMAT) << s;
+            ASSERT_EQ(f, nullptr) << s;
+            std::string msg = sl_error_message();
+            ASSERT_NE(msg.find("character"), std::string::npos) << s << ": " << msg;
+            continue;
+        }
+        Formula owned(f);
+        parsed++;
+        // a term as its variables' names, sorted (labels follow the order in
+        // which variables first appear, which writing back may change)
+        auto term_sets = [](const sl_formula *h) {
+            std::vector<std::vector<std::string>> out;
+            for (int t = 0; t < h->nterms; t++) {
+                std::vector<std::string> names;
+                for (int v = 0; v < h->nvars; v++)
+                    if ((h->terms[t] >> v) & 1)
+                        names.push_back(h->vars[v]);
+                std::sort(names.begin(), names.end());
+                out.push_back(names);
+            }
+            return out;
+        };
+        std::string again = std::string("`") + f->response + "` ~ " + (f->intercept ? "1" : "0");
+        for (int t = 0; t < f->nterms; t++) {
+            std::string term;
+            for (int v = 0; v < f->nvars; v++)
+                if ((f->terms[t] >> v) & 1)
+                    term += (term.empty() ? "`" : ":`") + std::string(f->vars[v]) + "`";
+            again += " + " + term;
+        }
+        sl_formula *g = nullptr;
+        ASSERT_EQ(sl_formula_parse(again.c_str(), &g), SL_OK)
+            << s << " written back as " << again << ": " << sl_error_message();
+        Formula back(g);
+        EXPECT_EQ(term_sets(g), term_sets(f)) << s << " written back as " << again;
+        EXPECT_EQ(g->intercept, f->intercept) << s;
+    }
+    EXPECT_GT(parsed, 1000);
 }
