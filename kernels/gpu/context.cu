@@ -11,6 +11,8 @@
  * device scheduled the blocks.
  */
 #include <atomic>
+#include <dlfcn.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -60,8 +62,59 @@ sl_status sl_gpu_cublas_error(cublasStatus_t err, const char *call, const char *
 {
     sl_status code = err == CUBLAS_STATUS_ALLOC_FAILED ? SL_ERR_UNSUPPORTED : SL_ERR_CUDA;
     return sl_error_set(code, file, line, func, "cuBLAS call %s failed: %s", call,
-                        cublasGetStatusString(err));
+                        sl_cublas.status_string(err));
 }
+
+struct sl_cublas sl_cublas;
+
+static pthread_once_t g_cublas_once = PTHREAD_ONCE_INIT;
+static char g_cublas_failure[512];
+
+/* The symbol `name` of `lib` into *fn (its type taken from fn). */
+template <class F> static bool cublas_sym(void *lib, const char *name, F *fn)
+{
+    void *p = dlsym(lib, name);
+    memcpy(fn, &p, sizeof p);
+    return p != NULL;
+}
+
+static void cublas_open(void)
+{
+    static const char *const names[] = {SL_CUBLAS_PATH, SL_CUBLAS_SONAME};
+    void *lib = NULL;
+    struct sl_cublas api;
+    for (size_t i = 0; i < sizeof names / sizeof names[0] && !lib; i++)
+        lib = dlopen(names[i], RTLD_NOW | RTLD_LOCAL);
+    if (!lib) {
+        snprintf(g_cublas_failure, sizeof g_cublas_failure, "cannot open cuBLAS (%s): %s",
+                 SL_CUBLAS_SONAME, dlerror());
+        return;
+    }
+    if (!(cublas_sym(lib, "cublasCreate_v2", &api.create) &&
+          cublas_sym(lib, "cublasDestroy_v2", &api.destroy) &&
+          cublas_sym(lib, "cublasGetStatusString", &api.status_string) &&
+          cublas_sym(lib, "cublasSetStream_v2", &api.set_stream) &&
+          cublas_sym(lib, "cublasSetAtomicsMode", &api.set_atomics_mode) &&
+          cublas_sym(lib, "cublasSetWorkspace_v2", &api.set_workspace) &&
+          cublas_sym(lib, "cublasDsyrk_v2", &api.dsyrk))) {
+        snprintf(g_cublas_failure, sizeof g_cublas_failure, "cuBLAS (%s) lacks an entry point: %s",
+                 SL_CUBLAS_SONAME, dlerror());
+        return;
+    }
+    sl_cublas = api;
+}
+
+sl_status sl_gpu_cublas_load(void)
+{
+    sl_status st = SL_OK;
+    SL_CHECK(pthread_once(&g_cublas_once, cublas_open) == 0, SL_ERR_INTERNAL,
+             "gpu backend: cannot open cuBLAS once");
+    SL_CHECK(sl_cublas.create, SL_ERR_UNSUPPORTED, "gpu backend: %s", g_cublas_failure);
+cleanup:
+    return st;
+}
+
+sl_status sl_gpu_blas_open(void) { return sl_gpu_cublas_load(); }
 
 sl_status sl_gpu_check_cells(const char *op, unsigned long long flag, int64_t ncells)
 {
@@ -173,10 +226,11 @@ sl_status sl_gpu_create(int device, struct sl_gpu **out)
         SL_CALL_CUDA(cudaEventCreateWithFlags(&g->copied[s], cudaEventDisableTiming));
         SL_CALL_CUDA(cudaEventCreateWithFlags(&g->consumed[s], cudaEventDisableTiming));
     }
-    SL_CALL_CUBLAS(cublasCreate(&g->blas));
-    SL_CALL_CUBLAS(cublasSetStream(g->blas, g->compute));
+    SL_CALL(sl_gpu_cublas_load());
+    SL_CALL_CUBLAS(sl_cublas.create(&g->blas));
+    SL_CALL_CUBLAS(sl_cublas.set_stream(g->blas, g->compute));
     /* the default already; stated because determinism depends on it */
-    SL_CALL_CUBLAS(cublasSetAtomicsMode(g->blas, CUBLAS_ATOMICS_NOT_ALLOWED));
+    SL_CALL_CUBLAS(sl_cublas.set_atomics_mode(g->blas, CUBLAS_ATOMICS_NOT_ALLOWED));
     *out = g;
     g = NULL;
 cleanup:
@@ -207,7 +261,7 @@ void sl_gpu_destroy(struct sl_gpu **gp)
     (void)cudaDeviceSynchronize();
     pinned_free(g);
     if (g->blas)
-        (void)cublasDestroy(g->blas);
+        (void)sl_cublas.destroy(g->blas);
     for (int s = 0; s < 2; s++) {
         if (g->copied[s])
             (void)cudaEventDestroy(g->copied[s]);

@@ -78,6 +78,12 @@ sl_status sl_gpu_info_get(struct sl_gpu_info *out);
  * collective. */
 sl_status sl_gpu_measure_copy_bandwidth(size_t bytes, int reps, double *gbs);
 
+/* Opens cuBLAS as the first GPU context does (it is opened on first use,
+ * not linked, so that processes that never use the GPU do not pay for it)
+ * and checks its entry points. SL_ERR_UNSUPPORTED naming the library when
+ * it cannot be opened. Needs no device. Not collective. */
+sl_status sl_gpu_blas_open(void);
+
 /* One line for the configuration line (sl_kernels_config): the device in
  * use or why there is none. Never NULL; the text lives until the next call
  * on the same thread. Not collective. */

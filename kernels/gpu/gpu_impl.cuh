@@ -40,6 +40,29 @@ extern "C" {
 #include "kernels/kernel.h"
 }
 
+/* ---- cuBLAS, opened on first use ---- */
+
+/* cuBLAS is opened with dlopen when the first GPU context is made, not
+ * linked: a process that links it maps and initialises it at start (about
+ * 0.1 s and 200 MB of touched pages here), which every sluice command and
+ * every rank of a CPU job would pay on a machine that has the CUDA toolkit.
+ * The entry points used, with cublas_v2.h's types. */
+struct sl_cublas {
+    decltype(&cublasCreate_v2) create;
+    decltype(&cublasDestroy_v2) destroy;
+    decltype(&cublasGetStatusString) status_string;
+    decltype(&cublasSetStream_v2) set_stream;
+    decltype(&cublasSetAtomicsMode) set_atomics_mode;
+    decltype(&cublasSetWorkspace_v2) set_workspace;
+    decltype(&cublasDsyrk_v2) dsyrk;
+};
+extern struct sl_cublas sl_cublas;
+
+/* Opens cuBLAS once per process (the library found at build time, else by
+ * its soname) and fills sl_cublas. SL_ERR_UNSUPPORTED naming the library
+ * and the loader's reason when it cannot. Thread-safe. */
+sl_status sl_gpu_cublas_load(void);
+
 /* ---- errors ---- */
 
 /* Records a failed CUDA runtime call and returns SL_ERR_CUDA, or

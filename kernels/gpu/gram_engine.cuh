@@ -206,7 +206,7 @@ static inline sl_status sl_gram_blas_prepare(struct sl_gpu *g)
     sl_status st = SL_OK;
     void *ws = NULL;
     SL_CALL(sl_gpu_alloc(g, SL_GRAM_BLAS_WORKSPACE, &ws));
-    SL_CALL_CUBLAS(cublasSetWorkspace(g->blas, ws, SL_GRAM_BLAS_WORKSPACE));
+    SL_CALL_CUBLAS(sl_cublas.set_workspace(g->blas, ws, SL_GRAM_BLAS_WORKSPACE));
 cleanup:
     return st;
 }
@@ -219,8 +219,8 @@ static inline sl_status sl_gram_blas_fold(struct sl_gpu *g, const double *A, int
     sl_status st = SL_OK;
     const double one = 1.0;
     if (nrows > 0)
-        SL_CALL_CUBLAS(cublasDsyrk(g->blas, CUBLAS_FILL_MODE_UPPER, CUBLAS_OP_T, q, (int)nrows,
-                                   &one, A, (int)lda, &one, C, q));
+        SL_CALL_CUBLAS(sl_cublas.dsyrk(g->blas, CUBLAS_FILL_MODE_UPPER, CUBLAS_OP_T, q,
+                                       (int)nrows, &one, A, (int)lda, &one, C, q));
 cleanup:
     return st;
 }

@@ -19,6 +19,14 @@ class ReleaseBackends : public ::testing::Environment {
 };
 ::testing::Environment *const g_release = ::testing::AddGlobalTestEnvironment(new ReleaseBackends);
 
+// cuBLAS is opened when the first GPU context is made, not linked; opening
+// it needs no device, so this runs on machines without one too.
+TEST(GpuBlas, OpensOnFirstUseWithoutADevice)
+{
+    EXPECT_EQ(sl_gpu_blas_open(), SL_OK) << sl_error_message();
+    EXPECT_EQ(sl_gpu_blas_open(), SL_OK) << "a second open is the first one";
+}
+
 TEST_F(Gpu, RegisteredFirstAndDescribed)
 {
     EXPECT_STREQ(sl_backend_name(gpu_), "gpu");
