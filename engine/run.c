@@ -7,9 +7,11 @@
  * collective and nothing is released. Only rank 0 writes the audit log and
  * the release.
  */
+#define _GNU_SOURCE /* sched_getaffinity */
 #include "engine/run.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <math.h>
@@ -215,6 +217,23 @@ cleanup:
         snprintf(r->job_id, sizeof r->job_id, "%s", idbuf);
     }
     return st;
+}
+
+/* Warns when this rank's kernel threads outnumber the CPUs it may run on:
+ * an MPI launcher that binds each rank to one core (Open MPI does when it
+ * starts 2 ranks or fewer) makes OMP_NUM_THREADS threads take turns on it. */
+static void warn_bound_threads(const struct run_ctx *r)
+{
+    cpu_set_t set;
+    int cpus, threads = sl_kernel_threads();
+    if (sched_getaffinity(0, sizeof set, &set) != 0)
+        return;
+    cpus = CPU_COUNT(&set);
+    if (threads > cpus)
+        sl_log_warn("rank %d runs %d kernel threads on the %d CPU(s) it is bound to, so they "
+                    "take turns: let the launcher give each rank %d (mpirun --map-by slot:PE=%d, "
+                    "or --bind-to none; srun --cpus-per-task=%d)",
+                    r->ex.rank, threads, cpus, threads, threads, threads);
 }
 
 static sl_status open_audit(struct run_ctx *r)
@@ -613,6 +632,7 @@ static sl_status run_job(struct run_ctx *r)
                                            "kek_id", sl_kek_id(r->kek)))));
     SL_CALL(phase(r, sl_backend_get(r->opt.backend ? r->opt.backend : r->job->backend,
                                     &r->ex.backend)));
+    warn_bound_threads(r);
     r->ex.cohort = r->cohort;
     r->ex.rules = &r->job->rules;
     SL_CALL(phase(r, prepare(r, &cols, &ncols)));

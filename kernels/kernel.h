@@ -240,6 +240,10 @@ const char *sl_op_name(enum sl_op op);
  * threads, LAPACK, GPU. For logs and benchmark output. */
 const char *sl_kernels_config(void);
 
+/* Threads the CPU kernels run on: OpenMP's limit (OMP_NUM_THREADS, else
+ * the CPUs this process may run on), 1 without OpenMP. */
+int sl_kernel_threads(void);
+
 /* ---- combining partial results (pure functions, not collective) ---- */
 
 /* acc = acc (+) b by the parallel formula of Chan, Golub and LeVeque:

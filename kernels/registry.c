@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "engine/core/parallel.h"
 #include "kernels/backend_impl.h"
 #include "kernels/cpu/cpu_impl.h"
 #ifdef SL_HAVE_CUDA
@@ -147,6 +148,8 @@ sl_status sl_backend_sync(struct sl_backend *b)
 cleanup:
     return st;
 }
+
+int sl_kernel_threads(void) { return sl_max_threads(); }
 
 const char *sl_kernels_config(void)
 {

@@ -104,7 +104,10 @@ YAML
 e2e() {
   local id="np$1t$2-$RANDOM" t0 t1
   t0=$(date +%s.%N)
-  OMP_NUM_THREADS=$2 $MPIEXEC -np "$1" -x OMP_NUM_THREADS "$BIN/sluice" -v run \
+  # each rank bound to as many cores as it has threads (Open MPI binds a
+  # rank to one core by default when it starts 2 or fewer)
+  OMP_NUM_THREADS=$2 $MPIEXEC --map-by "slot:PE=$2" -np "$1" -x OMP_NUM_THREADS \
+    "$BIN/sluice" -v run \
     --policy policy.yaml --job-id "$id" job.yaml >"$id.out" 2>"$id.err"
   t1=$(date +%s.%N)
   python3 - "$id.err" "$t0" "$t1" <<'PY'

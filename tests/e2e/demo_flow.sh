@@ -142,6 +142,19 @@ cp audit.log.now audit/audit.log
 cp audit.log.head.now audit/audit.log.head
 expect_exit 2 "$SL_BIN/sluice" audit verify audit/audit.log --key audit.key --anchor 3:abc
 
+# Kernel threads that outnumber the CPUs a rank may run on are named, with
+# the launcher options that fix it: two threads on one CPU (taskset), then
+# one thread, which draws no warning.
+OMP_NUM_THREADS=2 taskset -c 0 $SL_MPIEXEC --bind-to none -np 1 -x OMP_NUM_THREADS \
+  "$SL_BIN/sluice" run --policy policy.yaml --job-id flow_bound2 job.yaml >/dev/null \
+  2>bound.err || { cat bound.err; fail "a run on one CPU failed"; }
+grep -q "runs 2 kernel threads on the 1 CPU(s) it is bound to" bound.err \
+  || { cat bound.err; fail "two threads on one CPU not named"; }
+OMP_NUM_THREADS=1 taskset -c 0 $SL_MPIEXEC --bind-to none -np 1 -x OMP_NUM_THREADS \
+  "$SL_BIN/sluice" run --policy policy.yaml --job-id flow_bound1 job.yaml >/dev/null \
+  2>bound.err || { cat bound.err; fail "a run on one CPU failed"; }
+if grep -q "kernel threads on the" bound.err; then cat bound.err; fail "one thread warned"; fi
+
 # With a witness in the policy the writers keep that record themselves: a
 # job refuses a log with lines and no witness, a verification starts it,
 # every line written after goes to it, and a job refuses the log rolled back
