@@ -52,7 +52,7 @@
  *   analyses:                           required, at least one
  *     - {type: count, name: by_sex, by: [sex]}   name default <type>_<i>
  *   backend: auto                       auto (default), cpu or gpu
- *   resources: {ranks: 2, gpus: 0, time: "00:30:00", memory: "4G"}
+ *   resources: {ranks: 2, threads: 4, gpus: 0, time: "00:30:00", memory: "4G"}
  *   rules: {min_safe_count: 20}         may only tighten the policy
  */
 #define _XOPEN_SOURCE 700 /* realpath */
@@ -803,19 +803,22 @@ static sl_status job_resources(const struct sl_ymap *root, struct sl_job *j)
     sl_status st = SL_OK;
     struct sl_ymap m;
     bool found = false, has = false;
-    static const char *const keys[] = {"ranks", "gpus", "time", "memory", NULL};
-    int64_t ranks = 1, gpus = 0;
+    static const char *const keys[] = {"ranks", "threads", "gpus", "time", "memory", NULL};
+    int64_t ranks = 1, threads = 1, gpus = 0;
     const char *s = NULL;
     struct fy_node *keyn, *val;
     j->ranks = 1;
+    j->threads = 1;
     j->gpus = 0;
     SL_CALL(sl_ymap_map(root, "resources", false, &m, &found));
     if (!found)
         goto cleanup;
     SL_CALL(sl_ymap_only(&m, keys, NULL));
     SL_CALL(sl_ymap_int(&m, "ranks", false, 1, 100000, &ranks, NULL));
+    SL_CALL(sl_ymap_int(&m, "threads", false, 1, 1024, &threads, NULL));
     SL_CALL(sl_ymap_int(&m, "gpus", false, 0, 1024, &gpus, NULL));
     j->ranks = (int)ranks;
+    j->threads = (int)threads;
     j->gpus = (int)gpus;
     SL_CALL(sl_ymap_string(&m, "time", false, &s, &has));
     if (has) {

@@ -88,6 +88,7 @@ struct sl_job {
     struct sl_analysis *analyses;
     char *backend;            /* "auto" (default), "cpu", "gpu" */
     int ranks;                /* resources.ranks, default 1 */
+    int threads;              /* resources.threads: kernel threads per rank, default 1 */
     int gpus;                 /* resources.gpus, default 0 */
     char *time_limit;         /* resources.time, e.g. "00:30:00", or NULL */
     char *memory;             /* resources.memory, e.g. "4G", or NULL */

@@ -30,9 +30,10 @@ static const char *usage_text =
     "usage: sluice submit JOB.yaml [--dry-run] [--emergency] [--policy FILE]\n"
     "\n"
     "Writes a Slurm batch script for the job (partition and default time from\n"
-    "the policy; ranks, GPUs, time and memory from the job's resources) and\n"
-    "submits it with sbatch, printing the Slurm job id. The job runs as\n"
-    "`srun --mpi=pmix sluice run --policy POLICY JOB.yaml`; its output and\n"
+    "the policy; ranks, threads per rank, GPUs, time and memory from the job's\n"
+    "resources) and submits it with sbatch, printing the Slurm job id. The job\n"
+    "runs as `srun --mpi=pmix sluice run --policy POLICY JOB.yaml` (with\n"
+    "threads: N, as N CPUs per task and OMP_NUM_THREADS=N); its output and\n"
     "error files go to logs/ beside the job file.\n"
     "\n"
     "  --dry-run       print the script instead of submitting it\n"
@@ -212,6 +213,8 @@ sl_status sl_submit_script(const struct sl_policy *policy, const struct sl_job *
     sb_printf(&b, "#SBATCH --job-name=sluice-%s\n", name);
     sb_printf(&b, "#SBATCH --partition=%s\n", partition);
     sb_printf(&b, "#SBATCH --ntasks=%d\n", job->ranks);
+    if (job->threads > 1)
+        sb_printf(&b, "#SBATCH --cpus-per-task=%d\n", job->threads);
     if (time_limit != NULL)
         sb_printf(&b, "#SBATCH --time=%s\n", time_limit);
     if (job->memory != NULL)
@@ -221,7 +224,13 @@ sl_status sl_submit_script(const struct sl_policy *policy, const struct sl_job *
     sb_printf(&b, "#SBATCH --output=%s/%%x-%%j.out\n", opts->logs_dir);
     sb_printf(&b, "#SBATCH --error=%s/%%x-%%j.err\n", opts->logs_dir);
     sb_printf(&b, "\nset -eu\n");
-    sb_printf(&b, "srun --mpi=pmix ");
+    /* srun does not take --cpus-per-task from the allocation (Slurm 22.05
+     * on); the kernels' OpenMP threads follow OMP_NUM_THREADS */
+    if (job->threads > 1)
+        sb_printf(&b, "export OMP_NUM_THREADS=%d\nsrun --cpus-per-task=%d --mpi=pmix ",
+                  job->threads, job->threads);
+    else
+        sb_printf(&b, "srun --mpi=pmix ");
     sb_quoted(&b, opts->sluice_path);
     sb_printf(&b, " run --policy ");
     sb_quoted(&b, policy_abs);

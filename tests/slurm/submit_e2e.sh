@@ -71,6 +71,20 @@ for f in "released/slurm-${ids[2]}"/*.csv "released/slurm-${ids[2]}"/*.json; do
 done
 cmp outputs2.json outputs4.json || fail "results.json outputs differ between 2 and 4 ranks"
 
+# ---- threads per rank: CPUs per task for sbatch and srun, OMP_NUM_THREADS ----
+sed 's/ledger: ledger}/ledger: ledger_threads}/' policy.yaml >policy_threads.yaml
+sed -e 's/^name: counts2/name: counts2t/' -e 's/ranks: 2,/ranks: 2, threads: 2,/' job2.yaml \
+  >job2t.yaml
+SBATCH_WAIT=1 "$SLUICE" submit job2t.yaml --policy policy_threads.yaml >submit2t.out \
+  2>submit2t.err || fail "sluice submit job2t.yaml: $(cat submit2t.err; show_logs)"
+tid=$(cat submit2t.out)
+scontrol show job "$tid" | grep -q "NumCPUs=4 " \
+  || fail "2 ranks x 2 threads were not given 4 CPUs: $(scontrol show job "$tid")"
+for f in "released/slurm-${ids[2]}"/*.csv; do
+  cmp "$f" "released/slurm-$tid/$(basename "$f")" || fail "2 threads per rank changed $(basename "$f")"
+done
+if grep -q "kernel threads on the" logs/*"$tid"*.err; then fail "threads took turns: $(show_logs)"; fi
+
 # ---- the same job on general: refused before the key is read ----
 # Through a variable the plugin does not see a sluice job, as a user might
 # try; the enclave check still refuses. The key is moved away: reading it

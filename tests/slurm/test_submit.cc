@@ -114,6 +114,25 @@ TEST_F(Submit, DryRunWritesResourcesAndLaunchLine)
     EXPECT_NE(access((dir + "/logs").c_str(), F_OK), 0) << "--dry-run must not create anything";
 }
 
+// resources.threads: CPUs per task in the allocation and for srun (which
+// does not inherit them), and the kernels' OpenMP threads.
+TEST_F(Submit, ThreadsPerRankReachSlurmAndOpenMP)
+{
+    std::string p = policy("");
+    std::string j = job("resources: {ranks: 2, threads: 8}\n");
+    std::string out, err;
+    ASSERT_EQ(submit({j, "--dry-run", "--policy", p}, &out, &err), 0) << err;
+    EXPECT_TRUE(has_line(out, "#SBATCH --ntasks=2")) << out;
+    EXPECT_TRUE(has_line(out, "#SBATCH --cpus-per-task=8")) << out;
+    EXPECT_TRUE(has_line(out, "export OMP_NUM_THREADS=8")) << out;
+    EXPECT_TRUE(has_line(out, "srun --cpus-per-task=8 --mpi=pmix '" + self_exe() +
+                                  "' run --policy '" + p + "' '" + j + "'"))
+        << out;
+    j = job("resources: {threads: 0}\n");
+    EXPECT_EQ(submit({j, "--dry-run", "--policy", p}, &out, &err), 1);
+    EXPECT_NE(err.find("threads"), std::string::npos) << err;
+}
+
 TEST_F(Submit, DefaultsComeFromThePolicy)
 {
     std::string p = policy("submit: {partition: enclave2, time: \"02:00:00\"}\n");
@@ -126,6 +145,8 @@ TEST_F(Submit, DefaultsComeFromThePolicy)
     EXPECT_TRUE(has_line(out, "#SBATCH --time=02:00:00")) << out;
     EXPECT_EQ(out.find("--gres"), std::string::npos) << out;
     EXPECT_EQ(out.find("--mem"), std::string::npos) << out;
+    EXPECT_EQ(out.find("cpus-per-task"), std::string::npos) << out;
+    EXPECT_EQ(out.find("OMP_NUM_THREADS"), std::string::npos) << out;
 }
 
 TEST_F(Submit, EmergencyUsesTheEmergencyPartitionForListedUsers)

@@ -101,7 +101,8 @@ const char kFullJob[] = "name: demo-counts\n"
                         "    scale: 1.5\n"
                         "  - {type: glm, formula: \"y ~ age + sex\", family: binomial}\n"
                         "backend: cpu\n"
-                        "resources: {ranks: 2, gpus: 0, time: \"00:30:00\", memory: \"4G\"}\n"
+                        "resources: {ranks: 2, threads: 3, gpus: 0, time: \"00:30:00\", "
+                        "memory: \"4G\"}\n"
                         "rules:\n"
                         "  min_safe_count: 20\n"
                         "  check_missing: true\n"
@@ -534,6 +535,7 @@ TEST_F(ConfigTest, FullJobReadsEveryField)
     EXPECT_EQ(std::string(job_->filter_where), jpath_ + ":4:10");
     EXPECT_STREQ(job_->backend, "cpu");
     EXPECT_EQ(job_->ranks, 2);
+    EXPECT_EQ(job_->threads, 3);
     EXPECT_EQ(job_->gpus, 0);
     EXPECT_STREQ(job_->time_limit, "00:30:00");
     EXPECT_STREQ(job_->memory, "4G");
@@ -563,6 +565,7 @@ TEST_F(ConfigTest, JobDefaults)
     EXPECT_EQ(job_->filter_where, nullptr);
     EXPECT_STREQ(job_->backend, "auto");
     EXPECT_EQ(job_->ranks, 1);
+    EXPECT_EQ(job_->threads, 1);
     EXPECT_EQ(job_->gpus, 0);
     EXPECT_EQ(job_->time_limit, nullptr);
     EXPECT_EQ(job_->memory, nullptr);
@@ -714,10 +717,10 @@ TEST_F(ConfigTest, JobErrors)
          "\"512M\""},
         {"cohort: c.h5\nanalyses: [{type: count}]\nresources: {cpus: 4}\n",
          "DIR/job.yaml:3:13: unknown key 'cpus' in resources; did you mean 'gpus'? accepted "
-         "keys: ranks, gpus, time, memory"},
+         "keys: ranks, threads, gpus, time, memory"},
         {"cohort: c.h5\nanalyses: [{type: count}]\nresources: {walltime: 4}\n",
-         "DIR/job.yaml:3:13: unknown key 'walltime' in resources; accepted keys: ranks, gpus, "
-         "time, memory"},
+         "DIR/job.yaml:3:13: unknown key 'walltime' in resources; accepted keys: ranks, "
+         "threads, gpus, time, memory"},
         {"name: ../evil\ncohort: c.h5\nanalyses: [{type: count}]\n",
          "DIR/job.yaml:1:7: name is '../evil'; expected letters, digits, '_', '-' and '.' "
          "(not first), at most 100 characters"},
