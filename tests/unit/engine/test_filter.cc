@@ -629,28 +629,46 @@ TEST_F(FilterTest, EvalRowRangeAndErrors)
 }
 
 // Row-by-row reference with Kleene logic, for the randomised comparison.
+// Random age, bmi, sex, region and date of birth for n rows, each value
+// missing one time in `every`.
+struct Clinical {
+    std::vector<int64_t> age;
+    std::vector<double> bmi;
+    std::vector<int32_t> sex, region, dob;
+    Clinical(int64_t n, std::mt19937_64 &rng, unsigned every)
+        : age(static_cast<size_t>(n)), bmi(static_cast<size_t>(n)), sex(static_cast<size_t>(n)),
+          region(static_cast<size_t>(n)), dob(static_cast<size_t>(n))
+    {
+        for (size_t i = 0; i < age.size(); i++) {
+            age[i] = rng() % every == 0 ? kIntNA : static_cast<int64_t>(rng() % 100);
+            bmi[i] = rng() % every == 0 ? kNaN : 15.0 + static_cast<double>(rng() % 2000) / 100.0;
+            sex[i] = rng() % every == 0 ? kCatNA : static_cast<int32_t>(rng() % 2);
+            region[i] = rng() % every == 0 ? kCatNA : static_cast<int32_t>(rng() % 4);
+            dob[i] = rng() % every == 0 ? kDateNA : static_cast<int32_t>(rng() % 20000);
+        }
+    }
+    void add_to(Frame &fr) const
+    {
+        fr.add(C_AGE, age);
+        fr.add(C_BMI, bmi);
+        fr.add(C_SEX, sex);
+        fr.add(C_REGION, region);
+        fr.add(C_DOB, dob);
+    }
+};
+
 using Tv = std::optional<bool>;
 
 TEST_F(FilterTest, MatchesRowByRowReferenceAcrossBlocks)
 {
     const int64_t n = 10007;
     std::mt19937_64 rng(12345);
-    std::vector<int64_t> age(n);
-    std::vector<double> bmi(n);
-    std::vector<int32_t> sex(n), region(n), dob(n);
-    for (int64_t i = 0; i < n; i++) {
-        age[i] = rng() % 10 == 0 ? kIntNA : static_cast<int64_t>(rng() % 100);
-        bmi[i] = rng() % 10 == 0 ? kNaN : 15.0 + static_cast<double>(rng() % 2000) / 100.0;
-        sex[i] = rng() % 10 == 0 ? kCatNA : static_cast<int32_t>(rng() % 2);
-        region[i] = rng() % 10 == 0 ? kCatNA : static_cast<int32_t>(rng() % 4);
-        dob[i] = rng() % 10 == 0 ? kDateNA : static_cast<int32_t>(rng() % 20000);
-    }
+    Clinical cl(n, rng, 10);
+    const std::vector<int64_t> &age = cl.age;
+    const std::vector<double> &bmi = cl.bmi;
+    const std::vector<int32_t> &sex = cl.sex, &region = cl.region, &dob = cl.dob;
     Frame fr(n);
-    fr.add(C_AGE, age);
-    fr.add(C_BMI, bmi);
-    fr.add(C_SEX, sex);
-    fr.add(C_REGION, region);
-    fr.add(C_DOB, dob);
+    cl.add_to(fr);
 
     auto AND = [](Tv x, Tv y) -> Tv {
         if (x == false || y == false)
@@ -710,26 +728,16 @@ TEST_F(FilterTest, MangledExpressionsAreRefusedCleanlyOrRoundTrip)
 {
     const int64_t n = 300;
     std::mt19937_64 vr(99);
-    std::vector<int64_t> age(n), a(n), b(n);
-    std::vector<double> bmi(n);
-    std::vector<int32_t> sex(n), region(n), dob(n), stage(n);
+    Clinical cl(n, vr, 8);
+    std::vector<int64_t> a(n), b(n);
+    std::vector<int32_t> stage(n);
     for (int64_t i = 0; i < n; i++) {
-        bool na = vr() % 8 == 0;
-        age[i] = na ? kIntNA : static_cast<int64_t>(vr() % 100);
         a[i] = vr() % 8 == 0 ? kIntNA : static_cast<int64_t>(vr() % 5) - 2;
         b[i] = static_cast<int64_t>(vr() % 5000) - 2500;
-        bmi[i] = vr() % 8 == 0 ? kNaN : 15.0 + static_cast<double>(vr() % 2000) / 100.0;
-        sex[i] = vr() % 8 == 0 ? kCatNA : static_cast<int32_t>(vr() % 2);
-        region[i] = vr() % 8 == 0 ? kCatNA : static_cast<int32_t>(vr() % 4);
-        dob[i] = vr() % 8 == 0 ? kDateNA : static_cast<int32_t>(vr() % 20000);
         stage[i] = vr() % 8 == 0 ? kCatNA : static_cast<int32_t>(vr() % 12);
     }
     Frame fr(n);
-    fr.add(C_AGE, age);
-    fr.add(C_BMI, bmi);
-    fr.add(C_SEX, sex);
-    fr.add(C_REGION, region);
-    fr.add(C_DOB, dob);
+    cl.add_to(fr);
     fr.add(C_A, a);
     fr.add(C_B, b);
     fr.add(C_STAGE, stage);
