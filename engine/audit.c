@@ -806,6 +806,36 @@ cleanup:
     return st;
 }
 
+/* ---- writers ---- */
+
+/* What every writer does first: the exclusive lock, the log opened for
+ * appending (created 0600 when missing), its tail checked against the head.
+ * The caller passes *lock_fd and *fd as -1 and releases them with
+ * writer_close, also on failure. */
+static sl_status writer_open(const struct sl_audit *a, struct audit_mac *m, int *lock_fd,
+                             int *fd, struct audit_tail *t)
+{
+    sl_status st = SL_OK;
+    SL_CALL(lock_take(a->lock_path, 1, LOCK_EX, lock_fd));
+    *fd = open(a->log_path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+    SL_CHECK(*fd >= 0, SL_ERR_IO, "cannot open audit log %s: %s", a->log_path, strerror(errno));
+    /* Another process may have appended since we last looked: chain on what
+     * the file holds now, never on cached state. */
+    SL_CALL(tail_check(a, m, *fd, t));
+cleanup:
+    return st;
+}
+
+/* Closes what writer_open opened (the lock last) and the MAC context. */
+static void writer_close(int fd, int lock_fd, struct audit_mac *m)
+{
+    if (fd >= 0)
+        close(fd);
+    if (lock_fd >= 0)
+        close(lock_fd);
+    audit_mac_fini(m);
+}
+
 /* ---- public API ---- */
 
 void sl_audit_close(struct sl_audit **a)
@@ -848,21 +878,14 @@ sl_status sl_audit_open(const char *path, const unsigned char key[32], struct sl
     memcpy(a->key->data, key, AUDIT_KEY_LEN);
     SL_CALL(audit_mac_init(&m, a->key->data));
     SL_CALL(mkdir_parents(a->dir_path));
-    SL_CALL(lock_take(a->lock_path, 1, LOCK_EX, &lock_fd));
-    fd = open(a->log_path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
-    SL_CHECK(fd >= 0, SL_ERR_IO, "cannot open audit log %s: %s", a->log_path, strerror(errno));
-    SL_CALL(tail_check(a, &m, fd, &t));
+    SL_CALL(writer_open(a, &m, &lock_fd, &fd, &t));
     if (t.head_stale)
         SL_CALL(head_write(a, &m, t.seq, t.hash));
     SL_CALL(fsync_dir(a->dir_path));
     *out = a;
     a = NULL;
 cleanup:
-    if (fd >= 0)
-        close(fd);
-    if (lock_fd >= 0)
-        close(lock_fd);
-    audit_mac_fini(&m);
+    writer_close(fd, lock_fd, &m);
     sl_audit_close(&a);
     return st;
 }
@@ -879,17 +902,10 @@ sl_status sl_audit_set_witness(struct sl_audit *a, const char *path)
     a->witness_path = sl_strdup(path);
     SL_CHECK(a->witness_path, SL_ERR_NOMEM, "out of memory");
     SL_CALL(audit_mac_init(&m, a->key->data));
-    SL_CALL(lock_take(a->lock_path, 1, LOCK_EX, &lock_fd));
-    fd = open(a->log_path, O_RDONLY | O_CLOEXEC);
-    SL_CHECK(fd >= 0, SL_ERR_IO, "cannot open audit log %s: %s", a->log_path, strerror(errno));
-    SL_CALL(tail_check(a, &m, fd, &t));
+    SL_CALL(writer_open(a, &m, &lock_fd, &fd, &t));
     SL_CALL(witness_check(a, fd, &t));
 cleanup:
-    if (fd >= 0)
-        close(fd);
-    if (lock_fd >= 0)
-        close(lock_fd);
-    audit_mac_fini(&m);
+    writer_close(fd, lock_fd, &m);
     return st;
 }
 
@@ -1070,12 +1086,7 @@ sl_status sl_audit_append(struct sl_audit *a, const char *event, const json_t *f
              "out of memory building an audit entry");
     SL_CALL(audit_mac_init(&m, a->key->data));
 
-    SL_CALL(lock_take(a->lock_path, 1, LOCK_EX, &lock_fd));
-    fd = open(a->log_path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
-    SL_CHECK(fd >= 0, SL_ERR_IO, "cannot open audit log %s: %s", a->log_path, strerror(errno));
-    /* Another process may have appended since we last looked: chain on what
-     * the file holds now, never on cached state. */
-    SL_CALL(tail_check(a, &m, fd, &t));
+    SL_CALL(writer_open(a, &m, &lock_fd, &fd, &t));
     SL_CALL(witness_check(a, fd, &t));
     SL_CHECK(t.seq < INT64_MAX, SL_ERR_INTEGRITY, "audit log %s: sequence exhausted", a->log_path);
     SL_CALL(audit_now(now));
@@ -1110,11 +1121,7 @@ sl_status sl_audit_append(struct sl_audit *a, const char *event, const json_t *f
     if (a->witness_path)
         SL_CALL(sl_audit_witness_add(a->witness_path, t.seq + 1, hash));
 cleanup:
-    if (fd >= 0)
-        close(fd);
-    if (lock_fd >= 0)
-        close(lock_fd);
-    audit_mac_fini(&m);
+    writer_close(fd, lock_fd, &m);
     sl_free(line);
     json_decref(obj);
     json_decref(ev);
