@@ -58,29 +58,9 @@ static const char *usage_text =
  * held it. */
 struct anchor {
     int64_t line;
-    char hex[65]; /* lowercase */
+    unsigned char hash[32];
     int seen;
 };
-
-/* An anchor from its line number and hash. */
-static void anchor_set(struct anchor *a, int64_t line, const unsigned char hash[32])
-{
-    memset(a, 0, sizeof *a);
-    a->line = line;
-    sl_sha256_hex(hash, a->hex);
-}
-
-/* Parses LINE:SHA256 (64 hex digits, either case). */
-static int anchor_parse(const char *s, struct anchor *a)
-{
-    unsigned char hash[32];
-    int64_t line = 0;
-
-    if (sl_audit_anchor_parse(s, strlen(s), &line, hash) != 0)
-        return 0;
-    anchor_set(a, line, hash);
-    return 1;
-}
 
 /* What the verification collects: the last commit the log recorded of each
  * ledger, the anchors, the head. */
@@ -106,9 +86,7 @@ static sl_status collect(void *ctx, int64_t line, const json_t *entry,
     memcpy(vs->head, hash, sizeof vs->head);
     for (int i = 0; i < vs->nanchors; i++)
         if (vs->anchor[i].line == line) {
-            char got[65];
-            sl_sha256_hex(hash, got);
-            SL_CHECK(strcmp(vs->anchor[i].hex, got) == 0, SL_ERR_INTEGRITY,
+            SL_CHECK(memcmp(vs->anchor[i].hash, hash, 32) == 0, SL_ERR_INTEGRITY,
                      "line %lld is not the line anchored (its SHA-256 differs): the log was "
                      "rewritten at or before it since the anchor was taken",
                      (long long)line);
@@ -207,7 +185,9 @@ int sl_cmd_audit(int argc, char **argv)
             return 2;
         }
         if (c == 'a') {
-            if (vs.nanchors == MAX_ANCHORS || !anchor_parse(optarg, &vs.anchor[vs.nanchors])) {
+            struct anchor *a = &vs.anchor[vs.nanchors];
+            if (vs.nanchors == MAX_ANCHORS ||
+                sl_audit_anchor_parse(optarg, strlen(optarg), &a->line, a->hash) != 0) {
                 fprintf(stderr,
                         "sluice audit: --anchor '%s': expected LINE:SHA256 (a line number and "
                         "64 hex digits, as 'audit verify' prints the head), at most %d\n",
@@ -230,8 +210,10 @@ int sl_cmd_audit(int argc, char **argv)
     log = argv[optind + 1];
     nopt = vs.nanchors;
     st = witness ? sl_audit_witness_last(witness, &wline, whash, &wpresent) : SL_OK;
-    if (wpresent)
-        anchor_set(&vs.anchor[vs.nanchors++], wline, whash);
+    if (wpresent) {
+        vs.anchor[vs.nanchors].line = wline;
+        memcpy(vs.anchor[vs.nanchors++].hash, whash, sizeof whash);
+    }
     if (st == SL_OK)
         st = sl_kek_load(keyfile, &kek);
     if (st == SL_OK && ledger_dir && !(vs.last = json_object()))

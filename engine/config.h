@@ -69,6 +69,13 @@ struct sl_colinfo;
 void sl_column_hint(const struct sl_colinfo *cols, int ncols, const char *name, char *out,
                     size_t size);
 
+/* The index of cohort c's column `name` into *col. SL_ERR_FORMAT when it has
+ * none: "WHERE: the cohort has no column 'NAME' (ROLE); HINT", without
+ * " (ROLE)" when role is NULL, HINT from sl_column_hint. */
+struct sl_cohort;
+sl_status sl_column_find(const struct sl_cohort *c, const char *name, const char *where,
+                         const char *role, int *col);
+
 /* ---- job file ---- */
 
 struct sl_analysis {

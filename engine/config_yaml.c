@@ -367,6 +367,22 @@ void sl_column_hint(const struct sl_colinfo *cols, int ncols, const char *name, 
         sl_strbuf_append(out, size, ", ...");
 }
 
+sl_status sl_column_find(const struct sl_cohort *c, const char *name, const char *where,
+                         const char *role, int *col)
+{
+    sl_status st = SL_OK;
+    char hint[640];
+
+    *col = sl_cohort_find(c, name);
+    if (*col >= 0)
+        return SL_OK;
+    sl_column_hint(sl_cohort_col(c, 0), sl_cohort_ncols(c), name, hint, sizeof hint);
+    SL_FAIL(SL_ERR_FORMAT, "%s: the cohort has no column '%s'%s%s%s; %s", where, name,
+            role ? " (" : "", role ? role : "", role ? ")" : "", hint);
+cleanup:
+    return st;
+}
+
 int sl_edit_distance(const char *a, const char *b, int cap)
 {
     size_t la = strlen(a), lb = strlen(b);

@@ -82,6 +82,8 @@ int64_t sl_cohort_nrows(const struct sl_cohort *c);
 int64_t sl_cohort_chunk_rows(const struct sl_cohort *c);
 int64_t sl_cohort_nchunks(const struct sl_cohort *c);
 int sl_cohort_ncols(const struct sl_cohort *c);
+/* Column i, or NULL outside [0, ncols); the columns form one array, so
+ * sl_cohort_col(c, 0) + i is column i. */
 const struct sl_colinfo *sl_cohort_col(const struct sl_cohort *c, int i);
 /* Column index by name, or -1. */
 int sl_cohort_find(const struct sl_cohort *c, const char *name);

@@ -90,17 +90,12 @@ static sl_status bind_col(const struct sl_analysis *a, const struct sl_cohort *c
                           enum glm_role role, int var, struct glm_col *out)
 {
     sl_status st = SL_OK;
-    int col = sl_cohort_find(c, name);
+    int col = -1;
     const struct sl_colinfo *info;
     static const char *const what[] = {"the response", "predictor", "the weights",
                                        "the offset"};
 
-    if (col < 0) {
-        char hint[640];
-        sl_column_hint(sl_cohort_col(c, 0), sl_cohort_ncols(c), name, hint, sizeof hint);
-        SL_FAIL(SL_ERR_FORMAT, "%s: the cohort has no column '%s' (%s); %s",
-                sl_params_where(a->params, key), name, what[role], hint);
-    }
+    SL_CALL(sl_column_find(c, name, sl_params_where(a->params, key), what[role], &col));
     info = sl_cohort_col(c, col);
     SL_CHECK(info->type != SL_COL_ID, SL_ERR_FORMAT,
              "%s: '%s' is the patient identifier; it cannot enter a model",

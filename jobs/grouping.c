@@ -17,18 +17,13 @@ static sl_status add_column(struct sl_grouping *g, const struct sl_analysis *a, 
                             const char *name, const struct sl_cohort *c)
 {
     sl_status st = SL_OK;
-    int col = sl_cohort_find(c, name);
+    int col = -1;
     const struct sl_colinfo *info;
 
     SL_CHECK(g->ndims < SL_TABLE_MAX_DIMS, SL_ERR_FORMAT,
              "%s: analysis '%s' groups by more than %d columns", sl_params_where(a->params, key),
              a->name, SL_TABLE_MAX_DIMS);
-    if (col < 0) {
-        char hint[640];
-        sl_column_hint(sl_cohort_col(c, 0), sl_cohort_ncols(c), name, hint, sizeof hint);
-        SL_FAIL(SL_ERR_FORMAT, "%s: the cohort has no column '%s'; %s",
-                sl_params_where(a->params, key), name, hint);
-    }
+    SL_CALL(sl_column_find(c, name, sl_params_where(a->params, key), NULL, &col));
     info = sl_cohort_col(c, col);
     SL_CHECK(info->type == SL_COL_CAT, SL_ERR_FORMAT,
              "%s: column '%s' is %s; grouping needs a categorical column",

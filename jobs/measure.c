@@ -12,14 +12,10 @@ sl_status sl_measure_init(struct sl_measure *m, const struct sl_cohort *c, const
                           const char *where)
 {
     sl_status st = SL_OK;
-    int col = sl_cohort_find(c, name);
+    int col = -1;
     const struct sl_colinfo *info;
 
-    if (col < 0) {
-        char hint[640];
-        sl_column_hint(sl_cohort_col(c, 0), sl_cohort_ncols(c), name, hint, sizeof hint);
-        SL_FAIL(SL_ERR_FORMAT, "%s: the cohort has no column '%s'; %s", where, name, hint);
-    }
+    SL_CALL(sl_column_find(c, name, where, NULL, &col));
     info = sl_cohort_col(c, col);
     SL_CHECK(info->type == SL_COL_INT || info->type == SL_COL_REAL || info->type == SL_COL_DATE,
              SL_ERR_FORMAT, "%s: column '%s' is %s; a numeric column (integer, real or date) "
