@@ -1,7 +1,11 @@
 // test_frame.cc: how chunks are split between ranks, and that frames loaded by
 // 1, 2 or 4 simulated ranks hold exactly the cohort's rows, chunk by chunk.
 #include <algorithm>
+#include <cctype>
+#include <cstdio>
+#include <fstream>
 #include <map>
+#include <sstream>
 
 #include "io_test_util.hh"
 
@@ -19,6 +23,43 @@ std::vector<int64_t> assign(int64_t nchunks, int rank, int size, sl_assign how) 
 }
 
 class FrameTest : public IoTest {};
+
+// The kernel's account of the mapping that starts at p (/proc/self/smaps):
+// resident and locked kB, and its VmFlags.
+struct Mapping {
+    bool found = false;
+    long rss_kb = -1, locked_kb = -1;
+    std::string flags;
+};
+
+Mapping mapping_at(const void *p) {
+    Mapping m;
+    std::ifstream in("/proc/self/smaps");
+    std::string line;
+    bool in_it = false;
+    char want[32];
+    std::snprintf(want, sizeof want, "%lx-", reinterpret_cast<unsigned long>(p));
+    while (std::getline(in, line)) {
+        if (line.find('-') != std::string::npos && line.find(':') > line.find('-') &&
+            std::isxdigit(static_cast<unsigned char>(line[0]))) {
+            in_it = line.rfind(want, 0) == 0;
+            m.found = m.found || in_it;
+            continue;
+        }
+        if (!in_it)
+            continue;
+        std::istringstream ls(line);
+        std::string key;
+        ls >> key;
+        if (key == "Rss:")
+            ls >> m.rss_kb;
+        else if (key == "Locked:")
+            ls >> m.locked_kb;
+        else if (key == "VmFlags:")
+            m.flags = line.substr(line.find(':') + 1) + " ";
+    }
+    return m;
+}
 
 }  // namespace
 
@@ -127,6 +168,42 @@ TEST_F(FrameTest, RanksTogetherHoldTheWholeCohortInChunkOrder) {
             }
         }
     }
+}
+
+// Decrypted columns stay out of core dumps, and every page the threads
+// wrote while decrypting is locked against swapping (where the system lets
+// the process lock memory).
+TEST_F(FrameTest, DecryptedPagesAreLockedAndLeftOutOfCoreDumps) {
+    Kek kek = make_kek(dir_.file("k"));
+    std::string path = dir_.file("c.h5");
+    Table t = make_table(20000, 23);
+    write_table(path, kek.get(), t, 1024);
+    Cohort c = open_cohort(path);
+    ASSERT_TRUE(c);
+    ASSERT_EQ(sl_cohort_unlock(c.get(), kek.get()), SL_OK);
+    auto chunks = assign(sl_cohort_nchunks(c.get()), 0, 1, SL_ASSIGN_CONTIGUOUS);
+    const int cols[] = {2, 4};
+    sl_frame *fp = nullptr;
+    ASSERT_EQ(sl_frame_load(c.get(), cols, 2, chunks.data(), static_cast<int64_t>(chunks.size()),
+                            &fp),
+              SL_OK)
+        << last_error();
+    Frame f(fp);
+    int locked = 0;
+    for (int j = 0; j < 2; j++) {
+        Mapping m = mapping_at(f->data[j]->data);
+        ASSERT_TRUE(m.found) << "column " << j;
+        EXPECT_NE(m.flags.find(" dd "), std::string::npos) << m.flags;
+        EXPECT_GE(m.rss_kb * 1024, f->nrows * static_cast<long>(Table::element_size(cols[j])))
+            << "column " << j;
+        if (!f->data[j]->locked)
+            continue;
+        locked++;
+        EXPECT_NE(m.flags.find(" lo "), std::string::npos) << m.flags;
+        EXPECT_EQ(m.locked_kb, m.rss_kb) << "column " << j;
+    }
+    if (locked == 0)
+        GTEST_SKIP() << "this process may not lock memory (RLIMIT_MEMLOCK)";
 }
 
 TEST_F(FrameTest, LoadRejectsBadListsAndNeedsTheKey) {
