@@ -103,10 +103,11 @@ sl_status sl_cohort_read_chunk(struct sl_cohort *c, int col, int64_t chunk, void
                                size_t dst_size);
 
 /* Decrypts chunks[0..n) of column `col` into dst[i] (secret, dst_size[i]
- * bytes each) on up to OpenMP's thread count: the sealed chunks are read
- * from the file on the calling thread (HDF5 is used from one thread only)
- * and opened in parallel, each thread with its own copy of the cipher
- * context. Fails like sl_cohort_read_chunk, reporting the first failing
+ * bytes each) on up to OpenMP's thread count: HDF5 finds the sealed chunks
+ * on the calling thread (it is used from one thread only), then the threads
+ * read them (pread on HDF5's file descriptor) and open them in parallel,
+ * each with its own copy of the cipher context and read buffer. Fails like
+ * sl_cohort_read_chunk, reporting the first failing
  * chunk in list order, with every destination wiped. Call it from one thread
  * at a time per cohort handle. */
 sl_status sl_cohort_read_chunks(struct sl_cohort *c, int col, const int64_t *chunks, int64_t n,

@@ -51,6 +51,7 @@ struct sl_cohort {
     struct sl_colinfo *cols;   /* [ncols], by sluice_index */
     struct sl_rcol *rc;        /* [ncols] */
     struct sl_aead *aead;      /* set by sl_cohort_unlock */
+    int fd;                    /* HDF5's descriptor of the file: chunks are read with pread */
     unsigned char *sealed;     /* one sealed chunk as read from the file (not secret) */
     size_t sealed_cap;
 };
@@ -526,6 +527,30 @@ cleanup:
 
 /* ---- open / close ---- */
 
+/* The descriptor through which HDF5's default (sec2) driver reads the file.
+ * Chunks are read with pread on it: from any thread, while HDF5 itself is
+ * called from one thread only. */
+static sl_status file_descriptor(struct sl_cohort *c)
+{
+    sl_status st = SL_OK;
+    hid_t fapl = H5I_INVALID_HID;
+    void *handle = NULL;
+
+    SL_CALL_H5(fapl = H5Fget_access_plist(c->file), "%s: cannot query how the file is opened",
+               c->path);
+    SL_CHECK(H5Pget_driver(fapl) == H5FD_SEC2, SL_ERR_HDF5,
+             "%s: HDF5 opened the file with a driver other than sec2 (its default); sluice "
+             "reads chunks through that driver's file descriptor",
+             c->path);
+    SL_CALL_H5(H5Fget_vfd_handle(c->file, fapl, &handle), "%s: no file descriptor from HDF5",
+               c->path);
+    SL_CHECK(handle, SL_ERR_HDF5, "%s: no file descriptor from HDF5", c->path);
+    c->fd = *(const int *)handle;
+cleanup:
+    h5_close_quiet(&fapl, H5Pclose);
+    return st;
+}
+
 sl_status sl_cohort_open(const char *path, struct sl_cohort **out)
 {
     sl_status st = SL_OK;
@@ -547,10 +572,12 @@ sl_status sl_cohort_open(const char *path, struct sl_cohort **out)
     c = sl_calloc(1, sizeof *c);
     SL_CHECK(c, SL_ERR_NOMEM, "out of memory");
     c->file = H5I_INVALID_HID;
+    c->fd = -1;
     c->path = sl_strdup(path);
     SL_CHECK(c->path, SL_ERR_NOMEM, "out of memory");
     SL_CALL_H5_AS(SL_ERR_FORMAT, c->file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT),
                   "cannot open cohort %s: the file is truncated or damaged", path);
+    SL_CALL(file_descriptor(c));
     SL_CALL(version_check(c));
     SL_CALL(root_read(c));
     SL_CALL(columns_read(c));
@@ -641,15 +668,16 @@ cleanup:
     return st;
 }
 
-/* Checks the request and reads sealed chunk `chunk` of column `col` into
- * *buf (grown as needed, capacity *cap; ciphertext, not secret). *stored is
- * its size, *len the plaintext size, which must fit in dst_size. */
-static sl_status fetch_sealed(struct sl_cohort *c, int col, int64_t chunk, size_t dst_size,
-                              unsigned char **buf, size_t *cap, size_t *stored, size_t *len)
+/* Where sealed chunk `chunk` of column `col` is: checks the request and the
+ * stored size before anything is read. *addr and *stored are its place and
+ * size in the file, *len the plaintext size, which must fit in dst_size.
+ * HDF5 is called from one thread only. */
+static sl_status locate_sealed(struct sl_cohort *c, int col, int64_t chunk, size_t dst_size,
+                               haddr_t *addr, size_t *stored, size_t *len)
 {
     sl_status st = SL_OK;
     hsize_t offset, size = 0;
-    uint32_t mask = 0;
+    unsigned mask = 0;
     const char *dpath;
 
     SL_CHECK(col >= 0 && col < c->ncols, SL_ERR_ARG, "%s: no column %d", c->path, col);
@@ -663,7 +691,9 @@ static sl_status fetch_sealed(struct sl_cohort *c, int col, int64_t chunk, size_
              "%s: dataset %s chunk %lld needs %zu bytes, the destination has %zu", c->path,
              dpath, (long long)chunk, *len, dst_size);
     offset = (hsize_t)chunk * (hsize_t)c->chunk_rows;
-    if (H5Dget_chunk_storage_size(c->rc[col].dset, &offset, &size) < 0 || size == 0) {
+    *addr = HADDR_UNDEF;
+    if (H5Dget_chunk_info_by_coord(c->rc[col].dset, &offset, &mask, addr, &size) < 0 ||
+        *addr == HADDR_UNDEF || size == 0) {
         (void)H5Eclear2(H5E_DEFAULT);
         SL_FAIL(SL_ERR_CRYPTO, "%s: dataset %s chunk %lld is missing (truncated or tampered file)",
                 c->path, dpath, (long long)chunk);
@@ -673,15 +703,6 @@ static sl_status fetch_sealed(struct sl_cohort *c, int col, int64_t chunk, size_
              "tampered)",
              c->path, dpath, (long long)chunk, (unsigned long long)size,
              *len + SL_GCM_TAG_BYTES);
-    if (*cap < (size_t)size) {
-        sl_free(*buf);
-        *cap = 0;
-        *buf = sl_malloc((size_t)size);
-        SL_CHECK(*buf, SL_ERR_NOMEM, "out of memory");
-        *cap = (size_t)size;
-    }
-    SL_CALL_H5(H5Dread_chunk(c->rc[col].dset, H5P_DEFAULT, &offset, &mask, *buf),
-               "%s: cannot read dataset %s chunk %lld", c->path, dpath, (long long)chunk);
     SL_CHECK(mask == 0, SL_ERR_CRYPTO,
              "%s: dataset %s chunk %lld is marked as stored without the sluice filter", c->path,
              dpath, (long long)chunk);
@@ -690,7 +711,31 @@ cleanup:
     return st;
 }
 
-/* Opens a fetched chunk with `aead` (one thread's context). */
+/* Reads the `stored` bytes of a located chunk into buf (ciphertext, not
+ * secret) with pread on HDF5's descriptor: safe from any thread. */
+static sl_status read_sealed(const struct sl_cohort *c, int col, int64_t chunk, haddr_t addr,
+                             size_t stored, unsigned char *buf)
+{
+    sl_status st = SL_OK;
+    size_t got = 0;
+
+    while (got < stored) {
+        ssize_t k = pread(c->fd, buf + got, stored - got, (off_t)(addr + got));
+        if (k < 0 && errno == EINTR)
+            continue;
+        SL_CHECK(k >= 0, SL_ERR_IO, "%s: cannot read dataset %s chunk %lld: %s", c->path,
+                 c->rc[col].dset_path, (long long)chunk, strerror(errno));
+        SL_CHECK(k > 0, SL_ERR_CRYPTO,
+                 "%s: dataset %s chunk %lld ends past the end of the file (truncated or "
+                 "tampered file)",
+                 c->path, c->rc[col].dset_path, (long long)chunk);
+        got += (size_t)k;
+    }
+cleanup:
+    return st;
+}
+
+/* Opens a read chunk with `aead` (one thread's context). */
 static sl_status open_sealed(const struct sl_cohort *c, struct sl_aead *aead, int col,
                              int64_t chunk, const unsigned char *sealed, size_t stored, void *dst,
                              size_t len)
@@ -700,14 +745,32 @@ static sl_status open_sealed(const struct sl_cohort *c, struct sl_aead *aead, in
     return sl_aead_open(aead, &ref, sealed, stored, dst, len);
 }
 
+/* A sealed buffer of at least `size` bytes in *buf (capacity *cap). */
+static sl_status sealed_reserve(unsigned char **buf, size_t *cap, size_t size)
+{
+    sl_status st = SL_OK;
+    if (*cap < size) {
+        sl_free(*buf);
+        *cap = 0;
+        *buf = sl_malloc(size);
+        SL_CHECK(*buf, SL_ERR_NOMEM, "out of memory");
+        *cap = size;
+    }
+cleanup:
+    return st;
+}
+
 sl_status sl_cohort_read_chunk(struct sl_cohort *c, int col, int64_t chunk, void *dst,
                                size_t dst_size)
 {
     sl_status st = SL_OK;
     size_t stored = 0, len = 0;
+    haddr_t addr;
 
     SL_CHECK(c && dst, SL_ERR_ARG, "reading a chunk needs a cohort and a destination");
-    SL_CALL(fetch_sealed(c, col, chunk, dst_size, &c->sealed, &c->sealed_cap, &stored, &len));
+    SL_CALL(locate_sealed(c, col, chunk, dst_size, &addr, &stored, &len));
+    SL_CALL(sealed_reserve(&c->sealed, &c->sealed_cap, stored));
+    SL_CALL(read_sealed(c, col, chunk, addr, stored, c->sealed));
     SL_CALL(open_sealed(c, c->aead, col, chunk, c->sealed, stored, dst, len));
 cleanup:
     if (st != SL_OK && dst)
@@ -715,90 +778,82 @@ cleanup:
     return st;
 }
 
-/* One fetched chunk of a batch, and how opening it went. */
-struct batch_slot {
-    unsigned char *sealed;
-    size_t cap, stored, len;
-    sl_status st;
-    char msg[512];
+/* Where a batch's chunks are and their sizes, and the first failure. */
+struct batch {
+    haddr_t *addr;
+    size_t *stored, *len;
+    int64_t fail_at; /* the first failing chunk (list order), or n */
+    sl_status fst;
+    char fmsg[512];
 };
 
-/* Opens chunk i of a batch on the calling thread's cipher context. */
-static void open_slot(const struct sl_cohort *c, struct sl_aead *const *ctx, int col,
-                      int64_t chunk, struct batch_slot *s, void *dst)
+/* Records the failure of chunk i (message from the calling thread) unless
+ * an earlier chunk failed. */
+static void batch_fail(struct batch *b, int64_t i, sl_status st)
 {
-    s->st = open_sealed(c, ctx[sl_thread_num()], col, chunk, s->sealed, s->stored, dst, s->len);
-    if (s->st != SL_OK)
-        snprintf(s->msg, sizeof s->msg, "%s", sl_error_message());
+    SL_OMP(critical(sl_cohort_batch))
+    if (i < b->fail_at) {
+        b->fail_at = i;
+        b->fst = st;
+        snprintf(b->fmsg, sizeof b->fmsg, "%s", sl_error_message());
+    }
 }
 
 sl_status sl_cohort_read_chunks(struct sl_cohort *c, int col, const int64_t *chunks, int64_t n,
                                 void *const *dst, const size_t *dst_size)
 {
     sl_status st = SL_OK;
-    int nt = sl_max_threads(), batch;
+    int nt = sl_max_threads();
     struct sl_aead **ctx = NULL;
-    struct batch_slot *slot = NULL; /* two sets of `batch` slots */
-    sl_status fst = SL_OK;          /* the first failure, in chunk order */
-    char fmsg[512] = "";
+    unsigned char **buf = NULL;
+    size_t *cap = NULL, most = 0;
+    struct batch b = {NULL, NULL, NULL, n, SL_OK, ""};
+    int64_t located = 0;
 
     nt = n < nt ? (int)(n > 1 ? n : 1) : nt;
-    batch = 2 * nt;
     SL_CHECK(c && (n == 0 || (chunks && dst && dst_size)), SL_ERR_ARG,
              "reading chunks needs a cohort and destinations");
     SL_CHECK(c->aead, SL_ERR_ARG, "cohort %s is locked: unlock it with its key first", c->path);
     ctx = sl_calloc((size_t)nt, sizeof *ctx);
-    slot = sl_calloc((size_t)(2 * batch), sizeof *slot);
-    SL_CHECK(ctx && slot, SL_ERR_NOMEM, "out of memory");
+    buf = sl_calloc((size_t)nt, sizeof *buf);
+    cap = sl_calloc((size_t)nt, sizeof *cap);
+    b.addr = sl_malloc((size_t)(n + 1) * sizeof *b.addr);
+    b.stored = sl_malloc((size_t)(n + 1) * sizeof *b.stored);
+    b.len = sl_malloc((size_t)(n + 1) * sizeof *b.len);
+    SL_CHECK(ctx && buf && cap && b.addr && b.stored && b.len, SL_ERR_NOMEM, "out of memory");
     ctx[0] = c->aead;
     for (int t = 1; t < nt; t++)
         SL_CALL(sl_aead_clone(c->aead, &ctx[t]));
-    /* The master thread reads batch b + 1 from the file (HDF5 from one
-     * thread only) while the others open batch b; then it helps. */
-    SL_OMP(parallel num_threads(nt))
-    SL_OMP(master)
-    {
-        int64_t nbatch = (n + batch - 1) / batch;
-        for (int64_t b = 0; b <= nbatch && fst == SL_OK; b++) {
-            struct batch_slot *set = slot + (b & 1) * batch;
-            int64_t b0 = b * batch, nb = n - b0 < batch ? n - b0 : batch;
-            if (b > 0) {
-                /* batch b - 1 was fetched last round: open it */
-                struct batch_slot *prev = slot + ((b - 1) & 1) * batch;
-                int64_t p0 = (b - 1) * batch, np = n - p0 < batch ? n - p0 : batch;
-                for (int64_t i = 0; i < np; i++)
-                    SL_OMP(task firstprivate(i))
-                    open_slot(c, ctx, col, chunks[p0 + i], &prev[i], dst[p0 + i]);
-            }
-            for (int64_t i = 0; b < nbatch && i < nb && fst == SL_OK; i++) {
-                set[i].st = fetch_sealed(c, col, chunks[b0 + i], dst_size[b0 + i],
-                                         &set[i].sealed, &set[i].cap, &set[i].stored,
-                                         &set[i].len);
-                if (set[i].st != SL_OK) {
-                    /* keep the message before this thread runs any task;
-                     * the chunks in flight come first in the report */
-                    snprintf(set[i].msg, sizeof set[i].msg, "%s", sl_error_message());
-                    nb = i + 1;
-                }
-            }
-            SL_OMP(taskwait)
-            if (b > 0) {
-                struct batch_slot *prev = slot + ((b - 1) & 1) * batch;
-                int64_t p0 = (b - 1) * batch, np = n - p0 < batch ? n - p0 : batch;
-                for (int64_t i = 0; i < np && fst == SL_OK; i++)
-                    if (prev[i].st != SL_OK) {
-                        fst = prev[i].st;
-                        snprintf(fmsg, sizeof fmsg, "%s", prev[i].msg);
-                    }
-            }
-            for (int64_t i = 0; b < nbatch && i < nb && fst == SL_OK; i++)
-                if (set[i].st != SL_OK) {
-                    fst = set[i].st;
-                    snprintf(fmsg, sizeof fmsg, "%s", set[i].msg);
-                }
+    /* HDF5 finds the chunks here, on this thread; the threads then read
+     * and open them in any order, and the first failure in list order is
+     * the one reported (chunks after a located failure are not read) */
+    for (; located < n; located++) {
+        sl_status lst = locate_sealed(c, col, chunks[located], dst_size[located],
+                                      &b.addr[located], &b.stored[located], &b.len[located]);
+        if (lst != SL_OK) {
+            batch_fail(&b, located, lst);
+            break;
         }
+        most = b.stored[located] > most ? b.stored[located] : most;
     }
-    SL_CHECK(fst == SL_OK, fst, "%s", fmsg);
+    for (int t = 0; t < nt; t++)
+        SL_CALL(sealed_reserve(&buf[t], &cap[t], most));
+    SL_OMP(parallel for num_threads(nt) schedule(dynamic, 1))
+    for (int64_t i = 0; i < located; i++) {
+        int t = sl_thread_num();
+        int64_t first;
+        sl_status cst;
+        SL_OMP(atomic read)
+        first = b.fail_at;
+        if (i > first)
+            continue;
+        cst = read_sealed(c, col, chunks[i], b.addr[i], b.stored[i], buf[t]);
+        if (cst == SL_OK)
+            cst = open_sealed(c, ctx[t], col, chunks[i], buf[t], b.stored[i], dst[i], b.len[i]);
+        if (cst != SL_OK)
+            batch_fail(&b, i, cst);
+    }
+    SL_CHECK(b.fail_at == n, b.fst, "%s", b.fmsg);
 cleanup:
     if (st != SL_OK)
         for (int64_t i = 0; dst && dst_size && i < n; i++)
@@ -806,10 +861,14 @@ cleanup:
                 sl_wipe(dst[i], dst_size[i]);
     for (int t = 1; ctx && t < nt; t++)
         sl_aead_destroy(&ctx[t]);
-    for (int i = 0; slot && i < 2 * batch; i++)
-        sl_free(slot[i].sealed);
+    for (int t = 0; buf && t < nt; t++)
+        sl_free(buf[t]);
     sl_free(ctx);
-    sl_free(slot);
+    sl_free(buf);
+    sl_free(cap);
+    sl_free(b.addr);
+    sl_free(b.stored);
+    sl_free(b.len);
     return st;
 }
 

@@ -1,8 +1,9 @@
 /*
  * h5filter.c: the sluice filter entry in HDF5's pipeline (SL_FILTER_ID).
  *
- * sluice seals every chunk itself and moves it with direct chunk I/O
- * (H5Dwrite_chunk/H5Dread_chunk), which bypasses the pipeline. The filter
+ * sluice seals every chunk itself and writes it with direct chunk I/O
+ * (H5Dwrite_chunk), which bypasses the pipeline; it reads the sealed bytes
+ * where HDF5 says the chunk is (H5Dget_chunk_info_by_coord, then pread). The filter
  * entry exists so that every other path fails: its callback refuses to run,
  * so an ordinary H5Dwrite cannot store plaintext and an ordinary H5Dread
  * cannot return ciphertext as if it were data; and because the filter is

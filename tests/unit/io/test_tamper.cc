@@ -47,6 +47,31 @@ protected:
         for (unsigned char ch : dst)
             ASSERT_EQ(ch, 0) << "destination not wiped";
     }
+    // Reads chunks 0..7 of bmi (8 bytes per value) with sl_cohort_read_chunks
+    // into buf, which starts filled with 0xaa.
+    sl_status read_bmi_batch(sl_cohort *c, std::vector<std::vector<unsigned char>> &buf) {
+        std::vector<int64_t> chunks = {0, 1, 2, 3, 4, 5, 6, 7};
+        std::vector<void *> dst;
+        std::vector<size_t> len;
+        buf.assign(chunks.size(), std::vector<unsigned char>(kChunk * 8, 0xaa));
+        for (auto &b : buf) {
+            dst.push_back(b.data());
+            len.push_back(b.size());
+        }
+        return sl_cohort_read_chunks(c, 2, chunks.data(), static_cast<int64_t>(chunks.size()),
+                                     dst.data(), len.data());
+    }
+    // A failed batch names bad chunk `k` of bmi and leaves every destination
+    // wiped.
+    static void expect_batch_refused(const std::vector<std::vector<unsigned char>> &buf,
+                                     int64_t k) {
+        EXPECT_NE(last_error().find("/patients/bmi chunk " + std::to_string(k)),
+                  std::string::npos)
+            << last_error();
+        for (auto &b : buf)
+            for (unsigned char ch : b)
+                ASSERT_EQ(ch, 0) << "destination not wiped";
+    }
     void expect_reads(sl_cohort *c, int col, int64_t k) {
         size_t es = Table::element_size(col);
         int64_t n = sl_cohort_chunk_nrows(c, k);
@@ -196,34 +221,47 @@ TEST_F(Tamper, TruncatedFileIsRefused) {
     }
 }
 
-// sl_cohort_read_chunks opens chunks on all threads, a batch at a time: a
-// clean read gives the file's values, a tampered chunk fails the call with the
-// first bad chunk in list order, and every destination (also those of earlier,
-// already opened batches) is wiped.
-TEST_F(Tamper, ThreadedReadReportsTheFirstBadChunkAndWipesAll) {
-    const int col = 2;  // bmi, 8 bytes per value
-    std::vector<int64_t> chunks = {0, 1, 2, 3, 4, 5, 6, 7};
-    auto read_all = [&](sl_cohort *c, std::vector<std::vector<unsigned char>> &buf) {
-        std::vector<void *> dst;
-        std::vector<size_t> len;
-        buf.assign(chunks.size(), std::vector<unsigned char>(kChunk * 8, 0xaa));
-        for (auto &b : buf) {
-            dst.push_back(b.data());
-            len.push_back(b.size());
+// A file cut short while open: the chunk HDF5 still finds reads past the end,
+// which fails closed like any other damage, on one chunk and on a batch.
+TEST_F(Tamper, FileCutShortAfterOpeningIsRefused) {
+    RawChunk last = raw_chunk(path_, "/patients/bmi", 0);
+    int64_t last_k = 0;
+    for (int64_t k = 1; k < 8; k++) {
+        RawChunk rc = raw_chunk(path_, "/patients/bmi", static_cast<hsize_t>(k * kChunk));
+        if (rc.addr > last.addr) {
+            last = rc;
+            last_k = k;
         }
-        return sl_cohort_read_chunks(c, col, chunks.data(), static_cast<int64_t>(chunks.size()),
-                                     dst.data(), len.data());
-    };
+    }
+    struct stat sb;
+    ASSERT_EQ(stat(path_.c_str(), &sb), 0);
+    ASSERT_LE(static_cast<off_t>(last.addr + last.size), sb.st_size);
+    Cohort c = unlocked();
+    ASSERT_TRUE(c);
+    ASSERT_EQ(truncate(path_.c_str(), static_cast<off_t>(last.addr + last.size / 2)), 0);
+    expect_refused(c.get(), 2, last_k);
+    EXPECT_NE(last_error().find("past the end of the file"), std::string::npos) << last_error();
+
+    std::vector<std::vector<unsigned char>> buf;
+    EXPECT_EQ(read_bmi_batch(c.get(), buf), SL_ERR_CRYPTO);
+    expect_batch_refused(buf, last_k);
+}
+
+// sl_cohort_read_chunks reads and opens chunks on all threads: a clean read
+// gives the file's values, a tampered chunk fails the call with the first bad
+// chunk in list order, and every destination (also those of chunks already
+// opened) is wiped.
+TEST_F(Tamper, ThreadedReadReportsTheFirstBadChunkAndWipesAll) {
     std::vector<std::vector<unsigned char>> buf;
     {
         Cohort c = unlocked();
         ASSERT_TRUE(c);
-        ASSERT_EQ(read_all(c.get(), buf), SL_OK) << last_error();
+        ASSERT_EQ(read_bmi_batch(c.get(), buf), SL_OK) << last_error();
         for (int64_t k = 0; k < 8; k++) {
             int64_t n = sl_cohort_chunk_nrows(c.get(), k);
             std::vector<unsigned char> got(buf[static_cast<size_t>(k)].begin(),
                                            buf[static_cast<size_t>(k)].begin() + n * 8);
-            EXPECT_EQ(got, table_.bytes(col, k * kChunk, n)) << "chunk " << k;
+            EXPECT_EQ(got, table_.bytes(2, k * kChunk, n)) << "chunk " << k;
         }
     }
     for (int64_t bad : {6, 2}) {
@@ -231,13 +269,8 @@ TEST_F(Tamper, ThreadedReadReportsTheFirstBadChunkAndWipesAll) {
         flip_byte(path_, rc.addr + 20);
         Cohort c = unlocked();
         ASSERT_TRUE(c);
-        EXPECT_EQ(read_all(c.get(), buf), SL_ERR_CRYPTO);
-        EXPECT_NE(last_error().find("/patients/bmi chunk " + std::to_string(bad)),
-                  std::string::npos)
-            << last_error();
-        for (auto &b : buf)
-            for (unsigned char ch : b)
-                ASSERT_EQ(ch, 0) << "destination not wiped";
+        EXPECT_EQ(read_bmi_batch(c.get(), buf), SL_ERR_CRYPTO);
+        expect_batch_refused(buf, bad);
     }
 }
 
