@@ -37,8 +37,10 @@
 
 #include "engine/core/alloc.h"
 #include "engine/core/log.h"
+#include "engine/core/parallel.h"
 #include "engine/core/secbuf.h"
 #include "engine/config.h"
+#include "io/cohort.h"
 #include "io/format.h"
 #include "jobs/formula.h"
 #include "jobs/glm_fit.h"
@@ -361,17 +363,78 @@ static void distinct_add(struct distinct *d, double v, int64_t count)
     d->c[d->k++] = count;
 }
 
+/* Adds the distinct values `from` found after those of d (later rows, or a
+ * later rank). */
+static void distinct_merge(struct distinct *d, const struct distinct *from)
+{
+    if (from->k > 3)
+        d->k = 4;
+    for (int j = 0; j < from->k && from->k <= 3; j++)
+        distinct_add(d, from->v[j], from->c[j]);
+}
+
+/* Rows below this many are scanned on one thread. */
+#define SCAN_PARALLEL_ROWS 16384
+
+/* Column data from row r0 on. */
+static const void *col_from(const struct glm_col *c, const void *data, int64_t r0)
+{
+    return (const char *)data + (size_t)r0 * sl_coltype_size(c->type);
+}
+
+/* Rows [r0, r1) of the pass: complete cases into cc, counts into ints (laid
+ * out as sc->ints) and the first distinct values of numeric columns, in row
+ * order, into dist. */
+static void scan_slice(const struct glm_state *s, const struct scan *sc, const void **data,
+                       const uint8_t *mask, int64_t r0, int64_t r1, uint8_t *cc, int64_t *ints,
+                       struct distinct *dist)
+{
+    int64_t n = r1 - r0;
+    uint8_t *c = cc + r0;
+
+    for (int64_t i = 0; i < n; i++) {
+        c[i] = !mask || mask[r0 + i];
+        ints[I_KEPT] += c[i];
+    }
+    for (int k = 0; k < s->ncols; k++)
+        col_drop_missing(&s->cols[k], col_from(&s->cols[k], data[k], r0), n, c);
+    for (int k = 0; k < s->ncols; k++)
+        ints[NI + k] = col_count_invalid(s, &s->cols[k], col_from(&s->cols[k], data[k], r0), n, c);
+    for (int64_t i = 0; i < n; i++)
+        ints[I_COMPLETE] += c[i];
+    for (int k = 0; k < s->ncols; k++) {
+        const struct glm_col *col = &s->cols[k];
+        const void *v = col_from(col, data[k], r0);
+        if (col->type == SL_COL_CAT) {
+            const int32_t *code = v;
+            int64_t *lev = ints + (sc->levels[k] - sc->ints);
+            for (int64_t i = 0; i < n; i++)
+                if (c[i] && code[i] >= 0 && code[i] < col->nlevels)
+                    lev[code[i]]++;
+        } else {
+            for (int64_t i = 0; i < n && dist[k].k <= 3; i++)
+                if (c[i])
+                    distinct_add(&dist[k], col_number(col, v, i), 1);
+        }
+    }
+}
+
 /* The pass over this rank's rows: complete cases into cc, counts summed
- * across ranks, distinct values of numeric columns merged across ranks. */
+ * across ranks, distinct values of numeric columns merged across ranks.
+ * The threads take contiguous slices; their counts are summed and their
+ * distinct values merged in slice order, which is row order, so the facts
+ * do not depend on the thread count. */
 static sl_status scan_rows(const struct glm_state *s, struct sl_exec *ex, const void **data,
                            uint8_t *cc, struct scan *sc)
 {
     sl_status st = SL_OK;
     const struct sl_frame *fr = sl_exec_frame(ex);
     const uint8_t *mask = sl_exec_mask(ex);
-    int64_t off;
+    int64_t off, *part = NULL;
     double *packed = NULL, *all = NULL;
     int64_t total = 0;
+    struct distinct *pdist = NULL;
+    int nt = fr->nrows >= SCAN_PARALLEL_ROWS ? sl_max_threads() : 1;
 
     memset(sc, 0, sizeof *sc);
     sc->nints = NI + s->ncols;
@@ -382,7 +445,10 @@ static sl_status scan_rows(const struct glm_state *s, struct sl_exec *ex, const 
     sc->levels = sl_calloc((size_t)s->ncols, sizeof *sc->levels);
     sc->dist = sl_calloc((size_t)s->ncols, sizeof *sc->dist);
     packed = sl_calloc((size_t)s->ncols * 7, sizeof *packed);
-    SL_CHECK(sc->ints && sc->levels && sc->dist && packed, SL_ERR_NOMEM, "out of memory");
+    part = sl_calloc((size_t)(nt * sc->nints), sizeof *part);
+    pdist = sl_calloc((size_t)nt * (size_t)s->ncols, sizeof *pdist);
+    SL_CHECK(sc->ints && sc->levels && sc->dist && packed && part && pdist, SL_ERR_NOMEM,
+             "out of memory");
     sc->bad = sc->ints + NI;
     off = NI + s->ncols;
     for (int k = 0; k < s->ncols; k++)
@@ -391,28 +457,15 @@ static sl_status scan_rows(const struct glm_state *s, struct sl_exec *ex, const 
             off += s->cols[k].nlevels;
         }
 
-    for (int64_t i = 0; i < fr->nrows; i++) {
-        cc[i] = !mask || mask[i];
-        sc->ints[I_KEPT] += cc[i];
-    }
-    for (int k = 0; k < s->ncols; k++)
-        col_drop_missing(&s->cols[k], data[k], fr->nrows, cc);
-    for (int k = 0; k < s->ncols; k++)
-        sc->bad[k] = col_count_invalid(s, &s->cols[k], data[k], fr->nrows, cc);
-    for (int64_t i = 0; i < fr->nrows; i++)
-        sc->ints[I_COMPLETE] += cc[i];
-    for (int k = 0; k < s->ncols; k++) {
-        const struct glm_col *c = &s->cols[k];
-        if (c->type == SL_COL_CAT) {
-            const int32_t *v = data[k];
-            for (int64_t i = 0; i < fr->nrows; i++)
-                if (cc[i] && v[i] >= 0 && v[i] < c->nlevels)
-                    sc->levels[k][v[i]]++;
-        } else {
-            for (int64_t i = 0; i < fr->nrows && sc->dist[k].k <= 3; i++)
-                if (cc[i])
-                    distinct_add(&sc->dist[k], col_number(c, data[k], i), 1);
-        }
+    SL_OMP(parallel for num_threads(nt) schedule(static, 1))
+    for (int t = 0; t < nt; t++)
+        scan_slice(s, sc, data, mask, fr->nrows * t / nt, fr->nrows * (t + 1) / nt, cc,
+                   part + (int64_t)t * sc->nints, pdist + (int64_t)t * s->ncols);
+    for (int t = 0; t < nt; t++) {
+        for (int64_t i = 0; i < sc->nints; i++)
+            sc->ints[i] += part[(int64_t)t * sc->nints + i];
+        for (int k = 0; k < s->ncols; k++)
+            distinct_merge(&sc->dist[k], &pdist[(int64_t)t * s->ncols + k]);
     }
     SL_CALL(sl_exec_sum_i64(ex, sc->ints, sc->nints));
 
@@ -430,16 +483,18 @@ static sl_status scan_rows(const struct glm_state *s, struct sl_exec *ex, const 
     for (int64_t r = 0; r < total / (s->ncols * 7); r++)
         for (int k = 0; k < s->ncols; k++) {
             const double *e = all + (r * s->ncols + k) * 7;
-            if (e[0] > 3) {
-                sc->dist[k].k = 4;
-                continue;
-            }
-            for (int j = 0; j < (int)e[0]; j++)
-                distinct_add(&sc->dist[k], e[1 + 2 * j], (int64_t)e[2 + 2 * j]);
+            struct distinct d = {(int)e[0], {e[1], e[3], e[5]},
+                                 {(int64_t)e[2], (int64_t)e[4], (int64_t)e[6]}};
+            distinct_merge(&sc->dist[k], &d);
+            sl_wipe(&d, sizeof d);
         }
 cleanup:
     sl_wipe(packed, (size_t)s->ncols * 7 * sizeof *packed);
     sl_free(packed);
+    sl_free(part);
+    if (pdist)
+        sl_wipe(pdist, (size_t)nt * (size_t)s->ncols * sizeof *pdist);
+    sl_free(pdist);
     if (all)
         sl_wipe(all, (size_t)total * sizeof *all);
     sl_free(all);
