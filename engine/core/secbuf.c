@@ -51,11 +51,7 @@ sl_status sl_secbuf_create(size_t size, struct sl_secbuf **out)
     /* Large buffers fault in far faster as huge pages (and lock faster). */
     if (mapped >= (size_t)4 << 20)
         (void)madvise(b->data, mapped, MADV_HUGEPAGE);
-    /* Locked as the pages are first touched: the threads that fill a buffer
-     * fault (and zero) its pages in parallel, instead of this thread all of
-     * them up front. A page is locked before anything is written to it;
-     * kernels before Linux 4.4 lock the whole range here. */
-    b->locked = mlock2(b->data, mapped, MLOCK_ONFAULT) == 0 || mlock(b->data, mapped) == 0;
+    b->locked = mlock(b->data, mapped) == 0;
     atomic_fetch_add(&g_live, 1);
     *out = b;
     b = NULL;

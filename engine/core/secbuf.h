@@ -2,8 +2,7 @@
  * secbuf.h: memory for secrets (keys, decrypted rows, per-patient values).
  *
  * A secbuf is page-aligned anonymous memory, locked against swapping where the
- * system allows (RLIMIT_MEMLOCK; each page as it is first touched, so the
- * threads that fill a buffer fault it in), excluded from core dumps (MADV_DONTDUMP),
+ * system allows (RLIMIT_MEMLOCK), excluded from core dumps (MADV_DONTDUMP),
  * and wiped before it is returned to the system. sl_process_harden() turns
  * core dumps off for the whole process; every sluice command that touches
  * secrets calls it first.

@@ -24,8 +24,9 @@ std::vector<int64_t> assign(int64_t nchunks, int rank, int size, sl_assign how) 
 
 class FrameTest : public IoTest {};
 
-// The kernel's account of the mapping that starts at p (/proc/self/smaps):
-// resident and locked kB, and its VmFlags.
+// The kernel's account of the mapping that holds p (/proc/self/smaps; it may
+// also hold neighbouring buffers made alike): resident and locked kB, and
+// its VmFlags.
 struct Mapping {
     bool found = false;
     long rss_kb = -1, locked_kb = -1;
@@ -37,12 +38,12 @@ Mapping mapping_at(const void *p) {
     std::ifstream in("/proc/self/smaps");
     std::string line;
     bool in_it = false;
-    char want[32];
-    std::snprintf(want, sizeof want, "%lx-", reinterpret_cast<unsigned long>(p));
+    unsigned long at = reinterpret_cast<unsigned long>(p);
     while (std::getline(in, line)) {
-        if (line.find('-') != std::string::npos && line.find(':') > line.find('-') &&
-            std::isxdigit(static_cast<unsigned char>(line[0]))) {
-            in_it = line.rfind(want, 0) == 0;
+        unsigned long lo = 0, hi = 0;
+        if (std::isxdigit(static_cast<unsigned char>(line[0])) &&
+            std::sscanf(line.c_str(), "%lx-%lx ", &lo, &hi) == 2) {
+            in_it = lo <= at && at < hi;
             m.found = m.found || in_it;
             continue;
         }
@@ -170,9 +171,8 @@ TEST_F(FrameTest, RanksTogetherHoldTheWholeCohortInChunkOrder) {
     }
 }
 
-// Decrypted columns stay out of core dumps, and every page the threads
-// wrote while decrypting is locked against swapping (where the system lets
-// the process lock memory).
+// Decrypted columns stay out of core dumps, and every page of them is locked
+// against swapping (where the system lets the process lock memory).
 TEST_F(FrameTest, DecryptedPagesAreLockedAndLeftOutOfCoreDumps) {
     Kek kek = make_kek(dir_.file("k"));
     std::string path = dir_.file("c.h5");
