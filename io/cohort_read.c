@@ -706,6 +706,9 @@ static sl_status locate_sealed(struct sl_cohort *c, int col, int64_t chunk, size
     SL_CHECK(mask == 0, SL_ERR_CRYPTO,
              "%s: dataset %s chunk %lld is marked as stored without the sluice filter", c->path,
              dpath, (long long)chunk);
+    SL_CHECK(*addr <= (haddr_t)INT64_MAX - size, SL_ERR_CRYPTO,
+             "%s: dataset %s chunk %lld is placed past the end of any file (tampered)", c->path,
+             dpath, (long long)chunk);
     *stored = (size_t)size;
 cleanup:
     return st;
