@@ -923,14 +923,129 @@ static int bytes_contain(const char *s, size_t n, const char *pat, size_t plen)
     return 0;
 }
 
+/* The index just past the JSON string that starts at s[i] (a quote), or n
+ * when it does not end. */
+static size_t json_string_end(const char *s, size_t n, size_t i)
+{
+    for (i++; i < n; i++) {
+        if (s[i] == '\\')
+            i++;
+        else if (s[i] == '"')
+            return i + 1;
+    }
+    return n;
+}
+
+/* The top-level "seq" (an integer >= 1) and "prev" (64 hex digits) of the
+ * n bytes of an audit line, found without parsing the rest: for lines the
+ * hash chain already vouches for. Returns 0, or -1 when either is missing
+ * or malformed. */
+static int line_seq_prev(const char *s, size_t n, int64_t *seq, unsigned char prev[AUDIT_HASH_LEN])
+{
+    size_t i = 1;
+    int depth = 1, have = 0;
+
+    if (n < 2 || s[0] != '{')
+        return -1;
+    while (i < n && depth > 0) {
+        size_t k0 = i, k1, v;
+        if (s[i] != '"') {
+            depth += (s[i] == '{' || s[i] == '[') - (s[i] == '}' || s[i] == ']');
+            i++;
+            continue;
+        }
+        k1 = json_string_end(s, n, i);
+        i = k1;
+        if (depth != 1 || k1 >= n || s[k1] != ':')
+            continue; /* a string value, or a key below the top level */
+        v = k1 + 1;
+        if (k1 - k0 == 5 && memcmp(s + k0, "\"seq\"", 5) == 0) {
+            int64_t x = 0;
+            size_t d = v;
+            for (; d < n && d - v < 18 && s[d] >= '0' && s[d] <= '9'; d++)
+                x = 10 * x + (s[d] - '0');
+            if (d == v || x < 1 || (d < n && s[d] >= '0' && s[d] <= '9'))
+                return -1;
+            *seq = x;
+            have |= 1;
+        } else if (k1 - k0 == 6 && memcmp(s + k0, "\"prev\"", 6) == 0) {
+            if (v + AUDIT_HEX_LEN + 2 > n || s[v] != '"' || s[v + AUDIT_HEX_LEN + 1] != '"')
+                return -1;
+            for (size_t b = 0; b < AUDIT_HASH_LEN; b++) {
+                int hi = hex_nibble(s[v + 1 + 2 * b]), lo = hex_nibble(s[v + 2 + 2 * b]);
+                if (hi < 0 || lo < 0)
+                    return -1;
+                prev[b] = (unsigned char)(hi << 4 | lo);
+            }
+            have |= 2;
+        }
+    }
+    return have == 3 ? 0 : -1;
+}
+
+/* "KEY":VALUE as the log writes a member (sl_malloc'd), or NULL when out of
+ * memory. */
+static char *member_text(const char *key, const json_t *value)
+{
+    json_t *k = json_string(key);
+    char *ks = k ? json_dumps(k, JSON_ENCODE_ANY | AUDIT_JSON_FLAGS) : NULL;
+    char *vs = json_dumps(value, JSON_ENCODE_ANY | AUDIT_JSON_FLAGS);
+    char *out = ks && vs ? sl_malloc(strlen(ks) + strlen(vs) + 2) : NULL;
+    if (out)
+        sprintf(out, "%s:%s", ks, vs);
+    json_decref(k);
+    free(ks);
+    free(vs);
+    return out;
+}
+
+/* What a line that matches must contain, as the log writes it: the member
+ * "event":EVENT and every member of match (NULL-terminated, sl_malloc'd
+ * strings in *out). A line without all of them cannot match, so it is not
+ * parsed. */
+static sl_status match_patterns(const char *event, const json_t *match, char ***out)
+{
+    sl_status st = SL_OK;
+    char **pat = NULL;
+    const char *k;
+    json_t *want, *ev = json_string(event);
+    size_t n = 0;
+
+    *out = NULL;
+    pat = sl_calloc(json_object_size(match) + 2, sizeof *pat);
+    SL_CHECK(pat && ev, SL_ERR_NOMEM, "out of memory");
+    pat[n] = member_text("event", ev);
+    SL_CHECK(pat[n++], SL_ERR_NOMEM, "out of memory");
+    json_object_foreach((json_t *)match, k, want) {
+        pat[n] = member_text(k, want);
+        SL_CHECK(pat[n++], SL_ERR_NOMEM, "out of memory");
+    }
+    *out = pat;
+    pat = NULL;
+cleanup:
+    for (size_t i = 0; pat && pat[i]; i++)
+        sl_free(pat[i]);
+    sl_free(pat);
+    json_decref(ev);
+    return st;
+}
+
+/* Whether the n bytes at s contain every pattern of pat. */
+static int bytes_contain_all(const char *s, size_t n, char *const *pat)
+{
+    for (size_t i = 0; pat[i]; i++)
+        if (!bytes_contain(s, n, pat[i], strlen(pat[i])))
+            return 0;
+    return 1;
+}
+
 sl_status sl_audit_find_last(const struct sl_audit *a, const char *event, const json_t *match,
                              json_t **entry, int64_t *seq)
 {
     sl_status st = SL_OK;
     struct audit_mac m = {NULL, NULL};
     const size_t window = (size_t)AUDIT_LINE_MAX + 2;
-    char pat[128], *buf = NULL;
-    size_t plen;
+    char *buf = NULL, **pat = NULL;
     int lock_fd = -1, fd = -1;
     struct stat sb;
     off_t end;
@@ -943,9 +1058,7 @@ sl_status sl_audit_find_last(const struct sl_audit *a, const char *event, const 
     *seq = 0;
     SL_CHECK(a && event && json_is_object(match), SL_ERR_ARG,
              "sl_audit_find_last: missing argument");
-    /* canonical lines are compact: the event is written exactly so */
-    plen = (size_t)snprintf(pat, sizeof pat, "\"event\":\"%s\"", event);
-    SL_CHECK(plen < sizeof pat, SL_ERR_ARG, "event name '%s' is too long", event);
+    SL_CALL(match_patterns(event, match, &pat));
     buf = sl_malloc(window);
     SL_CHECK(buf, SL_ERR_NOMEM, "out of memory reading %s", a->log_path);
     SL_CALL(audit_mac_init(&m, a->key->data));
@@ -976,27 +1089,33 @@ sl_status sl_audit_find_last(const struct sl_audit *a, const char *event, const 
                 break;
             }
             {
+                const char *line = buf + s;
+                size_t len = stop - s;
                 unsigned char prev[AUDIT_HASH_LEN], hash[AUDIT_HASH_LEN];
                 int64_t lseq = 0;
+                int maybe = bytes_contain_all(line, len, pat), all;
                 json_t *want;
                 const char *k;
-                int all;
-                st = entry_check(&m, buf + s, stop - s, &lseq, prev,
-                                 bytes_contain(buf + s, stop - s, pat, plen) ? &found : NULL);
-                if (st != SL_OK) {
-                    sl_error_prefix("audit log %s: line at byte %lld", a->log_path,
-                                    (long long)(from + (off_t)s));
-                    goto cleanup;
-                }
-                /* the newer line read before this one must chain onto it */
+                /* The newest line's MAC vouches for it; each older one is
+                 * vouched for by the hash the line after it names, so only
+                 * a line that may match is parsed and checked in full. */
                 if (newer_seq > 0) {
-                    SL_CALL(audit_sha256(buf + s, stop - s, hash));
-                    SL_CHECK(lseq == newer_seq - 1 &&
-                                 CRYPTO_memcmp(hash, newer_prev, AUDIT_HASH_LEN) == 0,
+                    SL_CALL(audit_sha256(line, len, hash));
+                    SL_CHECK(CRYPTO_memcmp(hash, newer_prev, AUDIT_HASH_LEN) == 0 &&
+                                 line_seq_prev(line, len, &lseq, prev) == 0 &&
+                                 lseq == newer_seq - 1,
                              SL_ERR_INTEGRITY,
                              "audit log %s: line seq %lld does not chain onto the line before "
-                             "it (seq %lld): a line was removed, added or replaced",
-                             a->log_path, (long long)newer_seq, (long long)lseq);
+                             "it (at byte %lld): a line was removed, added or replaced",
+                             a->log_path, (long long)newer_seq, (long long)(from + (off_t)s));
+                }
+                if (newer_seq == 0 || maybe) {
+                    st = entry_check(&m, line, len, &lseq, prev, maybe ? &found : NULL);
+                    if (st != SL_OK) {
+                        sl_error_prefix("audit log %s: line at byte %lld", a->log_path,
+                                        (long long)(from + (off_t)s));
+                        goto cleanup;
+                    }
                 }
                 newer_seq = lseq;
                 memcpy(newer_prev, prev, AUDIT_HASH_LEN);
@@ -1027,6 +1146,9 @@ cleanup:
         close(lock_fd);
     audit_mac_fini(&m);
     sl_free(buf);
+    for (size_t i = 0; pat && pat[i]; i++)
+        sl_free(pat[i]);
+    sl_free(pat);
     json_decref(found);
     if (st != SL_OK && entry) {
         json_decref(*entry);

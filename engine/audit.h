@@ -70,10 +70,13 @@ sl_status sl_audit_witness_add(const char *path, int64_t line, const unsigned ch
  * has every member of the object `match` with an equal value: *entry is
  * that line without its "mac" (a new reference) and *seq its seq; NULL and 0
  * when no line matches. Reads the log backwards from its end as it was when
- * called, so the cost is that of the lines after the match. Every line it
- * reads is checked (form, MAC) and so is the chain between them (seq and
- * prev), so a line removed, added or replaced after the match is found; the
- * lines before the match are sl_audit_verify's to check. A log rolled back
+ * called, so the cost is that of the lines after the match (about 1 us a
+ * line: only lines that may match are parsed). The newest line is checked
+ * in full (form, MAC); each older one must hash to the "prev" of the line
+ * after it and carry the seq before it, so the newest line's MAC vouches
+ * for them all, and a line removed, added or replaced after the match is
+ * found; the match itself is checked in full too. The lines before the
+ * match are sl_audit_verify's to check. A log rolled back
  * together with its head to an older copy is consistent and not found: that
  * needs a record kept outside the log. SL_ERR_INTEGRITY (a line not
  * canonical, a bad MAC, a broken chain, a line longer than the limit, a

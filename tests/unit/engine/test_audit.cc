@@ -818,7 +818,8 @@ TEST_F(AuditTest, MissingLogAndBadArguments)
 } // namespace
 
 // The newest line of an event naming a value is found from the end, across
-// read windows, with its MAC checked; lines after it are not judged.
+// read windows, with its MAC checked; the lines after it are vouched for by
+// the chain from the newest line, whose MAC is checked.
 TEST_F(AuditTest, FindLastReturnsTheNewestAuthenticMatch)
 {
     // about 2.8 MB of 7 KB lines: the search reads several windows
@@ -864,32 +865,43 @@ TEST_F(AuditTest, FindLastReturnsTheNewestAuthenticMatch)
     EXPECT_EQ(find("job_done", "job", "job-1005", &seq).second, "50");
     EXPECT_EQ(seq, 401);
 
-    // the match edited: refused, naming the log; a search that stops
-    // before the edited line does not see it
+    // a value that only starts like a logged one matches nothing
+    EXPECT_EQ(find("job_done", "job", "job-100", &seq).second, "none");
+
+    // the match edited: refused, naming the log (the line after it names
+    // another hash); a search that stops before the edited line does not
+    // see it
     std::vector<std::string> edited = lines();
     size_t at = edited[299].find("\"rows\":3000");
     ASSERT_NE(at, std::string::npos);
     edited[299][at + 8] = '9';
     sl_audit_close(&a);
     put_lines(edited);
-    a = nullptr;
-    {
-        struct sl_audit *b = nullptr;
-        ASSERT_EQ(sl_audit_open(path.c_str(), key.data(), &b), SL_OK) << sl_error_message();
-        a = b;
-    }
+    ASSERT_EQ(sl_audit_open(path.c_str(), key.data(), &a), SL_OK) << sl_error_message();
     EXPECT_EQ(find("job_done", "job", "job-1300", &seq).first, SL_ERR_INTEGRITY);
-    EXPECT_NE(std::string(sl_error_message()).find("bad MAC"), std::string::npos)
+    EXPECT_NE(std::string(sl_error_message()).find("does not chain"), std::string::npos)
         << sl_error_message();
     EXPECT_NE(std::string(sl_error_message()).find(path), std::string::npos) << sl_error_message();
     EXPECT_EQ(find("job_done", "job", "job-1360", &seq).first, SL_OK) << sl_error_message();
     EXPECT_EQ(seq, 360);
+
+    // the newest line edited after the log was opened (opening compares it
+    // with the head): its MAC no longer holds, whatever is searched
+    at = edited.back().find("\"rows\":50");
+    ASSERT_NE(at, std::string::npos);
+    edited.back()[at + 8] = '9';
+    put_lines(edited);
+    for (const char *job : {"job-1005", "job-1400", "job-9999"}) {
+        EXPECT_EQ(find("job_done", "job", job, &seq).first, SL_ERR_INTEGRITY) << job;
+        EXPECT_NE(std::string(sl_error_message()).find("bad MAC"), std::string::npos)
+            << sl_error_message();
+    }
     sl_audit_close(&a);
 }
 
-// A line removed or repeated after the match breaks the chain the search
-// walks back along: refused with the seq where it breaks. Before the match
-// the chain is not its to check (sl_audit_verify does).
+// A line removed, edited or repeated after the match breaks the chain the
+// search walks back along: refused with the seq where it breaks. Before the
+// match the chain is not its to check (sl_audit_verify does).
 TEST_F(AuditTest, FindLastWalksTheChainBackToTheMatch)
 {
     append_events(60);
@@ -918,6 +930,16 @@ TEST_F(AuditTest, FindLastWalksTheChainBackToTheMatch)
         EXPECT_EQ(find("job-1060", &seq), SL_OK) << sl_error_message();
         EXPECT_EQ(seq, 60);
     }
+    // a line after the match edited, still a well-formed line that does
+    // not match: the line after it names another hash
+    std::vector<std::string> edited = intact;
+    size_t at = edited[49].find("\"rows\":500");
+    ASSERT_NE(at, std::string::npos);
+    edited[49][at + 8] = '7';
+    put_lines(edited);
+    EXPECT_EQ(find("job-1030", &seq), SL_ERR_INTEGRITY);
+    EXPECT_NE(std::string(sl_error_message()).find("does not chain"), std::string::npos)
+        << sl_error_message();
     // an authentic line repeated after the match (seq 45 twice)
     std::vector<std::string> twice = intact;
     twice.insert(twice.begin() + 45, intact[44]);
@@ -931,6 +953,34 @@ TEST_F(AuditTest, FindLastWalksTheChainBackToTheMatch)
     put_lines(early);
     EXPECT_EQ(find("job-1030", &seq), SL_OK) << sl_error_message();
     EXPECT_EQ(seq, 30);
+}
+
+// Lines between the end and the match are read for their top-level seq and
+// prev only: members of those names deeper in the line (written after the
+// top-level ones: keys are sorted), and strings full of quotes, braces and
+// backslashes, do not mislead the walk.
+TEST_F(AuditTest, FindLastReadsPastLinesWithNestedSeqAndPrev)
+{
+    append_events(3);
+    struct sl_audit *a = nullptr;
+    ASSERT_EQ(sl_audit_open(path.c_str(), key.data(), &a), SL_OK) << sl_error_message();
+    for (int i = 0; i < 5; i++) {
+        json_t *fields = json_pack(
+            "{s:{s:s,s:i},s:[{s:i},s:s],s:s,s:s}", "x_inner", "prev",
+            "00000000000000000000000000000000000000000000000000000000000000aa", "seq", 7 + i,
+            "x_list", "seq", 3, "\"prev\":\"", "text", "a \"quoted\" {brace} [x] \\ \"seq\":1,",
+            "zz", "}}]]");
+        ASSERT_EQ(sl_audit_append(a, "note", fields), SL_OK) << sl_error_message();
+        json_decref(fields);
+    }
+    json_t *e = nullptr, *match = json_pack("{s:s}", "job", "job-1002");
+    int64_t seq = 0;
+    EXPECT_EQ(sl_audit_find_last(a, "job_done", match, &e, &seq), SL_OK) << sl_error_message();
+    EXPECT_NE(e, nullptr);
+    EXPECT_EQ(seq, 2);
+    json_decref(e);
+    json_decref(match);
+    sl_audit_close(&a);
 }
 
 TEST_F(AuditTest, FindLastOnAnEmptyLogFindsNothing)
