@@ -957,8 +957,8 @@ TEST_F(AuditTest, FindLastWalksTheChainBackToTheMatch)
 
 // Lines between the end and the match are read for their top-level seq and
 // prev only: members of those names deeper in the line (written after the
-// top-level ones: keys are sorted), and strings full of quotes, braces and
-// backslashes, do not mislead the walk.
+// top-level ones: keys are sorted), and a string full of quotes, braces and
+// backslashes before them, do not mislead the walk.
 TEST_F(AuditTest, FindLastReadsPastLinesWithNestedSeqAndPrev)
 {
     append_events(3);
@@ -966,9 +966,9 @@ TEST_F(AuditTest, FindLastReadsPastLinesWithNestedSeqAndPrev)
     ASSERT_EQ(sl_audit_open(path.c_str(), key.data(), &a), SL_OK) << sl_error_message();
     for (int i = 0; i < 5; i++) {
         json_t *fields = json_pack(
-            "{s:{s:s,s:i},s:[{s:i},s:s],s:s,s:s}", "x_inner", "prev",
+            "{s:{s:s,s:i},s:[{s:i},s],s:s,s:s}", "x_inner", "prev",
             "00000000000000000000000000000000000000000000000000000000000000aa", "seq", 7 + i,
-            "x_list", "seq", 3, "\"prev\":\"", "text", "a \"quoted\" {brace} [x] \\ \"seq\":1,",
+            "x_list", "seq", 3, "\"prev\":\"", "a_text", "\"{ \"quoted\" [x] \\ \"seq\":1,",
             "zz", "}}]]");
         ASSERT_EQ(sl_audit_append(a, "note", fields), SL_OK) << sl_error_message();
         json_decref(fields);

@@ -171,6 +171,13 @@ TEST_F(FrameTest, RanksTogetherHoldTheWholeCohortInChunkOrder) {
     }
 }
 
+// AddressSanitizer turns mlock into a call that succeeds and locks nothing.
+#if defined(__SANITIZE_ADDRESS__)
+constexpr bool kMlockWorks = false;
+#else
+constexpr bool kMlockWorks = true;
+#endif
+
 // Decrypted columns stay out of core dumps, and every page of them is locked
 // against swapping (where the system lets the process lock memory).
 TEST_F(FrameTest, DecryptedPagesAreLockedAndLeftOutOfCoreDumps) {
@@ -196,12 +203,14 @@ TEST_F(FrameTest, DecryptedPagesAreLockedAndLeftOutOfCoreDumps) {
         EXPECT_NE(m.flags.find(" dd "), std::string::npos) << m.flags;
         EXPECT_GE(m.rss_kb * 1024, f->nrows * static_cast<long>(Table::element_size(cols[j])))
             << "column " << j;
-        if (!f->data[j]->locked)
+        if (!f->data[j]->locked || !kMlockWorks)
             continue;
         locked++;
         EXPECT_NE(m.flags.find(" lo "), std::string::npos) << m.flags;
         EXPECT_EQ(m.locked_kb, m.rss_kb) << "column " << j;
     }
+    if (!kMlockWorks)
+        GTEST_SKIP() << "locking not checked: AddressSanitizer makes mlock a no-op";
     if (locked == 0)
         GTEST_SKIP() << "this process may not lock memory (RLIMIT_MEMLOCK)";
 }
