@@ -962,7 +962,10 @@ static sl_status bracket_pass(const struct sl_cell_values *s, const struct sampl
     sl_status st = SL_OK;
     int nw = sl_max_threads();
     int64_t *hist = NULL, bad = -1, total = 0, stride = sg->nseg + 1;
-    int64_t width = SL_BRACKET_LANES * stride + 1;
+    /* each worker's counters (and the spare one past them, where rows
+     * without a value count) are followed by a cache line of slack, so no
+     * line holds two workers' counters */
+    int64_t width = (SL_BRACKET_LANES * stride + 1 + 15) / 8 * 8;
     struct cands *cd = NULL;
     struct sl_brackets *kb = NULL;
     double share = copy_share(sm, sg);
