@@ -24,9 +24,10 @@
  * sample's own order statistics around where each answer should fall
  * (radix selection of the sample: counts only) give each query a bracket of
  * keys [lo, up), the same on every rank; a side the sample cannot bound
- * (a small cell) stays open. One pass over the rows then counts each cell's
- * values per segment between the brackets' bounds and copies the values
- * inside brackets (for grids of up to SL_BRACKET_CELLS cells the kernel
+ * (a small cell) stays open, and brackets of one published cell that
+ * overlap (the two neighbouring ranks of a type 7 quantile) become one.
+ * One pass over the rows then counts each cell's values per segment
+ * between the brackets' bounds and copies the values inside brackets (for grids of up to SL_BRACKET_CELLS cells the kernel
  * sl_bracket_rows does this pass, SIMD where the CPU has AVX-512). With the
  * counts summed over the ranks, a query whose rank falls inside its bracket
  * is answered by radix selection of the copied candidates, from below the
@@ -593,6 +594,41 @@ cleanup:
     return st;
 }
 
+/* A query's bracket in ranks [lo, hi] of the m sampled values of its
+ * published cell, before they are known as keys: lo -1 is open below, hi m
+ * open above; m 0 (nothing sampled) is no bracket. */
+struct span {
+    int64_t cell, lo, hi, m, query;
+};
+
+static int cmp_span(const void *pa, const void *pb)
+{
+    const struct span *a = pa, *b = pb;
+    if (a->cell != b->cell)
+        return a->cell < b->cell ? -1 : 1;
+    if (a->lo != b->lo)
+        return a->lo < b->lo ? -1 : 1;
+    return (a->query > b->query) - (a->query < b->query);
+}
+
+/* Overlapping spans of one published cell become their union, so that the
+ * two neighbouring ranks of a type 7 quantile, and close probabilities,
+ * share bounds: fewer segments for the bracket pass, and the same keys to
+ * copy. `sp` is sorted by cmp_span. */
+static void spans_merge(struct span *sp, int64_t n)
+{
+    for (int64_t a = 0, b; a < n; a = b) {
+        int64_t hi = sp[a].hi;
+        for (b = a + 1; b < n && sp[a].m > 0 && sp[b].cell == sp[a].cell && sp[b].lo <= hi; b++)
+            hi = sp[b].hi > hi ? sp[b].hi : hi;
+        sp[a].hi = hi;
+        for (int64_t k = a + 1; k < b; k++) {
+            sp[k].lo = sp[a].lo;
+            sp[k].hi = hi;
+        }
+    }
+}
+
 /* Brackets from the sample, identical on every rank: the sample's order
  * statistics around where each answer should fall (found by radix selection
  * of the sample, so only counts travel). Where the sample holds too few of
@@ -608,6 +644,7 @@ static sl_status plan_brackets(const struct sl_reducer *r, const struct sample *
     sl_status st = SL_OK;
     const struct sl_cell_values *cv = &sm->cv;
     int64_t ncells = cv->ncells, nsq = 0, *cnt = NULL, *sq = NULL;
+    struct span *sp = NULL;
     double *sx = NULL;
 
     /* sampled values, and sampled rows weighted by the stride (the size of
@@ -615,17 +652,18 @@ static sl_status plan_brackets(const struct sl_reducer *r, const struct sample *
     cnt = sl_calloc((size_t)(2 * ncells + 1), sizeof *cnt);
     sq = sl_malloc((size_t)(4 * nq + 1) * sizeof *sq);
     sx = sl_malloc((size_t)(2 * nq + 1) * sizeof *sx);
-    SL_CHECK(cnt && sq && sx, SL_ERR_NOMEM, "out of memory for selection brackets");
+    sp = sl_malloc((size_t)(nq + 1) * sizeof *sp);
+    SL_CHECK(cnt && sq && sx && sp, SL_ERR_NOMEM, "out of memory for selection brackets");
     for (int64_t i = 0; i < cv->nrows; i++) {
         cnt[cv->cell[i]]++;
         cnt[ncells + cv->cell[i]] += sm->stride;
     }
     SL_CALL(r->sum_i64(r->ctx, cnt, 2 * ncells));
-    /* sample ranks of each bracket's ends: sq[0 .. nsq) cells, sq[2nq ..) ranks */
     for (int64_t i = 0; i < nq; i++) {
-        int64_t m = 0, est = 0, jlo, jhi;
+        int64_t m = 0, est = 0;
         double f, j, d;
         memset(&br[i], 0, sizeof br[i]);
+        sp[i] = (struct span){qcell[i], 0, 0, 0, i};
         for (int64_t k = mstart[qcell[i]]; k < mstart[qcell[i] + 1]; k++) {
             m += cnt[members[k]];
             est += cnt[ncells + members[k]];
@@ -640,31 +678,44 @@ static sl_status plan_brackets(const struct sl_reducer *r, const struct sample *
         f = f < 0 ? 0 : (f > 1 ? 1 : f);
         j = f * (double)m;
         d = BRACKET_SIGMAS * sqrt((double)m * f * (1 - f)) + BRACKET_SLACK;
-        jlo = (int64_t)floor(j - d);
-        jhi = (int64_t)ceil(j + d);
-        if (jlo >= 0) {
-            br[i].has_lo = 1;
-            sq[nsq] = qcell[i];
-            sq[2 * nq + nsq++] = jlo;
+        sp[i].lo = (int64_t)floor(j - d);
+        sp[i].hi = (int64_t)ceil(j + d);
+        sp[i].lo = sp[i].lo < 0 ? -1 : sp[i].lo;
+        sp[i].hi = sp[i].hi >= m ? m : sp[i].hi;
+        sp[i].m = m;
+    }
+    qsort(sp, (size_t)nq, sizeof *sp, cmp_span);
+    spans_merge(sp, nq);
+    /* sample ranks of each bracket's ends, in query order: sq[0 .. nsq)
+     * cells, sq[2nq ..) ranks */
+    for (int64_t k = 0; k < nq; k++) {
+        const struct span *a = &sp[k];
+        struct bracket *b = &br[a->query];
+        b->has_lo = a->m > 0 && a->lo >= 0;
+        b->has_up = a->m > 0 && a->hi < a->m;
+        if (b->has_lo) {
+            sq[nsq] = a->cell;
+            sq[2 * nq + nsq++] = a->lo;
         }
-        if (jhi < m) {
-            br[i].has_up = 1;
-            sq[nsq] = qcell[i];
-            sq[2 * nq + nsq++] = jhi;
+        if (b->has_up) {
+            sq[nsq] = a->cell;
+            sq[2 * nq + nsq++] = a->hi;
         }
     }
     SL_CALL(radix_select(r, cv, mstart, members, nsq, sq, sq + 2 * nq, 0, NULL, sx));
     nsq = 0;
-    for (int64_t i = 0; i < nq; i++) {
-        if (br[i].has_lo)
-            br[i].lo = sl_total_key(sx[nsq++]);
-        if (br[i].has_up)
-            br[i].up = sl_total_key(sx[nsq++]) + 1;
+    for (int64_t k = 0; k < nq; k++) {
+        struct bracket *b = &br[sp[k].query];
+        if (b->has_lo)
+            b->lo = sl_total_key(sx[nsq++]);
+        if (b->has_up)
+            b->up = sl_total_key(sx[nsq++]) + 1;
     }
 cleanup:
     if (sx)
         sl_wipe(sx, (size_t)(2 * nq + 1) * sizeof *sx);
     sl_free(sx);
+    sl_free(sp);
     sl_free(cnt);
     sl_free(sq);
     return st;

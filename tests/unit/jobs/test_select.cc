@@ -4,7 +4,7 @@
 // cells, heavy ties (a child node that takes all of its parent's values;
 // brackets of one value), signed zeros, infinities, missing values and
 // dropped rows, a frame without grouping columns, a sample unlike the other
-// rows; the same bits on 1 to 3 threads, on 1 to 4 ranks simulated by
+// rows, overlapping brackets; the same bits on 1 to 3 threads, on 1 to 4 ranks simulated by
 // threads and with every instruction set's bracket pass.
 #include <gtest/gtest.h>
 
@@ -309,6 +309,35 @@ TEST(Select, SmallCellsAmongLargeOnes)
         return {0, m / 4, m / 2, 3 * m / 4, m - 1};
     });
     expect_exact(c);
+}
+
+// Type 7 asks for two neighbouring ranks, and close probabilities ask for
+// nearby ones: their brackets overlap and are merged into one, also where
+// a side is open (ranks next to the ends, a cell of 300 rows), with 3 cells
+// (the bracket kernel) and with 24 (the plain pass).
+TEST(Select, OverlappingBracketsAreMerged)
+{
+    for (int64_t ncells : {3, 24}) {
+        Case c;
+        std::mt19937_64 rng(22);
+        std::normal_distribution<double> normal(120.0, 15.0);
+        c.ncells = ncells;
+        c.mstart.push_back(0);
+        for (int64_t k = 0; k < ncells; k++) {
+            c.members.push_back(k);
+            c.mstart.push_back(k + 1);
+        }
+        for (int64_t r = 0; r < 240000; r++) {
+            int64_t cell = r % 800 == 5 ? ncells - 1 : static_cast<int64_t>(rng() % 2);
+            c.v.push_back(rng() % 20 == 0 ? NAN : normal(rng));
+            c.cell.push_back(static_cast<int32_t>(cell));
+        }
+        add_queries(c, [](int64_t m) -> std::vector<int64_t> {
+            return {m / 2, m / 2 + 1, m / 4, m / 4 + 1, m / 4 + m / 100, 3 * m / 4,
+                    3 * m / 4 + 1, 0, 1, 2, m - 3, m - 2, m - 1};
+        });
+        expect_exact(c);
+    }
 }
 
 TEST(Select, RanksWithoutRows)
