@@ -473,44 +473,73 @@ cleanup:
     return st;
 }
 
-sl_status sl_count_equal(const struct sl_reducer *r, const struct sl_cell_values *s,
-                         const struct sl_layout *lay, const double *x, int64_t *count)
+sl_status sl_count_extremes(const struct sl_reducer *r, const struct sl_cell_values *s,
+                            const struct sl_layout *lay, const double *lo, const double *hi,
+                            int64_t *at_lo, int64_t *at_hi)
 {
     sl_status st = SL_OK;
-    int64_t *tstart = NULL, *tlist = NULL, *part = NULL, bad = -1;
+    int64_t *tstart = NULL, *tlist = NULL, *part = NULL, *both = NULL, bad = -1;
+    int64_t np = lay->ncells;
     int nw = sl_max_threads();
+    /* each worker's counters (lo's, then hi's) are followed by a cache line
+     * of slack, so no line holds two workers' counters */
+    int64_t per = (2 * np + 15) / 8 * 8;
+    double *near = NULL; /* [2][nfull]: a row of cell c can equal some lo only
+                          * at or below near[c], some hi only at or above
+                          * near[nfull + c] */
 
     /* The published cells of every full-grid cell, as a list. */
     tstart = sl_calloc((size_t)lay->nfull + 1, sizeof *tstart);
     tlist = sl_malloc((size_t)lay->nfull * SL_LAYOUT_MAX_TARGETS * sizeof *tlist);
-    part = sl_calloc((size_t)nw * (size_t)lay->ncells, sizeof *part);
-    SL_CHECK(tstart && tlist && part, SL_ERR_NOMEM, "out of memory");
-    for (int64_t c = 0; c < lay->nfull; c++)
+    part = sl_calloc((size_t)nw * (size_t)per, sizeof *part);
+    both = sl_malloc((size_t)(2 * np + 1) * sizeof *both);
+    near = sl_malloc((size_t)(2 * lay->nfull + 1) * sizeof *near);
+    SL_CHECK(tstart && tlist && part && both && near, SL_ERR_NOMEM, "out of memory");
+    for (int64_t c = 0; c < lay->nfull; c++) {
         tstart[c + 1] = tstart[c] + sl_layout_targets(lay, c, tlist + tstart[c]);
+        near[c] = -INFINITY;
+        near[lay->nfull + c] = INFINITY;
+        for (int64_t j = tstart[c]; j < tstart[c + 1]; j++) {
+            double l = lo[tlist[j]], h = hi[tlist[j]];
+            near[c] = l > near[c] ? l : near[c];
+            near[lay->nfull + c] = h < near[lay->nfull + c] ? h : near[lay->nfull + c];
+        }
+    }
     SL_OMP(parallel num_threads(nw) reduction(max : bad))
     for (int t = sl_thread_num(); t < nw; t += sl_num_threads()) {
-        int64_t *cnt = part + (int64_t)t * lay->ncells;
+        int64_t *cnt = part + (int64_t)t * per;
         for (int64_t i = s->nrows * t / nw; i < s->nrows * (t + 1) / nw; i++) {
             int64_t c = s->cell ? s->cell[i] : (s->mask && !s->mask[i] ? -1 : 0);
+            double v = s->v[i];
             if (c < 0 || c >= lay->nfull) {
                 if (c < -1 || c >= lay->nfull)
                     bad = i > bad ? i : bad;
                 continue;
             }
-            for (int64_t j = tstart[c]; j < tstart[c + 1]; j++)
-                cnt[tlist[j]] += s->v[i] == x[tlist[j]];
+            if (!(v <= near[c]) && !(v >= near[lay->nfull + c]))
+                continue;
+            for (int64_t j = tstart[c]; j < tstart[c + 1]; j++) {
+                cnt[tlist[j]] += v == lo[tlist[j]];
+                cnt[np + tlist[j]] += v == hi[tlist[j]];
+            }
         }
     }
     SL_CHECK(bad < 0, SL_ERR_INTERNAL, "row %lld has a cell outside the grid", (long long)bad);
-    for (int64_t p = 0; p < lay->ncells; p++) {
-        count[p] = 0;
+    for (int64_t p = 0; p < 2 * np; p++) {
+        both[p] = 0;
         for (int t = 0; t < nw; t++)
-            count[p] += part[(int64_t)t * lay->ncells + p];
+            both[p] += part[(int64_t)t * per + p];
     }
-    SL_CALL(r->sum_i64(r->ctx, count, lay->ncells));
+    SL_CALL(r->sum_i64(r->ctx, both, 2 * np));
+    memcpy(at_lo, both, (size_t)np * sizeof *at_lo);
+    memcpy(at_hi, both + np, (size_t)np * sizeof *at_hi);
 cleanup:
     sl_free(tstart);
     sl_free(tlist);
     sl_free(part);
+    sl_free(both);
+    if (near)
+        sl_wipe(near, (size_t)(2 * lay->nfull + 1) * sizeof *near);
+    sl_free(near);
     return st;
 }

@@ -190,10 +190,13 @@ sl_status sl_quantiles_exact(const struct sl_reducer *r, const struct sl_cell_va
                              const double *probs, const struct sl_row_visitor *visit,
                              double *out);
 
-/* For every published cell p with x[p] not NaN, the number of values over
- * all ranks equal to x[p] (numerically, so -0 and +0 count alike), else 0.
- * Collective through r. */
-sl_status sl_count_equal(const struct sl_reducer *r, const struct sl_cell_values *s,
-                         const struct sl_layout *lay, const double *x, int64_t *count);
+/* For every published cell p, the number of values over all ranks equal
+ * to lo[p] into at_lo[p] and equal to hi[p] into at_hi[p] (numerically, so
+ * -0 and +0 count alike; 0 where lo[p] or hi[p] is NaN), in one pass. Any
+ * lo and hi give the right counts; with the cells' minima and maxima most
+ * rows are passed over after two compares. Collective through r. */
+sl_status sl_count_extremes(const struct sl_reducer *r, const struct sl_cell_values *s,
+                            const struct sl_layout *lay, const double *lo, const double *hi,
+                            int64_t *at_lo, int64_t *at_hi);
 
 #endif

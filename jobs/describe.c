@@ -293,14 +293,13 @@ static sl_status describe_column(const struct describe_state *s, struct sl_exec 
     if (s->minmax) {
         at_min = sl_malloc((size_t)lay->ncells * sizeof *at_min);
         at_max = sl_malloc((size_t)lay->ncells * sizeof *at_max);
-        ext = sl_malloc((size_t)lay->ncells * sizeof *ext);
+        ext = sl_malloc((size_t)(2 * lay->ncells) * sizeof *ext);
         SL_CHECK(at_min && at_max && ext, SL_ERR_NOMEM, "out of memory");
-        for (int64_t p = 0; p < lay->ncells; p++)
+        for (int64_t p = 0; p < lay->ncells; p++) {
             ext[p] = q[p * nq + s->nprobs];
-        SL_CALL(sl_count_equal(red, vals, lay, ext, at_min));
-        for (int64_t p = 0; p < lay->ncells; p++)
-            ext[p] = q[p * nq + s->nprobs + 1];
-        SL_CALL(sl_count_equal(red, vals, lay, ext, at_max));
+            ext[lay->ncells + p] = q[p * nq + s->nprobs + 1];
+        }
+        SL_CALL(sl_count_extremes(red, vals, lay, ext, ext + lay->ncells, at_min, at_max));
     }
     sl_cell_values_destroy(&vals);
     SL_CALL(sl_dominance_reduce(red, dfull, lay, dom));

@@ -27,7 +27,10 @@
  *   crosstab_n    the same table of counts only (SL_OP_GROUP_COUNT);
  *   quantiles_region  (with --only only) quantiles by region, 10 cells;
  *   quantiles_grid    (with --only only) quantiles by region x sex x smoker,
- *                 120 cells.
+ *                 120 cells;
+ *   extremes      (with --only only) the counts of values at each cell's
+ *                 minimum and maximum, bmi, sbp and cost by sex with
+ *                 margins (describe where the policy allows min and max).
  * Input bytes are the columns a computation reads (8 per real value, 4 per
  * category code); their rate is compared with the read bandwidth of T
  * threads (default: all online CPUs) summing squares over 1 GiB. Kernel
@@ -352,6 +355,57 @@ cleanup:
     return st;
 }
 
+/* describe's counts of the values at each cell's minimum and maximum
+ * (where the policy allows min and max) of bmi, sbp and cost by sex; the
+ * extremes themselves come from the selection and are not timed. */
+static sl_status run_extremes(struct bench *b, struct timing *tm, double *check)
+{
+    sl_status st = SL_OK;
+    const int by_cols[1] = {C_SEX}, cols[3] = {C_BMI, C_SBP, C_COST};
+    struct sl_grouping g = grouping(by_cols, 1);
+    struct sl_cell_values *cells = NULL, *vals = NULL;
+    struct sl_reducer red;
+    struct sl_layout lay;
+    int64_t nfull[16], at[4][16], tg[SL_LAYOUT_MAX_TARGETS];
+    double lo[16], hi[16], t = 0;
+
+    sl_reducer_single(&red);
+    for (int64_t c = 0; c < g.ncells; c++)
+        nfull[c] = 1;
+    sl_layout_init(&lay, &g, nfull, 1);
+    SL_CHECK(lay.ncells <= 16, SL_ERR_INTERNAL, "%lld published cells", (long long)lay.ncells);
+    SL_CALL(sl_cell_values_create(&b->fr, &g, NULL, NULL, &cells));
+    for (int j = 0; j < 3; j++) {
+        struct sl_measure m = measure(cols[j]);
+        double t0;
+        SL_CALL(sl_cell_values_with(cells, &b->fr, &m, &vals));
+        for (int64_t p = 0; p < lay.ncells; p++) {
+            lo[p] = INFINITY;
+            hi[p] = -INFINITY;
+        }
+        for (int64_t r = 0; r < vals->nrows; r++) {
+            int64_t nt;
+            if (vals->cell[r] < 0 || isnan(vals->v[r]))
+                continue;
+            nt = sl_layout_targets(&lay, vals->cell[r], tg);
+            for (int64_t k = 0; k < nt; k++) {
+                lo[tg[k]] = fmin(lo[tg[k]], vals->v[r]);
+                hi[tg[k]] = fmax(hi[tg[k]], vals->v[r]);
+            }
+        }
+        t0 = sl_bench_now();
+        SL_CALL(sl_count_extremes(&red, vals, &lay, lo, hi, at[0], at[1]));
+        t += sl_bench_now() - t0;
+        sl_cell_values_destroy(&vals);
+    }
+    *tm = (struct timing){t, 0, t};
+    *check = (double)(at[0][lay.ncells - 1] + at[1][lay.ncells - 1]);
+cleanup:
+    sl_cell_values_destroy(&vals);
+    sl_cell_values_destroy(&cells);
+    return st;
+}
+
 /* crosstab: region x sex x smoker with margins; with `value`, cost's
  * moments and dominance evidence per cell, else counts only. */
 static sl_status run_crosstab(struct bench *b, struct sl_backend *be, int value,
@@ -431,10 +485,10 @@ int main(int argc, char **argv)
     struct bench b;
     struct sl_backend *be = NULL;
     struct timing td = {0, 0, 0}, ta = {0, 0, 0}, tq = {0, 0, 0}, tc = {0, 0, 0},
-                  tn = {0, 0, 0}, tr = {0, 0, 0}, tg = {0, 0, 0}, t;
+                  tn = {0, 0, 0}, tr = {0, 0, 0}, tg = {0, 0, 0}, te = {0, 0, 0}, t;
     const int by_sex[1] = {C_SEX}, by_region[1] = {C_REGION},
               by_grid[3] = {C_REGION, C_SEX, C_SMOKER};
-    double bw, cd = 0, ca = 0, cq = 0, cc = 0, cn = 0, cr = 0, cg = 0, r;
+    double bw, cd = 0, ca = 0, cq = 0, cc = 0, cn = 0, cr = 0, cg = 0, ce = 0, r;
 
     memset(&b, 0, sizeof b);
     for (int i = 1; i + 1 < argc; i += 2) {
@@ -457,7 +511,7 @@ int main(int argc, char **argv)
         argc % 2 == 0) {
         fprintf(stderr, "usage: bench_stats [--rows N] [--reps R] [--chunk-rows C] "
                         "[--bw-threads T] [--only describe|describe_all|quantiles|crosstab|"
-                        "crosstab_n|quantiles_region|quantiles_grid]\n"
+                        "crosstab_n|quantiles_region|quantiles_grid|extremes]\n"
                         "                   [--isa generic|avx2|avx512]\n");
         return 2;
     }
@@ -507,6 +561,10 @@ int main(int argc, char **argv)
             SL_CALL(run_quantiles(&b, by_grid, 3, &t, &cg));
             keep_best(&tg, &t);
         }
+        if (only && strcmp(only, "extremes") == 0) {
+            SL_CALL(run_extremes(&b, &t, &ce));
+            keep_best(&te, &t);
+        }
     }
     r = (double)rows;
     if (wanted(only, "describe"))
@@ -519,6 +577,8 @@ int main(int argc, char **argv)
         report("quantiles_region", &tr, r * (3 * 8 + 4), r, bw, cr);
     if (only && strcmp(only, "quantiles_grid") == 0)
         report("quantiles_grid", &tg, r * (3 * 8 + 3 * 4), r, bw, cg);
+    if (only && strcmp(only, "extremes") == 0)
+        report("extremes", &te, r * (3 * 8 + 4), r, bw, ce);
     if (wanted(only, "crosstab"))
         report("crosstab", &tc, r * (3 * 4 + 8), r, bw, cc);
     if (wanted(only, "crosstab_n"))

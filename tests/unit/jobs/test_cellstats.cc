@@ -210,7 +210,8 @@ struct Reduced {
     std::vector<int64_t> n;
     std::vector<sl_moments> mom;             // [measure][cell]
     std::vector<double> q;                   // [measure][cell][prob]
-    std::vector<int64_t> at_min;             // [measure][cell]
+    std::vector<int64_t> at_min, at_max;     // [measure][cell]
+    std::vector<int64_t> at_median, at_q1;   // [measure][cell]: not extremes
     std::vector<sl_dominance> dom_values;    // [measure][cell]
     std::vector<sl_dominance> dom_scan;      // [measure][cell]
 };
@@ -268,6 +269,9 @@ void rank_work(const sl_frame *fr, const sl_reducer &red, Reduced &out)
 
     out.q.assign(static_cast<size_t>(nm * 5 * kNProbs), 0);
     out.at_min.assign(static_cast<size_t>(nm * 5), 0);
+    out.at_max.assign(static_cast<size_t>(nm * 5), 0);
+    out.at_median.assign(static_cast<size_t>(nm * 5), 0);
+    out.at_q1.assign(static_cast<size_t>(nm * 5), 0);
     out.dom_values.assign(static_cast<size_t>(nm * 5), sl_dominance{});
     out.dom_scan.assign(static_cast<size_t>(nm * 5), sl_dominance{});
     // one cell index for every measure, as describe builds it; each view
@@ -288,16 +292,25 @@ void rank_work(const sl_frame *fr, const sl_reducer &red, Reduced &out)
         EXPECT_EQ(std::memcmp(s->cell, alone->cell, static_cast<size_t>(s->nrows) * 4), 0);
         EXPECT_EQ(std::memcmp(s->v, alone->v, static_cast<size_t>(s->nrows) * 8), 0) << j;
         std::vector<int64_t> np(5);
-        std::vector<double> mins(5);
+        std::vector<double> mins(5), maxs(5), medians(5), q1s(5);
         for (int p = 0; p < 5; p++)
             np[static_cast<size_t>(p)] = out.mom[static_cast<size_t>(j * 5 + p)].n_present;
         ASSERT_EQ(sl_quantiles_exact(&red, s, &lay, np.data(), kNProbs, kFixtureProbs,
                                      nullptr, out.q.data() + j * 5 * kNProbs),
                   SL_OK)
             << sl_error_message();
-        for (int p = 0; p < 5; p++) // the quantile at 0 is the minimum
+        for (int p = 0; p < 5; p++) { // the quantiles at 0 and 1 are the extremes
             mins[static_cast<size_t>(p)] = out.q[static_cast<size_t>((j * 5 + p) * kNProbs + 5)];
-        ASSERT_EQ(sl_count_equal(&red, s, &lay, mins.data(), out.at_min.data() + j * 5), SL_OK);
+            maxs[static_cast<size_t>(p)] = out.q[static_cast<size_t>((j * 5 + p) * kNProbs + 6)];
+            medians[static_cast<size_t>(p)] = out.q[static_cast<size_t>((j * 5 + p) * kNProbs)];
+            q1s[static_cast<size_t>(p)] = out.q[static_cast<size_t>((j * 5 + p) * kNProbs + 1)];
+        }
+        ASSERT_EQ(sl_count_extremes(&red, s, &lay, medians.data(), q1s.data(),
+                                    out.at_median.data() + j * 5, out.at_q1.data() + j * 5),
+                  SL_OK);
+        ASSERT_EQ(sl_count_extremes(&red, s, &lay, mins.data(), maxs.data(),
+                                    out.at_min.data() + j * 5, out.at_max.data() + j * 5),
+                  SL_OK);
         std::vector<sl_dominance> full(4, sl_dominance{}), full2(4, sl_dominance{});
         ASSERT_EQ(sl_dominance_from_values(s, full.data()), SL_OK);
         ASSERT_EQ(sl_dominance_reduce(&red, full.data(), &lay, out.dom_values.data() + j * 5),
@@ -348,6 +361,7 @@ TEST_F(FixtureStats, IdenticalOnOneToSixRanks)
         EXPECT_TRUE(same_bytes(one.mom, other.mom)) << "moments differ on " << size << " ranks";
         EXPECT_TRUE(same_bytes(one.q, other.q)) << "quantiles differ on " << size << " ranks";
         EXPECT_EQ(one.at_min, other.at_min) << size;
+        EXPECT_EQ(one.at_max, other.at_max) << size;
         EXPECT_TRUE(same_bytes(one.dom_values, other.dom_values)) << size;
         EXPECT_TRUE(same_bytes(one.dom_scan, other.dom_scan)) << size;
     }
@@ -427,6 +441,14 @@ TEST_F(FixtureStats, MatchesDirectComputation)
             }
             EXPECT_EQ(got.at_min[static_cast<size_t>(j) * 5 + p],
                       std::count(x.begin(), x.end(), x.front()));
+            EXPECT_EQ(got.at_max[static_cast<size_t>(j) * 5 + p],
+                      std::count(x.begin(), x.end(), x.back()));
+            // counted the same way where the values are not the extremes
+            EXPECT_EQ(got.at_median[static_cast<size_t>(j) * 5 + p],
+                      std::count(x.begin(), x.end(), got.q[(static_cast<size_t>(j) * 5 + p) * kNProbs]));
+            EXPECT_EQ(got.at_q1[static_cast<size_t>(j) * 5 + p],
+                      std::count(x.begin(), x.end(),
+                                 got.q[(static_cast<size_t>(j) * 5 + p) * kNProbs + 1]));
             // Dominance: fixed-point contributions, largest first.
             std::vector<int64_t> fx;
             __int128 total = 0;
@@ -534,7 +556,7 @@ TEST_F(FixtureStats, SortedValuesKeepSignedZerosAndInfinities)
     g.ncells = 1;
     ASSERT_EQ(sl_cell_values_create(&fr, &g, nullptr, &m, &s), SL_OK);
     CellValues vals(s);
-    int64_t one = 1, np = 7, eq = 0;
+    int64_t one = 1, np = 7, eq = 0, eq_inf = 0;
     sl_layout lay;
     sl_layout_init(&lay, &g, &one, 0);
     sl_reducer red;
@@ -551,8 +573,9 @@ TEST_F(FixtureStats, SortedValuesKeepSignedZerosAndInfinities)
     ASSERT_EQ(sl_select_exact(&red, s, mstart, members, 2, qcell, qrank, qcount, nullptr, x), SL_OK);
     EXPECT_TRUE(x[0] == 0.0 && std::signbit(x[0])) << "the third value is -0";
     EXPECT_TRUE(x[1] == 0.0 && !std::signbit(x[1])) << "the fourth value is +0";
-    ASSERT_EQ(sl_count_equal(&red, s, &lay, &zero, &eq), SL_OK);
+    ASSERT_EQ(sl_count_extremes(&red, s, &lay, &zero, &q[2], &eq, &eq_inf), SL_OK);
     EXPECT_EQ(eq, 4) << "-0 and +0 are the same value";
+    EXPECT_EQ(eq_inf, 1);
     sl_secbuf_destroy(&buf);
 }
 
