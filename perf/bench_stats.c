@@ -366,7 +366,7 @@ static sl_status run_extremes(struct bench *b, struct timing *tm, double *check)
     struct sl_cell_values *cells = NULL, *vals = NULL;
     struct sl_reducer red;
     struct sl_layout lay;
-    int64_t nfull[16], at[4][16], tg[SL_LAYOUT_MAX_TARGETS];
+    int64_t nfull[16], at[2][16], tg[SL_LAYOUT_MAX_TARGETS];
     double lo[16], hi[16], t = 0;
 
     sl_reducer_single(&red);
