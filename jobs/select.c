@@ -47,6 +47,7 @@
 #include "jobs/cellstats.h"
 
 #define DIGIT_MAX 12
+#define DIGIT_MIN 8
 /* Counters per worker and round; the digit narrows when there are many nodes. */
 #define COUNTER_BUDGET ((int64_t)1 << 17)
 /* Candidate buffers a selection may hold at once: one per round. */
@@ -302,13 +303,19 @@ cleanup:
     return st;
 }
 
-/* Digit width for a round with `bits` known: as wide as the counters allow. */
-static struct digit round_digit(int bits, int64_t nnodes, int64_t ngroups)
+/* Digit width for a round with `bits` known: as wide as the counters allow,
+ * and no wider than the values left call for: with at most `left` values
+ * (over all ranks) in any group, 2^w bins need not exceed about `left`
+ * (down to DIGIT_MIN bits). A round's bookkeeping and its sum across the
+ * ranks go with its counters, while its data shrinks fast. */
+static struct digit round_digit(int bits, int64_t nnodes, int64_t ngroups, int64_t left)
 {
     struct digit d;
     int64_t most = nnodes > ngroups ? nnodes : ngroups;
     int w = DIGIT_MAX;
     while (w > 1 && ((int64_t)1 << w) * (most > 0 ? most : 1) > COUNTER_BUDGET)
+        w--;
+    while (w > DIGIT_MIN && ((int64_t)1 << (w - 1)) >= left)
         w--;
     if (w > 64 - bits)
         w = 64 - bits;
@@ -331,7 +338,7 @@ static sl_status radix_select(const struct sl_reducer *r, const struct sl_cell_v
     struct round rd = {0}, next = {0};
     struct sl_secbuf *bufs[MAX_BUFFERS] = {NULL};
     int nbufs = 0, bits = bits0, nw = sl_max_threads();
-    int64_t *hist = NULL, *tot = NULL, *grp = NULL, *node_of = NULL;
+    int64_t *hist = NULL, *tot = NULL, *grp = NULL, *node_of = NULL, left = INT64_MAX;
     uint8_t *chosen = NULL;
 
     if (nq == 0)
@@ -349,7 +356,7 @@ static sl_status radix_select(const struct sl_reducer *r, const struct sl_cell_v
     for (int64_t n = 0; n < rd.nnodes; n++)
         node_of[rd.nodes[n].cell] = n;
     for (int round = 0; bits < 64; round++) {
-        struct digit d = round_digit(bits, rd.nnodes, rd.ngroups);
+        struct digit d = round_digit(bits, rd.nnodes, rd.ngroups, left);
         int64_t nbins = (int64_t)d.mask + 1, per = rd.nnodes * nbins, need = 0;
         uint64_t *dst = NULL;
 
@@ -380,7 +387,9 @@ static sl_status radix_select(const struct sl_reducer *r, const struct sl_cell_v
                          "order statistic %lld asked of a cell with %lld values",
                          (long long)rd.q[i].rank, (long long)all);
             }
-        /* Every query moves into the bin that holds its rank. */
+        /* Every query moves into the bin that holds its rank; `left` is
+         * the most values any of those bins holds. */
+        left = 0;
         for (int64_t i = 0; i < nq; i++) {
             struct query *q = &rd.q[i];
             const int64_t *h = grp + q->group * nbins;
@@ -390,6 +399,7 @@ static sl_status radix_select(const struct sl_reducer *r, const struct sl_cell_v
                 b++;
             }
             q->prefix = (bits == 0 ? 0 : q->prefix << d.width) | (uint64_t)b;
+            left = h[b] > left ? h[b] : left;
         }
         bits += d.width;
         if (bits == 64)
