@@ -222,14 +222,18 @@ static inline int64_t row_node(const struct sl_cell_values *s, const int64_t *no
 }
 
 /* Counts (hist != NULL) or copies (cursor != NULL) worker t's slice of the
- * frame's rows in the first round. Counting spreads rows over ROW_COPIES
- * copies of the counters, `stride` apart: rows of one cell often share the
- * top digit (sign and exponent), and increments of one counter would wait
- * on each other. Returns the first row with a cell out of range, or -1. */
+ * frame's rows in the first round. Counting spreads rows over `copies`
+ * copies of the counters (1 or ROW_COPIES), `stride` apart: rows of one
+ * cell often share the top digit (sign and exponent), and with few nodes
+ * increments of one counter would wait on each other. With more than
+ * ROW_COPY_NODES nodes, neighbouring rows seldom meet at one counter, and
+ * copies would only add counters to clear and sum. Returns the first row
+ * with a cell out of range, or -1. */
 #define ROW_COPIES 4
+#define ROW_COPY_NODES 8
 static int64_t rows_slice(const struct sl_cell_values *s, const int64_t *node_of,
-                          const struct digit *d, int t, int nw, int64_t *hist, int64_t stride,
-                          int64_t *cursor, uint64_t *out)
+                          const struct digit *d, int t, int nw, int64_t *hist, int copies,
+                          int64_t stride, int64_t *cursor, uint64_t *out)
 {
     int64_t r0 = s->nrows * t / nw, r1 = s->nrows * (t + 1) / nw, nbins = (int64_t)d->mask + 1;
     for (int64_t r = r0; r < r1; r++) {
@@ -242,7 +246,7 @@ static int64_t rows_slice(const struct sl_cell_values *s, const int64_t *node_of
         }
         k = sl_total_key(s->v[r]);
         if (hist) {
-            hist[(r & (ROW_COPIES - 1)) * stride + n * nbins + digit_of(d, k)]++;
+            hist[(r & (copies - 1)) * stride + n * nbins + digit_of(d, k)]++;
             continue;
         }
         w = &cursor[n * nbins + digit_of(d, k)];
@@ -277,11 +281,11 @@ static void nodes_slice(const struct round *rd, const struct digit *d, int t, in
 
 /* One parallel sweep of the round's data by nw logical workers: counting
  * into per-worker histograms (hist, [nw][nnodes][nbins], in the first round
- * ROW_COPIES such arrays one after the other) or copying with per-worker
+ * `copies` such arrays one after the other) or copying with per-worker
  * cursors (cursor, [nw][nnodes][nbins]). */
 static sl_status sweep(const struct sl_cell_values *s, const struct round *rd, int first,
-                       const int64_t *node_of, const struct digit *d, int nw, int64_t *hist,
-                       int64_t *cursor, uint64_t *out)
+                       const int64_t *node_of, const struct digit *d, int nw, int copies,
+                       int64_t *hist, int64_t *cursor, uint64_t *out)
 {
     sl_status st = SL_OK;
     int64_t per = rd->nnodes * ((int64_t)d->mask + 1), bad = -1;
@@ -290,7 +294,7 @@ static sl_status sweep(const struct sl_cell_values *s, const struct round *rd, i
     for (int t = sl_thread_num(); t < nw; t += sl_num_threads()) {
         int64_t *h = hist ? hist + t * per : NULL, *c = cursor ? cursor + t * per : NULL;
         if (first) {
-            int64_t r = rows_slice(s, node_of, d, t, nw, h, nw * per, c, out);
+            int64_t r = rows_slice(s, node_of, d, t, nw, h, copies, nw * per, c, out);
             if (r > bad)
                 bad = r;
         } else {
@@ -339,6 +343,7 @@ static sl_status radix_select(const struct sl_reducer *r, const struct sl_cell_v
     struct sl_secbuf *bufs[MAX_BUFFERS] = {NULL};
     int nbufs = 0, bits = bits0, nw = sl_max_threads();
     int64_t *hist = NULL, *tot = NULL, *grp = NULL, *node_of = NULL, left = INT64_MAX;
+    int64_t *span = NULL, *gsum = NULL;
     uint8_t *chosen = NULL;
 
     if (nq == 0)
@@ -358,42 +363,68 @@ static sl_status radix_select(const struct sl_reducer *r, const struct sl_cell_v
     for (int round = 0; bits < 64; round++) {
         struct digit d = round_digit(bits, rd.nnodes, rd.ngroups, left);
         int64_t nbins = (int64_t)d.mask + 1, per = rd.nnodes * nbins, need = 0;
+        int copies = round == 0 && rd.nnodes <= ROW_COPY_NODES ? ROW_COPIES : 1;
         uint64_t *dst = NULL;
 
         /* Count this rank's values per node and bin, per worker. */
-        hist = sl_calloc((size_t)((round == 0 ? ROW_COPIES : 1) * nw * per + 1), sizeof *hist);
+        hist = sl_calloc((size_t)(copies * nw * per + 1), sizeof *hist);
         tot = sl_calloc((size_t)(per + 1), sizeof *tot);
         grp = sl_calloc((size_t)(rd.ngroups * nbins + 1), sizeof *grp);
-        SL_CHECK(hist && tot && grp, SL_ERR_NOMEM, "out of memory for selection counts");
-        SL_CALL(sweep(s, &rd, round == 0, node_of, &d, nw, hist, NULL, NULL));
-        for (int k = 1; round == 0 && k < ROW_COPIES; k++)
+        span = sl_malloc((size_t)(2 * rd.nnodes + 1) * sizeof *span);
+        gsum = sl_malloc((size_t)(2 * rd.ngroups + 1) * sizeof *gsum);
+        SL_CHECK(hist && tot && grp && span && gsum, SL_ERR_NOMEM,
+                 "out of memory for selection counts");
+        SL_CALL(sweep(s, &rd, round == 0, node_of, &d, nw, copies, hist, NULL, NULL));
+        for (int k = 1; k < copies; k++)
             for (int64_t i = 0; i < nw * per; i++)
                 hist[i] += hist[k * nw * per + i];
         for (int t = 0; t < nw; t++)
             for (int64_t i = 0; i < per; i++)
                 tot[i] += hist[t * per + i];
+        /* Values of one node share most of their top bits: each node's
+         * bins with values on this rank lie in [span[2n], span[2n + 1]),
+         * and the loops below stay there (a bin outside holds nothing
+         * here, and no value of this rank's meets its cursor). */
+        for (int64_t n = 0; n < rd.nnodes; n++) {
+            const int64_t *h = tot + n * nbins;
+            int64_t lo = 0, hi = nbins;
+            while (lo < hi && h[lo] == 0)
+                lo++;
+            while (hi > lo && h[hi - 1] == 0)
+                hi--;
+            span[2 * n] = lo;
+            span[2 * n + 1] = hi;
+        }
         for (int64_t g = 0; g < rd.ngroups; g++)
-            for (int64_t j = rd.gstart[g]; j < rd.gstart[g + 1]; j++)
-                for (int64_t b = 0; b < nbins; b++)
-                    grp[g * nbins + b] += tot[rd.gnodes[j] * nbins + b];
-        SL_CALL(r->sum_i64(r->ctx, grp, rd.ngroups * nbins));
-        if (round == 0)
-            for (int64_t i = 0; i < nq; i++) {
-                const int64_t *h = grp + rd.q[i].group * nbins;
-                int64_t all = 0;
-                for (int64_t b = 0; b < nbins; b++)
-                    all += h[b];
-                SL_CHECK(rd.q[i].rank >= 0 && rd.q[i].rank < all, SL_ERR_INTERNAL,
-                         "order statistic %lld asked of a cell with %lld values",
-                         (long long)rd.q[i].rank, (long long)all);
+            for (int64_t j = rd.gstart[g]; j < rd.gstart[g + 1]; j++) {
+                int64_t n = rd.gnodes[j];
+                for (int64_t b = span[2 * n]; b < span[2 * n + 1]; b++)
+                    grp[g * nbins + b] += tot[n * nbins + b];
             }
+        SL_CALL(r->sum_i64(r->ctx, grp, rd.ngroups * nbins));
+        /* each group's values over all ranks, and its first bin with any */
+        for (int64_t g = 0; g < rd.ngroups; g++) {
+            const int64_t *h = grp + g * nbins;
+            int64_t b = 0;
+            gsum[2 * g] = 0;
+            while (b < nbins && h[b] == 0)
+                b++;
+            gsum[2 * g + 1] = b;
+            for (; b < nbins; b++)
+                gsum[2 * g] += h[b];
+        }
+        if (round == 0)
+            for (int64_t i = 0; i < nq; i++)
+                SL_CHECK(rd.q[i].rank >= 0 && rd.q[i].rank < gsum[2 * rd.q[i].group],
+                         SL_ERR_INTERNAL, "order statistic %lld asked of a cell with %lld values",
+                         (long long)rd.q[i].rank, (long long)gsum[2 * rd.q[i].group]);
         /* Every query moves into the bin that holds its rank; `left` is
          * the most values any of those bins holds. */
         left = 0;
         for (int64_t i = 0; i < nq; i++) {
             struct query *q = &rd.q[i];
             const int64_t *h = grp + q->group * nbins;
-            int64_t b = 0;
+            int64_t b = gsum[2 * q->group + 1];
             while (q->rank >= h[b]) {
                 q->rank -= h[b];
                 b++;
@@ -442,17 +473,20 @@ static sl_status radix_select(const struct sl_reducer *r, const struct sl_cell_v
             }
         }
         for (int t = 0; t < nw; t++)
-            for (int64_t i = 0; i < per; i++)
-                if (!chosen[i])
-                    hist[t * per + i] = -1;
+            for (int64_t n = 0; n < rd.nnodes; n++)
+                for (int64_t i = n * nbins + span[2 * n]; i < n * nbins + span[2 * n + 1]; i++)
+                    if (!chosen[i])
+                        hist[t * per + i] = -1;
         if (dst)
-            SL_CALL(sweep(s, &rd, round == 0, node_of, &d, nw, NULL, hist, dst));
+            SL_CALL(sweep(s, &rd, round == 0, node_of, &d, nw, 1, NULL, hist, dst));
         sl_free(chosen);
         chosen = NULL;
         sl_free(hist);
         sl_free(tot);
         sl_free(grp);
-        hist = tot = grp = NULL;
+        sl_free(span);
+        sl_free(gsum);
+        hist = tot = grp = span = gsum = NULL;
         round_free(&rd);
         rd.ngroups = next.ngroups;
         rd.nodes = next.nodes;
@@ -477,6 +511,8 @@ cleanup:
     sl_free(hist);
     sl_free(tot);
     sl_free(grp);
+    sl_free(span);
+    sl_free(gsum);
     sl_free(chosen);
     return st;
 }
