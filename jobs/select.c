@@ -27,8 +27,9 @@
  * (a small cell) stays open, and brackets of one published cell that
  * overlap (the two neighbouring ranks of a type 7 quantile) become one.
  * One pass over the rows then counts each cell's values per segment
- * between the brackets' bounds and copies the values inside brackets (for grids of up to SL_BRACKET_CELLS cells the kernel
- * sl_bracket_rows does this pass, SIMD where the CPU has AVX-512). With the
+ * between the brackets' bounds and copies the values inside brackets (for
+ * grids of up to SL_BRACKET_CELLS cells the kernel sl_bracket_rows does
+ * this pass, SIMD where the CPU has AVX-512). With the
  * counts summed over the ranks, a query whose rank falls inside its bracket
  * is answered by radix selection of the copied candidates, from below the
  * top bits that all brackets' ends share (a bracket of a single value needs

@@ -273,7 +273,7 @@ static inline double sl_total_value(uint64_t k)
 
 /* ---- the bracket pass of exact selection (jobs/select.c) ---- */
 
-#define SL_BRACKET_CELLS 16
+#define SL_BRACKET_CELLS 32
 #define SL_BRACKET_BOUNDS 63
 #define SL_BRACKET_LANES 8
 

@@ -4,12 +4,13 @@
  *
  * Each row's segment is the number of its cell's bounds at or below its
  * key. The plain C variant counts them row by row. The AVX-512 variant
- * takes 8 rows at a time: the bounds of each row's cell come from a
- * two-register permute by cell index (up to 16 cells), the segment is a sum
- * of compare masks, and the 8 counter increments go to 8 separate copies of
- * the counters (row r to copy (r - r0) mod 8), so that no two increments of
- * one step touch the same counter. The candidates are packed in row order by a compress in
- * registers. Both variants compute the same counters and candidates. Like
+ * takes 8 rows at a time: the bounds of each row's cell come from a permute
+ * by cell index (one register up to 8 cells, two up to 16; up to 32, one
+ * such permute in each half and a blend by bit 4 of the cell), the segment
+ * is a sum of compare masks, and the 8 counter increments go to 8 separate
+ * copies of the counters (row r to copy (r - r0) mod 8), so that no two
+ * increments of one step touch the same counter. The candidates are packed
+ * in row order by a compress in registers. Both variants compute the same counters and candidates. Like
  * cell_lanes.c the file is compiled once per instruction set (SL_TILES_ISA
  * 0 = generic C, 1 = AVX2, 2 = AVX-512F); AVX2 has no unsigned 64-bit
  * compare or compress, so its build uses the plain C variant.
@@ -89,9 +90,18 @@ int64_t sl_bracket_rows_generic(const struct sl_brackets *b, const double *v,
 
 #elif SL_TILES_ISA == 2
 
+/* Entry c of a per-cell table for grids of up to 16 (wide 1) or 32 (wide
+ * 2) cells; `upper` marks the lanes whose cell is 16 or more. */
+static inline __attribute__((always_inline)) __m512i by_cell(__m512i c, __mmask8 upper,
+                                                             const void *table, const int wide)
+{
+    return wide == 2 ? sl_by_cell32(c, upper, table) : sl_by_cell(c, table);
+}
+
 /* Inlined with constants: `nbk` bounds per cell (-1: b->nbounds, read at
- * run time) and `wide` (cells 8 to 15 in use: two-register tables). With at
- * most 8 cells and a constant count the tables stay in registers. */
+ * run time) and `wide` (0: up to 8 cells, one-register tables; 1: up to
+ * 16, two-register tables; 2: up to 32, two of those). With at most 8
+ * cells and a constant count the tables stay in registers. */
 static inline __attribute__((always_inline)) int64_t
 rows_avx512(const struct sl_brackets *b, const double *v, const int32_t *cell, const uint8_t *mask,
             int64_t r0, int64_t r1, int64_t *hist, double *cv, int32_t *cs, int64_t cap,
@@ -120,25 +130,28 @@ rows_avx512(const struct sl_brackets *b, const double *v, const int32_t *cell, c
     for (; r + SL_BRACKET_LANES <= r1; r += SL_BRACKET_LANES) {
         __m512i c, s = _mm512_setzero_si512(), key, g;
         __m512d x;
-        __mmask8 ok, take;
+        __mmask8 ok, take, upper = 0;
         /* a cell out of range: the plain loop finds the row */
         if (!sl_cells8(cell, mask, r, b->ncells, &c, &ok))
             break;
+        if (wide == 2)
+            upper = _mm512_test_epi64_mask(c, _mm512_set1_epi64(16));
         x = _mm512_loadu_pd(v + r);
         ok = _mm512_mask_cmp_pd_mask(ok, x, x, _CMP_ORD_Q);
         key = _mm512_castpd_si512(x);
         key = _mm512_xor_si512(key, _mm512_or_si512(_mm512_srai_epi64(key, 63), top));
         for (int j = 0; j < nb; j++) {
-            __m512i bj = wide      ? sl_by_cell(c, b->bound[j])
+            __m512i bj = wide      ? by_cell(c, upper, b->bound[j], wide)
                          : nbk > 0 ? _mm512_permutexvar_epi64(c, bound8[j])
                                    : _mm512_permutexvar_epi64(c, _mm512_loadu_si512(b->bound[j]));
             s = _mm512_mask_add_epi64(s, _mm512_cmple_epu64_mask(bj, key), s, one);
         }
-        g = _mm512_add_epi64(wide ? sl_by_cell(c, b->seg0) : _mm512_permutexvar_epi64(c, seg8), s);
+        g = _mm512_add_epi64(
+            wide ? by_cell(c, upper, b->seg0, wide) : _mm512_permutexvar_epi64(c, seg8), s);
         take = _mm512_mask_test_epi64_mask(
             ok,
-            _mm512_srlv_epi64(wide ? sl_by_cell(c, b->copy) : _mm512_permutexvar_epi64(c, copy8),
-                              s),
+            _mm512_srlv_epi64(
+                wide ? by_cell(c, upper, b->copy, wide) : _mm512_permutexvar_epi64(c, copy8), s),
             one);
         _mm512_store_si512(at[cur], _mm512_mask_add_epi64(spare, ok, g, lane));
         cur ^= 1;
@@ -177,6 +190,8 @@ int64_t sl_bracket_rows_avx512(const struct sl_brackets *b, const double *v,
                                int64_t *hist, double *cv, int32_t *cs, int64_t cap, int64_t *np)
 {
 #define ROWS(NB, WIDE) rows_avx512(b, v, cell, mask, r0, r1, hist, cv, cs, cap, np, NB, WIDE)
+    if (b->ncells > 16)
+        return ROWS(-1, 2);
     if (b->ncells > 8)
         return ROWS(-1, 1);
     switch (b->nbounds) {

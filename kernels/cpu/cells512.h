@@ -39,4 +39,16 @@ static inline __attribute__((always_inline)) __m512i sl_by_cell(__m512i c, const
     return _mm512_permutex2var_epi64(_mm512_loadu_si512(t), c, _mm512_loadu_si512(t + 8));
 }
 
+/* Entry c of the 32-entry table for each lane's cell c: a two-register
+ * permute in each half, the half chosen by bit 4 of c (`upper`, the lanes
+ * whose cell is 16 or more, computed once for all the tables of a step). */
+static inline __attribute__((always_inline)) __m512i sl_by_cell32(__m512i c, __mmask8 upper,
+                                                                  const void *table)
+{
+    const int64_t *t = table;
+    return _mm512_mask_blend_epi64(
+        upper, _mm512_permutex2var_epi64(_mm512_loadu_si512(t), c, _mm512_loadu_si512(t + 8)),
+        _mm512_permutex2var_epi64(_mm512_loadu_si512(t + 16), c, _mm512_loadu_si512(t + 24)));
+}
+
 #endif

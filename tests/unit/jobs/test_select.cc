@@ -180,7 +180,7 @@ void expect_exact(const Case &c)
 {
     ASSERT_FALSE(c.expect.empty());
     enum sl_cpu_isa best = sl_cpu_isa_best();
-    // every instruction set: grids of up to 16 cells take the bracket kernel
+    // every instruction set: grids of up to 32 cells take the bracket kernel
     for (enum sl_cpu_isa isa : {SL_CPU_ISA_GENERIC, SL_CPU_ISA_AVX2, SL_CPU_ISA_AVX512}) {
         if (sl_cpu_isa_select(isa) != SL_OK)
             continue;
@@ -218,8 +218,17 @@ TEST(Select, FewLargeCellsWithHeavyTies)
 
 TEST(Select, SixteenCellsOneKernelPass)
 {
-    // the most cells the bracket kernel takes, with blocks of ten published
+    // the most cells of the kernel's two-register tables, with blocks of
+    // ten published
     expect_exact(make_case(120000, 16, true, 18));
+}
+
+TEST(Select, ThirtyTwoCellsOneKernelPass)
+{
+    // past 16 cells the kernel's tables take two permutes and a blend; 32
+    // is the most it takes
+    expect_exact(make_case(120000, 30, true, 23));
+    expect_exact(make_case(120000, 32, true, 24));
 }
 
 TEST(Select, NoGroupingColumnRowsKeptByMask)

@@ -1,7 +1,7 @@
 // The bracket pass of exact selection (sl_bracket_rows): every
 // instruction-set variant against a plain model of its definition, on signed
 // zeros, infinities, missing values, dropped rows, row ranges that do not
-// start on a multiple of 8, 0 to 63 bounds, 1 to 16 cells, a mask instead of
+// start on a multiple of 8, 0 to 63 bounds, 1 to 32 cells, a mask instead of
 // cells, a candidate buffer that fills up, and a cell out of range.
 #include "kernel_test.hh"
 
@@ -165,7 +165,7 @@ TEST(Brackets, EveryVariantFollowsTheDefinition)
 {
     int cases = 0;
     for (int shape : {0, 1, 2}) // cells; no cells with a mask; no cells, no mask
-        for (int ncells : {1, 2, 5, 8, 13, 16}) {
+        for (int ncells : {1, 2, 5, 8, 13, 16, 17, 24, 30, 32}) {
             if (shape > 0 && ncells > 1)
                 continue;
             for (int nbounds : {0, 1, 6, 8, 9, 17, 63}) {
