@@ -344,7 +344,7 @@ static sl_status radix_select(const struct sl_reducer *r, const struct sl_cell_v
     struct sl_secbuf *bufs[MAX_BUFFERS] = {NULL};
     int nbufs = 0, bits = bits0, nw = sl_max_threads();
     int64_t *hist = NULL, *tot = NULL, *grp = NULL, *node_of = NULL, left = INT64_MAX;
-    int64_t *span = NULL, *gsum = NULL;
+    int64_t *used = NULL, *gsum = NULL;
     uint8_t *chosen = NULL;
 
     if (nq == 0)
@@ -371,9 +371,9 @@ static sl_status radix_select(const struct sl_reducer *r, const struct sl_cell_v
         hist = sl_calloc((size_t)(copies * nw * per + 1), sizeof *hist);
         tot = sl_calloc((size_t)(per + 1), sizeof *tot);
         grp = sl_calloc((size_t)(rd.ngroups * nbins + 1), sizeof *grp);
-        span = sl_malloc((size_t)(2 * rd.nnodes + 1) * sizeof *span);
+        used = sl_malloc((size_t)(2 * rd.nnodes + 1) * sizeof *used);
         gsum = sl_malloc((size_t)(2 * rd.ngroups + 1) * sizeof *gsum);
-        SL_CHECK(hist && tot && grp && span && gsum, SL_ERR_NOMEM,
+        SL_CHECK(hist && tot && grp && used && gsum, SL_ERR_NOMEM,
                  "out of memory for selection counts");
         SL_CALL(sweep(s, &rd, round == 0, node_of, &d, nw, copies, hist, NULL, NULL));
         for (int k = 1; k < copies; k++)
@@ -383,7 +383,7 @@ static sl_status radix_select(const struct sl_reducer *r, const struct sl_cell_v
             for (int64_t i = 0; i < per; i++)
                 tot[i] += hist[t * per + i];
         /* Values of one node share most of their top bits: each node's
-         * bins with values on this rank lie in [span[2n], span[2n + 1]),
+         * bins with values on this rank lie in [used[2n], used[2n + 1]),
          * and the loops below stay there (a bin outside holds nothing
          * here, and no value of this rank's meets its cursor). */
         for (int64_t n = 0; n < rd.nnodes; n++) {
@@ -393,13 +393,13 @@ static sl_status radix_select(const struct sl_reducer *r, const struct sl_cell_v
                 lo++;
             while (hi > lo && h[hi - 1] == 0)
                 hi--;
-            span[2 * n] = lo;
-            span[2 * n + 1] = hi;
+            used[2 * n] = lo;
+            used[2 * n + 1] = hi;
         }
         for (int64_t g = 0; g < rd.ngroups; g++)
             for (int64_t j = rd.gstart[g]; j < rd.gstart[g + 1]; j++) {
                 int64_t n = rd.gnodes[j];
-                for (int64_t b = span[2 * n]; b < span[2 * n + 1]; b++)
+                for (int64_t b = used[2 * n]; b < used[2 * n + 1]; b++)
                     grp[g * nbins + b] += tot[n * nbins + b];
             }
         SL_CALL(r->sum_i64(r->ctx, grp, rd.ngroups * nbins));
@@ -475,7 +475,7 @@ static sl_status radix_select(const struct sl_reducer *r, const struct sl_cell_v
         }
         for (int t = 0; t < nw; t++)
             for (int64_t n = 0; n < rd.nnodes; n++)
-                for (int64_t i = n * nbins + span[2 * n]; i < n * nbins + span[2 * n + 1]; i++)
+                for (int64_t i = n * nbins + used[2 * n]; i < n * nbins + used[2 * n + 1]; i++)
                     if (!chosen[i])
                         hist[t * per + i] = -1;
         if (dst)
@@ -485,9 +485,9 @@ static sl_status radix_select(const struct sl_reducer *r, const struct sl_cell_v
         sl_free(hist);
         sl_free(tot);
         sl_free(grp);
-        sl_free(span);
+        sl_free(used);
         sl_free(gsum);
-        hist = tot = grp = span = gsum = NULL;
+        hist = tot = grp = used = gsum = NULL;
         round_free(&rd);
         rd.ngroups = next.ngroups;
         rd.nodes = next.nodes;
@@ -512,7 +512,7 @@ cleanup:
     sl_free(hist);
     sl_free(tot);
     sl_free(grp);
-    sl_free(span);
+    sl_free(used);
     sl_free(gsum);
     sl_free(chosen);
     return st;
