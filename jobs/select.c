@@ -565,7 +565,8 @@ static int64_t pool_size(int64_t n)
     return 8 * unit;
 }
 
-/* Every S-th row of s with a value, as cell values of their own (secret). */
+/* Every S-th row of s, as cell values of their own (secret); a sampled row
+ * without a cell or a value keeps its place with cell -1. */
 struct sample {
     struct sl_secbuf *vbuf, *cbuf;
     struct sl_cell_values cv;
@@ -578,12 +579,15 @@ static void sample_free(struct sample *sm)
     sl_secpool_put(&sm->cbuf);
 }
 
+/* The workers take the sampled rows in equal shares of places (the rows lie
+ * a stride apart, so each costs a read from memory). */
 static sl_status sample_take(const struct sl_cell_values *s, struct sample *sm)
 {
     sl_status st = SL_OK;
     int64_t want = sample_rows(s->ncells);
     int64_t stride = s->nrows > want ? (s->nrows + want - 1) / want : 1;
-    int64_t cap = pool_size(s->nrows / stride + 1), m = 0;
+    int64_t m = (s->nrows + stride - 1) / stride, cap = pool_size(m + 1), bad = INT64_MAX;
+    int nw = sl_max_threads();
     double *v;
     int32_t *cell;
 
@@ -591,15 +595,18 @@ static sl_status sample_take(const struct sl_cell_values *s, struct sample *sm)
     SL_CALL(sl_secpool_take((size_t)cap * sizeof *cell, &sm->cbuf));
     v = sm->vbuf->data;
     cell = sm->cbuf->data;
-    for (int64_t r = 0; r < s->nrows; r += stride) {
-        int64_t c = row_cell(s, r);
-        SL_CHECK(c != -2, SL_ERR_INTERNAL, "row %lld has a cell outside the grid of %lld cells",
-                 (long long)r, (long long)s->ncells);
-        if (c < 0 || s->v[r] != s->v[r])
-            continue;
-        v[m] = s->v[r];
-        cell[m++] = (int32_t)c;
-    }
+    SL_OMP(parallel num_threads(nw) reduction(min : bad))
+    for (int t = sl_thread_num(); t < nw; t += sl_num_threads())
+        for (int64_t i = m * t / nw; i < m * (t + 1) / nw; i++) {
+            int64_t r = i * stride, c = row_cell(s, r);
+            double x = s->v[r];
+            bad = c == -2 && r < bad ? r : bad;
+            v[i] = x;
+            cell[i] = (int32_t)(c >= 0 && x == x ? c : -1);
+        }
+    SL_CHECK(bad == INT64_MAX, SL_ERR_INTERNAL,
+             "row %lld has a cell outside the grid of %lld cells", (long long)bad,
+             (long long)s->ncells);
     sm->cv = (struct sl_cell_values){v, cell, NULL, m, s->ncells, NULL, NULL};
     sm->stride = stride;
 cleanup:
@@ -701,10 +708,11 @@ static sl_status plan_brackets(const struct sl_reducer *r, const struct sample *
     sx = sl_malloc((size_t)(2 * nq + 1) * sizeof *sx);
     sp = sl_malloc((size_t)(nq + 1) * sizeof *sp);
     SL_CHECK(cnt && sq && sx && sp, SL_ERR_NOMEM, "out of memory for selection brackets");
-    for (int64_t i = 0; i < cv->nrows; i++) {
-        cnt[cv->cell[i]]++;
-        cnt[ncells + cv->cell[i]] += sm->stride;
-    }
+    for (int64_t i = 0; i < cv->nrows; i++)
+        if (cv->cell[i] >= 0) {
+            cnt[cv->cell[i]]++;
+            cnt[ncells + cv->cell[i]] += sm->stride;
+        }
     SL_CALL(r->sum_i64(r->ctx, cnt, 2 * ncells));
     for (int64_t i = 0; i < nq; i++) {
         int64_t m = 0, est = 0;
@@ -1035,13 +1043,13 @@ cleanup:
     return st;
 }
 
-/* Share of this rank's sampled values that fall in copy segments. */
+/* Share of this rank's sampled rows whose values fall in copy segments. */
 static double copy_share(const struct sample *sm, const struct segments *sg)
 {
     int64_t n = 0;
     for (int64_t t = 0; t < sm->cv.nrows; t++) {
         int64_t c = sm->cv.cell[t];
-        if (sg->seg0[c + 1] > sg->seg0[c])
+        if (c >= 0 && sg->seg0[c + 1] > sg->seg0[c])
             n += sg->copy[sg->seg0[c] + seg_of(sg->bnd + sg->bstart[c],
                                                sg->bstart[c + 1] - sg->bstart[c],
                                                sl_total_key(sm->cv.v[t]))];
