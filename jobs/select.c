@@ -1126,6 +1126,39 @@ cleanup:
     return st;
 }
 
+/* The top bits that every key of bracket b shares (63 for one value). */
+static int bracket_common(const struct bracket *b)
+{
+    uint64_t lo = b->has_lo ? b->lo : 0, hi = b->has_up ? b->up - 1 : UINT64_MAX;
+    return lo == hi ? 63 : __builtin_clzll(lo ^ hi);
+}
+
+/* Puts the hits whose brackets are closed on both sides first in hq[0 ..
+ * nhit) (their ranks, hq[nq ..], alike), the open ones after, each part in
+ * its order; returns how many are closed. A bracket open on a side (a thin
+ * cell) shares no top bits with its keys: selected with the closed ones, it
+ * would make every hit's first round count and copy all candidates on the
+ * sign and exponent they share. `tmp` has room for 2 nhit. */
+static int64_t hits_closed_first(const struct bracket *br, int64_t nq, int64_t nhit, int64_t *hq,
+                                 int64_t *tmp)
+{
+    int64_t k = 0, closed = 0;
+    for (int pass = 0; pass < 2; pass++)
+        for (int64_t h = 0; h < nhit; h++) {
+            const struct bracket *b = &br[hq[h]];
+            if ((b->has_lo && b->has_up) == (pass == 0)) {
+                tmp[k] = hq[h];
+                tmp[nhit + k++] = hq[nq + h];
+                closed += pass == 0;
+            }
+        }
+    for (int64_t h = 0; h < nhit; h++) {
+        hq[h] = tmp[h];
+        hq[nq + h] = tmp[nhit + h];
+    }
+    return closed;
+}
+
 sl_status sl_select_exact(const struct sl_reducer *r, const struct sl_cell_values *s,
                           const int64_t *mstart, const int64_t *members, int64_t nq,
                           const int64_t *qcell, const int64_t *qrank, const int64_t *qcount,
@@ -1197,17 +1230,20 @@ sl_status sl_select_exact(const struct sl_reducer *r, const struct sl_cell_value
     if (nhit > 0) {
         struct sl_cell_values cv = {cand.vbuf->data, cand.sbuf->data, NULL, cand.n, sg.nseg,
                                     NULL, NULL};
-        int64_t k = 0;
+        int64_t k = 0, nclosed;
+        int bits1 = 63;
         for (int64_t h = 0; h < nhit; h++)
             for (int64_t m = mstart[qcell[hq[h]]]; m < mstart[qcell[hq[h]] + 1]; m++) {
                 int64_t j0, j1;
                 bracket_span(&sg, members[m], &br[hq[h]], &j0, &j1);
                 nmem += j1 - j0 + 1;
             }
-        hmem = sl_malloc((size_t)(nmem + 1) * sizeof *hmem);
+        /* hmem is the reordering's scratch before it takes the segments */
+        hmem = sl_malloc((size_t)(nmem > 2 * nhit ? nmem : 2 * nhit) * sizeof *hmem);
         hcell = sl_malloc((size_t)nhit * sizeof *hcell);
         hpre = sl_malloc((size_t)nhit * sizeof *hpre);
         SL_CHECK(hmem && hcell && hpre, SL_ERR_NOMEM, "out of memory");
+        nclosed = hits_closed_first(br, nq, nhit, hq, hmem);
         for (int64_t h = 0; h < nhit; h++) {
             for (int64_t m = mstart[qcell[hq[h]]]; m < mstart[qcell[hq[h]] + 1]; m++) {
                 int64_t c = members[m], j0, j1;
@@ -1219,18 +1255,25 @@ sl_status sl_select_exact(const struct sl_reducer *r, const struct sl_cell_value
             hcell[h] = h;
         }
         /* the candidates of a bracket share the top bits of its ends: the
-         * rounds start below the shortest such prefix */
+         * rounds start below the shortest such prefix, of the closed
+         * brackets and of the open ones apart */
+        for (int64_t h = 0; h < nhit; h++) {
+            int common = bracket_common(&br[hq[h]]);
+            if (h < nclosed)
+                bits0 = common < bits0 ? common : bits0;
+            else
+                bits1 = common < bits1 ? common : bits1;
+        }
         for (int64_t h = 0; h < nhit; h++) {
             const struct bracket *b = &br[hq[h]];
-            uint64_t lo = b->has_lo ? b->lo : 0, hi = b->has_up ? b->up - 1 : UINT64_MAX;
-            int common = lo == hi ? 63 : __builtin_clzll(lo ^ hi);
-            bits0 = common < bits0 ? common : bits0;
+            int bits = h < nclosed ? bits0 : bits1;
+            hpre[h] = bits > 0 ? (b->has_lo ? b->lo : 0) >> (64 - bits) : 0;
         }
-        for (int64_t h = 0; bits0 > 0 && h < nhit; h++) {
-            const struct bracket *b = &br[hq[h]];
-            hpre[h] = (b->has_lo ? b->lo : 0) >> (64 - bits0);
-        }
-        SL_CALL(radix_select(r, &cv, hstart, hmem, nhit, hcell, hq + nq, bits0, hpre, x));
+        if (nclosed > 0)
+            SL_CALL(radix_select(r, &cv, hstart, hmem, nclosed, hcell, hq + nq, bits0, hpre, x));
+        if (nclosed < nhit)
+            SL_CALL(radix_select(r, &cv, hstart, hmem, nhit - nclosed, hcell + nclosed,
+                                 hq + nq + nclosed, bits1, hpre + nclosed, x + nclosed));
         for (int64_t h = 0; h < nhit; h++)
             out[hq[h]] = x[h];
     }
