@@ -323,8 +323,10 @@ TEST(Select, SmallCellsAmongLargeOnes)
 // Type 7 asks for two neighbouring ranks, and close probabilities ask for
 // nearby ones: their brackets overlap and are merged into one, also where
 // a side is open (ranks next to the ends, a cell of 300 rows), with 3 cells
-// (the bracket kernel) and with 24 (the plain pass).
-TEST(Select, OverlappingBracketsAreMerged)
+// (the bracket kernel) and with 24 (the plain pass). The answers stay
+// exact; that the brackets were merged shows in the time only (any bracket
+// gives exact answers), which perf/bench_stats measures.
+TEST(Select, OverlappingBracketsStayExact)
 {
     for (int64_t ncells : {3, 24}) {
         Case c;
