@@ -173,6 +173,21 @@ sl_status sl_select_exact(const struct sl_reducer *r, const struct sl_cell_value
                           const int64_t *qcell, const int64_t *qrank, const int64_t *qcount,
                           const struct sl_row_visitor *visit, double *out);
 
+/* A query's bracket in ranks [lo, hi] of the m values sampled from its
+ * published cell `cell`, before the sample's order statistics make it keys
+ * (sl_select_exact's plan): lo -1 is open below, hi m open above; m 0
+ * (nothing sampled) is no bracket. */
+struct sl_rank_span {
+    int64_t cell, lo, hi, m, query;
+};
+
+/* Sorts sp[0 .. n) by cell, lower end and query, and makes the spans of one
+ * cell that overlap their union, so that the two neighbouring ranks of a
+ * type 7 quantile, and close probabilities, share bounds (fewer segments in
+ * the bracket pass, the same keys to copy). Spans with m 0 stay as they
+ * are. */
+void sl_rank_spans_merge(struct sl_rank_span *sp, int64_t n);
+
 /* 0-based order statistics R's type-7 quantile of n > 0 sorted values at
  * `prob` reads: x[lo] and x[hi]. */
 void sl_type7_order(int64_t n, double prob, int64_t *lo, int64_t *hi);

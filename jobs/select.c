@@ -648,16 +648,9 @@ cleanup:
     return st;
 }
 
-/* A query's bracket in ranks [lo, hi] of the m sampled values of its
- * published cell, before they are known as keys: lo -1 is open below, hi m
- * open above; m 0 (nothing sampled) is no bracket. */
-struct span {
-    int64_t cell, lo, hi, m, query;
-};
-
 static int cmp_span(const void *pa, const void *pb)
 {
-    const struct span *a = pa, *b = pb;
+    const struct sl_rank_span *a = pa, *b = pb;
     if (a->cell != b->cell)
         return a->cell < b->cell ? -1 : 1;
     if (a->lo != b->lo)
@@ -665,12 +658,9 @@ static int cmp_span(const void *pa, const void *pb)
     return (a->query > b->query) - (a->query < b->query);
 }
 
-/* Overlapping spans of one published cell become their union, so that the
- * two neighbouring ranks of a type 7 quantile, and close probabilities,
- * share bounds: fewer segments for the bracket pass, and the same keys to
- * copy. `sp` is sorted by cmp_span. */
-static void spans_merge(struct span *sp, int64_t n)
+void sl_rank_spans_merge(struct sl_rank_span *sp, int64_t n)
 {
+    qsort(sp, (size_t)n, sizeof *sp, cmp_span);
     for (int64_t a = 0, b; a < n; a = b) {
         int64_t hi = sp[a].hi;
         for (b = a + 1; b < n && sp[a].m > 0 && sp[b].cell == sp[a].cell && sp[b].lo <= hi; b++)
@@ -698,7 +688,7 @@ static sl_status plan_brackets(const struct sl_reducer *r, const struct sample *
     sl_status st = SL_OK;
     const struct sl_cell_values *cv = &sm->cv;
     int64_t ncells = cv->ncells, nsq = 0, *cnt = NULL, *sq = NULL;
-    struct span *sp = NULL;
+    struct sl_rank_span *sp = NULL;
     double *sx = NULL;
 
     /* sampled values, and sampled rows weighted by the stride (the size of
@@ -718,7 +708,7 @@ static sl_status plan_brackets(const struct sl_reducer *r, const struct sample *
         int64_t m = 0, est = 0;
         double f, j, d;
         memset(&br[i], 0, sizeof br[i]);
-        sp[i] = (struct span){qcell[i], 0, 0, 0, i};
+        sp[i] = (struct sl_rank_span){qcell[i], 0, 0, 0, i};
         for (int64_t k = mstart[qcell[i]]; k < mstart[qcell[i] + 1]; k++) {
             m += cnt[members[k]];
             est += cnt[ncells + members[k]];
@@ -739,12 +729,11 @@ static sl_status plan_brackets(const struct sl_reducer *r, const struct sample *
         sp[i].hi = sp[i].hi >= m ? m : sp[i].hi;
         sp[i].m = m;
     }
-    qsort(sp, (size_t)nq, sizeof *sp, cmp_span);
-    spans_merge(sp, nq);
+    sl_rank_spans_merge(sp, nq);
     /* sample ranks of each bracket's ends, in query order: sq[0 .. nsq)
      * cells, sq[2nq ..) ranks */
     for (int64_t k = 0; k < nq; k++) {
-        const struct span *a = &sp[k];
+        const struct sl_rank_span *a = &sp[k];
         struct bracket *b = &br[a->query];
         b->has_lo = a->m > 0 && a->lo >= 0;
         b->has_up = a->m > 0 && a->hi < a->m;
