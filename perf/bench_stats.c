@@ -548,16 +548,16 @@ int main(int argc, char **argv)
             SL_CALL(run_crosstab(&b, be, 0, &t, &cn));
             keep_best(&tn, &t);
         }
-        if (k < 2 && wanted(only, "quantiles")) {
+        if (wanted(only, "quantiles")) {
             SL_CALL(run_quantiles(&b, by_sex, 1, &t, &cq));
             keep_best(&tq, &t);
         }
         /* only on request: not part of perf/bench_stats.sh */
-        if (k < 2 && only && strcmp(only, "quantiles_region") == 0) {
+        if (only && strcmp(only, "quantiles_region") == 0) {
             SL_CALL(run_quantiles(&b, by_region, 1, &t, &cr));
             keep_best(&tr, &t);
         }
-        if (k < 2 && only && strcmp(only, "quantiles_grid") == 0) {
+        if (only && strcmp(only, "quantiles_grid") == 0) {
             SL_CALL(run_quantiles(&b, by_grid, 3, &t, &cg));
             keep_best(&tg, &t);
         }
