@@ -90,6 +90,9 @@ int64_t sl_bracket_rows_generic(const struct sl_brackets *b, const double *v,
 
 #elif SL_TILES_ISA == 2
 
+/* The bound and counter loops must unroll: their bounds are constants. */
+#define UNROLL _Pragma("GCC unroll 8")
+
 /* Entry c of a per-cell table for grids of up to 16 (wide 1) or 32 (wide
  * 2) cells; `upper` marks the lanes whose cell is 16 or more. */
 static inline __attribute__((always_inline)) __m512i by_cell(__m512i c, __mmask8 upper,
@@ -140,7 +143,7 @@ rows_avx512(const struct sl_brackets *b, const double *v, const int32_t *cell, c
         ok = _mm512_mask_cmp_pd_mask(ok, x, x, _CMP_ORD_Q);
         key = _mm512_castpd_si512(x);
         key = _mm512_xor_si512(key, _mm512_or_si512(_mm512_srai_epi64(key, 63), top));
-        for (int j = 0; j < nb; j++) {
+        UNROLL for (int j = 0; j < nb; j++) {
             __m512i bj = wide      ? by_cell(c, upper, b->bound[j], wide)
                          : nbk > 0 ? _mm512_permutexvar_epi64(c, bound8[j])
                                    : _mm512_permutexvar_epi64(c, _mm512_loadu_si512(b->bound[j]));
@@ -155,7 +158,7 @@ rows_avx512(const struct sl_brackets *b, const double *v, const int32_t *cell, c
             one);
         _mm512_store_si512(at[cur], _mm512_mask_add_epi64(spare, ok, g, lane));
         cur ^= 1;
-        for (int l = 0; l < SL_BRACKET_LANES; l++)
+        UNROLL for (int l = 0; l < SL_BRACKET_LANES; l++)
             hist[at[cur][l]]++;
         if (n + SL_BRACKET_LANES <= cap) {
             _mm512_storeu_pd(cv + n, _mm512_maskz_compress_pd(take, x));
