@@ -33,6 +33,11 @@ struct sl_ledger {
     char root[4096]; /* the ledger directory, resolved */
     int lock_fd;
     json_t *doc;
+    /* SHA-256 of the file's bytes that doc holds (read and checked, or
+     * written by a commit); unset for a ledger not on disk yet, and once doc
+     * holds changes not committed */
+    unsigned char seen[32];
+    int have_seen;
     unsigned char key[32]; /* secret: the ledger MAC key */
 };
 
@@ -61,6 +66,16 @@ cleanup:
     return st;
 }
 
+static sl_status sha256(const void *data, size_t len, unsigned char out[32])
+{
+    sl_status st = SL_OK;
+    unsigned int dlen = 0;
+    SL_CHECK(EVP_Digest(data, len, out, &dlen, EVP_sha256(), NULL) == 1 && dlen == 32,
+             SL_ERR_INTERNAL, "SHA-256 unavailable");
+cleanup:
+    return st;
+}
+
 /* A file-name-safe form of `name`: `prefix` + name when it is made of
  * letters, digits, '.', '_' and '-' (at most 100), else "h_" + hash. */
 static sl_status safe_name(const char *prefix, const char *name, char *out, size_t cap)
@@ -69,7 +84,6 @@ static sl_status safe_name(const char *prefix, const char *name, char *out, size
     size_t len = strlen(name);
     int safe = len > 0 && len <= 100;
     unsigned char digest[32];
-    unsigned int dlen = 0;
     char hex[65];
 
     for (const char *p = name; safe && *p; p++)
@@ -79,8 +93,7 @@ static sl_status safe_name(const char *prefix, const char *name, char *out, size
         snprintf(out, cap, "%s%s", prefix, name);
         goto cleanup;
     }
-    SL_CHECK(EVP_Digest(name, len, digest, &dlen, EVP_sha256(), NULL) == 1 && dlen == 32,
-             SL_ERR_INTERNAL, "SHA-256 unavailable");
+    SL_CALL(sha256(name, len, digest));
     sl_sha256_hex(digest, hex);
     snprintf(out, cap, "h_%.32s", hex);
 cleanup:
@@ -222,6 +235,107 @@ cleanup:
     return st;
 }
 
+/* The whole file at `path` in *text (malloc'd, NUL-terminated), or NULL
+ * when there is no such file. SL_ERR_IO, SL_ERR_NOMEM. */
+static sl_status read_text(const char *path, char **text, size_t *len)
+{
+    sl_status st = SL_OK;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    struct stat sb;
+    size_t got = 0;
+
+    *text = NULL;
+    *len = 0;
+    if (fd < 0) {
+        SL_CHECK(errno == ENOENT, SL_ERR_IO, "%s: %s", path, strerror(errno));
+        return SL_OK;
+    }
+    SL_CHECK(fstat(fd, &sb) == 0, SL_ERR_IO, "%s: %s", path, strerror(errno));
+    *text = malloc((size_t)sb.st_size + 1);
+    SL_CHECK(*text, SL_ERR_NOMEM, "out of memory for %s", path);
+    while (got < (size_t)sb.st_size) {
+        ssize_t k = read(fd, *text + got, (size_t)sb.st_size - got);
+        if (k < 0 && errno == EINTR)
+            continue;
+        SL_CHECK(k > 0, SL_ERR_IO, "%s: cannot read: %s", path,
+                 k < 0 ? strerror(errno) : "it shrank while read");
+        got += (size_t)k;
+    }
+    (*text)[got] = '\0';
+    *len = got;
+cleanup:
+    if (fd >= 0)
+        close(fd);
+    if (st != SL_OK) {
+        free(*text);
+        *text = NULL;
+    }
+    return st;
+}
+
+/* Reads the locked ledger file into l->doc: a new, empty ledger when there
+ * is none (not with `adopt`); the document l->doc holds already when the
+ * file's bytes are those it was read from or written as (its form and MAC
+ * were checked on them); else the file parsed and checked, or with `adopt`
+ * a format-1 ledger taken into this format in memory with sequence 0. */
+static sl_status ledger_load(struct sl_ledger *l, const char *uuid, const char *project,
+                             int adopt)
+{
+    sl_status st = SL_OK;
+    char *text = NULL;
+    size_t len = 0;
+    unsigned char digest[32];
+    json_error_t err;
+    json_t *doc = NULL;
+
+    SL_CALL(read_text(l->path, &text, &len));
+    if (!text) {
+        SL_CHECK(!adopt, SL_ERR_IO, "%s: no such release ledger", l->path);
+        doc = json_pack("{s:i,s:s,s:s?,s:i,s:[]}", "format", SL_LEDGER_FORMAT, "cohort", uuid,
+                        "project", project, "sequence", 0, "entries");
+        SL_CHECK(doc, SL_ERR_NOMEM, "out of memory");
+        l->have_seen = 0;
+        goto swap;
+    }
+    SL_CALL(sha256(text, len, digest));
+    if (l->doc && l->have_seen && CRYPTO_memcmp(digest, l->seen, sizeof digest) == 0)
+        goto cleanup;
+    doc = json_loadb(text, len, 0, &err);
+    SL_CHECK(doc, SL_ERR_INTEGRITY, "%s:%d:%d: the release ledger is not valid JSON: %s",
+             l->path, err.line, err.column, err.text);
+    if (adopt) {
+        SL_CALL(format1_check(doc, l->path));
+        SL_CHECK(json_object_set_new(doc, "format", json_integer(SL_LEDGER_FORMAT)) == 0 &&
+                     json_object_set_new(doc, "sequence", json_integer(0)) == 0,
+                 SL_ERR_NOMEM, "out of memory");
+        l->have_seen = 0;
+    } else {
+        SL_CALL(ledger_check(doc, l->path, l->key));
+        memcpy(l->seen, digest, sizeof digest);
+        l->have_seen = 1;
+    }
+swap:
+    json_decref(l->doc);
+    l->doc = doc;
+    doc = NULL;
+cleanup:
+    json_decref(doc);
+    free(text);
+    return st;
+}
+
+/* flock `op` (LOCK_EX: blocks until free, or LOCK_UN) on the ledger's
+ * lock file. SL_ERR_IO. */
+static sl_status ledger_flock(struct sl_ledger *l, int op)
+{
+    sl_status st = SL_OK;
+    while (flock(l->lock_fd, op) != 0)
+        SL_CHECK(errno == EINTR, SL_ERR_IO, "%s: cannot %s its lock file: %s", l->path,
+                 op == LOCK_UN ? "unlock" : "lock", strerror(errno));
+cleanup:
+    return st;
+}
+
 /* sl_ledger_open; with `adopt` the file must be a format-1 ledger, taken
  * into this format in memory with sequence 0 (sl_ledger_commit makes it 1
  * and adds the MAC). */
@@ -231,8 +345,6 @@ static sl_status ledger_open(const char *ledger_dir, const char *uuid, const cha
     sl_status st = SL_OK;
     struct sl_ledger *l = NULL;
     char cohort[128], proj[128], lock[4096];
-    json_error_t err;
-    struct stat sb;
 
     *out = NULL;
     SL_CHECK(ledger_dir && uuid && key, SL_ERR_ARG, "ledger: no directory, cohort or key");
@@ -255,27 +367,8 @@ static sl_status ledger_open(const char *ledger_dir, const char *uuid, const cha
              ledger_dir, strerror(errno));
     l->lock_fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     SL_CHECK(l->lock_fd >= 0, SL_ERR_IO, "%s: cannot open: %s", lock, strerror(errno));
-    while (flock(l->lock_fd, LOCK_EX) != 0)
-        SL_CHECK(errno == EINTR, SL_ERR_IO, "%s: cannot lock: %s", lock, strerror(errno));
-    if (stat(l->path, &sb) == 0) {
-        l->doc = json_load_file(l->path, 0, &err);
-        SL_CHECK(l->doc, SL_ERR_INTEGRITY, "%s:%d:%d: the release ledger is not valid JSON: %s",
-                 l->path, err.line, err.column, err.text);
-        if (adopt) {
-            SL_CALL(format1_check(l->doc, l->path));
-            SL_CHECK(json_object_set_new(l->doc, "format", json_integer(SL_LEDGER_FORMAT)) == 0 &&
-                         json_object_set_new(l->doc, "sequence", json_integer(0)) == 0,
-                     SL_ERR_NOMEM, "out of memory");
-        } else {
-            SL_CALL(ledger_check(l->doc, l->path, l->key));
-        }
-    } else {
-        SL_CHECK(errno == ENOENT, SL_ERR_IO, "%s: %s", l->path, strerror(errno));
-        SL_CHECK(!adopt, SL_ERR_IO, "%s: no such release ledger", l->path);
-        l->doc = json_pack("{s:i,s:s,s:s?,s:i,s:[]}", "format", SL_LEDGER_FORMAT, "cohort", uuid,
-                           "project", project, "sequence", 0, "entries");
-        SL_CHECK(l->doc, SL_ERR_NOMEM, "out of memory");
-    }
+    SL_CALL(ledger_flock(l, LOCK_EX));
+    SL_CALL(ledger_load(l, uuid, project, adopt));
     *out = l;
     l = NULL;
 cleanup:
@@ -287,6 +380,21 @@ sl_status sl_ledger_open(const char *ledger_dir, const char *uuid, const char *p
                          const unsigned char key[32], struct sl_ledger **out)
 {
     return ledger_open(ledger_dir, uuid, project, key, 0, out);
+}
+
+sl_status sl_ledger_unlock(struct sl_ledger *l)
+{
+    return ledger_flock(l, LOCK_UN);
+}
+
+sl_status sl_ledger_relock(struct sl_ledger *l)
+{
+    sl_status st = SL_OK;
+    SL_CALL(ledger_flock(l, LOCK_EX));
+    SL_CALL(ledger_load(l, json_string_value(json_object_get(l->doc, "cohort")),
+                        json_string_value(json_object_get(l->doc, "project")), 0));
+cleanup:
+    return st;
 }
 
 sl_status sl_ledger_adopt(const char *ledger_dir, const char *name, const unsigned char key[32],
@@ -436,6 +544,7 @@ sl_status sl_ledger_record(struct sl_ledger *l, const json_t *entry)
     SL_CHECK(copy, SL_ERR_NOMEM, "out of memory");
     utc_now(now, sizeof now);
     json_object_set_new(copy, "recorded", json_string(now));
+    l->have_seen = 0;
     SL_CHECK(json_array_append(entries, copy) == 0, SL_ERR_NOMEM, "out of memory");
 cleanup:
     json_decref(copy);
@@ -445,6 +554,7 @@ cleanup:
 void sl_ledger_forget(struct sl_ledger *l, const char *job_id)
 {
     json_t *entries = json_object_get(l->doc, "entries");
+    l->have_seen = 0;
     for (size_t i = json_array_size(entries); i-- > 0;) {
         const char *ej = json_string_value(json_object_get(json_array_get(entries, i), "job_id"));
         if (ej && strcmp(ej, job_id) == 0)
@@ -458,6 +568,7 @@ sl_status sl_ledger_commit(struct sl_ledger *l)
     char *text = NULL, hex[65];
     json_int_t seq = json_integer_value(json_object_get(l->doc, "sequence"));
 
+    l->have_seen = 0;
     SL_CHECK(json_object_set_new(l->doc, "sequence", json_integer(seq + 1)) == 0,
              SL_ERR_NOMEM, "out of memory");
     SL_CALL(ledger_mac(l->doc, l->key, hex));
@@ -466,6 +577,8 @@ sl_status sl_ledger_commit(struct sl_ledger *l)
     text = json_dumps(l->doc, JSON_INDENT(1));
     SL_CHECK(text, SL_ERR_NOMEM, "out of memory");
     SL_CALL(sl_write_atomic(l->path, text, 0600));
+    SL_CALL(sha256(text, strlen(text), l->seen));
+    l->have_seen = 1;
 cleanup:
     free(text);
     return st;

@@ -25,8 +25,9 @@
  * project. Operator-only: directories 0700, files 0600. Crash-safe: the
  * whole document is written to a temporary file, fsynced and renamed over
  * the old one (then the directory is fsynced); an exclusive flock on
- * <project>.lock is held from open to close, so a check and the record that
- * follows it are atomic with respect to other jobs and reviews.
+ * <project>.lock is held from open (or sl_ledger_relock) to close (or
+ * sl_ledger_unlock), so a check and the record that follows it are atomic
+ * with respect to other jobs and reviews.
  *
  * Integrity: "mac" is HMAC-SHA-256, under a key derived from the audit key
  * (label "ledger"), of the rest of the document in canonical form (compact,
@@ -69,6 +70,21 @@ sl_status sl_ledger_entry(const struct sl_table *t, const char *job_id, const ch
  * not match), SL_ERR_NOMEM. Rank 0 only; not collective. */
 sl_status sl_ledger_open(const char *ledger_dir, const char *uuid, const char *project,
                          const unsigned char key[32], struct sl_ledger **out);
+
+/* Releases the lock of an open ledger and keeps the ledger, for
+ * sl_ledger_relock or sl_ledger_close; what it holds may go stale
+ * meanwhile. SL_ERR_IO. Not collective. */
+sl_status sl_ledger_unlock(struct sl_ledger *l);
+
+/* Locks the ledger again (blocks until the lock is free) and reads the
+ * file anew, as sl_ledger_open does: when its bytes are those last read or
+ * committed (SHA-256 compared) the document in memory stays, its MAC
+ * checked on those bytes already; otherwise the file is parsed and its MAC
+ * checked, and changes not committed are dropped. A job checks its ledger
+ * when it starts and again, under the lock, at the release: the second
+ * look costs a read and a hash unless another job or review committed in
+ * between. SL_ERR_IO, SL_ERR_INTEGRITY, SL_ERR_NOMEM. Not collective. */
+sl_status sl_ledger_relock(struct sl_ledger *l);
 
 /* Takes the ledger `name` (its path under `ledger_dir`, as sl_ledger_list
  * gives it) from format 1 (sluice before ledgers had MACs: no sequence, no

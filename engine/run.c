@@ -76,6 +76,7 @@ struct run_ctx {
     struct sl_job *job;
     struct sl_audit *audit;
     unsigned char ledger_key[32]; /* secret: MACs the release ledger (rank 0) */
+    struct sl_ledger *ledger;     /* rank 0: checked at the start, unlocked until the release */
     struct sl_kek *kek;
     struct sl_cohort *cohort;
     struct sl_filter *filter;
@@ -443,37 +444,39 @@ static void print_summary(struct run_ctx *r)
     printf("results: %s/%s/results.json\n", r->policy->released_dir, r->job_id);
 }
 
-/* Rank 0: the release ledger this job would record into opens and its MAC
- * matches, checked before any key is unwrapped, so a job is not run only to
- * be refused at the release. */
-/* Opens and locks the job's release ledger (rank 0): its MAC is checked,
- * and it must not be behind the last commit the audit log recorded of it. */
-static sl_status open_ledger(struct run_ctx *r, struct sl_ledger **out)
+/* Locks the job's release ledger (rank 0), opening it the first time and
+ * reading it again after: its MAC is checked, and it must not be behind the
+ * last commit the audit log recorded of it. */
+static sl_status lock_ledger(struct run_ctx *r)
 {
     sl_status st = SL_OK;
     const char *note = NULL;
-    SL_CALL(sl_ledger_open(r->policy->ledger_dir, sl_cohort_uuid(r->cohort), r->job->project,
-                           r->ledger_key, out));
-    SL_CALL(sl_ledger_check_audited(*out, r->audit, &note));
+    if (r->ledger)
+        SL_CALL(sl_ledger_relock(r->ledger));
+    else
+        SL_CALL(sl_ledger_open(r->policy->ledger_dir, sl_cohort_uuid(r->cohort),
+                               r->job->project, r->ledger_key, &r->ledger));
+    SL_CALL(sl_ledger_check_audited(r->ledger, r->audit, &note));
     if (note)
         sl_log_warn("release ledger of cohort %s, project %s: %s", sl_cohort_uuid(r->cohort),
                     r->job->project ? r->job->project : "(none)", note);
 cleanup:
     if (st != SL_OK)
-        sl_ledger_close(out);
+        sl_ledger_close(&r->ledger);
     return st;
 }
 
-/* Refuses the job before any key is unwrapped when its ledger is bad. */
+/* Refuses the job before any key is unwrapped when its ledger is bad; the
+ * ledger stays open, unlocked, so that the release reads it again only
+ * when it changed. */
 static sl_status check_ledger(struct run_ctx *r)
 {
     sl_status st = SL_OK;
-    struct sl_ledger *ledger = NULL;
     if (r->ex.rank != 0)
         return SL_OK;
-    SL_CALL(open_ledger(r, &ledger));
+    SL_CALL(lock_ledger(r));
+    SL_CALL(sl_ledger_unlock(r->ledger));
 cleanup:
-    sl_ledger_close(&ledger);
     return st;
 }
 
@@ -509,7 +512,7 @@ static sl_status gate_and_release(struct run_ctx *r)
     sl_status st = SL_OK;
     json_t *results = NULL, *jsec = NULL, *psec = NULL, **entries = NULL;
     struct sl_release_info info;
-    struct sl_ledger *ledger = NULL;
+    struct sl_ledger *ledger;
     const char *filter = r->filter ? sl_filter_text(r->filter) : NULL;
     int recorded = 0;
 
@@ -519,7 +522,8 @@ static sl_status gate_and_release(struct run_ctx *r)
     SL_CHECK(entries, SL_ERR_NOMEM, "out of memory");
     for (int i = 0; i < r->outs.count; i++)
         SL_CALL(sl_gate_evaluate(r->outs.tables[i], &r->job->rules));
-    SL_CALL(open_ledger(r, &ledger));
+    SL_CALL(lock_ledger(r));
+    ledger = r->ledger;
     for (int i = 0; i < r->outs.count; i++) {
         struct sl_table *t = r->outs.tables[i];
         SL_CALL(sl_ledger_entry(t, r->job_id, filter, &entries[i]));
@@ -563,7 +567,7 @@ static sl_status gate_and_release(struct run_ctx *r)
     }
     print_summary(r);
 cleanup:
-    sl_ledger_close(&ledger);
+    sl_ledger_close(&r->ledger);
     for (int i = 0; entries && i < r->outs.count; i++)
         json_decref(entries[i]);
     sl_free(entries);
@@ -689,6 +693,7 @@ static void ctx_release(struct run_ctx *r)
     sl_filter_destroy(&r->filter);
     sl_cohort_close(&r->cohort);
     sl_kek_destroy(&r->kek);
+    sl_ledger_close(&r->ledger);
     sl_audit_close(&r->audit);
     sl_wipe(r->ledger_key, sizeof r->ledger_key);
     sl_job_destroy(&r->job);

@@ -335,6 +335,58 @@ TEST_F(Ledger, EditedLedgerOrWrongKeyIsRefused)
     EXPECT_EQ(sl_ledger_size(open().get()), 2);
 }
 
+// A job checks its ledger when it starts, unlocks it while it computes and
+// locks it again at the release: the document read at the start serves
+// only while the file keeps the bytes it was read from; another process's
+// commit is read, an edit is refused, and changes not committed are
+// dropped.
+TEST_F(Ledger, RelockReadsTheFileAgainWhenItChanged)
+{
+    std::string path = dir_ + "/release/0f1e2d3c-aaaa-bbbb-cccc-123456789abc/p_diabetes.json";
+    auto l = open();
+    record(l.get(), table({"sex"}, {50, 60}).get(), "j1", "a");
+    ASSERT_EQ(sl_ledger_commit(l.get()), SL_OK);
+    ASSERT_EQ(sl_ledger_unlock(l.get()), SL_OK);
+    ASSERT_EQ(sl_ledger_relock(l.get()), SL_OK) << sl_error_message();
+    EXPECT_EQ(sl_ledger_size(l.get()), 1);
+    ASSERT_EQ(sl_ledger_unlock(l.get()), SL_OK);
+    {
+        auto other = open();
+        record(other.get(), table({"sex"}, {70, 60}, "b").get(), "j2", "a");
+        ASSERT_EQ(sl_ledger_commit(other.get()), SL_OK);
+    }
+    ASSERT_EQ(sl_ledger_relock(l.get()), SL_OK) << sl_error_message();
+    EXPECT_EQ(sl_ledger_size(l.get()), 2);
+    json_t *state = sl_ledger_state(l.get());
+    EXPECT_EQ(json_integer_value(json_object_get(state, "sequence")), 2);
+    json_decref(state);
+
+    // not committed: dropped although the file did not change
+    record(l.get(), table({"sex"}, {80, 60}, "c").get(), "j3", "a");
+    EXPECT_EQ(sl_ledger_size(l.get()), 3);
+    ASSERT_EQ(sl_ledger_unlock(l.get()), SL_OK);
+    ASSERT_EQ(sl_ledger_relock(l.get()), SL_OK) << sl_error_message();
+    EXPECT_EQ(sl_ledger_size(l.get()), 2);
+
+    // edited while unlocked: refused
+    ASSERT_EQ(sl_ledger_unlock(l.get()), SL_OK);
+    std::string text;
+    {
+        std::ifstream in(path);
+        std::stringstream buf;
+        buf << in.rdbuf();
+        text = buf.str();
+    }
+    const std::string from = "\"population\": 130", to = "\"population\": 129";
+    size_t at = text.find(from);
+    ASSERT_NE(at, std::string::npos);
+    text.replace(at, from.size(), to);
+    std::ofstream(path, std::ios::trunc) << text;
+    EXPECT_EQ(sl_ledger_relock(l.get()), SL_ERR_INTEGRITY);
+    EXPECT_NE(std::string(sl_error_message()).find("does not match its MAC"), std::string::npos)
+        << sl_error_message();
+}
+
 // A stale temporary file from a crash mid-write does not disturb the
 // ledger, which only ever holds a complete document.
 TEST_F(Ledger, StaleTemporaryFileIsHarmless)
