@@ -8,6 +8,7 @@
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 #include <time.h>
 
 #include "engine/core/alloc.h"
@@ -41,7 +42,8 @@ sl_status sl_exec_sum_i64(struct sl_exec *ex, int64_t *buf, int64_t n)
     sl_status st = SL_OK;
     int count;
     SL_MPI_COUNT(n, count);
-    SL_CALL_MPI(MPI_Allreduce(MPI_IN_PLACE, buf, count, MPI_INT64_T, MPI_SUM, ex->comm));
+    if (ex->mpi)
+        SL_CALL_MPI(MPI_Allreduce(MPI_IN_PLACE, buf, count, MPI_INT64_T, MPI_SUM, ex->comm));
 cleanup:
     return st;
 }
@@ -60,7 +62,9 @@ sl_status sl_exec_allgather_f64(struct sl_exec *ex, const double *local, int64_t
     counts = sl_malloc((size_t)ex->size * sizeof *counts);
     displs = sl_malloc((size_t)ex->size * sizeof *displs);
     SL_CHECK(counts && displs, SL_ERR_NOMEM, "out of memory");
-    SL_CALL_MPI(MPI_Allgather(&mine, 1, MPI_INT, counts, 1, MPI_INT, ex->comm));
+    counts[0] = mine;
+    if (ex->mpi)
+        SL_CALL_MPI(MPI_Allgather(&mine, 1, MPI_INT, counts, 1, MPI_INT, ex->comm));
     for (int r = 0; r < ex->size; r++) {
         SL_CHECK(sum <= INT32_MAX, SL_ERR_ARG, "gathered data exceed one MPI message");
         displs[r] = (int)sum;
@@ -69,8 +73,11 @@ sl_status sl_exec_allgather_f64(struct sl_exec *ex, const double *local, int64_t
     SL_CHECK(sum <= INT32_MAX, SL_ERR_ARG, "gathered data exceed one MPI message");
     out = sl_malloc((size_t)(sum ? sum : 1) * sizeof *out);
     SL_CHECK(out, SL_ERR_NOMEM, "out of memory");
-    SL_CALL_MPI(MPI_Allgatherv(local, mine, MPI_DOUBLE, out, counts, displs, MPI_DOUBLE,
-                               ex->comm));
+    if (ex->mpi)
+        SL_CALL_MPI(MPI_Allgatherv(local, mine, MPI_DOUBLE, out, counts, displs, MPI_DOUBLE,
+                                   ex->comm));
+    else if (mine > 0)
+        memcpy(out, local, (size_t)mine * sizeof *out);
     *all = out;
     *total = sum;
     out = NULL;

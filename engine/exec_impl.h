@@ -11,6 +11,7 @@
 #include "engine/job.h"
 
 struct sl_exec {
+    int mpi;       /* MPI is initialised; else one process and comm unused */
     MPI_Comm comm;
     int rank;
     int size;

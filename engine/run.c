@@ -164,9 +164,11 @@ cleanup:
  * Collective. */
 static sl_status phase(struct run_ctx *r, sl_status local)
 {
-    int mine = local != SL_OK ? r->ex.rank : r->ex.size, first = r->ex.size, code = (int)local;
-    if (MPI_Allreduce(&mine, &first, 1, MPI_INT, MPI_MIN, r->ex.comm) != MPI_SUCCESS ||
-        MPI_Bcast(&code, 1, MPI_INT, first < r->ex.size ? first : 0, r->ex.comm) != MPI_SUCCESS) {
+    int mine = local != SL_OK ? r->ex.rank : r->ex.size, first = mine, code = (int)local;
+    if (r->ex.mpi &&
+        (MPI_Allreduce(&mine, &first, 1, MPI_INT, MPI_MIN, r->ex.comm) != MPI_SUCCESS ||
+         MPI_Bcast(&code, 1, MPI_INT, first < r->ex.size ? first : 0, r->ex.comm) !=
+             MPI_SUCCESS)) {
         sl_log_error("ranks could not agree on the job's state; aborting");
         MPI_Abort(r->ex.comm, 1);
     }
@@ -211,7 +213,8 @@ static sl_status make_job_id(struct run_ctx *r)
     }
 cleanup:
     {
-        int rc = MPI_Bcast(idbuf, (int)sizeof idbuf, MPI_CHAR, 0, r->ex.comm);
+        int rc = r->ex.mpi ? MPI_Bcast(idbuf, (int)sizeof idbuf, MPI_CHAR, 0, r->ex.comm)
+                           : MPI_SUCCESS;
         if (st == SL_OK && rc != MPI_SUCCESS)
             st = sl_mpi_error(rc, __FILE__, __LINE__, __func__, "MPI_Bcast(job id)");
         idbuf[sizeof idbuf - 1] = '\0';
@@ -700,6 +703,23 @@ static void ctx_release(struct run_ctx *r)
     sl_policy_destroy(&r->policy);
 }
 
+/* Whether an MPI launcher started this process (mpirun or mpiexec, srun,
+ * a PMI or PMIx server): each leaves its variables in the environment.
+ * Without one, the job runs as a single process and MPI is never
+ * initialised: Open MPI would start a helper daemon for the lone process
+ * (a "singleton"), about 0.3 s of every such job here. */
+static int launched_by_mpi(void)
+{
+    extern char **environ;
+    static const char *const marks[] = {"OMPI_", "PMIX_", "PMI_", "HYDRA_", "MPI_LOCALNRANKS=",
+                                        "SLURM_STEP_ID="};
+    for (char **e = environ; *e; e++)
+        for (size_t i = 0; i < sizeof marks / sizeof *marks; i++)
+            if (strncmp(*e, marks[i], strlen(marks[i])) == 0)
+                return 1;
+    return 0;
+}
+
 int sl_cmd_run(int argc, char **argv)
 {
     struct run_ctx r;
@@ -719,14 +739,20 @@ int sl_cmd_run(int argc, char **argv)
     if (sl_process_harden() != SL_OK)
         sl_log_warn("%s", sl_error_message());
     r.t_start = now_s();
-    if (MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided) != MPI_SUCCESS) {
-        fprintf(stderr, "sluice: MPI_Init failed\n");
-        return 1;
+    r.ex.mpi = launched_by_mpi();
+    r.ex.size = 1;
+    if (r.ex.mpi) {
+        if (MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided) != MPI_SUCCESS) {
+            fprintf(stderr, "sluice: MPI_Init failed\n");
+            return 1;
+        }
+        MPI_Comm_dup(MPI_COMM_WORLD, &r.ex.comm);
+        MPI_Comm_set_errhandler(r.ex.comm, MPI_ERRORS_RETURN);
+        MPI_Comm_rank(r.ex.comm, &r.ex.rank);
+        MPI_Comm_size(r.ex.comm, &r.ex.size);
+    } else {
+        sl_log_info("no MPI launcher: the job runs as one process, without MPI");
     }
-    MPI_Comm_dup(MPI_COMM_WORLD, &r.ex.comm);
-    MPI_Comm_set_errhandler(r.ex.comm, MPI_ERRORS_RETURN);
-    MPI_Comm_rank(r.ex.comm, &r.ex.rank);
-    MPI_Comm_size(r.ex.comm, &r.ex.size);
     if (r.ex.size > 1)
         sl_log_set_rank(r.ex.rank);
 
@@ -737,7 +763,9 @@ int sl_cmd_run(int argc, char **argv)
         fprintf(stderr, "sluice: job failed (%s); nothing was released\n", sl_status_str(st));
     code = sl_exit_code(st);
     ctx_release(&r);
-    MPI_Comm_free(&r.ex.comm);
-    MPI_Finalize();
+    if (r.ex.mpi) {
+        MPI_Comm_free(&r.ex.comm);
+        MPI_Finalize();
+    }
     return code;
 }

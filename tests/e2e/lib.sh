@@ -45,6 +45,17 @@ rules: {min_safe_count: 10, zero_is_unsafe: true}
 YAML
 }
 
+# no_launcher CMD...: runs CMD without the variables an MPI launcher leaves
+# in the environment (as when started from a shell).
+no_launcher() {
+  (
+    for v in $(compgen -e); do
+      case $v in OMPI_* | PMIX_* | PMI_* | HYDRA_* | MPI_LOCALNRANKS | SLURM_STEP_ID) unset "$v" ;; esac
+    done
+    "$@"
+  )
+}
+
 # run_job NP JOB ID [extra args]: runs the job on NP ranks.
 run_job() {
   local np=$1 job=$2 id=$3; shift 3
