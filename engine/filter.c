@@ -169,11 +169,24 @@ static const struct {
 } keywords[] = {{"and", T_AND}, {"or", T_OR}, {"not", T_NOT},
                 {"is", T_IS},   {"in", T_IN}, {"missing", T_MISSING}};
 
+/* Whether s starts with a date, YYYY-MM-DD, written without quotes. */
+static bool bare_date(const char *s)
+{
+    static const char form[] = "dddd-dd-dd";
+    for (size_t i = 0; i < sizeof form - 1; i++)
+        if (form[i] == 'd' ? !is_digit(s[i]) : s[i] != form[i])
+            return false;
+    return !is_digit(s[sizeof form - 1]);
+}
+
 static sl_status lex_number(struct parser *ps, size_t start)
 {
     sl_status st = SL_OK;
     const char *s = ps->s;
     size_t p = start;
+    if (bare_date(s + start))
+        FFAIL(ps->f, start, "the date %.10s needs quotes; expected '%.10s'", s + start,
+              s + start);
     if (s[p] == '-')
         p++;
     bool any = false;

@@ -272,6 +272,10 @@ TEST_F(FilterTest, ParseErrorsGiveTheCharacterPosition)
                        "or 0.5"},
         {"x == 1e999", "character 6: the number '1e999' is out of range; expected a finite "
                        "number"},
+        {"d >= 2020-01-31 and x == 1", "character 6: the date 2020-01-31 needs quotes; "
+                                       "expected '2020-01-31'"},
+        {"d in [2020-01-31]", "character 7: the date 2020-01-31 needs quotes; expected "
+                              "'2020-01-31'"},
         {"x == 1 @", "character 8: unexpected character '@'; expected a column name, an "
                      "operator, a number or a \"string\""},
         // Positions count characters, not bytes: "é" is two bytes.
