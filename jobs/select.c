@@ -332,7 +332,7 @@ static struct digit round_digit(int bits, int64_t nnodes, int64_t ngroups, int64
 
 /* Scratch kept over the rounds of a selection: a round's counters freed
  * and allocated again would come back as fresh pages, which cost more than
- * the round (0.4-1 ms a megabyte on the virtual machines we measured). */
+ * the round (0.5-3 ms a megabyte on the project's virtual machine). */
 struct scratch {
     void *p;
     size_t cap;
