@@ -384,9 +384,19 @@ static sl_status parse_literal(struct parser *ps, struct lit *out, const char *a
             out->i = (int64_t)v;
         }
     } else {
+        /* a bare word here is most often a label written without quotes */
+        const char *hint = "";
+        char word[96] = "";
         tok_desc(ps, desc, sizeof desc);
-        FFAIL(ps->f, ps->tok.off, "expected a number or a \"string\" %s, found %s", after,
-              desc);
+        if (ps->tok.kind == T_IDENT) {
+            snprintf(word, sizeof word, "%.*s", (int)ps->tok.len, ps->s + ps->tok.off);
+            hint = strcmp(after, "in the list") == 0
+                       ? "'"
+                       : "'; a column is compared with values, not with another column";
+        }
+        FFAIL(ps->f, ps->tok.off, "expected a number or a \"string\" %s, found %s%s%s%s%s",
+              after, desc, *hint ? " (labels and text go in quotes, as '" : "", word, hint,
+              *hint ? ")" : "");
     }
     SL_CALL(lex(ps));
 cleanup:

@@ -242,7 +242,11 @@ TEST_F(FilterTest, ParseErrorsGiveTheCharacterPosition)
         {"age >= ", "character 8: expected a number or a \"string\" after '>=', found the end "
                     "of the expression"},
         {"age >= sex", "character 8: expected a number or a \"string\" after '>=', found "
-                       "'sex'"},
+                       "'sex' (labels and text go in quotes, as 'sex'; a column is compared "
+                       "with values, not with another column)"},
+        {"sex == F", "character 8: expected a number or a \"string\" after '==', found 'F' "
+                     "(labels and text go in quotes, as 'F'; a column is compared with values, "
+                     "not with another column)"},
         {"(age > 1", "character 9: expected ')' to close the '(' at character 1, found the end "
                      "of the expression"},
         {"age > 1)", "character 8: unexpected ')' after a complete condition; expected 'and', "
@@ -264,6 +268,9 @@ TEST_F(FilterTest, ParseErrorsGiveTheCharacterPosition)
         {"x in [1 2]", "character 9: expected ',' or ']' in the list opened at character 6, "
                        "found '2'"},
         {"x in []", "character 7: expected a number or a \"string\" in the list, found ']'"},
+        {"region in [North, 'South']", "character 12: expected a number or a \"string\" in "
+                                       "the list, found 'North' (labels and text go in "
+                                       "quotes, as 'North')"},
         {"40 > age", "character 1: expected a column name, 'not' or '(', found '40'"},
         {"and x == 1", "character 1: expected a column name, 'not' or '(', found 'and'"},
         {"x == 40abc", "character 6: malformed number '40abc'; expected digits such as 40, -2 "
