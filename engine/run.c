@@ -110,8 +110,9 @@ static void utc_stamp(char *buf, size_t cap, const char *fmt)
 static const char *usage_text =
     "usage: sluice run --policy POLICY.yaml [--key KEK] [--job-id ID] [--backend B] JOB.yaml\n"
     "\n"
-    "Runs a job under mpirun or srun on any number of ranks. The policy decides\n"
-    "who may run on which cohort, where; the release gate decides what leaves.\n"
+    "Runs a job under mpirun or srun on any number of ranks, or started from a\n"
+    "shell as one process without MPI. The policy decides who may run on which\n"
+    "cohort, where; the release gate decides what leaves.\n"
     "\n"
     "  --policy FILE   operator's policy (required)\n"
     "  --key FILE      centre key (default: the policy's key_file)\n"
