@@ -23,6 +23,7 @@
 #include "io/cohort.h"
 #include "io/format.h"
 #include "engine/core/alloc.h"
+#include "engine/core/text.h"
 
 enum { SL_YAML_MAX_BYTES = 1 << 20, SL_MSG_MAX = 1024 };
 
@@ -73,6 +74,7 @@ static sl_status read_file(struct sl_yaml *y, const char *what)
     sl_status st = SL_OK;
     FILE *fp = fopen(y->path, "rb");
     struct stat sb;
+    struct sl_text_fault fault;
     SL_CHECK(fp != NULL, SL_ERR_IO, "cannot open the %s file '%s': %s", what, y->path,
              strerror(errno));
     SL_CHECK(fstat(fileno(fp), &sb) == 0, SL_ERR_IO, "cannot stat the %s file '%s': %s", what,
@@ -88,6 +90,9 @@ static sl_status read_file(struct sl_yaml *y, const char *what)
     SL_CHECK(!ferror(fp), SL_ERR_IO, "cannot read the %s file '%s': %s", what, y->path,
              strerror(errno));
     y->bytes[y->len] = '\0';
+    SL_CHECK(sl_text_check(y->bytes, y->len, &fault), SL_ERR_FORMAT,
+             "%s:%d:%d: %s; expected a %s file of UTF-8 text (YAML)", y->path, fault.line,
+             fault.col, fault.why, what);
     SL_CHECK(EVP_Digest(y->bytes, y->len, y->sha256, NULL, EVP_sha256(), NULL) == 1,
              SL_ERR_INTERNAL, "SHA-256 of '%s' failed", y->path);
 cleanup:

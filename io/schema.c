@@ -13,11 +13,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <libfyaml.h>
 
 #include "engine/core/alloc.h"
+#include "engine/core/text.h"
 
 /* ---- lifetime ---- */
 
@@ -475,6 +477,10 @@ static struct where node_where(struct fy_node *n)
     return w;
 }
 
+/* A schema is column names, types and levels: even thousands of levels stay
+ * far below this. */
+enum { SL_SCHEMA_MAX_BYTES = 16 << 20 };
+
 #define YAML_FAIL(path, node, ...)                                                       \
     do {                                                                                 \
         struct where w_ = node_where(node);                                              \
@@ -638,11 +644,27 @@ sl_status sl_schema_load(const char *path, struct sl_schema **out)
     struct fy_diag_cfg dcfg;
     struct fy_parse_cfg pcfg;
     struct fy_node *root, *cols, *ver;
+    struct sl_text_fault fault;
+    struct stat sb;
     FILE *fp = NULL;
+    char *text = NULL;
+    size_t len = 0;
 
     *out = NULL;
-    fp = fopen(path, "r");
+    fp = fopen(path, "rb");
     SL_CHECK(fp, SL_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    SL_CHECK(fstat(fileno(fp), &sb) == 0 && S_ISREG(sb.st_mode), SL_ERR_IO,
+             "%s: not a regular file", path);
+    SL_CHECK(sb.st_size <= SL_SCHEMA_MAX_BYTES, SL_ERR_FORMAT,
+             "%s: the schema file is %lld bytes; expected at most %d", path,
+             (long long)sb.st_size, SL_SCHEMA_MAX_BYTES);
+    text = sl_malloc((size_t)sb.st_size + 1);
+    SL_CHECK(text, SL_ERR_NOMEM, "out of memory");
+    len = fread(text, 1, (size_t)sb.st_size, fp);
+    SL_CHECK(!ferror(fp), SL_ERR_IO, "%s: cannot read: %s", path, strerror(errno));
+    SL_CHECK(sl_text_check(text, len, &fault), SL_ERR_FORMAT,
+             "%s:%d:%d: %s; expected a schema file of UTF-8 text (YAML)", path, fault.line,
+             fault.col, fault.why);
     fy_diag_cfg_default(&dcfg);
     dcfg.fp = NULL;
     dcfg.output_fn = NULL;
@@ -652,7 +674,7 @@ sl_status sl_schema_load(const char *path, struct sl_schema **out)
     memset(&pcfg, 0, sizeof pcfg);
     pcfg.flags = FYPCF_QUIET | FYPCF_COLLECT_DIAG;
     pcfg.diag = diag;
-    doc = fy_document_build_from_fp(&pcfg, fp);
+    doc = fy_document_build_from_string(&pcfg, text, len);
     if (!doc) {
         void *it = NULL;
         struct fy_diag_error *e = fy_diag_errors_iterate(diag, &it);
@@ -708,6 +730,7 @@ cleanup:
         fy_diag_destroy(diag);
     if (fp)
         fclose(fp);
+    sl_free(text);
     return st;
 }
 

@@ -469,6 +469,27 @@ TEST_F(ConfigTest, PolicyFileLevelErrors)
     EXPECT_EQ(policy_, nullptr);
 }
 
+// A stray byte is named by line and column before YAML sees the file: the
+// YAML library hung on an invalid UTF-8 byte in a directive (found by
+// tests/fuzz), and a Latin-1 file deserves better than a parser error.
+TEST_F(ConfigTest, FilesMustBeUtf8Text)
+{
+    EXPECT_EQ(policy("%\xff\x18"), SL_ERR_FORMAT);
+    EXPECT_EQ(msg(), "DIR/policy.yaml:1:2: byte 0xff is not UTF-8; expected a policy file of "
+                     "UTF-8 text (YAML)");
+    EXPECT_EQ(policy_, nullptr);
+    EXPECT_EQ(job("cohort: c.h5\nname: caf\xe9\nanalyses: [{type: count}]\n"), SL_ERR_FORMAT);
+    EXPECT_EQ(msg(), "DIR/job.yaml:2:10: byte 0xe9 is not UTF-8; expected a job file of UTF-8 "
+                     "text (YAML)");
+    EXPECT_EQ(job("cohort: c.h5\n\x1b[31manalyses: [{type: count}]\n"), SL_ERR_FORMAT);
+    EXPECT_EQ(msg(), "DIR/job.yaml:2:1: control character 0x1b; expected a job file of UTF-8 "
+                     "text (YAML)");
+    EXPECT_EQ(job("# caf\xc3\xa9\ncohort: c.h5\nfilter: 'region == \"S\xc3\xbc" "d\"'\n"
+                  "analyses: [{type: count}]\n"),
+              SL_OK)
+        << msg();
+}
+
 TEST_F(ConfigTest, FindCohortComparesRealPaths)
 {
     ASSERT_EQ(policy("version: 1\nenclave: {partitions: [e]}\ncohorts:\n"

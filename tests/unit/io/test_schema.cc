@@ -336,6 +336,17 @@ TEST_F(SchemaYaml, SyntaxErrorNamesLineAndColumn) {
     EXPECT_EQ(msg.rfind(p + ":3:5: invalid YAML: duplicate key", 0), 0u) << msg;
 }
 
+// Checked before YAML sees it: the YAML library hung on an invalid UTF-8
+// byte in a directive (found by tests/fuzz).
+TEST_F(SchemaYaml, FileMustBeUtf8Text) {
+    expect_error("%\xff\n", ":1:2: byte 0xff is not UTF-8; expected a schema file of UTF-8 "
+                             "text (YAML)");
+    expect_error("columns:\n  - {name: K\xf8ge, type: real}\n",
+                 ":2:13: byte 0xf8 is not UTF-8; expected a schema file of UTF-8 text (YAML)");
+    expect_error("columns:\n\x7f", ":2:1: control character 0x7f; expected a schema file of "
+                                   "UTF-8 text (YAML)");
+}
+
 TEST_F(SchemaYaml, MissingFile) {
     sl_schema *s = nullptr;
     std::string p = dir_.file("none.yaml");
