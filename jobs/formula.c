@@ -12,6 +12,10 @@
  * design layout then applies R's coding rule (TermCode in R's model.c): a
  * categorical variable in a term is coded by contrasts when the term without
  * it is empty or contained in an earlier term, and by indicators otherwise.
+ * Parentheses nest at most MAX_DEPTH deep, a term list holds at most
+ * SL_DESIGN_MAX_COLS terms (each term gives at least one coefficient), and
+ * the duplicate checks while lists combine are counted against MAX_WORK, so
+ * that a short formula such as a*b*c*...*z cannot hang the parser.
  */
 #include "jobs/formula.h"
 
@@ -20,6 +24,45 @@
 #include <string.h>
 
 #include "engine/core/alloc.h"
+
+enum { MAX_DEPTH = 64 };
+#define MAX_WORK ((int64_t)1 << 27) /* about 0.1 s of term comparisons */
+
+/* ---- parser state and errors ---- */
+
+enum tok { T_END, T_NAME, T_NUM, T_TILDE, T_PLUS, T_MINUS, T_STAR, T_COLON, T_LP, T_RP };
+
+struct token {
+    enum tok k;
+    size_t pos; /* 0-based offset in the text */
+    const char *p;
+    size_t len; /* name text (without backquotes) */
+    int num;
+};
+
+struct parser {
+    const char *s;
+    size_t i;
+    struct token tk;
+    struct sl_formula *f;
+    int lhs_done;
+    int depth;    /* parentheses open */
+    int64_t work; /* term comparisons so far */
+};
+
+static sl_status perr(const struct parser *ps, size_t pos, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static sl_status perr(const struct parser *ps, size_t pos, const char *fmt, ...)
+{
+    char msg[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    return sl_error_set(SL_ERR_FORMAT, __FILE__, __LINE__, __func__,
+                        "formula '%.200s': at character %zu: %s", ps->s, pos + 1, msg);
+}
 
 /* ---- term lists ---- */
 
@@ -40,20 +83,30 @@ static void tlist_free(struct tlist *l)
     memset(l, 0, sizeof *l);
 }
 
-static int tlist_find(const struct tlist *l, uint64_t term)
+static int tlist_find(struct parser *ps, const struct tlist *l, uint64_t term)
 {
+    ps->work += l->n;
     for (int i = 0; i < l->n; i++)
         if (l->t[i] == term)
             return i;
     return -1;
 }
 
-/* Appends `term` unless present. */
-static sl_status tlist_add(struct tlist *l, uint64_t term)
+/* Appends `term` unless present; `pos` is the operator that made it. */
+static sl_status tlist_add(struct parser *ps, struct tlist *l, uint64_t term, size_t pos)
 {
     sl_status st = SL_OK;
-    if (tlist_find(l, term) >= 0)
+    if (tlist_find(ps, l, term) >= 0)
         return SL_OK;
+    if (l->n == SL_DESIGN_MAX_COLS)
+        return perr(ps, pos,
+                    "the formula expands to more than %d terms; a model has at most %d "
+                    "coefficients (n variables joined by '*' make 2^n - 1 terms)",
+                    SL_DESIGN_MAX_COLS, SL_DESIGN_MAX_COLS);
+    if (ps->work > MAX_WORK)
+        return perr(ps, pos,
+                    "the formula's interactions repeat the same terms too often to expand; "
+                    "write the terms it needs once each");
     if (l->n == l->cap) {
         int cap = l->cap ? 2 * l->cap : 8;
         uint64_t *g = sl_realloc(l->t, (size_t)cap * sizeof *g);
@@ -66,9 +119,9 @@ cleanup:
     return st;
 }
 
-static void tlist_remove(struct tlist *l, uint64_t term)
+static void tlist_remove(struct parser *ps, struct tlist *l, uint64_t term)
 {
-    int i = tlist_find(l, term);
+    int i = tlist_find(ps, l, term);
     if (i < 0)
         return;
     memmove(l->t + i, l->t + i + 1, (size_t)(l->n - i - 1) * sizeof *l->t);
@@ -85,37 +138,6 @@ static int popcount64(uint64_t x)
 
 /* ---- lexer ---- */
 
-enum tok { T_END, T_NAME, T_NUM, T_TILDE, T_PLUS, T_MINUS, T_STAR, T_COLON, T_LP, T_RP };
-
-struct token {
-    enum tok k;
-    size_t pos; /* 0-based offset in the text */
-    const char *p;
-    size_t len; /* name text (without backquotes) */
-    int num;
-};
-
-struct parser {
-    const char *s;
-    size_t i;
-    struct token tk;
-    struct sl_formula *f;
-    int lhs_done;
-};
-
-static sl_status perr(const struct parser *ps, size_t pos, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static sl_status perr(const struct parser *ps, size_t pos, const char *fmt, ...)
-{
-    char msg[256];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    return sl_error_set(SL_ERR_FORMAT, __FILE__, __LINE__, __func__,
-                        "formula '%.200s': at character %zu: %s", ps->s, pos + 1, msg);
-}
 
 static int is_name_start(char c)
 {
@@ -290,7 +312,7 @@ static sl_status parse_primary(struct parser *ps, struct val *out)
     case T_NAME: {
         int idx = 0;
         SL_CALL(add_var(ps, &ps->tk, &idx));
-        SL_CALL(tlist_add(&v.l, (uint64_t)1 << idx));
+        SL_CALL(tlist_add(ps, &v.l, (uint64_t)1 << idx, ps->tk.pos));
         SL_CALL(next(ps));
         break;
     }
@@ -300,8 +322,16 @@ static sl_status parse_primary(struct parser *ps, struct val *out)
         break;
     case T_LP: {
         size_t open = ps->tk.pos;
+        if (ps->depth == MAX_DEPTH) {
+            st = perr(ps, open, "parentheses nested too deeply; expected at most %d levels",
+                      MAX_DEPTH);
+            goto cleanup;
+        }
         SL_CALL(next(ps));
-        SL_CALL(parse_sum(ps, &v));
+        ps->depth++;
+        st = parse_sum(ps, &v);
+        ps->depth--;
+        SL_CALL(st);
         v.pos = open;
         if (ps->tk.k != T_RP) {
             st = perr(ps, ps->tk.pos, "expected ')' to close the '(' at character %zu, found %s",
@@ -330,13 +360,15 @@ static sl_status no_intercept_in(const struct parser *ps, const struct val *v)
     return SL_OK;
 }
 
-/* a:b over term lists: every union of a term of a with a term of b. */
-static sl_status interact(const struct tlist *a, const struct tlist *b, struct tlist *out)
+/* a:b over term lists: every union of a term of a with a term of b (the
+ * operator at pos). */
+static sl_status interact(struct parser *ps, const struct tlist *a, const struct tlist *b,
+                          struct tlist *out, size_t pos)
 {
     sl_status st = SL_OK;
     for (int i = 0; i < a->n; i++)
         for (int j = 0; j < b->n; j++)
-            SL_CALL(tlist_add(out, a->t[i] | b->t[j]));
+            SL_CALL(tlist_add(ps, out, a->t[i] | b->t[j], pos));
 cleanup:
     return st;
 }
@@ -349,11 +381,12 @@ static sl_status parse_inter(struct parser *ps, struct val *out)
 
     SL_CALL(parse_primary(ps, &acc));
     while (ps->tk.k == T_COLON) {
+        size_t op = ps->tk.pos;
         SL_CALL(no_intercept_in(ps, &acc));
         SL_CALL(next(ps));
         SL_CALL(parse_primary(ps, &rhs));
         SL_CALL(no_intercept_in(ps, &rhs));
-        SL_CALL(interact(&acc.l, &rhs.l, &prod));
+        SL_CALL(interact(ps, &acc.l, &rhs.l, &prod, op));
         tlist_free(&acc.l);
         acc.l = prod;
         memset(&prod, 0, sizeof prod);
@@ -376,16 +409,17 @@ static sl_status parse_product(struct parser *ps, struct val *out)
 
     SL_CALL(parse_inter(ps, &acc));
     while (ps->tk.k == T_STAR) {
+        size_t op = ps->tk.pos;
         SL_CALL(no_intercept_in(ps, &acc));
         SL_CALL(next(ps));
         SL_CALL(parse_inter(ps, &rhs));
         SL_CALL(no_intercept_in(ps, &rhs));
         /* a*b = a + b + a:b, in that order */
         for (int i = 0; i < acc.l.n; i++)
-            SL_CALL(tlist_add(&cross, acc.l.t[i]));
+            SL_CALL(tlist_add(ps, &cross, acc.l.t[i], op));
         for (int i = 0; i < rhs.l.n; i++)
-            SL_CALL(tlist_add(&cross, rhs.l.t[i]));
-        SL_CALL(interact(&acc.l, &rhs.l, &cross));
+            SL_CALL(tlist_add(ps, &cross, rhs.l.t[i], op));
+        SL_CALL(interact(ps, &acc.l, &rhs.l, &cross, op));
         tlist_free(&acc.l);
         acc.l = cross;
         memset(&cross, 0, sizeof cross);
@@ -414,12 +448,12 @@ static sl_status parse_sum(struct parser *ps, struct val *out)
         SL_CALL(parse_product(ps, &op));
         if (sign > 0) {
             for (int i = 0; i < op.l.n; i++)
-                SL_CALL(tlist_add(&acc.l, op.l.t[i]));
+                SL_CALL(tlist_add(ps, &acc.l, op.l.t[i], op.pos));
             if (op.icpt >= 0)
                 acc.icpt = op.icpt;
         } else {
             for (int i = 0; i < op.l.n; i++)
-                tlist_remove(&acc.l, op.l.t[i]);
+                tlist_remove(ps, &acc.l, op.l.t[i]);
             if (op.icpt >= 0)
                 acc.icpt = !op.icpt;
         }

@@ -26,16 +26,18 @@ struct DesignDel {
 using Formula = std::unique_ptr<sl_formula, FormulaDel>;
 using Design = std::unique_ptr<sl_design, DesignDel>;
 
-Formula parse(const char *text)
+Formula parse(const std::string &text_s)
 {
+    const char *text = text_s.c_str();
     sl_formula *f = nullptr;
     sl_status st = sl_formula_parse(text, &f);
     EXPECT_EQ(st, SL_OK) << text << ": " << sl_error_message();
     return Formula(f);
 }
 
-std::string parse_error(const char *text)
+std::string parse_error(const std::string &text_s)
 {
+    const char *text = text_s.c_str();
     sl_formula *f = nullptr;
     sl_status st = sl_formula_parse(text, &f);
     EXPECT_EQ(st, SL_ERR_FORMAT) << text;
@@ -315,6 +317,48 @@ TEST_F(FormulaTest, TooManyColumnsIsRefused)
     sl_design *d = nullptr;
     EXPECT_EQ(sl_design_create(f.get(), v.dv.data(), &d), SL_ERR_FORMAT);
     EXPECT_NE(std::string(sl_error_message()).find("more than 4096"), std::string::npos);
+}
+
+// Found by fuzzing: parentheses recursed without a limit (a stack overflow
+// at 30000 levels), and a*b*...*p built 2^16 - 1 terms in quadratic time
+// (2 s; 27 s with 18 variables, never ending with more).
+TEST_F(FormulaTest, NestingAndExpansionAreBounded)
+{
+    auto nested = [](int n) {
+        return "y ~ " + std::string(static_cast<size_t>(n), '(') + "a" +
+               std::string(static_cast<size_t>(n), ')');
+    };
+    EXPECT_EQ(parse(nested(64))->nterms, 1);
+    EXPECT_NE(parse_error(nested(65)).find("at character 69: parentheses nested too deeply; "
+                                           "expected at most 64 levels"),
+              std::string::npos)
+        << sl_error_message();
+    EXPECT_NE(parse_error(nested(100000)).find("nested too deeply"), std::string::npos);
+
+    std::string star = "y ~ v0";
+    for (int v = 1; v < 12; v++)
+        star += "*v" + std::to_string(v);
+    EXPECT_EQ(parse(star)->nterms, 4095);
+    EXPECT_NE(parse_error(star + "*v12").find("the formula expands to more than 4096 terms"),
+              std::string::npos)
+        << sl_error_message();
+    std::string big = "y ~ v0";
+    for (int v = 1; v < 64; v++)
+        big += "*v" + std::to_string(v);
+    EXPECT_NE(parse_error(big).find("more than 4096 terms"), std::string::npos);
+
+    // 4095 x 4095 combinations that all fall back on the same 4095 terms
+    std::string twelve = star.substr(4);
+    EXPECT_NE(parse_error("y ~ (" + twelve + "):(" + twelve + ")")
+                  .find("repeat the same terms too often to expand"),
+              std::string::npos)
+        << sl_error_message();
+    // and the same work spread over many small steps
+    std::string many = "y ~ (" + twelve + ")";
+    for (int i = 0; i < 2000; i++)
+        many += ":(v0*v1*v2*v3)";
+    EXPECT_NE(parse_error(many).find("repeat the same terms too often"), std::string::npos)
+        << sl_error_message();
 }
 
 TEST_F(FormulaTest, FillComputesProductsAndIndicators)
