@@ -616,39 +616,55 @@ static sl_status canon_lit(struct sbuf *b, const struct lit *l)
         SL_CALL(sb_str(b, num));
     } else {
         /* The shortest text that reads back as the same double, in plain
-         * notation unless the exponent is large. */
+         * notation unless the exponent is large; -0 compares as 0 and is
+         * written so (as "-0" it would read back as the integer 0). */
+        double d = l->d == 0 ? 0.0 : l->d;
         for (int prec = 1; prec <= 17; prec++) {
-            snprintf(num, sizeof num, "%.*g", prec, l->d);
-            if (strtod(num, NULL) == l->d)
+            snprintf(num, sizeof num, "%.*g", prec, d);
+            if (strtod(num, NULL) == d)
                 break;
         }
         const char *e = strchr(num, 'e');
         long exp10 = e != NULL ? strtol(e + 1, NULL, 10) : -1;
         if (exp10 >= 0 && exp10 < 17)
-            snprintf(num, sizeof num, "%.*g", (int)exp10 + 1, l->d);
+            snprintf(num, sizeof num, "%.*g", (int)exp10 + 1, d);
         SL_CALL(sb_str(b, num));
     }
 cleanup:
     return st;
 }
 
-static sl_status canon(const struct sl_filter *f, int idx, struct sbuf *b)
+/* Writes node idx. Parentheses go around a binary node unless it continues
+ * its parent's chain (the left operand of the same operator: a and b and c),
+ * and around 'not' only as the operand of a binary node, so that the text
+ * nests no deeper than needed; `depth` counts the levels open around the
+ * node as the parser counts them ('(' and 'not'), the deepest in *max. */
+static sl_status canon(const struct sl_filter *f, int idx, enum node_kind parent, bool left,
+                       int depth, int *max, struct sbuf *b)
 {
     sl_status st = SL_OK;
     const struct node *n = &f->nodes[idx];
+    bool binary_parent = parent == N_AND || parent == N_OR;
+    *max = depth > *max ? depth : *max;
     switch (n->kind) {
     case N_OR:
-    case N_AND:
-        SL_CALL(sb_str(b, "("));
-        SL_CALL(canon(f, n->left, b));
+    case N_AND: {
+        bool bare = left && parent == n->kind;
+        int in = depth + !bare;
+        if (!bare)
+            SL_CALL(sb_str(b, "("));
+        SL_CALL(canon(f, n->left, n->kind, true, in, max, b));
         SL_CALL(sb_str(b, n->kind == N_OR ? " or " : " and "));
-        SL_CALL(canon(f, n->right, b));
-        SL_CALL(sb_str(b, ")"));
+        SL_CALL(canon(f, n->right, n->kind, false, in, max, b));
+        if (!bare)
+            SL_CALL(sb_str(b, ")"));
         break;
+    }
     case N_NOT:
-        SL_CALL(sb_str(b, "(not "));
-        SL_CALL(canon(f, n->left, b));
-        SL_CALL(sb_str(b, ")"));
+        SL_CALL(sb_str(b, binary_parent ? "(not " : "not "));
+        SL_CALL(canon(f, n->left, N_NOT, false, depth + 1 + binary_parent, max, b));
+        if (binary_parent)
+            SL_CALL(sb_str(b, ")"));
         break;
     case N_CMP:
         SL_CALL(sb_str(b, n->col));
@@ -724,6 +740,7 @@ sl_status sl_filter_parse(const char *text, const char *where, struct sl_filter 
     struct sl_filter *f = NULL;
     struct sbuf b = {NULL, 0, 0};
     char desc[64];
+    int depth = 0;
     SL_CHECK(text != NULL && out != NULL, SL_ERR_ARG, "sl_filter_parse: NULL argument");
     *out = NULL;
     SL_CHECK(strlen(text) <= SL_FILTER_MAX_TEXT, SL_ERR_FORMAT,
@@ -756,7 +773,15 @@ sl_status sl_filter_parse(const char *text, const char *where, struct sl_filter 
         FFAIL(f, ps.tok.off, "unexpected %s after a complete condition; expected 'and', 'or' "
               "or the end%s", desc, upper_kw ? " (keywords are lower case)" : "");
     }
-    SL_CALL(canon(f, f->root, &b));
+    /* The canonical text is what results.json and the ledger record: it must
+     * parse again, to the same text. */
+    SL_CALL(canon(f, f->root, N_CMP, false, 0, &depth, &b));
+    if (depth > SL_FILTER_MAX_DEPTH || b.len > SL_FILTER_MAX_TEXT)
+        FFAIL(f, 0, "written out in full (with a pair of parentheses around each 'and' "
+              "inside an 'or', and quotes escaped), as results.json records it, the "
+              "expression would be %s; expected at most %d",
+              depth > SL_FILTER_MAX_DEPTH ? "nested too deeply" : "too long",
+              depth > SL_FILTER_MAX_DEPTH ? SL_FILTER_MAX_DEPTH : SL_FILTER_MAX_TEXT);
     f->canon = b.p;
     b.p = NULL;
     *out = f;

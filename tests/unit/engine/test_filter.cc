@@ -196,10 +196,14 @@ TEST_F(FilterTest, CanonicalTextAndPrecedence)
         {"a == 1 and b == 2 or c == 3", "((a == 1 and b == 2) or c == 3)"},
         {"not a == 1 and b == 2", "((not a == 1) and b == 2)"},
         {"not a == 1 or not b == 2 and c == 3", "((not a == 1) or ((not b == 2) and c == 3))"},
-        {"not (a == 1 or b == 2)", "(not (a == 1 or b == 2))"},
-        {"a == 1 and b == 2 and c == 3", "((a == 1 and b == 2) and c == 3)"},
+        {"not (a == 1 or b == 2)", "not (a == 1 or b == 2)"},
+        {"a == 1 and b == 2 and c == 3", "(a == 1 and b == 2 and c == 3)"},
+        {"a == 1 and (b == 2 and c == 3)", "(a == 1 and (b == 2 and c == 3))"},
+        {"a == 1 or b == 2 or c == 3 and d == 4", "(a == 1 or b == 2 or (c == 3 and d == 4))"},
         {"a == 1 and (b == 2 or c == 3)", "(a == 1 and (b == 2 or c == 3))"},
-        {"not not a == 1", "(not (not a == 1))"},
+        {"not not a == 1", "not not a == 1"},
+        {"not a == 1 and not (b == 2 and c == 3)",
+         "((not a == 1) and (not (b == 2 and c == 3)))"},
         {"((a==1))", "a == 1"},
         {"  a   <=\t-2.50 ", "a <= -2.5"},
         {"a!=0.1", "a != 0.1"},
@@ -210,6 +214,8 @@ TEST_F(FilterTest, CanonicalTextAndPrecedence)
         {"a > 123.456", "a > 123.456"},
         {"a < .5", "a < 0.5"},
         {"a>=-7", "a >= -7"},
+        {"a > -0.0", "a > 0"},
+        {"a > -0e30", "a > 0"},
         {"x in [1,2 ,3]", "x in [1, 2, 3]"},
         {"sex in ['F']", "sex in [\"F\"]"},
         {"x is missing", "x is missing"},
@@ -227,6 +233,41 @@ TEST_F(FilterTest, CanonicalTextAndPrecedence)
         ASSERT_EQ(parse(canon), SL_OK) << canon;
         EXPECT_EQ(std::string(sl_filter_text(f_)), canon);
     }
+}
+
+// Found by fuzzing: the canonical text nested each 'not' twice and each
+// link of an 'and' chain once more, and escaped quotes could double its
+// length, so that what results.json recorded could fail to parse.
+TEST_F(FilterTest, CanonicalTextAlwaysParsesAgain)
+{
+    std::string nots;
+    for (int i = 0; i < 64; i++)
+        nots += "not ";
+    std::string chain = "a == 1";
+    for (int i = 0; i < 998; i++) // 999 conditions, and b == 2 below: the most allowed
+        chain += " and a == 1";
+    std::string quotes = "s == '" + std::string(40000, '"') + "'";
+    for (const std::string &in : {nots + "a == 1", chain, "(" + chain + ") or b == 2"}) {
+        ASSERT_EQ(parse(in), SL_OK) << in.substr(0, 80) << ": " << sl_error_message();
+        std::string canon = sl_filter_text(f_);
+        ASSERT_EQ(parse(canon), SL_OK) << canon.substr(0, 80) << ": " << sl_error_message();
+        EXPECT_EQ(std::string(sl_filter_text(f_)), canon);
+    }
+    // where the full text cannot be written within the limits, the filter is
+    // refused when it is read
+    EXPECT_EQ(parse(quotes), SL_ERR_FORMAT);
+    EXPECT_NE(std::string(sl_error_message()).find("as results.json records it, the expression "
+                                                   "would be too long; expected at most 65536"),
+              std::string::npos)
+        << sl_error_message();
+    std::string deep = "a == 1"; // 33 levels of parentheses, 66 written out
+    for (int i = 0; i < 33; i++)
+        deep = "a == 1 or a == 1 and (" + deep + ")";
+    EXPECT_EQ(parse(deep), SL_ERR_FORMAT);
+    EXPECT_NE(std::string(sl_error_message()).find("would be nested too deeply; expected at "
+                                                   "most 64"),
+              std::string::npos)
+        << sl_error_message();
 }
 
 TEST_F(FilterTest, ParseErrorsGiveTheCharacterPosition)
