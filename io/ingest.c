@@ -745,13 +745,15 @@ static sl_status build_inferred(struct ingest *g)
         c->type = ci->type;
         if (ci->type != SL_COL_CAT)
             continue;
-        if (c->levels.n == g->rows && g->rows >= SL_INGEST_ID_LIKE_ROWS)
+        /* counted over the values present: one missing value or one repeat
+         * must not let a column of identifiers through */
+        if (c->nonmissing >= SL_INGEST_ID_LIKE_ROWS && 2 * (int64_t)c->levels.n > c->nonmissing)
             SL_FAIL(SL_ERR_FORMAT,
-                    "%s: column %d (%s): every row has a different value, so it looks like an "
-                    "identifier and its values would be stored in the clear as category labels; "
-                    "expected a categorical column with repeated values (remove the column from "
-                    "the export, or describe it in a schema)",
-                    path, j + 1, ci->name);
+                    "%s: column %d (%s): %lld of its %lld values are different, so it looks like "
+                    "an identifier or free text, and its values would be stored in the clear as "
+                    "category labels; expected a categorical column whose values mostly repeat "
+                    "(remove the column from the export, or describe it in a schema)",
+                    path, j + 1, ci->name, (long long)c->levels.n, (long long)c->nonmissing);
         sorted = sl_malloc((size_t)c->levels.n * sizeof *sorted);
         SL_CHECK(sorted, SL_ERR_NOMEM, "out of memory");
         for (int32_t e = 0; e < c->levels.n; e++)

@@ -19,9 +19,10 @@
  * When no schema is given, the inferred one is written beside the output as
  * <out without .h5>.schema.yaml for the operator to review and pass back; an
  * existing file of that name is never overwritten (SL_ERR_EXISTS before any
- * work is done). A categorical column whose value differs on every row (of at
- * least SL_INGEST_ID_LIKE_ROWS rows) is refused during inference: it looks like
- * a second identifier and its levels would be stored in the clear.
+ * work is done). A categorical column with at least SL_INGEST_ID_LIKE_ROWS
+ * values present, more than half of them different, is refused during
+ * inference: it looks like a second identifier or free text, and its levels
+ * would be stored in the clear.
  *
  * Errors name the file, line, column number and header name and say what was
  * expected; they never show a value. On any error the cohort's temporary file

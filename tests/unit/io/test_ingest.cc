@@ -370,12 +370,36 @@ TEST_F(IngestTest, InferenceNeedsAnIdColumnAndRefusesIdLikeCategoricals) {
     in = write("names.csv", text);
     EXPECT_EQ(ingest(in, dir_.file("o.h5")), SL_ERR_FORMAT);
     EXPECT_EQ(std::string(sl_error_message()).rfind(
-                  in + ": column 2 (name): every row has a different value, so it looks like an "
-                       "identifier",
+                  in + ": column 2 (name): 100 of its 100 values are different, so it looks "
+                       "like an identifier or free text",
                   0),
               0u)
         << sl_error_message();
     EXPECT_EQ(files(), (std::vector<std::string>{"centre.kek", "names.csv", "noid.csv"}));
+
+    // Found by fuzzing: one missing value, or one repeat, let every other
+    // identifier through in the clear. Now more than half distinct among the
+    // values present is refused; half or fewer is a category.
+    struct Case {
+        int distinct, repeats, missing;
+        bool refused;
+    } cases[] = {{120, 0, 1, true}, {119, 1, 0, true}, {51, 49, 0, true}, {50, 50, 0, false},
+                 {50, 50, 30, false}, {99, 0, 0, false}};
+    for (const Case &c : cases) {
+        text = "id,mrn\n";
+        int row = 0;
+        for (int i = 0; i < c.distinct; i++)
+            text += std::to_string(row++) + ",MRN-" + std::to_string(100000 + i) + "\n";
+        for (int i = 0; i < c.repeats; i++)
+            text += std::to_string(row++) + ",MRN-100000\n";
+        for (int i = 0; i < c.missing; i++)
+            text += std::to_string(row++) + ",NA\n";
+        std::string name = "mrn" + std::to_string(c.distinct) + "-" + std::to_string(c.missing);
+        in = write(name + ".csv", text);
+        EXPECT_EQ(ingest(in, dir_.file(name + ".h5")), c.refused ? SL_ERR_FORMAT : SL_OK)
+            << c.distinct << " distinct, " << c.repeats << " repeats, " << c.missing
+            << " missing: " << sl_error_message();
+    }
 }
 
 TEST_F(IngestTest, RefusesToOverwriteOutputOrSchema) {
