@@ -221,16 +221,18 @@ static sl_status format1_check(const json_t *doc, const char *path)
              "%s: not a format-1 release ledger (expected cohort, project and entries, and no "
              "sequence or mac)",
              path);
-    json_array_foreach(json_object_get(doc, "entries"), i, e)
+    json_array_foreach(json_object_get(doc, "entries"), i, e) {
+        const json_t *pop = json_object_get(e, "population");
         SL_CHECK(json_is_string(json_object_get(e, "job_id")) &&
                      json_is_string(json_object_get(e, "output")) &&
                      json_is_array(json_object_get(e, "dimensions")) &&
                      json_is_string(json_object_get(e, "filter")) &&
-                     json_object_get(e, "population"),
+                     (json_is_null(pop) || (json_is_integer(pop) && json_integer_value(pop) >= 0)),
                  SL_ERR_INTEGRITY,
                  "%s: entry %zu is not a ledger entry (expected job_id, output, dimensions, "
-                 "filter and population)",
+                 "filter, and population: a count of patients, or null)",
                  path, i + 1);
+    }
 cleanup:
     return st;
 }
@@ -464,15 +466,17 @@ const json_t *sl_ledger_conflict(const struct sl_ledger *l, const json_t *entry,
     size_t i;
     json_t *e;
 
-    if (!json_is_integer(pop) || !job || !filter)
+    if (!json_is_integer(pop) || json_integer_value(pop) < 0 || !job || !filter)
         return NULL;
     json_array_foreach(json_object_get(l->doc, "entries"), i, e) {
         const json_t *p = json_object_get(e, "population");
         const char *ejob = json_string_value(json_object_get(e, "job_id"));
         const char *efilter = json_string_value(json_object_get(e, "filter"));
         json_int_t diff;
-        if (!json_is_integer(p) || !ejob || !efilter || strcmp(ejob, job) == 0 ||
-            strcmp(efilter, filter) == 0 || !same_dimensions(e, entry))
+        /* counts are never negative (adopt checks), so the difference
+         * cannot overflow */
+        if (!json_is_integer(p) || json_integer_value(p) < 0 || !ejob || !efilter ||
+            strcmp(ejob, job) == 0 || strcmp(efilter, filter) == 0 || !same_dimensions(e, entry))
             continue;
         diff = json_integer_value(p) - json_integer_value(pop);
         if (diff < 0)

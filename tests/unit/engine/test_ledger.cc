@@ -637,6 +637,23 @@ TEST_F(Ledger, Format1LedgerIsAdoptedOnce)
         << sl_error_message();
     EXPECT_EQ(l, nullptr);
 
+    // a population that is not a count (found by fuzzing: INT64_MIN was
+    // adopted, and the differencing rule then overflowed on it)
+    for (json_int_t bad : {json_int_t{-1}, json_int_t{INT64_MIN}}) {
+        std::ofstream(path, std::ios::trunc) << format1;
+        rewrite([bad](json_t *doc) {
+            json_object_set_new(json_array_get(json_object_get(doc, "entries"), 0), "population",
+                                json_integer(bad));
+        });
+        EXPECT_EQ(sl_ledger_adopt(dir_.c_str(), rel.c_str(), kKey, &l), SL_ERR_INTEGRITY);
+        EXPECT_NE(std::string(sl_error_message())
+                      .find("entry 1 is not a ledger entry (expected job_id, output, dimensions, "
+                            "filter, and population: a count of patients, or null)"),
+                  std::string::npos)
+            << sl_error_message();
+        EXPECT_EQ(l, nullptr);
+    }
+
     // moved under another cohort's directory
     const std::string other = "release/11111111-2222-3333-4444-555555555555/p_diabetes.json";
     ASSERT_EQ(std::system(("mkdir -p '" + dir_ + "/release/11111111-2222-3333-4444-555555555555'")
