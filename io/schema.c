@@ -310,12 +310,26 @@ unsigned sl_value_kinds(const char *s, size_t len)
     int64_t iv;
     double dv;
     int32_t day;
-    int intform;
+    int intform, r;
 
     trim(&s, &len);
     if (len == 0)
         return 0;
-    if (real_scan(s, len, &dv, &intform) >= 0)
+    r = real_scan(s, len, &dv, &intform);
+    if (r == 0) {
+        /* the slow path, as sl_parse_real takes it: a number past the range
+         * of a double (1e999) is not a real, or inference would pick a type
+         * that the second pass then refuses */
+        char small[64], *z = len < sizeof small ? small : sl_malloc(len + 1);
+        if (!z)
+            return 0;
+        memcpy(z, s, len);
+        z[len] = '\0';
+        r = isfinite(strtod(z, NULL)) ? 0 : -1;
+        if (z != small)
+            sl_free(z);
+    }
+    if (r >= 0)
         return intform && parse_int_raw(s, len, &iv) == 0 ? SL_KIND_INT | SL_KIND_REAL
                                                            : SL_KIND_REAL;
     if (len == 10 && s[4] == '-' && parse_date_raw(s, len, &day) == 0)

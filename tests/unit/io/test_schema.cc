@@ -113,6 +113,13 @@ TEST(SchemaValues, Kinds) {
     EXPECT_EQ(sl_value_kinds("2020-02-31", 10), 0u);
     EXPECT_EQ(sl_value_kinds("abc", 3), 0u);
     EXPECT_EQ(sl_value_kinds("inf", 3), 0u);
+    // past the range of a double: not a real, as sl_parse_real says (found by
+    // fuzzing: inference typed such a column real, and ingest then refused it)
+    EXPECT_EQ(sl_value_kinds("1e999", 5), 0u);
+    EXPECT_EQ(sl_value_kinds(" -2.5e400", 9), 0u);
+    EXPECT_EQ(sl_value_kinds("1.7e308", 7), unsigned(SL_KIND_REAL));
+    std::string digits = "0." + std::string(100, '3') + "e-5";
+    EXPECT_EQ(sl_value_kinds(digits.data(), digits.size()), unsigned(SL_KIND_REAL));
     EXPECT_EQ(sl_value_kinds("", 0), 0u);
 }
 
