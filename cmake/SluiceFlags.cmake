@@ -1,5 +1,7 @@
 # Compiler flags shared by every sluice target: strict C11, warnings as errors,
-# hardening in optimised builds, and the optional sanitizer build.
+# hardening in optimised builds, the optional sanitizer build and the
+# libFuzzer build (every library instrumented for coverage, with ASan and
+# UBSan; tests/fuzz links libFuzzer itself).
 add_library(sl_flags INTERFACE)
 target_compile_options(sl_flags INTERFACE
   $<$<COMPILE_LANGUAGE:C>:-Wall -Wextra -Werror -Wshadow -Wconversion -pedantic-errors>
@@ -14,4 +16,13 @@ if(SL_SANITIZE)
   set(SL_SAN_FLAGS -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer)
   add_compile_options(${SL_SAN_FLAGS})
   add_link_options(${SL_SAN_FLAGS})
+endif()
+if(SL_FUZZ)
+  if(NOT CMAKE_C_COMPILER_ID STREQUAL "Clang")
+    message(FATAL_ERROR "SL_FUZZ needs Clang's libFuzzer: configure with CC=clang CXX=clang++ "
+                        "(scripts/fuzz.sh does)")
+  endif()
+  add_compile_options(-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined
+                      -fno-omit-frame-pointer)
+  add_link_options(-fsanitize=address,undefined)
 endif()

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages sluice needs to build, test and run, when
-# any is missing. Safe to run repeatedly; needs root (or sudo) only when
+# any is missing, and any further packages named as arguments (scripts/fuzz.sh
+# adds Clang's). Safe to run repeatedly; needs root (or sudo) only when
 # something has to be installed.
 set -euo pipefail
 
@@ -11,6 +12,7 @@ SL_PACKAGES=(
   libopenblas-dev liblapacke-dev
   libssl-dev libfyaml-dev libjansson-dev libgtest-dev
   slurm-wlm slurm-client munge libslurm-dev
+  "$@"
 )
 
 missing=()
