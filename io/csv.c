@@ -20,6 +20,7 @@
 
 #include "engine/core/alloc.h"
 #include "engine/core/secbuf.h"
+#include "engine/core/text.h"
 
 enum { SL_CSV_BUF_INITIAL = 4 << 20 };
 
@@ -494,16 +495,18 @@ static sl_status read_header(struct sl_csv *c)
                                 "empty header name, expected a column name");
             goto cleanup;
         }
-        for (int j = 0; j < i; j++) {
-            if (strcmp(c->names[j], c->fld[i]) == 0) {
-                st = field_error_at(c, sl_csv_field_line(c, i), i,
-                                    "header name '%s' repeats column %d, expected unique names",
-                                    c->fld[i], j + 1);
-                goto cleanup;
-            }
-        }
         c->names[i] = sl_strdup(c->fld[i]);
         SL_CHECK(c->names[i], SL_ERR_NOMEM, "out of memory");
+    }
+    {
+        int64_t later, earlier;
+        SL_CALL(sl_first_repeat((const char *const *)c->names, c->nfields, &later, &earlier));
+        if (later >= 0) {
+            st = field_error_at(c, sl_csv_field_line(c, (int)later), (int)later,
+                                "header name '%s' repeats column %d, expected unique names",
+                                c->names[later], (int)earlier + 1);
+            goto cleanup;
+        }
     }
     c->ncols = c->nfields;
     c->data_off = sl_csv_offset(c);

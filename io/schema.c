@@ -423,14 +423,13 @@ sl_status sl_schema_check(const struct sl_schema *s)
 {
     sl_status st = SL_OK;
     int nid = 0;
+    const char **names = NULL;
+    int64_t later, earlier;
 
     SL_CHECK(s->ncols > 0, SL_ERR_FORMAT, "the schema lists no columns");
     for (int i = 0; i < s->ncols; i++) {
         const struct sl_colinfo *c = &s->cols[i];
         SL_CHECK(c->name && c->name[0], SL_ERR_FORMAT, "schema column %d has no name", i + 1);
-        for (int j = 0; j < i; j++)
-            SL_CHECK(strcmp(s->cols[j].name, c->name) != 0, SL_ERR_FORMAT,
-                     "schema column %d: name '%s' repeats column %d", i + 1, c->name, j + 1);
         SL_CHECK(c->type >= SL_COL_ID && c->type <= SL_COL_DATE, SL_ERR_FORMAT,
                  "schema column '%s' has no valid type", c->name);
         SL_CHECK(c->cls >= SL_CLASS_IDENTIFIER && c->cls <= SL_CLASS_OTHER, SL_ERR_FORMAT,
@@ -450,11 +449,19 @@ sl_status sl_schema_check(const struct sl_schema *s)
         if (c->type == SL_COL_ID)
             nid++;
     }
+    names = sl_malloc((size_t)s->ncols * sizeof *names);
+    SL_CHECK(names, SL_ERR_NOMEM, "out of memory");
+    for (int i = 0; i < s->ncols; i++)
+        names[i] = s->cols[i].name;
+    SL_CALL(sl_first_repeat(names, s->ncols, &later, &earlier));
+    SL_CHECK(later < 0, SL_ERR_FORMAT, "schema column %d: name '%s' repeats column %d",
+             (int)later + 1, names[later], (int)earlier + 1);
     SL_CHECK(nid == 1, SL_ERR_FORMAT,
              "the schema has %d columns of type id, expected exactly one", nid);
     SL_CHECK(s->id_col >= 0 && s->id_col < s->ncols && s->cols[s->id_col].type == SL_COL_ID,
              SL_ERR_INTERNAL, "schema id column index is inconsistent");
 cleanup:
+    sl_free(names);
     return st;
 }
 
@@ -523,7 +530,9 @@ static sl_status read_levels(const char *path, struct fy_node *v, struct sl_sche
 {
     sl_status st = SL_OK;
     const char **lv = NULL;
+    struct fy_node **items = NULL;
     int32_t n = 0;
+    int64_t later, earlier;
     void *it = NULL;
     struct fy_node *item;
 
@@ -535,7 +544,8 @@ static sl_status read_levels(const char *path, struct fy_node *v, struct sl_sche
         YAML_FAIL(path, v, "'levels' of column '%s' must list 1 to %d labels",
                   s->cols[col].name, SL_SCHEMA_MAX_LEVELS);
     lv = sl_calloc((size_t)count, sizeof *lv);
-    SL_CHECK(lv, SL_ERR_NOMEM, "out of memory");
+    items = sl_calloc((size_t)count, sizeof *items);
+    SL_CHECK(lv && items, SL_ERR_NOMEM, "out of memory");
     while ((item = fy_node_sequence_iterate(v, &it)) != NULL) {
         const char *t = scalar_text(item);
         if (!t || strcmp(t, "NA") == 0)
@@ -543,16 +553,18 @@ static sl_status read_levels(const char *path, struct fy_node *v, struct sl_sche
                       "expected a non-empty label other than NA (which means missing) in the "
                       "levels of column '%s'",
                       s->cols[col].name);
-        for (int32_t j = 0; j < n; j++)
-            if (strcmp(lv[j], t) == 0)
-                YAML_FAIL(path, item, "level '%s' of column '%s' is listed twice", t,
-                          s->cols[col].name);
+        items[n] = item;
         lv[n++] = t;
     }
+    SL_CALL(sl_first_repeat(lv, n, &later, &earlier));
+    if (later >= 0)
+        YAML_FAIL(path, items[later], "level '%s' of column '%s' is listed twice", lv[later],
+                  s->cols[col].name);
     SL_CALL(sl_schema_set_levels(s, col, n, lv));
     s->levels_fixed[col] = 1;
 cleanup:
     sl_free(lv);
+    sl_free(items);
     return st;
 }
 
@@ -604,10 +616,6 @@ static sl_status read_column(const char *path, struct fy_node *m, struct sl_sche
     struct where nw = node_where(name_n);
     s->name_line[i] = nw.line;
     s->name_col[i] = nw.col;
-    for (int j = 0; j < i; j++)
-        if (strcmp(s->cols[j].name, c->name) == 0)
-            YAML_FAIL(path, name_n, "column name '%s' repeats column %d, expected unique names",
-                      c->name, j + 1);
 
     t = scalar_text(type_n);
     c->type = t ? sl_coltype_parse(t) : (enum sl_coltype)0;
@@ -730,6 +738,19 @@ sl_status sl_schema_load(const char *path, struct sl_schema **out)
         int i = 0;
         while ((m = fy_node_sequence_iterate(cols, &it)) != NULL)
             SL_CALL(read_column(path, m, s, i++));
+    }
+    {
+        int64_t later, earlier;
+        const char **names = sl_malloc((size_t)s->ncols * sizeof *names);
+        SL_CHECK(names, SL_ERR_NOMEM, "out of memory");
+        for (int i = 0; i < s->ncols; i++)
+            names[i] = s->cols[i].name;
+        st = sl_first_repeat(names, s->ncols, &later, &earlier);
+        sl_free(names);
+        SL_CALL(st);
+        SL_CHECK(later < 0, SL_ERR_FORMAT,
+                 "%s:%d:%d: column name '%s' repeats column %d, expected unique names", path,
+                 s->name_line[later], s->name_col[later], s->cols[later].name, (int)earlier + 1);
     }
     if (s->id_col < 0)
         YAML_FAIL(path, cols, "no column has type id, expected exactly one");

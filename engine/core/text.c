@@ -5,6 +5,10 @@
 
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "alloc.h"
 
 /* The length of the UTF-8 sequence at s (at most n bytes) and its code
  * point in *cp, or 0 with *why set when it is not well formed. */
@@ -87,4 +91,42 @@ bool sl_text_check(const char *text, size_t len, struct sl_text_fault *fault)
         }
     }
     return true;
+}
+
+struct named {
+    const char *name;
+    int64_t index;
+};
+
+static int by_name_then_index(const void *a, const void *b)
+{
+    const struct named *x = a, *y = b;
+    int c = strcmp(x->name, y->name);
+    return c != 0 ? c : (x->index > y->index) - (x->index < y->index);
+}
+
+sl_status sl_first_repeat(const char *const *names, int64_t n, int64_t *later, int64_t *earlier)
+{
+    sl_status st = SL_OK;
+    struct named *v = NULL;
+
+    *later = *earlier = -1;
+    if (n < 2)
+        return SL_OK;
+    v = sl_malloc((size_t)n * sizeof *v);
+    SL_CHECK(v, SL_ERR_NOMEM, "out of memory");
+    for (int64_t i = 0; i < n; i++)
+        v[i] = (struct named){names[i], i};
+    qsort(v, (size_t)n, sizeof *v, by_name_then_index);
+    /* in each run of one name, the first is the earliest and the second the
+     * first repeat of it */
+    for (int64_t i = 1; i < n; i++)
+        if (strcmp(v[i - 1].name, v[i].name) == 0 && (i < 2 || strcmp(v[i - 2].name, v[i].name)) &&
+            (*later < 0 || v[i].index < *later)) {
+            *later = v[i].index;
+            *earlier = v[i - 1].index;
+        }
+cleanup:
+    sl_free(v);
+    return st;
 }

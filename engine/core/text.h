@@ -6,13 +6,18 @@
  * YAML allows anyway. Checking this first gives the writer the line and
  * column of a stray byte (a file saved in Latin-1, a binary pasted in), and
  * keeps bytes that YAML forbids away from the YAML library, which has hung
- * on some of them (an invalid UTF-8 byte in a `%` directive).
+ * on some of them (an invalid UTF-8 byte in a `%` directive). Names in such
+ * files (columns, category levels) must not repeat: sl_first_repeat finds
+ * the first that does.
  */
 #ifndef SL_CORE_TEXT_H
 #define SL_CORE_TEXT_H
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
+
+#include "engine/core/status.h"
 
 /* Where text stops being acceptable and why, for an error message. */
 struct sl_text_fault {
@@ -27,5 +32,12 @@ struct sl_text_fault {
  * U+10000 up. When it is not, *fault (if not NULL) says where the first
  * offending byte is. Not collective; text is borrowed. */
 bool sl_text_check(const char *text, size_t len, struct sl_text_fault *fault);
+
+/* The first name of names[0, n) that repeats an earlier one, in O(n log n)
+ * (column names and category levels run to hundreds of thousands): *later is
+ * the smallest index whose name occurs before it, *earlier the first index
+ * with that name; both -1 when all differ. SL_ERR_NOMEM. Not collective;
+ * names are borrowed and must not be NULL. */
+sl_status sl_first_repeat(const char *const *names, int64_t n, int64_t *later, int64_t *earlier);
 
 #endif

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <string>
+#include <vector>
 
 extern "C" {
 #include "engine/core/text.h"
@@ -79,6 +80,48 @@ TEST(Text, RefusesControlsAndMalformedUtf8)
         EXPECT_EQ(f.offset, 1u) << b.text;
         EXPECT_EQ(f.col, 2) << b.text;
     }
+}
+
+struct Repeat {
+    int64_t later, earlier;
+};
+
+Repeat first_repeat(const std::vector<std::string> &names)
+{
+    std::vector<const char *> p;
+    for (const std::string &n : names)
+        p.push_back(n.c_str());
+    Repeat r{-2, -2};
+    EXPECT_EQ(sl_first_repeat(p.data(), static_cast<int64_t>(p.size()), &r.later, &r.earlier),
+              SL_OK);
+    return r;
+}
+
+TEST(Text, FirstRepeatIsTheEarliestLaterName)
+{
+    EXPECT_EQ(first_repeat({}).later, -1);
+    EXPECT_EQ(first_repeat({"a"}).later, -1);
+    EXPECT_EQ(first_repeat({"a", "b", "c"}).later, -1);
+    Repeat r = first_repeat({"x", "b", "a", "b", "a", "x", "b"});
+    EXPECT_EQ(r.later, 3);
+    EXPECT_EQ(r.earlier, 1);
+    r = first_repeat({"a", "a", "a"});
+    EXPECT_EQ(r.later, 1);
+    EXPECT_EQ(r.earlier, 0);
+    // case and prefixes differ
+    EXPECT_EQ(first_repeat({"Age", "age", "ag", "age "}).later, -1);
+
+    // the sizes column names and levels reach (a check that compared every
+    // pair took seconds at 50,000 and minutes at a million)
+    std::vector<std::string> many;
+    for (int64_t i = 0; i < 300000; i++)
+        many.push_back("level_" + std::to_string(i * 7919 % 300007));
+    EXPECT_EQ(first_repeat(many).later, -1);
+    many.push_back(many[123456]);
+    many.push_back(many[5]);
+    r = first_repeat(many);
+    EXPECT_EQ(r.later, 300000);
+    EXPECT_EQ(r.earlier, 123456);
 }
 
 } // namespace
