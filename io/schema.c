@@ -657,12 +657,28 @@ cleanup:
     return st;
 }
 
+/* The first error libfyaml collected, as "path:line:col: invalid YAML: ...". */
+static sl_status yaml_errors(const char *path, struct fy_diag *diag)
+{
+    void *it = NULL;
+    struct fy_diag_error *e;
+    while ((e = fy_diag_errors_iterate(diag, &it)) != NULL)
+        if (e->type >= FYET_ERROR)
+            return sl_error_set(SL_ERR_FORMAT, __FILE__, __LINE__, __func__,
+                                "%s:%d:%d: invalid YAML: %s", path, e->line, e->column,
+                                e->msg ? e->msg : "unparsable");
+    return fy_diag_got_error(diag) ? sl_error_set(SL_ERR_FORMAT, __FILE__, __LINE__, __func__,
+                                                  "%s: invalid YAML", path)
+                                   : SL_OK;
+}
+
 sl_status sl_schema_load(const char *path, struct sl_schema **out)
 {
     sl_status st = SL_OK;
     struct sl_schema *s = NULL;
     struct fy_diag *diag = NULL;
-    struct fy_document *doc = NULL;
+    struct fy_parser *parser = NULL;
+    struct fy_document *doc = NULL, *second = NULL;
     struct fy_diag_cfg dcfg;
     struct fy_parse_cfg pcfg;
     struct fy_node *root, *cols, *ver;
@@ -696,17 +712,20 @@ sl_status sl_schema_load(const char *path, struct sl_schema **out)
     memset(&pcfg, 0, sizeof pcfg);
     pcfg.flags = FYPCF_QUIET | FYPCF_COLLECT_DIAG;
     pcfg.diag = diag;
-    doc = fy_document_build_from_string(&pcfg, text, len);
-    if (!doc) {
-        void *it = NULL;
-        struct fy_diag_error *e = fy_diag_errors_iterate(diag, &it);
-        if (e)
-            SL_FAIL(SL_ERR_FORMAT, "%s:%d:%d: invalid YAML: %s", path, e->line, e->column,
-                    e->msg);
-        SL_FAIL(SL_ERR_FORMAT,
-                "%s: the file is empty, expected a mapping with keys sluice_schema and columns",
-                path);
-    }
+    parser = fy_parser_create(&pcfg);
+    SL_CHECK(parser && fy_parser_set_string(parser, text, len) == 0, SL_ERR_NOMEM,
+             "out of memory");
+    doc = fy_parse_load_document(parser);
+    SL_CALL(yaml_errors(path, diag));
+    SL_CHECK(doc, SL_ERR_FORMAT,
+             "%s: the file is empty, expected a mapping with keys sluice_schema and columns", path);
+    /* one document only: what follows a '---' must not be ignored */
+    second = fy_parse_load_document(parser);
+    SL_CALL(yaml_errors(path, diag));
+    if (second)
+        YAML_FAIL(path, fy_document_root(second),
+                  "a second YAML document follows '---'; expected exactly one document per "
+                  "schema file");
     root = fy_document_root(doc);
     if (!root || !fy_node_is_mapping(root))
         YAML_FAIL(path, root, "expected a mapping with keys sluice_schema and columns");
@@ -759,8 +778,12 @@ sl_status sl_schema_load(const char *path, struct sl_schema **out)
     s = NULL;
 cleanup:
     sl_schema_destroy(&s);
+    if (second)
+        fy_parse_document_destroy(parser, second);
     if (doc)
-        fy_document_destroy(doc);
+        fy_parse_document_destroy(parser, doc);
+    if (parser)
+        fy_parser_destroy(parser);
     if (diag)
         fy_diag_destroy(diag);
     if (fp)

@@ -343,6 +343,23 @@ TEST_F(SchemaYaml, SyntaxErrorNamesLineAndColumn) {
     EXPECT_EQ(msg.rfind(p + ":3:5: invalid YAML: duplicate key", 0), 0u) << msg;
 }
 
+// Found by fuzzing: everything after a second '---' was ignored, even text
+// that is not YAML. Job and policy files refuse a second document too.
+TEST_F(SchemaYaml, SecondDocumentIsRefused) {
+    const std::string one = "columns:\n  - {name: pid, type: id, class: identifier}\n";
+    expect_error(one + "---\ncolumns: []\n",
+                 ":4:1: a second YAML document follows '---'; expected exactly one document "
+                 "per schema file");
+    std::string p = write(one + "---\n]: [\n");
+    sl_schema *s = nullptr;
+    EXPECT_EQ(sl_schema_load(p.c_str(), &s), SL_ERR_FORMAT);
+    EXPECT_EQ(std::string(sl_error_message()).rfind(p + ":4:1: invalid YAML: ", 0), 0u)
+        << sl_error_message();
+    p = write("---\n" + one + "...\n");
+    ASSERT_EQ(sl_schema_load(p.c_str(), &s), SL_OK) << sl_error_message();
+    sl_schema_destroy(&s);
+}
+
 // Checked before YAML sees it: the YAML library hung on an invalid UTF-8
 // byte in a directive (found by tests/fuzz).
 TEST_F(SchemaYaml, FileMustBeUtf8Text) {
