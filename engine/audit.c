@@ -1000,9 +1000,11 @@ static char *member_text(const char *key, const json_t *value)
 }
 
 /* What a line that matches must contain, as the log writes it: the member
- * "event":EVENT and every member of match (NULL-terminated, sl_malloc'd
- * strings in *out). A line without all of them cannot match, so it is not
- * parsed. */
+ * "event":EVENT and every member of match whose value has one written form
+ * (a string, an integer, true, false, null; not a real, since 0.0 equals
+ * -0.0 and 1e2 equals 100.0, nor a list or object that may hold one):
+ * NULL-terminated, sl_malloc'd strings in *out. A line without all of them
+ * cannot match, so it is not parsed. */
 static sl_status match_patterns(const char *event, const json_t *match, char ***out)
 {
     sl_status st = SL_OK;
@@ -1017,6 +1019,9 @@ static sl_status match_patterns(const char *event, const json_t *match, char ***
     pat[n] = member_text("event", ev);
     SL_CHECK(pat[n++], SL_ERR_NOMEM, "out of memory");
     json_object_foreach((json_t *)match, k, want) {
+        if (!json_is_string(want) && !json_is_integer(want) && !json_is_boolean(want) &&
+            !json_is_null(want))
+            continue;
         pat[n] = member_text(k, want);
         SL_CHECK(pat[n++], SL_ERR_NOMEM, "out of memory");
     }

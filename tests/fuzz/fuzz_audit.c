@@ -120,23 +120,6 @@ static int matches(const struct rec *r, const char *event, const json_t *match)
         } else if (!json_equal(json_object_get(r->fields, k), v)) {
             return 0;
         }
-#ifndef STRICT_FIND_LAST
-        /* Open: sl_audit_find_last pre-filters lines by the text of
-         * "key":value, so values that json_equal calls equal but that print
-         * differently (0.0 and -0.0) are never found. Until that is fixed a
-         * plain scan requires equal text too, or the first such input would
-         * stop every run; build with -DSTRICT_FIND_LAST to look for it. */
-        else {
-            size_t fl = JSON_ENCODE_ANY | JSON_COMPACT | JSON_SORT_KEYS;
-            char *a = json_dumps(json_object_get(r->fields, k), fl);
-            char *b = json_dumps(v, fl);
-            int same = a && b && strcmp(a, b) == 0;
-            free(a);
-            free(b);
-            if (!same)
-                return 0;
-        }
-#endif
     }
     return 1;
 }

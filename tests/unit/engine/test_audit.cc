@@ -983,6 +983,31 @@ TEST_F(AuditTest, FindLastReadsPastLinesWithNestedSeqAndPrev)
     sl_audit_close(&a);
 }
 
+// Found by fuzzing: a line was skipped unless it held the match's text, so
+// a logged -0.0 (or 1e2) never matched 0.0 (or 100.0), which compare equal.
+TEST_F(AuditTest, FindLastComparesValuesNotTheirText)
+{
+    struct sl_audit *a = nullptr;
+    ASSERT_EQ(sl_audit_open(path.c_str(), key.data(), &a), SL_OK) << sl_error_message();
+    json_t *f = json_pack("{s:f,s:[f],s:s}", "a", -0.0, "b", 1e2, "job", "j1");
+    ASSERT_EQ(sl_audit_append(a, "e", f), SL_OK) << sl_error_message();
+    json_decref(f);
+    f = json_pack("{s:i,s:s}", "a", 1, "job", "j2");
+    ASSERT_EQ(sl_audit_append(a, "e", f), SL_OK) << sl_error_message();
+    json_decref(f);
+    for (const char *m : {"{\"a\": 0.0}", "{\"b\": [100.0]}", "{\"a\": -0.0, \"job\": \"j1\"}"}) {
+        json_t *e = nullptr, *match = json_loads(m, 0, nullptr);
+        int64_t seq = -1;
+        ASSERT_NE(match, nullptr);
+        EXPECT_EQ(sl_audit_find_last(a, "e", match, &e, &seq), SL_OK) << sl_error_message();
+        EXPECT_EQ(seq, 1) << m;
+        EXPECT_STREQ(json_string_value(json_object_get(e, "job")), "j1") << m;
+        json_decref(e);
+        json_decref(match);
+    }
+    sl_audit_close(&a);
+}
+
 TEST_F(AuditTest, FindLastOnAnEmptyLogFindsNothing)
 {
     struct sl_audit *a = nullptr;
