@@ -419,11 +419,26 @@ static int is_missing_text(const char *s)
     return s[0] == '\0' || strcmp(s, "NA") == 0;
 }
 
+/* The first column whose name repeats an earlier one (see sl_first_repeat);
+ * the names must be set. */
+static sl_status column_repeat(const struct sl_schema *s, int64_t *later, int64_t *earlier)
+{
+    sl_status st = SL_OK;
+    const char **names = sl_malloc((size_t)s->ncols * sizeof *names);
+
+    SL_CHECK(names, SL_ERR_NOMEM, "out of memory");
+    for (int i = 0; i < s->ncols; i++)
+        names[i] = s->cols[i].name;
+    SL_CALL(sl_first_repeat(names, s->ncols, later, earlier));
+cleanup:
+    sl_free(names);
+    return st;
+}
+
 sl_status sl_schema_check(const struct sl_schema *s)
 {
     sl_status st = SL_OK;
     int nid = 0;
-    const char **names = NULL;
     int64_t later, earlier;
 
     SL_CHECK(s->ncols > 0, SL_ERR_FORMAT, "the schema lists no columns");
@@ -449,19 +464,14 @@ sl_status sl_schema_check(const struct sl_schema *s)
         if (c->type == SL_COL_ID)
             nid++;
     }
-    names = sl_malloc((size_t)s->ncols * sizeof *names);
-    SL_CHECK(names, SL_ERR_NOMEM, "out of memory");
-    for (int i = 0; i < s->ncols; i++)
-        names[i] = s->cols[i].name;
-    SL_CALL(sl_first_repeat(names, s->ncols, &later, &earlier));
+    SL_CALL(column_repeat(s, &later, &earlier));
     SL_CHECK(later < 0, SL_ERR_FORMAT, "schema column %d: name '%s' repeats column %d",
-             (int)later + 1, names[later], (int)earlier + 1);
+             (int)later + 1, s->cols[later].name, (int)earlier + 1);
     SL_CHECK(nid == 1, SL_ERR_FORMAT,
              "the schema has %d columns of type id, expected exactly one", nid);
     SL_CHECK(s->id_col >= 0 && s->id_col < s->ncols && s->cols[s->id_col].type == SL_COL_ID,
              SL_ERR_INTERNAL, "schema id column index is inconsistent");
 cleanup:
-    sl_free(names);
     return st;
 }
 
@@ -759,14 +769,9 @@ sl_status sl_schema_load(const char *path, struct sl_schema **out)
             SL_CALL(read_column(path, m, s, i++));
     }
     {
+        /* here, unlike sl_schema_check, with the line and column */
         int64_t later, earlier;
-        const char **names = sl_malloc((size_t)s->ncols * sizeof *names);
-        SL_CHECK(names, SL_ERR_NOMEM, "out of memory");
-        for (int i = 0; i < s->ncols; i++)
-            names[i] = s->cols[i].name;
-        st = sl_first_repeat(names, s->ncols, &later, &earlier);
-        sl_free(names);
-        SL_CALL(st);
+        SL_CALL(column_repeat(s, &later, &earlier));
         SL_CHECK(later < 0, SL_ERR_FORMAT,
                  "%s:%d:%d: column name '%s' repeats column %d, expected unique names", path,
                  s->name_line[later], s->name_col[later], s->cols[later].name, (int)earlier + 1);
