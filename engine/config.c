@@ -38,6 +38,10 @@
  *     min_safe_count: 10                and every other field of
  *     nk_k: 0.9                         struct sl_rules (engine/rules.h) by
  *     ...                               its name; ratios as exact decimals
+ *   privacy:                            optional; without it no output may
+ *     rho: 1                            ask for noisy counts. The zCDP budget
+ *                                       of each cohort and project (dp.h)
+ *     delta: 1e-6                       reports spent rho as (epsilon, delta)
  *
  * Profile "acro" is sl_rules_default; "opensafely" is the same with
  * redact_at_most 7, round_base 5 and min_safe_count 8. Numbers given
@@ -66,6 +70,7 @@
 #include "engine/config.h"
 #include "engine/config_impl.h"
 #include "engine/core/alloc.h"
+#include "engine/dp.h"
 #include "engine/filter.h"
 
 enum { SL_NAME_MAX = 100, SL_ANALYSIS_NAME_MAX = 64 };
@@ -583,6 +588,40 @@ cleanup:
     return st;
 }
 
+/* privacy: {rho: 1, delta: 1e-6}: the zCDP budget of each cohort and
+ * project (dp.h), in units of 1/SL_DP_UNITS, 0 when absent (noisy outputs
+ * refused); delta (default 1e-6) only for reporting what was spent as an
+ * (epsilon, delta) guarantee. */
+static sl_status policy_privacy(const struct sl_ymap *root, struct sl_policy *p)
+{
+    sl_status st = SL_OK;
+    struct sl_ymap m;
+    bool found = false;
+    static const char *const keys[] = {"rho", "delta", NULL};
+    const struct sl_ratio zero = {0, 1}, most = {1000, 1};
+    struct sl_ratio rho;
+    bool has = false;
+
+    p->privacy_budget = 0;
+    p->privacy_delta = 1e-6;
+    SL_CALL(sl_ymap_map(root, "privacy", false, &m, &found));
+    if (!found)
+        goto cleanup;
+    SL_CALL(sl_ymap_only(&m, keys, NULL));
+    SL_CALL(sl_ymap_ratio(&m, "rho", true, zero, true, most, &rho, NULL));
+    SL_CALL(sl_ymap_double(&m, "delta", false, &p->privacy_delta, &has));
+    if (has && !(p->privacy_delta > 0 && p->privacy_delta <= 0.01)) {
+        struct fy_node *keyn;
+        struct fy_node *val = sl_ymap_get(&m, "delta", &keyn);
+        SL_YAML_FAIL(m.y, val, keyn, "privacy.delta is %g; expected a probability in (0, 0.01], "
+                     "such as 1e-6", p->privacy_delta);
+    }
+    /* a denominator of sl_ratio_parse is a power of ten <= 10^9 */
+    p->privacy_budget = rho.num * (SL_DP_UNITS / rho.den);
+cleanup:
+    return st;
+}
+
 sl_status sl_policy_load(const char *path, struct sl_policy **out)
 {
     sl_status st = SL_OK;
@@ -591,7 +630,7 @@ sl_status sl_policy_load(const char *path, struct sl_policy **out)
     struct sl_ymap root;
     static const char *const keys[] = {"version", "key_file", "audit_key_file", "allow_local",
                                        "enclave", "emergency", "cohorts", "paths", "review",
-                                       "submit", "rules", NULL};
+                                       "submit", "rules", "privacy", NULL};
     SL_CHECK(path != NULL && out != NULL, SL_ERR_ARG, "sl_policy_load: NULL argument");
     *out = NULL;
     SL_CALL(sl_yaml_load(path, "policy", &y));
@@ -622,6 +661,7 @@ sl_status sl_policy_load(const char *path, struct sl_policy **out)
     SL_CALL(policy_paths(&root, p));
     SL_CALL(policy_review_submit(&root, p));
     SL_CALL(policy_rules(&root, p));
+    SL_CALL(policy_privacy(&root, p));
     *out = p;
     p = NULL;
 cleanup:

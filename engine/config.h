@@ -34,6 +34,11 @@ sl_status sl_params_string(const struct sl_params *p, const char *key, bool requ
 sl_status sl_params_int(const struct sl_params *p, const char *key, bool required, int64_t *out);
 sl_status sl_params_double(const struct sl_params *p, const char *key, bool required, double *out);
 sl_status sl_params_bool(const struct sl_params *p, const char *key, bool required, bool *out);
+/* An exact decimal in [lo, hi] ((lo, hi] when lo_open), unquoted, such as
+ * 0.005 (engine/config_impl.h: sl_ratio_parse). */
+sl_status sl_params_ratio(const struct sl_params *p, const char *key, bool required,
+                          struct sl_ratio lo, bool lo_open, struct sl_ratio hi,
+                          struct sl_ratio *out);
 /* A string or a list of strings; *out is an sl_malloc'd array of borrowed
  * strings (caller sl_free's the array only). */
 sl_status sl_params_strings(const struct sl_params *p, const char *key, bool required,
@@ -138,6 +143,10 @@ struct sl_policy {
     struct sl_rules rules;
     char *default_partition;  /* for sluice submit; default: first enclave partition */
     char *default_time;       /* default "01:00:00" */
+    int64_t privacy_budget;   /* privacy.rho per cohort and project in units of
+                                 1/SL_DP_UNITS (engine/dp.h); 0: no noisy outputs */
+    double privacy_delta;     /* privacy.delta (1e-6): spent rho is also reported as
+                                 (epsilon, delta) at this delta */
 };
 
 /* Loads and validates a policy file (format and defaults: engine/config.c).

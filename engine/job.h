@@ -38,6 +38,11 @@ struct sl_job_type {
     sl_status (*execute)(void *state, struct sl_exec *ex, struct sl_outputs *out);
     /* Frees the state. NULL-safe. */
     void (*destroy)(void *state);
+    /* Nonzero when its tables count patients so that each patient falls in
+     * exactly one interior cell, with a layout that does not depend on the
+     * data when the analysis asks for `privacy: dp` (engine/dp.h); prepare
+     * refuses that request for the parameters it cannot serve. */
+    int dp_counts;
 };
 
 /* The job type registered under `name` (jobs/registry.c), or NULL. */

@@ -22,6 +22,7 @@
 
 #include "engine/core/alloc.h"
 #include "engine/core/secbuf.h"
+#include "engine/dp.h"
 #include "engine/gate_impl.h"
 #include "engine/release.h"
 #include "io/keys.h"
@@ -560,10 +561,35 @@ void sl_ledger_forget(struct sl_ledger *l, const char *job_id)
     json_t *entries = json_object_get(l->doc, "entries");
     l->have_seen = 0;
     for (size_t i = json_array_size(entries); i-- > 0;) {
-        const char *ej = json_string_value(json_object_get(json_array_get(entries, i), "job_id"));
-        if (ej && strcmp(ej, job_id) == 0)
+        const json_t *e = json_array_get(entries, i);
+        const char *ej = json_string_value(json_object_get(e, "job_id"));
+        if (ej && strcmp(ej, job_id) == 0 && !json_object_get(e, "privacy"))
             json_array_remove(entries, i);
     }
+}
+
+sl_status sl_ledger_privacy_spent(const struct sl_ledger *l, int64_t *units)
+{
+    sl_status st = SL_OK;
+    size_t i;
+    json_t *e;
+    int64_t sum = 0, u;
+
+    json_array_foreach(json_object_get(l->doc, "entries"), i, e) {
+        const json_t *p = json_object_get(e, "privacy");
+        if (!p)
+            continue;
+        SL_CHECK(sl_dp_units_parse(json_string_value(json_object_get(p, "rho")) ?
+                                       json_string_value(json_object_get(p, "rho")) : "",
+                                   &u) &&
+                     u <= INT64_MAX - sum,
+                 SL_ERR_INTEGRITY, "%s: entry %zu: a privacy charge without a valid rho",
+                 l->path, i + 1);
+        sum += u;
+    }
+    *units = sum;
+cleanup:
+    return st;
 }
 
 sl_status sl_ledger_commit(struct sl_ledger *l)

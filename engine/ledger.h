@@ -20,7 +20,8 @@
  * "entries":[...], "mac":...}, each
  * entry {"job_id", "output", "analysis", "dimensions":[{name, levels}],
  * "filter" (canonical text, "" for none), "population", "cells":[n...],
- * "recorded"}. The project part of the name is "p_<project>" for names of
+ * "recorded"}; a privacy charge (dp.h) is an entry with a null population,
+ * no cells and "privacy": {mechanism, rho, ...}. The project part of the name is "p_<project>" for names of
  * letters, digits, '.', '_', '-' (else "h_" and a hash), "none" without a
  * project. Operator-only: directories 0700, files 0600. Crash-safe: the
  * whole document is written to a temporary file, fsynced and renamed over
@@ -120,8 +121,14 @@ sl_status sl_ledger_judge(const struct sl_ledger *l, struct sl_table *t, const j
  * job id and output is there already. In memory until sl_ledger_commit. */
 sl_status sl_ledger_record(struct sl_ledger *l, const json_t *entry);
 
-/* Removes every entry of `job_id` (a release that did not happen). */
+/* Removes every entry of `job_id` (a release that did not happen) except
+ * its privacy charges: their noise was drawn. */
 void sl_ledger_forget(struct sl_ledger *l, const char *job_id);
+
+/* The sum of the privacy charges recorded (entries with "privacy", whose
+ * "rho" is a decimal: dp.h), in units of 1/SL_DP_UNITS. SL_ERR_INTEGRITY
+ * when a charge is malformed. Not collective. */
+sl_status sl_ledger_privacy_spent(const struct sl_ledger *l, int64_t *units);
 
 /* Writes the ledger durably (temporary file, fsync, rename, fsync of the
  * directory), with its sequence advanced and its MAC renewed. SL_ERR_IO,

@@ -38,6 +38,13 @@ sl_status sl_params_bool(const struct sl_params *p, const char *key, bool requir
     return sl_ymap_bool(&p->map, key, required, out, NULL);
 }
 
+sl_status sl_params_ratio(const struct sl_params *p, const char *key, bool required,
+                          struct sl_ratio lo, bool lo_open, struct sl_ratio hi,
+                          struct sl_ratio *out)
+{
+    return sl_ymap_ratio(&p->map, key, required, lo, lo_open, hi, out, NULL);
+}
+
 sl_status sl_params_strings(const struct sl_params *p, const char *key, bool required,
                             const char ***out, int *count)
 {

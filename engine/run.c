@@ -28,6 +28,7 @@
 #include "engine/core/alloc.h"
 #include "engine/core/log.h"
 #include "engine/core/secbuf.h"
+#include "engine/dp.h"
 #include "engine/enclave.h"
 #include "engine/exec_impl.h"
 #include "engine/filter.h"
@@ -84,6 +85,7 @@ struct run_ctx {
     struct prepared *prep;
     struct sl_outputs outs;
     unsigned *kinds;   /* per analysis: the mitigation it asks for (mitigate.h) */
+    struct sl_dp_request *dp; /* per analysis: the noisy counts it asks for (dp.h) */
     int *out_analysis; /* per output: the analysis that made it */
     char job_id[128];
     char user[64];
@@ -297,7 +299,8 @@ static sl_status prepare(struct run_ctx *r, int **cols_out, int *ncols_out)
     want = sl_calloc((size_t)ncohort, sizeof *want);
     r->prep = sl_calloc((size_t)r->job->nanalyses + 1, sizeof *r->prep);
     r->kinds = sl_calloc((size_t)r->job->nanalyses + 1, sizeof *r->kinds);
-    SL_CHECK(want && r->prep && r->kinds, SL_ERR_NOMEM, "out of memory");
+    r->dp = sl_calloc((size_t)r->job->nanalyses + 1, sizeof *r->dp);
+    SL_CHECK(want && r->prep && r->kinds && r->dp, SL_ERR_NOMEM, "out of memory");
     if (r->job->filter) {
         SL_CALL(sl_filter_parse(r->job->filter, r->job->filter_where, &r->filter));
         SL_CALL(sl_filter_bind(r->filter, r->cohort));
@@ -317,6 +320,12 @@ static sl_status prepare(struct run_ctx *r, int **cols_out, int *ncols_out)
             SL_FAIL(SL_ERR_FORMAT, "%s: unknown analysis type '%s'; expected one of: %s",
                     sl_params_where(an->params, "type"), an->type, known);
         }
+        SL_CALL(sl_dp_param(an->params, an->name, r->prep[a].type->dp_counts, &r->dp[a]));
+        SL_CHECK(r->dp[a].mechanism == SL_DP_NONE || r->policy->privacy_budget > 0,
+                 SL_ERR_FORMAT,
+                 "%s: analysis '%s' asks for noisy counts, but the policy %s sets no privacy "
+                 "budget (privacy: {rho: ...})",
+                 sl_params_where(an->params, "privacy"), an->name, r->policy->path);
         st = r->prep[a].type->prepare(an, r->cohort, &r->job->rules, &r->prep[a].state, &acols,
                                       &nac);
         for (int i = 0; st == SL_OK && i < nac; i++)
@@ -506,6 +515,66 @@ cleanup:
     return st;
 }
 
+/* The noisy counts output i asks for, or NULL. */
+static const struct sl_dp_request *dp_of(const struct run_ctx *r, int i)
+{
+    const struct sl_dp_request *req;
+    if (!r->out_analysis)
+        return NULL;
+    req = &r->dp[r->out_analysis[i]];
+    return req->mechanism != SL_DP_NONE ? req : NULL;
+}
+
+/* Noisy outputs (dp.h): each is judged against what is left of the
+ * privacy budget of the cohort and project; the charges of those that fit
+ * are committed to the locked ledger and audited before any noise is
+ * drawn, so no noisy value exists that the ledger has not paid for. */
+static sl_status charge_and_noise(struct run_ctx *r, const char *filter)
+{
+    sl_status st = SL_OK;
+    int64_t spent = 0;
+    int charged = 0, *fits = NULL;
+    struct sl_dp_rng *rng = NULL;
+    char spent_s[48], budget_s[48];
+
+    fits = sl_calloc((size_t)r->outs.count + 1, sizeof *fits);
+    SL_CHECK(fits, SL_ERR_NOMEM, "out of memory");
+    SL_CALL(sl_ledger_privacy_spent(r->ledger, &spent));
+    for (int i = 0; i < r->outs.count; i++) {
+        const struct sl_dp_request *req = dp_of(r, i);
+        json_t *e = NULL;
+        if (!req)
+            continue;
+        SL_CALL(sl_dp_judge_budget(r->outs.tables[i], req, spent, r->policy->privacy_budget,
+                                   r->policy->privacy_delta, &fits[i]));
+        if (!fits[i])
+            continue;
+        SL_CALL(sl_dp_ledger_entry(r->outs.tables[i], req, r->job_id, filter, &e));
+        st = sl_ledger_record(r->ledger, e);
+        json_decref(e);
+        SL_CALL(st);
+        spent += req->units;
+        charged++;
+    }
+    if (!charged)
+        goto cleanup;
+    SL_CALL(sl_ledger_commit(r->ledger));
+    SL_CALL(audit_ledger(r, r->ledger, charged));
+    sl_dp_units_format(spent, spent_s, sizeof spent_s);
+    sl_dp_units_format(r->policy->privacy_budget, budget_s, sizeof budget_s);
+    SL_CALL(audit_event(r, "privacy_charge",
+                        json_pack("{s:i,s:s,s:s}", "outputs", charged, "spent_rho", spent_s,
+                                  "budget_rho", budget_s)));
+    SL_CALL(sl_dp_rng_create(&rng));
+    for (int i = 0; i < r->outs.count; i++)
+        if (fits[i])
+            SL_CALL(sl_dp_apply(r->outs.tables[i], dp_of(r, i), &r->job->rules, rng));
+cleanup:
+    sl_dp_rng_destroy(&rng);
+    sl_free(fits);
+    return st;
+}
+
 /* Gate, differencing ledger, mitigation, release. The ledger stays locked
  * from the differencing check until the released outputs are recorded, and
  * they are recorded (durably) before the release is written, so a crash
@@ -525,11 +594,15 @@ static sl_status gate_and_release(struct run_ctx *r)
     entries = sl_calloc((size_t)r->outs.count + 1, sizeof *entries);
     SL_CHECK(entries, SL_ERR_NOMEM, "out of memory");
     for (int i = 0; i < r->outs.count; i++)
-        SL_CALL(sl_gate_evaluate(r->outs.tables[i], &r->job->rules));
+        if (!dp_of(r, i))
+            SL_CALL(sl_gate_evaluate(r->outs.tables[i], &r->job->rules));
     SL_CALL(lock_ledger(r));
     ledger = r->ledger;
+    SL_CALL(charge_and_noise(r, filter));
     for (int i = 0; i < r->outs.count; i++) {
         struct sl_table *t = r->outs.tables[i];
+        if (dp_of(r, i))
+            continue;
         SL_CALL(sl_ledger_entry(t, r->job_id, filter, &entries[i]));
         SL_CALL(sl_ledger_judge(ledger, t, entries[i], &r->job->rules));
         SL_CALL(sl_mitigate(t, &r->job->rules,
@@ -690,6 +763,7 @@ static void ctx_release(struct run_ctx *r)
                 r->prep[a].type->destroy(r->prep[a].state);
     sl_free(r->prep);
     sl_free(r->kinds);
+    sl_free(r->dp);
     sl_free(r->out_analysis);
     sl_outputs_clear(&r->outs);
     sl_frame_destroy(&r->frame);

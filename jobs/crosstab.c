@@ -13,6 +13,8 @@
  *     value: cost                     (optional numeric column)
  *     stats: [sum, mean, sd, median]  (optional with value; default all four)
  *     mitigation: suppress            (optional: suppress or round; engine)
+ *     privacy: dp                     (optional, without value: noisy counts,
+ *     rho: 0.005  (or epsilon: 0.5)    engine/dp.h; every missing level shown)
  *
  * One output table with dimensions rows, cols, layers. A cell's n counts its
  * patients (margins included: a Total level covers every level of its
@@ -46,6 +48,7 @@ struct crosstab_state {
     json_t *spec; /* the analysis as written */
     struct sl_grouping g;
     bool margins;
+    bool dp;      /* privacy: dp: the layout shows every level */
     bool has_value;
     struct sl_measure value;
     int nstats;
@@ -109,8 +112,9 @@ static sl_status crosstab_prepare(const struct sl_analysis *a, const struct sl_c
                                   const struct sl_rules *rules, void **state, int **cols,
                                   int *ncols)
 {
-    static const char *const known[] = {"rows",  "cols",  "layers",     "margins",
-                                        "value", "stats", "mitigation", NULL};
+    static const char *const known[] = {"rows",  "cols",       "layers",  "margins", "value",
+                                        "stats", "mitigation", "privacy", "rho",     "epsilon",
+                                        NULL};
     sl_status st = SL_OK;
     struct crosstab_state *s = NULL;
     const char *value = NULL;
@@ -144,6 +148,11 @@ static sl_status crosstab_prepare(const struct sl_analysis *a, const struct sl_c
                      sl_params_where(a->params, "value"), value);
         s->has_value = true;
     }
+    s->dp = sl_params_has(a->params, "privacy");
+    SL_CHECK(!s->dp || !s->has_value, SL_ERR_FORMAT,
+             "%s: noisy counts (privacy: dp) do not summarise a value column; expected "
+             "analysis '%s' without 'value'",
+             sl_params_where(a->params, "value"), a->name);
     SL_CALL(parse_stats(s, a));
     out = sl_malloc((size_t)(s->g.ndims + 1) * sizeof *out);
     SL_CHECK(out, SL_ERR_NOMEM, "out of memory");
@@ -277,7 +286,7 @@ static sl_status crosstab_execute(void *state, struct sl_exec *ex, struct sl_out
     } else {
         SL_CALL(sl_exec_sum_i64(ex, nfull, s->g.ncells));
     }
-    sl_layout_init(&lay, &s->g, nfull, s->margins);
+    sl_layout_init(&lay, &s->g, s->dp ? NULL : nfull, s->margins);
     n = sl_calloc((size_t)lay.ncells, sizeof *n);
     SL_CHECK(n, SL_ERR_NOMEM, "out of memory");
     sl_layout_sum_i64(&lay, nfull, 1, n);
@@ -322,4 +331,5 @@ const struct sl_job_type sl_job_crosstab = {
     .prepare = crosstab_prepare,
     .execute = crosstab_execute,
     .destroy = crosstab_destroy,
+    .dp_counts = 1,
 };

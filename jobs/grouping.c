@@ -223,10 +223,10 @@ void sl_layout_init(struct sl_layout *lay, const struct sl_grouping *g, const in
     lay->nfull = g->ncells;
     for (int d = 0; d < g->ndims; d++)
         lay->full[d] = g->nlevels[d] + 1;
-    /* A missing level is kept when any patient has it. */
+    /* A missing level is kept when any patient has it (always without n). */
     for (int64_t cell = 0; cell < g->ncells; cell++) {
         int64_t rest = cell;
-        if (n[cell] == 0)
+        if (n && n[cell] == 0)
             continue;
         for (int d = g->ndims - 1; d >= 0; d--) {
             if (rest % lay->full[d] == lay->full[d] - 1)

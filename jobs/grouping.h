@@ -88,7 +88,9 @@ struct sl_layout {
 
 /* Lays out grouping `g` given its full-grid patient counts `n` (the same on
  * every rank after the reduction): a column's missing level is shown when
- * any patient has it. Not collective; cannot fail. */
+ * any patient has it; always when n is NULL, for a layout that does not
+ * depend on the data (noisy counts: engine/dp.h). Not collective; cannot
+ * fail. */
 void sl_layout_init(struct sl_layout *lay, const struct sl_grouping *g, const int64_t *n,
                     int margins);
 

@@ -11,6 +11,8 @@
  *                                      column's public bounds in the schema)
  *     by: [sex]                       (optional: 0 to 2 categorical columns)
  *     mitigation: suppress            (optional: suppress or round; engine)
+ *     privacy: dp                     (optional: noisy counts, engine/dp.h;
+ *     rho: 0.005  (or epsilon: 0.5)    every bin and missing level shown)
  *
  * Bin edges come from the job or from the operator's public bounds, never
  * from the data: a range computed from the data would disclose the extreme
@@ -47,6 +49,7 @@ struct histogram_state {
     int64_t nedges;
     double *edges;
     const char *source; /* "job" or "schema bounds" */
+    bool dp;            /* privacy: dp: every bin and level is shown */
 };
 
 static void histogram_destroy(void *state)
@@ -187,7 +190,8 @@ static sl_status histogram_prepare(const struct sl_analysis *a, const struct sl_
                                    const struct sl_rules *rules, void **state, int **cols,
                                    int *ncols)
 {
-    static const char *const known[] = {"column", "edges", "bins", "by", "mitigation", NULL};
+    static const char *const known[] = {"column",  "edges", "bins",    "by", "mitigation",
+                                        "privacy", "rho",   "epsilon", NULL};
     sl_status st = SL_OK;
     struct histogram_state *s = NULL;
     const char *column = NULL;
@@ -206,6 +210,7 @@ static sl_status histogram_prepare(const struct sl_analysis *a, const struct sl_
     SL_CALL(sl_params_string(a->params, "column", true, &column));
     SL_CALL(sl_measure_init(&s->m, c, column, sl_params_where(a->params, "column")));
     SL_CALL(sl_grouping_parse(&s->g, a, "by", c));
+    s->dp = sl_params_has(a->params, "privacy");
     SL_CHECK(s->g.ndims < SL_TABLE_MAX_DIMS, SL_ERR_FORMAT,
              "%s: a histogram groups by at most %d columns (its bins are a dimension too)",
              sl_params_where(a->params, "by"), SL_TABLE_MAX_DIMS - 1);
@@ -388,11 +393,12 @@ static sl_status histogram_execute(void *state, struct sl_exec *ex, struct sl_ou
     for (int64_t c = 0; c < s->g.ncells; c++)
         for (int64_t b = 0; b < width; b++)
             ngroup[c] += full[c * width + b];
-    /* The below, above and missing slots are kept only when not empty. */
+    /* The below, above and missing slots are kept only when not empty
+     * (always for noisy counts, whose layout must not depend on the data). */
     keep = sl_malloc((size_t)width);
     SL_CHECK(keep, SL_ERR_NOMEM, "out of memory");
     memset(keep, 1, (size_t)width);
-    {
+    if (!s->dp) {
         const int64_t special[3] = {0, width - 2, width - 1};
         for (int k = 0; k < 3; k++) {
             int64_t total = 0;
@@ -405,7 +411,7 @@ static sl_status histogram_execute(void *state, struct sl_exec *ex, struct sl_ou
         for (int64_t b = 0; b < width; b++)
             if (keep[b])
                 full[kept++] = full[c * width + b];
-    sl_layout_init(&lay, &s->g, ngroup, 0);
+    sl_layout_init(&lay, &s->g, s->dp ? NULL : ngroup, 0);
     SL_CALL(bin_dim(s, keep, &dim));
     SL_CALL(sl_layout_table(&lay, &s->g, sl_exec_cohort(ex), s->name, "histogram", &dim, &t));
     t->spec = json_incref(s->spec);
@@ -436,4 +442,5 @@ const struct sl_job_type sl_job_histogram = {
     .prepare = histogram_prepare,
     .execute = histogram_execute,
     .destroy = histogram_destroy,
+    .dp_counts = 1,
 };

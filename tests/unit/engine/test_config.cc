@@ -351,7 +351,8 @@ TEST_F(ConfigTest, PolicyUnknownKeyNamesTheKeyAndTheAcceptedOnes)
     EXPECT_EQ(policy(std::string(kMinimalPolicy) + "alow_local: true\n"), SL_ERR_FORMAT);
     EXPECT_EQ(msg(), "DIR/policy.yaml:4:1: unknown key 'alow_local' in the policy; did you "
                      "mean 'allow_local'? accepted keys: version, key_file, audit_key_file, "
-                     "allow_local, enclave, emergency, cohorts, paths, review, submit, rules");
+                     "allow_local, enclave, emergency, cohorts, paths, review, submit, rules, "
+                     "privacy");
     EXPECT_EQ(policy(std::string(kMinimalPolicy) + "rules:\n  min_safe: 12\n"), SL_ERR_FORMAT);
     EXPECT_EQ(msg().rfind("DIR/policy.yaml:5:3: unknown key 'min_safe' in rules; ", 0), 0u)
         << msg();
@@ -446,6 +447,32 @@ TEST_F(ConfigTest, PolicyValueChecks)
               SL_ERR_FORMAT);
     EXPECT_EQ(msg(), "DIR/policy.yaml:3:30: cohorts item 1: users has 'bob smith'; expected "
                      "a user name, or \"*\" for anyone");
+}
+
+TEST_F(ConfigTest, PolicyPrivacyBudgetIsExact)
+{
+    ASSERT_EQ(policy(kMinimalPolicy), SL_OK) << sl_error_message();
+    EXPECT_EQ(policy_->privacy_budget, 0);
+    ASSERT_EQ(policy(std::string(kMinimalPolicy) + "privacy: {rho: 0.000000001}\n"), SL_OK)
+        << sl_error_message();
+    EXPECT_EQ(policy_->privacy_budget, 2000);  // units of 1/SL_DP_UNITS = 5e-13
+    EXPECT_EQ(policy_->privacy_delta, 1e-6);
+    ASSERT_EQ(policy(std::string(kMinimalPolicy) + "privacy: {rho: 1, delta: 1e-9}\n"), SL_OK)
+        << sl_error_message();
+    EXPECT_EQ(policy_->privacy_delta, 1e-9);
+    EXPECT_EQ(policy(std::string(kMinimalPolicy) + "privacy: {rho: 1, delta: 0.5}\n"),
+              SL_ERR_FORMAT);
+    EXPECT_NE(msg().find("expected a probability in (0, 0.01]"), std::string::npos) << msg();
+    ASSERT_EQ(policy(std::string(kMinimalPolicy) + "privacy: {rho: 1000}\n"), SL_OK)
+        << sl_error_message();
+    EXPECT_EQ(policy_->privacy_budget, INT64_C(2000000000000000));
+    EXPECT_EQ(policy(std::string(kMinimalPolicy) + "privacy: {rho: 0}\n"), SL_ERR_FORMAT);
+    EXPECT_NE(msg().find("expected a decimal number in (0, 1000]"), std::string::npos) << msg();
+    EXPECT_EQ(policy(std::string(kMinimalPolicy) + "privacy: {rho: 1000.5}\n"), SL_ERR_FORMAT);
+    EXPECT_EQ(policy(std::string(kMinimalPolicy) + "privacy: {epsilon: 1}\n"), SL_ERR_FORMAT);
+    EXPECT_NE(msg().find("'epsilon'"), std::string::npos) << msg();
+    EXPECT_EQ(policy(std::string(kMinimalPolicy) + "privacy: {}\n"), SL_ERR_FORMAT);
+    EXPECT_NE(msg().find("needs 'rho'"), std::string::npos) << msg();
 }
 
 TEST_F(ConfigTest, PolicyFileLevelErrors)

@@ -1,0 +1,115 @@
+#!/usr/bin/env bash
+# Noisy counts (privacy: dp) end to end: requests the engine refuses, the
+# budget charged per cohort and project and committed to the release ledger
+# before noise, an exhausted budget failing without noise, concurrent jobs
+# that cannot overspend, a layout that does not depend on the filter, runs
+# on 1 and 2 ranks, and the audit trail.
+source "$(dirname "$0")/lib.sh"
+
+make_cohort 3000 500
+write_policy true
+
+job() {  # job NAME ANALYSIS [FILTER]: a job file NAME.yaml with one analysis
+  {
+    echo "cohort: cohort.h5"
+    echo "project: dp-study"
+    [ -n "${3:-}" ] && echo "filter: '$3'"
+    echo "analyses:"
+    echo "  - $2"
+  } >"$1.yaml"
+}
+refused() {  # refused JOB PATTERN: exit 2 and PATTERN in the error
+  expect_exit 2 run_job 1 "$1.yaml" "$1"
+  grep -q "$2" last.err || { cat last.err; fail "$1: error does not say '$2'"; }
+  test ! -e "released/$1" || fail "$1: refused job released something"
+}
+
+# Without a budget in the policy, nothing noisy runs.
+job nobudget '{type: crosstab, rows: region, privacy: dp, rho: 0.005}'
+refused nobudget "sets no privacy budget"
+
+echo "privacy: {rho: 0.02}" >>policy.yaml
+job describe '{type: describe, columns: [age], privacy: dp, rho: 0.005}'
+refused describe "crosstab (without a value column) and histogram"
+job value '{type: crosstab, rows: region, value: cost, privacy: dp, rho: 0.005}'
+refused value "without 'value'"
+job both '{type: crosstab, rows: region, privacy: dp, rho: 0.005, epsilon: 1}'
+refused both "both rho and epsilon"
+job neither '{type: crosstab, rows: region, privacy: dp}'
+refused neither "neither rho nor epsilon"
+job decimals '{type: crosstab, rows: region, privacy: dp, rho: 0.0000005}'
+refused decimals "at most 6 decimals"
+job big '{type: crosstab, rows: region, privacy: dp, epsilon: 11}'
+refused big "expected a decimal number in (0, 10]"
+job mitigated '{type: crosstab, rows: region, privacy: dp, rho: 0.005, mitigation: suppress}'
+refused mitigated "mitigation does not apply to noisy counts"
+job stray '{type: crosstab, rows: region, rho: 0.005}'
+refused stray "expected 'privacy: dp' beside it"
+test ! -d ledger/release || ! grep -rq privacy ledger/release || fail "a refused job charged"
+
+# Two outputs of 0.005 each (one Gaussian, one Laplace with epsilon 0.1,
+# rho = 0.1^2 / 2), on 2 ranks: charged, released, audited.
+cat >both.yaml <<'YAML'
+cohort: cohort.h5
+project: dp-study
+analyses:
+  - {type: crosstab, name: ct, rows: region, cols: sex, privacy: dp, rho: 0.005}
+  - {type: histogram, name: h, column: age, edges: [0, 40, 60, 80], privacy: dp, epsilon: 0.1}
+YAML
+run_job 2 both.yaml dp1 >run.out 2>run.err || { cat run.out run.err; fail "dp1 failed"; }
+grep -q "ct  *pass" run.out && grep -q "h  *pass" run.out || { cat run.out; fail "dp1 not released"; }
+ledger=$(ls ledger/release/*/p_dp-study.json)
+python3 - "$ledger" released/dp1/results.json released/dp1/ct.csv <<'PY'
+import csv, json, sys
+ledger, results, ctcsv = sys.argv[1:]
+charges = [e for e in json.load(open(ledger))["entries"] if "privacy" in e]
+assert [(c["output"], c["privacy"]["rho"]) for c in charges] == [("ct", "0.005"), ("h", "0.005")], charges
+assert all(c["population"] is None and c["cells"] == [] for c in charges), "exact counts in a charge"
+outs = {o["name"]: o for o in json.load(open(results))["outputs"]}
+ev = [r for r in outs["ct"]["rules"] if r["rule"] == "privacy_budget"][0]["evidence"]
+assert ev["mechanism"] == "discrete_gaussian" and ev["sigma2"] == "100", ev
+assert (ev["spent_before"], ev["left"], ev["budget"]) == ("0", "0.015", "0.02"), ev
+# rho 0.005 as (epsilon, 1e-6): between the exact conversion and the simple bound
+assert ev["at_delta"] == 1e-6 and 0.3 < float(ev["epsilon_spent"]) < 0.005 + 2 * (0.005 * 13.8156) ** 0.5, ev
+ev = [r for r in outs["h"]["rules"] if r["rule"] == "privacy_budget"][0]["evidence"]
+assert ev["mechanism"] == "discrete_laplace" and ev["scale"] == "10" and ev["rho"] == "0.005", ev
+assert ev["spent_before"] == "0.005", ev
+assert not [r for r in outs["ct"]["rules"] if r["rule"] in ("min_safe_count", "differencing")]
+# margins are sums of the noisy interior cells (withheld ones included):
+# the grand total is the sum of the column totals
+rows = list(csv.DictReader(open(ctcsv)))
+val = lambda r: 0 if r["n"] == "NA" else int(r["n"])
+tot = {r["sex"]: val(r) for r in rows if r["region"] == "Total"}
+assert tot["Total"] == tot["F"] + tot["M"] + tot["(missing)"] or "NA" in [r["n"] for r in rows if r["region"] == "Total"], tot
+assert all(r["n"] == "NA" or int(r["n"]) >= 10 for r in rows), "a released cell below the threshold"
+PY
+[ $? -eq 0 ] || fail "dp1 results"
+grep -q '"event":"privacy_charge".*"spent_rho":"0.01"' audit/audit.log || fail "charge not audited"
+
+# The layout shows every level whatever the filter: no patient without a
+# sex passes this filter, yet the "(missing)" level is there.
+job filtered '{type: crosstab, name: ct, rows: sex, privacy: dp, rho: 0.001}' 'sex == "F"'
+run_job 1 filtered.yaml dp2 >/dev/null 2>run.err || { cat run.err; fail "dp2 failed"; }
+cut -d, -f1 released/dp2/ct.csv | tr '\n' ' ' | grep -q '^sex F M (missing) Total $' ||
+  { cat released/dp2/ct.csv; fail "the layout depends on the filter"; }
+
+# 0.011 spent of 0.02: two concurrent jobs of 0.004 each fit, a third of
+# 0.004 after them does not (0.023), and fails without noise.
+job c1 '{type: crosstab, name: ct, rows: region, privacy: dp, rho: 0.004}'
+cp c1.yaml c2.yaml
+run_job 1 c1.yaml dpc1 >c1.out 2>&1 &
+run_job 1 c2.yaml dpc2 >c2.out 2>&1
+wait
+grep -q "ct  *pass" c1.out && grep -q "ct  *pass" c2.out || { cat c1.out c2.out; fail "concurrent"; }
+run_job 1 c1.yaml dpc3 >c3.out 2>&1 || { cat c3.out; fail "dpc3 errored"; }
+grep -q "ct  *fail" c3.out && grep -q "has 0.001 of 0.02 left" c3.out || { cat c3.out; fail "overspent"; }
+test ! -e released/dpc3/ct.csv || fail "an output over budget was released"
+test "$(grep -o '"privacy":' "$ledger" | wc -l)" -eq 5 || fail "charges: $(grep -c privacy "$ledger")"
+
+# Budgets are per project: another project starts from nothing.
+sed 's/dp-study/other-study/' c1.yaml >o1.yaml
+run_job 1 o1.yaml dpo1 >o1.out 2>&1 && grep -q "ct  *pass" o1.out || { cat o1.out; fail "project"; }
+
+"$SL_BIN/sluice" audit verify audit/audit.log --key audit.key --ledger ledger >/dev/null ||
+  fail "audit verify"
+echo "privacy: ok"

@@ -1,0 +1,370 @@
+// Noisy counts (engine/dp.h): the exact samplers against their exact
+// probability mass functions, each test paired with a mutant (samples of a
+// wrong parameter) that the same test must reject; exact rho arithmetic;
+// the budget boundary; noise on a table with margins.
+//
+// The distribution tests are chi-square tests at level 1e-6 on 200,000
+// draws from the production generator (RAND_priv_bytes): a correct sampler
+// fails one of them about once in a million runs.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "tables.hh"
+
+extern "C" {
+#include "engine/dp.h"
+#include "engine/rules.h"
+#include "engine/table.h"
+}
+
+namespace {
+
+constexpr int kDraws = 200000;
+
+struct RngDeleter {
+    void operator()(sl_dp_rng *r) const { sl_dp_rng_destroy(&r); }
+};
+using RngPtr = std::unique_ptr<sl_dp_rng, RngDeleter>;
+
+RngPtr make_rng()
+{
+    sl_dp_rng *r = nullptr;
+    EXPECT_EQ(sl_dp_rng_create(&r), SL_OK);
+    return RngPtr(r);
+}
+
+// Upper 1e-6 quantile of chi-square with df degrees of freedom
+// (Wilson-Hilferty; within about 1% for df >= 3).
+double chi2_critical(int df)
+{
+    const double z = 4.753424;
+    double a = 2.0 / (9.0 * df);
+    return df * std::pow(1.0 - a + z * std::sqrt(a), 3);
+}
+
+// Chi-square statistic of observed integer draws against pmf, bins with an
+// expected count below 5 pooled into the two tails. Returns stat / critical
+// value: a sampler passes below 1.
+double chi2_ratio(const std::map<int64_t, int64_t> &seen, const std::function<double(int64_t)> &pmf,
+                  int64_t lo, int64_t hi)
+{
+    // bins: (-inf, a), a..b one by one, (b, +inf) where every inner bin
+    // expects at least 5
+    int64_t a = lo, b = hi;
+    while (pmf(a) * kDraws < 5 && a < 0)
+        a++;
+    while (pmf(b) * kDraws < 5 && b > 0)
+        b--;
+    double below_p = 0, above_p = 0, stat = 0;
+    for (int64_t y = lo; y < a; y++)
+        below_p += pmf(y);
+    for (int64_t y = b + 1; y <= hi; y++)
+        above_p += pmf(y);
+    int64_t below = 0, above = 0;
+    for (const auto &kv : seen) {
+        if (kv.first < a)
+            below += kv.second;
+        else if (kv.first > b)
+            above += kv.second;
+    }
+    int bins = 0;
+    auto add = [&](double p, int64_t obs) {
+        double e = p * kDraws;
+        if (e == 0) {  // an empty tail: any draw there is impossible
+            stat += obs > 0 ? INFINITY : 0;
+            return;
+        }
+        stat += (obs - e) * (obs - e) / e;
+        bins++;
+    };
+    add(below_p, below);
+    add(above_p, above);
+    for (int64_t y = a; y <= b; y++) {
+        auto it = seen.find(y);
+        add(pmf(y), it == seen.end() ? 0 : it->second);
+    }
+    return stat / chi2_critical(bins - 1);
+}
+
+// kDraws draws of sample(&y), counted by value.
+template <typename Sampler> std::map<int64_t, int64_t> draw(Sampler sample)
+{
+    std::map<int64_t, int64_t> seen;
+    for (int i = 0; i < kDraws; i++) {
+        int64_t y = 0;
+        EXPECT_EQ(sample(&y), SL_OK);
+        seen[y]++;
+    }
+    return seen;
+}
+
+std::map<int64_t, int64_t> draw_laplace(sl_dp_rng *r, uint64_t a, uint64_t b)
+{
+    return draw([&](int64_t *y) { return sl_dp_laplace(r, a, b, y); });
+}
+
+std::map<int64_t, int64_t> draw_gaussian(sl_dp_rng *r, uint64_t p, uint64_t q)
+{
+    return draw([&](int64_t *y) { return sl_dp_gaussian(r, p, q, y); });
+}
+
+// Discrete Laplace of scale t: (1 - e^(-1/t)) / (1 + e^(-1/t)) e^(-|y|/t).
+std::function<double(int64_t)> laplace_pmf(double t)
+{
+    double q = std::exp(-1.0 / t);
+    return [q, t](int64_t y) { return (1 - q) / (1 + q) * std::exp(-std::fabs((double)y) / t); };
+}
+
+// Discrete Gaussian: e^(-y^2 / (2 s2)) normalised over the integers.
+std::function<double(int64_t)> gaussian_pmf(double s2)
+{
+    double z = 0;
+    int64_t reach = (int64_t)(60 * std::sqrt(s2)) + 10;
+    for (int64_t y = -reach; y <= reach; y++)
+        z += std::exp(-(double)y * y / (2 * s2));
+    return [z, s2](int64_t y) { return std::exp(-(double)y * y / (2 * s2)) / z; };
+}
+
+}  // namespace
+
+TEST(DpSampler, UniformIsExactlyUniform)
+{
+    auto r = make_rng();
+    std::map<int64_t, int64_t> seen;
+    for (int i = 0; i < kDraws; i++) {
+        uint64_t v = 99;
+        ASSERT_EQ(sl_dp_uniform(r.get(), 10, &v), SL_OK);
+        ASSERT_LT(v, 10u);
+        seen[(int64_t)v]++;
+    }
+    auto flat = [](int64_t y) { return y >= 0 && y < 10 ? 0.1 : 0.0; };
+    EXPECT_LT(chi2_ratio(seen, flat, 0, 9), 1.0);
+    // mutant: the same draws judged as if 0 were twice as likely
+    auto skewed = [](int64_t y) { return y == 0 ? 2.0 / 11 : y < 10 ? 1.0 / 11 : 0.0; };
+    EXPECT_GT(chi2_ratio(seen, skewed, 0, 9), 1.0);
+    uint64_t one = 7;
+    ASSERT_EQ(sl_dp_uniform(r.get(), 1, &one), SL_OK);
+    EXPECT_EQ(one, 0u);
+    EXPECT_EQ(sl_dp_uniform(r.get(), 0, &one), SL_ERR_ARG);
+}
+
+TEST(DpSampler, BernoulliExpMatchesExpMinusGamma)
+{
+    auto r = make_rng();
+    const uint64_t cases[][2] = {{0, 1}, {1, 3}, {1, 1}, {5, 2}, {7, 1}};
+    for (const auto &c : cases) {
+        int64_t ones = 0;
+        for (int i = 0; i < kDraws; i++) {
+            int b = -1;
+            ASSERT_EQ(sl_dp_bernoulli_exp(r.get(), c[0], c[1], &b), SL_OK);
+            ones += b;
+        }
+        double p = std::exp(-(double)c[0] / (double)c[1]);
+        double tol = 5.3 * std::sqrt(p * (1 - p) / kDraws) + 1e-12;
+        double got = (double)ones / kDraws;
+        EXPECT_NEAR(got, p, tol) << c[0] << "/" << c[1];
+        // mutant: exp(-0.9 gamma) is rejected (gamma > 0)
+        if (c[0] > 0) {
+            EXPECT_GT(std::fabs(got - std::exp(-0.9 * (double)c[0] / (double)c[1])), tol)
+                << c[0] << "/" << c[1];
+        }
+    }
+}
+
+TEST(DpSampler, DiscreteLaplaceMatchesItsPmf)
+{
+    auto r = make_rng();
+    auto unit = draw_laplace(r.get(), 1, 1);
+    EXPECT_LT(chi2_ratio(unit, laplace_pmf(1.0), -200, 200), 1.0);
+    auto seven_thirds = draw_laplace(r.get(), 7, 3);
+    EXPECT_LT(chi2_ratio(seven_thirds, laplace_pmf(7.0 / 3), -400, 400), 1.0);
+    // mutants: scale 7/3 judged as scale 2, scale 1 as 1.15
+    EXPECT_GT(chi2_ratio(seven_thirds, laplace_pmf(2.0), -400, 400), 1.0);
+    EXPECT_GT(chi2_ratio(unit, laplace_pmf(1.15), -200, 200), 1.0);
+    int64_t y;
+    EXPECT_EQ(sl_dp_laplace(r.get(), 0, 1, &y), SL_ERR_ARG);
+}
+
+TEST(DpSampler, DiscreteGaussianMatchesItsPmf)
+{
+    auto r = make_rng();
+    auto one = draw_gaussian(r.get(), 1, 1);
+    EXPECT_LT(chi2_ratio(one, gaussian_pmf(1.0), -100, 100), 1.0);
+    auto nine_quarters = draw_gaussian(r.get(), 9, 4);
+    EXPECT_LT(chi2_ratio(nine_quarters, gaussian_pmf(2.25), -100, 100), 1.0);
+    auto hundred = draw_gaussian(r.get(), 100, 1);
+    EXPECT_LT(chi2_ratio(hundred, gaussian_pmf(100.0), -1000, 1000), 1.0);
+    // mutants: variance 9/4 judged as 2, 100 as 110
+    EXPECT_GT(chi2_ratio(nine_quarters, gaussian_pmf(2.0), -100, 100), 1.0);
+    EXPECT_GT(chi2_ratio(hundred, gaussian_pmf(110.0), -1000, 1000), 1.0);
+    int64_t y;
+    EXPECT_EQ(sl_dp_gaussian(r.get(), (1u << 20) + 1, 1, &y), SL_ERR_ARG);
+    EXPECT_EQ(sl_dp_gaussian(r.get(), 1, (1u << 25) + 1, &y), SL_ERR_ARG);
+    // the largest variance a request can give (rho 0.000001): sigma^2 = 500000
+    EXPECT_EQ(sl_dp_gaussian(r.get(), 500000, 1, &y), SL_OK);
+}
+
+TEST(DpAccounting, EpsilonOfRhoMatchesTheConversionTable)
+{
+    // (rho, delta) -> epsilon of the conversion (reference figures, 6
+    // decimals); the bound is never below them and at most 1e-6 above
+    const double cases[][3] = {{0.01, 1e-6, 0.621693}, {0.05, 1e-6, 1.471595},
+                               {0.1, 1e-5, 1.914239},  {0.1, 1e-6, 2.141939},
+                               {0.5, 1e-5, 4.728387},  {0.5, 1e-6, 5.221534},
+                               {1.0, 1e-6, 7.766217},  {1.0, 1e-9, 9.521464},
+                               {2.0, 1e-6, 11.688596}};
+    for (const auto &c : cases) {
+        double eps = sl_dp_epsilon(c[0], c[1]);
+        EXPECT_GE(eps, c[2] - 5e-7) << c[0] << " " << c[1];
+        EXPECT_LE(eps, c[2] + 1.5e-6) << c[0] << " " << c[1];
+        // and below the simple bound rho + 2 sqrt(rho log(1/delta))
+        EXPECT_LT(eps, c[0] + 2 * std::sqrt(c[0] * std::log(1 / c[1])));
+    }
+    EXPECT_EQ(sl_dp_epsilon(0, 1e-6), 0);
+}
+
+TEST(DpUnits, FormatAndParseAreExact)
+{
+    char buf[48];
+    sl_dp_units_format(SL_DP_UNITS / 200, buf, sizeof buf);
+    EXPECT_STREQ(buf, "0.005");
+    sl_dp_units_format(0, buf, sizeof buf);
+    EXPECT_STREQ(buf, "0");
+    sl_dp_units_format(1, buf, sizeof buf);
+    EXPECT_STREQ(buf, "0.0000000000005");
+    sl_dp_units_format(3 * SL_DP_UNITS + 1, buf, sizeof buf);
+    EXPECT_STREQ(buf, "3.0000000000005");
+    int64_t u = -1;
+    EXPECT_TRUE(sl_dp_units_parse("0.005", &u));
+    EXPECT_EQ(u, SL_DP_UNITS / 200);
+    EXPECT_TRUE(sl_dp_units_parse("3.0000000000005", &u));
+    EXPECT_EQ(u, 3 * SL_DP_UNITS + 1);
+    EXPECT_TRUE(sl_dp_units_parse("12", &u));
+    EXPECT_EQ(u, 12 * SL_DP_UNITS);
+    // not a whole number of units, too many decimals, signs, junk
+    EXPECT_FALSE(sl_dp_units_parse("0.0000000000001", &u));
+    EXPECT_FALSE(sl_dp_units_parse("0.00000000000050", &u));
+    EXPECT_FALSE(sl_dp_units_parse("-1", &u));
+    EXPECT_FALSE(sl_dp_units_parse("1.", &u));
+    EXPECT_FALSE(sl_dp_units_parse(".5", &u));
+    EXPECT_FALSE(sl_dp_units_parse("1e-3", &u));
+    EXPECT_FALSE(sl_dp_units_parse("", &u));
+    EXPECT_FALSE(sl_dp_units_parse("1000001", &u));
+}
+
+namespace {
+
+using sltest::rule_status;
+using sltest::TablePtr;
+
+// A 2 x 3 crosstab with margins: 3 x 4 cells, the last level "Total".
+TablePtr crosstab(const int64_t (&inner)[2][3])
+{
+    static const char *rows[] = {"a", "b", "Total"};
+    static const char *cols[] = {"x", "y", "z", "Total"};
+    sl_dim dims[2] = {{const_cast<char *>("r"), 3, const_cast<char **>(rows)},
+                      {const_cast<char *>("c"), 4, const_cast<char **>(cols)}};
+    sl_table *t = nullptr;
+    EXPECT_EQ(sl_table_create("ct", "crosstab", 2, dims, &t), SL_OK);
+    t->margins = 1;
+    for (int i = 0; i < 3; i++)
+        for (int j = 0; j < 4; j++) {
+            int64_t v = 0;
+            for (int a = 0; a < 2; a++)
+                for (int b = 0; b < 3; b++)
+                    if ((i == 2 || i == a) && (j == 3 || j == b))
+                        v += inner[a][b];
+            t->n[i * 4 + j] = v;
+        }
+    return TablePtr(t);
+}
+
+sl_dp_request gaussian(int64_t num, int64_t den)
+{
+    sl_dp_request q{};
+    q.mechanism = SL_DP_GAUSSIAN;
+    q.param = {num, den};
+    q.units = num * (SL_DP_UNITS / den);
+    return q;
+}
+
+}  // namespace
+
+TEST(DpRelease, BudgetBoundaryIsInclusive)
+{
+    const int64_t inner[2][3] = {{50, 60, 70}, {80, 90, 100}};
+    auto need = gaussian(5, 1000);
+    const int64_t budget = 2 * need.units;
+    int charge = -1;
+
+    auto t = crosstab(inner);
+    ASSERT_EQ(sl_dp_judge_budget(t.get(), &need, need.units, budget, 1e-6, &charge), SL_OK);
+    EXPECT_EQ(charge, 1);  // exactly the rest of the budget
+    EXPECT_EQ(t->decision, SL_DECISION_PASS);
+    EXPECT_EQ(rule_status(t.get(), "privacy_budget"), "pass");
+
+    auto u = crosstab(inner);
+    ASSERT_EQ(sl_dp_judge_budget(u.get(), &need, need.units + 1, budget, 1e-6, &charge), SL_OK);
+    EXPECT_EQ(charge, 0);  // one unit of rho too many
+    EXPECT_EQ(u->decision, SL_DECISION_FAIL);
+    EXPECT_EQ(rule_status(u.get(), "privacy_budget"), "fail");
+}
+
+TEST(DpRelease, NoiseKeepsMarginsConsistentAndWithholdsSmallCells)
+{
+    // rho 0.5: sigma^2 = 1, so cells of 0 stay below the threshold of 10
+    // (a draw of 10 or more has probability below 1e-21) and cells of 1000
+    // stay above it
+    const int64_t inner[2][3] = {{1000, 0, 1000}, {0, 1000, 1000}};
+    auto req = gaussian(5, 10);
+    sl_rules rules;
+    sl_rules_default(&rules);
+    auto rng = make_rng();
+    auto t = crosstab(inner);
+    int charge = 0;
+    ASSERT_EQ(sl_dp_judge_budget(t.get(), &req, 0, req.units, 1e-6, &charge), SL_OK);
+    ASSERT_EQ(charge, 1);
+    ASSERT_EQ(sl_dp_apply(t.get(), &req, &rules, rng.get()), SL_OK);
+    ASSERT_NE(t->withheld, nullptr);
+    EXPECT_TRUE(t->withheld[0 * 4 + 1] & SL_WITHHELD_CELL);
+    EXPECT_TRUE(t->withheld[1 * 4 + 0] & SL_WITHHELD_CELL);
+    int64_t sum_all = 0;
+    for (int i = 0; i < 2; i++) {
+        int64_t row = 0;
+        for (int j = 0; j < 3; j++) {
+            int64_t v = t->n[i * 4 + j];
+            if (inner[i][j] == 1000) {
+                EXPECT_FALSE(t->withheld[i * 4 + j]);
+                EXPECT_GT(v, 950);
+                EXPECT_LT(v, 1050);
+            }
+            row += v;
+        }
+        // withheld cells were near zero; the margin holds their noisy value
+        EXPECT_GE(t->n[i * 4 + 3], row);
+        EXPECT_LT(t->n[i * 4 + 3], row + 10);
+        sum_all += t->n[i * 4 + 3];
+    }
+    EXPECT_EQ(t->n[2 * 4 + 3], sum_all);
+    EXPECT_EQ(t->decision, SL_DECISION_PASS);
+    EXPECT_EQ(rule_status(t.get(), "dp_threshold"), "pass");
+}
+
+TEST(DpRelease, RefusesTablesWithStatistics)
+{
+    const int64_t inner[2][3] = {{50, 60, 70}, {80, 90, 100}};
+    auto t = crosstab(inner);
+    int index = -1;
+    ASSERT_EQ(sl_table_add_stat(t.get(), "mean", SL_STAT_MEAN, &index), SL_OK);
+    auto req = gaussian(5, 1000);
+    sl_rules rules;
+    sl_rules_default(&rules);
+    auto rng = make_rng();
+    EXPECT_EQ(sl_dp_apply(t.get(), &req, &rules, rng.get()), SL_ERR_ARG);
+}
