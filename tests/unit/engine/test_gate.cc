@@ -4,6 +4,8 @@
 #include <cstring>
 #include <string>
 
+#include "tables.hh"
+
 extern "C" {
 #include "engine/gate.h"
 #include "engine/rules.h"
@@ -12,10 +14,8 @@ extern "C" {
 
 namespace {
 
-struct TableDeleter {
-    void operator()(sl_table *t) const { sl_table_destroy(&t); }
-};
-using TablePtr = std::unique_ptr<sl_table, TableDeleter>;
+using sltest::TablePtr;
+using sltest::rule_status;
 
 TablePtr count_table(std::initializer_list<int64_t> counts)
 {
@@ -28,17 +28,6 @@ TablePtr count_table(std::initializer_list<int64_t> counts)
     for (int64_t c : counts)
         t->n[i++] = c;
     return TablePtr(t);
-}
-
-std::string rule_status(const sl_table *t, const char *rule)
-{
-    size_t i;
-    json_t *v;
-    json_array_foreach(t->verdicts, i, v) {
-        if (std::strcmp(json_string_value(json_object_get(v, "rule")), rule) == 0)
-            return json_string_value(json_object_get(v, "status"));
-    }
-    return "absent";
 }
 
 }  // namespace

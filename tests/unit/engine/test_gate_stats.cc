@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include "tables.hh"
+
 extern "C" {
 #include "engine/gate.h"
 #include "engine/rules.h"
@@ -19,10 +21,7 @@ extern "C" {
 
 namespace {
 
-struct TableDeleter {
-    void operator()(sl_table *t) const { sl_table_destroy(&t); }
-};
-using TablePtr = std::unique_ptr<sl_table, TableDeleter>;
+using sltest::TablePtr;
 
 // A 1-D describe-like table of `ncells` groups, every cell with `n` patients.
 TablePtr make_table(int ncells, int64_t n = 100, const char *analysis = "describe")

@@ -17,6 +17,8 @@
 #include <string>
 #include <vector>
 
+#include "tables.hh"
+
 extern "C" {
 #include "engine/audit.h"
 #include "engine/gate.h"
@@ -28,10 +30,7 @@ extern "C" {
 
 namespace {
 
-struct TableDeleter {
-    void operator()(sl_table *t) const { sl_table_destroy(&t); }
-};
-using TablePtr = std::unique_ptr<sl_table, TableDeleter>;
+using sltest::TablePtr;
 struct LedgerDeleter {
     void operator()(sl_ledger *l) const { sl_ledger_close(&l); }
 };

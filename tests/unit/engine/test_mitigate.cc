@@ -12,6 +12,8 @@
 #include <string>
 #include <vector>
 
+#include "tables.hh"
+
 extern "C" {
 #include "engine/core/alloc.h"
 #include "engine/gate.h"
@@ -24,10 +26,7 @@ extern "C" {
 
 namespace {
 
-struct TableDeleter {
-    void operator()(sl_table *t) const { sl_table_destroy(&t); }
-};
-using TablePtr = std::unique_ptr<sl_table, TableDeleter>;
+using sltest::TablePtr;
 
 const char *kLevels[] = {"l0", "l1", "l2", "l3", "l4", "l5", "l6", "l7", "l8", "l9"};
 

@@ -12,6 +12,8 @@
 #include <string>
 #include <vector>
 
+#include "tables.hh"
+
 extern "C" {
 #include "engine/gate.h"
 #include "engine/ledger.h"
@@ -86,10 +88,7 @@ std::string well_formed(const std::string &html)
     return stack.empty() ? "" : "unclosed <" + stack.back() + ">";
 }
 
-struct TableDeleter {
-    void operator()(sl_table *t) const { sl_table_destroy(&t); }
-};
-using TablePtr = std::unique_ptr<sl_table, TableDeleter>;
+using sltest::TablePtr;
 
 TablePtr table(const char *name, std::vector<int64_t> counts, bool margins)
 {

@@ -14,6 +14,8 @@
 #include <string>
 #include <vector>
 
+#include "tables.hh"
+
 extern "C" {
 #include "engine/audit.h"
 #include "engine/gate.h"
@@ -27,10 +29,7 @@ extern "C" {
 
 namespace {
 
-struct TableDeleter {
-    void operator()(sl_table *t) const { sl_table_destroy(&t); }
-};
-using TablePtr = std::unique_ptr<sl_table, TableDeleter>;
+using sltest::TablePtr;
 
 const unsigned char kKey[32] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16,
                                 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32};
