@@ -1,8 +1,11 @@
 /*
  * cmd_ledger.c: `sluice ledger adopt`, taking release ledgers written before
- * ledgers had MACs (format 1) into the current format, audited.
+ * ledgers had MACs (format 1) into the current format, audited; and
+ * `sluice ledger budget`, what each cohort and project has spent of the
+ * privacy budget.
  */
 #include <getopt.h>
+#include <math.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,15 +15,17 @@
 #include "engine/cli.h"
 #include "engine/config.h"
 #include "engine/core/secbuf.h"
+#include "engine/dp.h"
 #include "engine/ledger.h"
 #include "engine/release.h"
 #include "engine/run.h"
 
 static const char *usage_text =
     "usage: sluice ledger adopt [--policy POLICY] [--dry-run]\n"
+    "       sluice ledger budget [--policy POLICY]\n"
     "\n"
-    "Release ledgers written by sluice before they carried a MAC (format 1) are\n"
-    "refused by jobs and reviews, since nothing in them could tell an edit. An\n"
+    "adopt: release ledgers written by sluice before they carried a MAC (format 1)\n"
+    "are refused by jobs and reviews, since nothing in them could tell an edit. An\n"
     "operator who has checked such a ledger (it lists every table released from a\n"
     "cohort for a project) adopts it: each format-1 ledger under the policy's\n"
     "ledger directory is rewritten in the current format, with a MAC under the\n"
@@ -28,12 +33,17 @@ static const char *usage_text =
     "the SHA-256 of the file as it was, and the new commit. Ledgers of the\n"
     "current format are left alone. --dry-run lists what would be adopted.\n"
     "\n"
+    "budget: for every ledger (a cohort and a project), the privacy charges of its\n"
+    "noisy outputs, the rho they spent, the policy's budget (privacy.rho), what is\n"
+    "left, and the rho spent as epsilon at the policy's delta. Each ledger's MAC\n"
+    "and its last audited commit are checked first, as a job does.\n"
+    "\n"
     "  --policy FILE   operator's policy (default: $SLUICE_POLICY)\n"
-    "  --dry-run       list the format-1 ledgers and their entries; change nothing\n"
+    "  --dry-run       adopt: list the format-1 ledgers and their entries; change nothing\n"
     "\n"
     "Exit codes: 0 done (or nothing to do), 4 a ledger that is not a well-formed\n"
-    "format-1 or current ledger (nothing after it is adopted), 1 other failure,\n"
-    "2 bad usage.\n";
+    "format-1 or current ledger, or (budget) one whose MAC or audit record does\n"
+    "not match (nothing after it is adopted or listed), 1 other failure, 2 bad usage.\n";
 
 /* The format of the ledger at path and its number of entries and jobs;
  * SL_ERR_INTEGRITY naming the file when it is not JSON. */
@@ -63,35 +73,71 @@ cleanup:
     return st;
 }
 
+/* What both subcommands work with: the policy, its ledgers' paths under
+ * its ledger directory, and (once opened) the audit log, the ledger key and
+ * the ledger at hand. */
+struct ledger_cmd {
+    struct sl_policy *p;
+    const char *key_path; /* the audit key file */
+    json_t *names;
+    struct sl_audit *audit;
+    unsigned char key[32]; /* secret: the ledger MAC key */
+    struct sl_ledger *l;
+};
+
+/* Loads the policy and lists its ledgers; `why` tells the error for a
+ * policy without a key file what it is needed for. */
+static sl_status cmd_open(struct ledger_cmd *c, const char *policy_path, const char *why)
+{
+    sl_status st = SL_OK;
+    memset(c, 0, sizeof *c);
+    c->names = json_object();
+    SL_CHECK(c->names, SL_ERR_NOMEM, "out of memory");
+    SL_CHECK(policy_path, SL_ERR_ARG, "ledger: --policy FILE is required (or set SLUICE_POLICY)");
+    SL_CALL(sl_policy_load(policy_path, &c->p));
+    c->key_path = c->p->audit_key_file ? c->p->audit_key_file : c->p->key_file;
+    SL_CHECK(c->key_path, SL_ERR_ARG, "%s: the policy names no key_file or audit_key_file; %s",
+             c->p->path, why);
+    SL_CALL(sl_ledger_list(c->p->ledger_dir, c->names));
+cleanup:
+    return st;
+}
+
+/* Opens the audit log and derives the ledger key. */
+static sl_status cmd_audit(struct ledger_cmd *c)
+{
+    return sl_ledger_audit_open(c->key_path, c->p->audit_log, c->p->audit_witness, &c->audit,
+                                c->key);
+}
+
+static void cmd_close(struct ledger_cmd *c)
+{
+    json_decref(c->names);
+    sl_ledger_close(&c->l);
+    sl_audit_close(&c->audit);
+    sl_wipe(c->key, sizeof c->key);
+    sl_policy_destroy(&c->p);
+}
+
 static sl_status adopt_all(const char *policy_path, int dry_run)
 {
     sl_status st = SL_OK;
-    struct sl_policy *p = NULL;
-    struct sl_audit *audit = NULL;
-    struct sl_ledger *l = NULL;
-    json_t *names = json_object(), *v, *fields = NULL, *state = NULL;
-    const char *name, *key_path, *who;
-    unsigned char ledger_key[32];
+    struct ledger_cmd c;
+    json_t *v, *fields = NULL, *state = NULL;
+    const char *name, *who;
     struct passwd *pw = getpwuid(getuid());
     int64_t adopted = 0, current = 0, pending = 0;
 
-    SL_CHECK(names, SL_ERR_NOMEM, "out of memory");
-    SL_CHECK(policy_path, SL_ERR_ARG, "ledger: --policy FILE is required (or set SLUICE_POLICY)");
-    SL_CALL(sl_policy_load(policy_path, &p));
-    key_path = p->audit_key_file ? p->audit_key_file : p->key_file;
-    SL_CHECK(key_path, SL_ERR_ARG, "%s: the policy names no key_file or audit_key_file; an "
-             "adoption must be audited", p->path);
+    SL_CALL(cmd_open(&c, policy_path, "an adoption must be audited"));
     who = pw && pw->pw_name ? pw->pw_name : "unknown";
-    SL_CALL(sl_ledger_list(p->ledger_dir, names));
     if (!dry_run)
-        SL_CALL(sl_ledger_audit_open(key_path, p->audit_log, p->audit_witness, &audit,
-                                         ledger_key));
-    json_object_foreach(names, name, v) {
+        SL_CALL(cmd_audit(&c));
+    json_object_foreach(c.names, name, v) {
         char path[4096], sha[65];
         json_int_t format = 0;
         size_t nentries = 0, njobs = 0;
-        SL_CHECK((size_t)snprintf(path, sizeof path, "%s/%s", p->ledger_dir, name) < sizeof path,
-                 SL_ERR_ARG, "ledger path too long under %s", p->ledger_dir);
+        SL_CHECK((size_t)snprintf(path, sizeof path, "%s/%s", c.p->ledger_dir, name) < sizeof path,
+                 SL_ERR_ARG, "ledger path too long under %s", c.p->ledger_dir);
         SL_CALL(peek(path, &format, &nentries, &njobs));
         if (format == SL_LEDGER_FORMAT) {
             current++;
@@ -103,8 +149,8 @@ static sl_status adopt_all(const char *policy_path, int dry_run)
         if (dry_run)
             continue;
         SL_CALL(sl_sha256_file(path, sha));
-        SL_CALL(sl_ledger_adopt(p->ledger_dir, name, ledger_key, &l));
-        state = sl_ledger_state(l);
+        SL_CALL(sl_ledger_adopt(c.p->ledger_dir, name, c.key, &c.l));
+        state = sl_ledger_state(c.l);
         fields = state ? json_deep_copy(state) : NULL;
         SL_CHECK(fields &&
                      json_object_set_new(fields, "format1_sha256", json_string(sha)) == 0 &&
@@ -113,28 +159,94 @@ static sl_status adopt_all(const char *policy_path, int dry_run)
                      json_object_set_new(fields, "operator", json_string(who)) == 0,
                  SL_ERR_NOMEM, "out of memory");
         /* what was vouched for, then the commit a job's check looks for */
-        SL_CALL(sl_audit_append(audit, "ledger_adopt", fields));
-        SL_CALL(sl_audit_append(audit, "ledger", state));
+        SL_CALL(sl_audit_append(c.audit, "ledger_adopt", fields));
+        SL_CALL(sl_audit_append(c.audit, "ledger", state));
         json_decref(fields);
         json_decref(state);
         fields = state = NULL;
-        sl_ledger_close(&l);
+        sl_ledger_close(&c.l);
         adopted++;
     }
     if (dry_run)
         printf("%lld format-1 ledger(s) to adopt, %lld of the current format, under %s\n",
-               (long long)pending, (long long)current, p->ledger_dir);
+               (long long)pending, (long long)current, c.p->ledger_dir);
     else
         printf("%lld ledger(s) adopted, %lld of the current format already, under %s\n",
-               (long long)adopted, (long long)current, p->ledger_dir);
+               (long long)adopted, (long long)current, c.p->ledger_dir);
 cleanup:
     json_decref(fields);
     json_decref(state);
-    json_decref(names);
-    sl_ledger_close(&l);
-    sl_audit_close(&audit);
-    sl_wipe(ledger_key, sizeof ledger_key);
-    sl_policy_destroy(&p);
+    cmd_close(&c);
+    return st;
+}
+
+/* The cohort and project a ledger file names (borrowed from *doc, which
+ * the caller frees). SL_ERR_INTEGRITY when it is not a ledger. */
+static sl_status ledger_names(const char *path, json_t **doc, const char **cohort,
+                              const char **project)
+{
+    sl_status st = SL_OK;
+    json_error_t err;
+    *doc = json_load_file(path, 0, &err);
+    SL_CHECK(*doc, SL_ERR_INTEGRITY, "%s:%d:%d: not a release ledger: %s", path, err.line,
+             err.column, err.text);
+    *cohort = json_string_value(json_object_get(*doc, "cohort"));
+    *project = json_string_value(json_object_get(*doc, "project"));
+    SL_CHECK(*cohort && (*project || json_is_null(json_object_get(*doc, "project"))),
+             SL_ERR_INTEGRITY, "%s: not a release ledger (no cohort or project)", path);
+cleanup:
+    return st;
+}
+
+static sl_status budget_all(const char *policy_path)
+{
+    sl_status st = SL_OK;
+    struct ledger_cmd c;
+    json_t *v, *doc = NULL;
+    const char *name, *note = NULL;
+    int64_t count = 0;
+    char bs[48];
+
+    SL_CALL(cmd_open(&c, policy_path, "the ledgers' MACs need it"));
+    SL_CALL(cmd_audit(&c));
+    sl_dp_units_format(c.p->privacy_budget, bs, sizeof bs);
+    printf("%-32s  %-20s  %7s  %-15s  %-15s  %s\n", "cohort", "project", "charges", "spent rho",
+           "left", "epsilon spent");
+    json_object_foreach(c.names, name, v) {
+        char path[4096], ss[48], ls[48];
+        const char *cohort = NULL, *project = NULL;
+        int64_t spent = 0, charges = 0;
+        size_t i;
+        json_t *e;
+        SL_CHECK((size_t)snprintf(path, sizeof path, "%s/%s", c.p->ledger_dir, name) < sizeof path,
+                 SL_ERR_ARG, "ledger path too long under %s", c.p->ledger_dir);
+        SL_CALL(ledger_names(path, &doc, &cohort, &project));
+        SL_CALL(sl_ledger_open(c.p->ledger_dir, cohort, project, c.key, &c.l));
+        SL_CALL(sl_ledger_check_audited(c.l, c.audit, &note));
+        if (note)
+            fprintf(stderr, "sluice ledger: %s: %s\n", path, note);
+        SL_CALL(sl_ledger_privacy_spent(c.l, &spent));
+        json_array_foreach(json_object_get(doc, "entries"), i, e)
+            charges += json_object_get(e, "privacy") != NULL;
+        sl_dp_units_format(spent, ss, sizeof ss);
+        sl_dp_units_format(c.p->privacy_budget > spent ? c.p->privacy_budget - spent : 0, ls,
+                           sizeof ls);
+        printf("%-32s  %-20s  %7lld  %-15s  %-15s  %.6f\n", cohort, project ? project : "(none)",
+               (long long)charges, ss, ls,
+               ceil(sl_dp_epsilon((double)spent / (double)SL_DP_UNITS, c.p->privacy_delta) * 1e6) /
+                   1e6);
+        sl_ledger_close(&c.l);
+        json_decref(doc);
+        doc = NULL;
+        count++;
+    }
+    printf("%lld ledger(s) under %s; budget rho %s per cohort and project%s, epsilon at delta "
+           "%g\n",
+           (long long)count, c.p->ledger_dir, bs,
+           c.p->privacy_budget ? "" : " (none: noisy outputs are refused)", c.p->privacy_delta);
+cleanup:
+    json_decref(doc);
+    cmd_close(&c);
     return st;
 }
 
@@ -152,7 +264,7 @@ int sl_cmd_ledger(int argc, char **argv)
         fputs(usage_text, argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
     }
-    if (strcmp(argv[1], "adopt") != 0) {
+    if (strcmp(argv[1], "adopt") != 0 && strcmp(argv[1], "budget") != 0) {
         fprintf(stderr, "sluice ledger: unknown subcommand '%s'\n%s", argv[1], usage_text);
         return 2;
     }
@@ -174,7 +286,11 @@ int sl_cmd_ledger(int argc, char **argv)
                 usage_text);
         return 2;
     }
-    st = adopt_all(policy, dry_run);
+    if (dry_run && strcmp(argv[1], "budget") == 0) {
+        fprintf(stderr, "sluice ledger: --dry-run is an option of adopt\n%s", usage_text);
+        return 2;
+    }
+    st = strcmp(argv[1], "adopt") == 0 ? adopt_all(policy, dry_run) : budget_all(policy);
     if (st != SL_OK) {
         fprintf(stderr, "sluice ledger: %s\n", sl_error_message());
         return sl_exit_code(st);

@@ -7,6 +7,7 @@
 
 #include "engine/cli.h"
 #include "engine/config.h"
+#include "engine/dp.h"
 #include "engine/run.h"
 
 static const char *usage_text =
@@ -69,6 +70,14 @@ int sl_cmd_policy(int argc, char **argv)
            (long long)r->nk_k.den);
     printf("%-22s %lld/%lld\n", "p-ratio", (long long)r->p_ratio.num, (long long)r->p_ratio.den);
     printf("%-22s %lld\n", "min residual dof", (long long)r->min_dof);
+    if (p->privacy_budget > 0) {
+        char rho[48];
+        sl_dp_units_format(p->privacy_budget, rho, sizeof rho);
+        printf("%-22s rho %s per cohort and project (zCDP; reported as epsilon at delta %g)\n",
+               "privacy budget", rho, p->privacy_delta);
+    } else {
+        printf("%-22s none (noisy outputs are refused)\n", "privacy budget");
+    }
     sl_policy_destroy(&p);
     return 0;
 }

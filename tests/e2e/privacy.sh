@@ -3,7 +3,8 @@
 # budget charged per cohort and project and committed to the release ledger
 # before noise, an exhausted budget failing without noise, concurrent jobs
 # that cannot overspend, a layout that does not depend on the filter, runs
-# on 1 and 2 ranks, and the audit trail.
+# on 1 and 2 ranks, the operator's budget listing, a tampered ledger, and
+# the audit trail.
 source "$(dirname "$0")/lib.sh"
 
 make_cohort 3000 500
@@ -109,6 +110,25 @@ test "$(grep -o '"privacy":' "$ledger" | wc -l)" -eq 5 || fail "charges: $(grep 
 # Budgets are per project: another project starts from nothing.
 sed 's/dp-study/other-study/' c1.yaml >o1.yaml
 run_job 1 o1.yaml dpo1 >o1.out 2>&1 && grep -q "ct  *pass" o1.out || { cat o1.out; fail "project"; }
+
+"$SL_BIN/sluice" ledger budget --policy policy.yaml >budget.out || { cat budget.out; fail "budget"; }
+grep -Eq " dp-study +5 +0.019 +0.001 " budget.out && grep -Eq " other-study +1 +0.004 +0.016 " budget.out ||
+  { cat budget.out; fail "budget listing"; }
+
+# A charge deleted from the ledger (to get budget back) breaks its MAC: the
+# listing and every job on it refuse it.
+cp "$ledger" ledger.bak
+python3 - "$ledger" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+d["entries"] = [e for e in d["entries"] if "privacy" not in e]
+json.dump(d, open(sys.argv[1], "w"), indent=1)
+PY
+expect_exit 4 "$SL_BIN/sluice" ledger budget --policy policy.yaml
+grep -q "does not match its MAC" last.err || { cat last.err; fail "tampered ledger listed"; }
+expect_exit 4 run_job 1 c1.yaml dpt
+test ! -e released/dpt || fail "a job ran on a tampered ledger"
+cp ledger.bak "$ledger"
 
 "$SL_BIN/sluice" audit verify audit/audit.log --key audit.key --ledger ledger >/dev/null ||
   fail "audit verify"
