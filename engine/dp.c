@@ -73,7 +73,7 @@ sl_status sl_dp_param(const struct sl_params *p, const char *analysis, int count
              sl_params_where(p, "privacy"), privacy);
     SL_CHECK(counts, SL_ERR_FORMAT,
              "%s: analysis '%s' cannot be released with privacy: dp; noisy counts are "
-             "available for crosstab (without a value column) and histogram",
+             "available for count, crosstab (without a value column) and histogram",
              sl_params_where(p, "privacy"), analysis);
     SL_CHECK(has_rho != has_eps, SL_ERR_FORMAT,
              "%s: analysis '%s' asks for privacy: dp with %s; expected one of 'rho' (zCDP, "

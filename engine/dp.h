@@ -2,9 +2,9 @@
  * dp.h: differentially private release of patient counts.
  *
  * An analysis whose table counts patients so that each patient falls in
- * exactly one interior cell (crosstab without a value column, histogram:
- * the cohort holds one row per patient) may ask for noise in place of the
- * count rules:
+ * exactly one interior cell (count, crosstab without a value column,
+ * histogram: the cohort holds one row per patient) may ask for noise in
+ * place of the count rules:
  *
  *   privacy: dp
  *   rho: 0.005        discrete Gaussian noise of variance 1/(2 rho) on every

@@ -5,6 +5,8 @@
  *   - type: count
  *     name: by_sex_region        (optional)
  *     by: [sex, region]          (optional: 0 to 3 categorical columns)
+ *     privacy: dp                (optional: noisy counts, engine/dp.h;
+ *     rho: 0.005 (or epsilon)     every missing level shown)
  *
  * The patient table holds one row per patient (ingest rejects duplicate
  * ids), so distinct patients are rows that pass the filter. Counts are
@@ -21,6 +23,7 @@ struct count_state {
     char *name;
     json_t *spec; /* the analysis as written */
     struct sl_grouping g;
+    bool dp; /* privacy: dp: every level is shown */
 };
 
 static void count_destroy(void *state)
@@ -37,7 +40,8 @@ static sl_status count_prepare(const struct sl_analysis *a, const struct sl_coho
                                const struct sl_rules *rules, void **state, int **cols,
                                int *ncols)
 {
-    static const char *const known[] = {"type", "name", "by", "mitigation", NULL};
+    static const char *const known[] = {"type",    "name", "by",      "mitigation",
+                                        "privacy", "rho",  "epsilon", NULL};
     sl_status st = SL_OK;
     struct count_state *s = NULL;
     int *out = NULL;
@@ -53,6 +57,7 @@ static sl_status count_prepare(const struct sl_analysis *a, const struct sl_coho
     s->spec = sl_params_to_json(a->params);
     SL_CHECK(s->name && s->spec, SL_ERR_NOMEM, "out of memory");
     SL_CALL(sl_grouping_parse(&s->g, a, "by", c));
+    s->dp = sl_params_has(a->params, "privacy");
     out = sl_malloc((size_t)(s->g.ndims + 1) * sizeof *out);
     SL_CHECK(out, SL_ERR_NOMEM, "out of memory");
     memcpy(out, s->g.cols, (size_t)s->g.ndims * sizeof *out);
@@ -87,7 +92,8 @@ static sl_status count_execute(void *state, struct sl_exec *ex, struct sl_output
     SL_CALL(sl_kernel_run(sl_exec_backend(ex), SL_OP_GROUP_COUNT, &args));
     SL_CALL(sl_exec_sum_i64(ex, n, s->g.ncells));
     if (sl_exec_rank(ex) == 0) {
-        SL_CALL(sl_grouping_table(&s->g, sl_exec_cohort(ex), s->name, "count", n, map, &t));
+        SL_CALL(sl_grouping_table(&s->g, sl_exec_cohort(ex), s->name, "count", n, s->dp, map,
+                                  &t));
         t->spec = json_incref(s->spec);
         SL_CALL(sl_outputs_push(outs, &t));
     }
@@ -105,4 +111,5 @@ const struct sl_job_type sl_job_count = {
     .prepare = count_prepare,
     .execute = count_execute,
     .destroy = count_destroy,
+    .dp_counts = 1,
 };

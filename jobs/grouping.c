@@ -188,14 +188,14 @@ sl_status sl_grouping_cells(const struct sl_grouping *g, const struct sl_exec *e
 
 sl_status sl_grouping_table(const struct sl_grouping *g, const struct sl_cohort *c,
                             const char *name, const char *analysis, const int64_t *n,
-                            int64_t *map, struct sl_table **out)
+                            int every_level, int64_t *map, struct sl_table **out)
 {
     sl_status st = SL_OK;
     struct sl_layout lay;
     struct sl_table *t = NULL;
 
     *out = NULL;
-    sl_layout_init(&lay, g, n, 0);
+    sl_layout_init(&lay, g, every_level ? NULL : n, 0);
     SL_CALL(sl_layout_table(&lay, g, c, name, analysis, NULL, &t));
     for (int64_t cell = 0; cell < g->ncells; cell++) {
         int64_t target;

@@ -63,12 +63,13 @@ sl_status sl_grouping_cells_rows(const struct sl_grouping *g, const struct sl_fr
                                  const uint8_t *mask, int64_t r0, int64_t r1, int32_t *cell);
 
 /* Creates the published table from full-grid patient counts `n`: drops each
- * column's missing level when no patient has it. `map` (ncells entries,
- * caller-allocated) receives each full-grid cell's index in the table, or -1
- * where the cell was dropped. */
+ * column's missing level when no patient has it, unless `every_level` (a
+ * layout that does not depend on the data: engine/dp.h). `map` (ncells
+ * entries, caller-allocated) receives each full-grid cell's index in the
+ * table, or -1 where the cell was dropped. */
 sl_status sl_grouping_table(const struct sl_grouping *g, const struct sl_cohort *c,
                             const char *name, const char *analysis, const int64_t *n,
-                            int64_t *map, struct sl_table **out);
+                            int every_level, int64_t *map, struct sl_table **out);
 
 /* ---- layouts: full grid -> published table ---- */
 

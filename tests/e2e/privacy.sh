@@ -31,7 +31,7 @@ refused nobudget "sets no privacy budget"
 
 echo "privacy: {rho: 0.02}" >>policy.yaml
 job describe '{type: describe, columns: [age], privacy: dp, rho: 0.005}'
-refused describe "crosstab (without a value column) and histogram"
+refused describe "count, crosstab (without a value column) and histogram"
 job value '{type: crosstab, rows: region, value: cost, privacy: dp, rho: 0.005}'
 refused value "without 'value'"
 job both '{type: crosstab, rows: region, privacy: dp, rho: 0.005, epsilon: 1}'
@@ -88,11 +88,21 @@ PY
 grep -q '"event":"privacy_charge".*"spent_rho":"0.01"' audit/audit.log || fail "charge not audited"
 
 # The layout shows every level whatever the filter: no patient without a
-# sex passes this filter, yet the "(missing)" level is there.
-job filtered '{type: crosstab, name: ct, rows: sex, privacy: dp, rho: 0.001}' 'sex == "F"'
+# sex passes this filter, yet the "(missing)" level is there (crosstab and
+# count: 0.00055 and 0.03^2 / 2 = 0.00045).
+cat >filtered.yaml <<'YAML'
+cohort: cohort.h5
+project: dp-study
+filter: 'sex == "F"'
+analyses:
+  - {type: crosstab, name: ct, rows: sex, privacy: dp, rho: 0.00055}
+  - {type: count, name: n, by: [sex], privacy: dp, epsilon: 0.03}
+YAML
 run_job 1 filtered.yaml dp2 >/dev/null 2>run.err || { cat run.err; fail "dp2 failed"; }
 cut -d, -f1 released/dp2/ct.csv | tr '\n' ' ' | grep -q '^sex F M (missing) Total $' ||
   { cat released/dp2/ct.csv; fail "the layout depends on the filter"; }
+cut -d, -f1 released/dp2/n.csv | tr '\n' ' ' | grep -q '^sex F M (missing) $' ||
+  { cat released/dp2/n.csv; fail "the count's layout depends on the filter"; }
 
 # 0.011 spent of 0.02: two concurrent jobs of 0.004 each fit, a third of
 # 0.004 after them does not (0.023), and fails without noise.
@@ -105,14 +115,14 @@ grep -q "ct  *pass" c1.out && grep -q "ct  *pass" c2.out || { cat c1.out c2.out;
 run_job 1 c1.yaml dpc3 >c3.out 2>&1 || { cat c3.out; fail "dpc3 errored"; }
 grep -q "ct  *fail" c3.out && grep -q "has 0.001 of 0.02 left" c3.out || { cat c3.out; fail "overspent"; }
 test ! -e released/dpc3/ct.csv || fail "an output over budget was released"
-test "$(grep -o '"privacy":' "$ledger" | wc -l)" -eq 5 || fail "charges: $(grep -c privacy "$ledger")"
+test "$(grep -o '"privacy":' "$ledger" | wc -l)" -eq 6 || fail "charges: $(grep -c privacy "$ledger")"
 
 # Budgets are per project: another project starts from nothing.
 sed 's/dp-study/other-study/' c1.yaml >o1.yaml
 run_job 1 o1.yaml dpo1 >o1.out 2>&1 && grep -q "ct  *pass" o1.out || { cat o1.out; fail "project"; }
 
 "$SL_BIN/sluice" ledger budget --policy policy.yaml >budget.out || { cat budget.out; fail "budget"; }
-grep -Eq " dp-study +5 +0.019 +0.001 " budget.out && grep -Eq " other-study +1 +0.004 +0.016 " budget.out ||
+grep -Eq " dp-study +6 +0.019 +0.001 " budget.out && grep -Eq " other-study +1 +0.004 +0.016 " budget.out ||
   { cat budget.out; fail "budget listing"; }
 
 # A charge deleted from the ledger (to get budget back) breaks its MAC: the
