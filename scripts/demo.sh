@@ -45,9 +45,17 @@ mpirun --allow-run-as-root --oversubscribe --mca pml ob1 --mca btl self,vader -n
 
 step "7. what the researcher gets"
 ls -l released/demo
-for f in released/demo/*.csv; do echo "--- $f"; cat "$f"; done
+for f in released/demo/*.csv; do
+  echo "--- $f"
+  head -n 20 "$f"
+  rows=$(($(wc -l <"$f") - 1))
+  [ "$rows" -le 19 ] || echo "... ($rows rows in all)"
+done
 
-step "8. the audit trail"
+step "8. the privacy budget the noisy output spent"
+"$BIN/sluice" ledger budget --policy policy.yaml
+
+step "9. the audit trail"
 "$BIN/sluice" audit verify audit/audit.log --key audit.key --ledger ledger \
   --witness witness/audit.witness
 echo "the witness's last anchors (each audit line's number and SHA-256):"
