@@ -233,6 +233,10 @@ static sl_status format1_check(const json_t *doc, const char *path)
                  "%s: entry %zu is not a ledger entry (expected job_id, output, dimensions, "
                  "filter, and population: a count of patients, or null)",
                  path, i + 1);
+        /* privacy charges came after format 1: one there was not written by sluice */
+        SL_CHECK(!json_object_get(e, "privacy"), SL_ERR_INTEGRITY,
+                 "%s: entry %zu is a privacy charge, which no format-1 ledger holds", path,
+                 i + 1);
     }
 cleanup:
     return st;

@@ -22,6 +22,7 @@
 extern "C" {
 #include "engine/audit.h"
 #include "engine/gate.h"
+#include "engine/dp.h"
 #include "engine/ledger.h"
 #include "engine/mitigate.h"
 #include "engine/rules.h"
@@ -653,6 +654,18 @@ TEST_F(Ledger, Format1LedgerIsAdoptedOnce)
         EXPECT_EQ(l, nullptr);
     }
 
+    // a privacy charge (noisy counts came after format 1)
+    std::ofstream(path, std::ios::trunc) << format1;
+    rewrite([](json_t *doc) {
+        json_object_set_new(json_array_get(json_object_get(doc, "entries"), 1), "privacy",
+                            json_pack("{s:s}", "rho", "0.5"));
+    });
+    EXPECT_EQ(sl_ledger_adopt(dir_.c_str(), rel.c_str(), kKey, &l), SL_ERR_INTEGRITY);
+    EXPECT_NE(std::string(sl_error_message()).find("entry 2 is a privacy charge"),
+              std::string::npos)
+        << sl_error_message();
+    EXPECT_EQ(l, nullptr);
+
     // moved under another cohort's directory
     const std::string other = "release/11111111-2222-3333-4444-555555555555/p_diabetes.json";
     ASSERT_EQ(std::system(("mkdir -p '" + dir_ + "/release/11111111-2222-3333-4444-555555555555'")
@@ -662,4 +675,48 @@ TEST_F(Ledger, Format1LedgerIsAdoptedOnce)
     EXPECT_EQ(sl_ledger_adopt(dir_.c_str(), other.c_str(), kKey, &l), SL_ERR_INTEGRITY);
     EXPECT_NE(std::string(sl_error_message()).find("moved or renamed"), std::string::npos)
         << sl_error_message();
+}
+
+// Privacy charges (dp.h) add up exactly across commits, are never compared
+// for differencing (no population), and stay when a job's release entries
+// are forgotten: their noise was drawn.
+TEST_F(Ledger, PrivacyChargesAddUpAndOutliveForget)
+{
+    auto charge = [&](sl_ledger *l, const char *job, const char *output, int64_t num,
+                      int64_t den) {
+        auto t = table({"sex"}, {5, 6}, output);
+        sl_dp_request req{};
+        req.mechanism = SL_DP_GAUSSIAN;
+        req.param = {num, den};
+        req.units = num * (SL_DP_UNITS / den);
+        json_t *e = nullptr;
+        ASSERT_EQ(sl_dp_ledger_entry(t.get(), &req, job, "", &e), SL_OK);
+        EXPECT_TRUE(json_is_null(json_object_get(e, "population")));
+        EXPECT_EQ(json_array_size(json_object_get(e, "cells")), 0u);
+        ASSERT_EQ(sl_ledger_record(l, e), SL_OK);
+        json_decref(e);
+    };
+    int64_t spent = -1;
+    {
+        auto l = open();
+        ASSERT_EQ(sl_ledger_privacy_spent(l.get(), &spent), SL_OK);
+        EXPECT_EQ(spent, 0);
+        charge(l.get(), "j1", "a", 1, 10);
+        charge(l.get(), "j1", "b", 2, 10);
+        record(l.get(), table({"sex"}, {50, 60}).get(), "j1", "");
+        ASSERT_EQ(sl_ledger_commit(l.get()), SL_OK);
+    }
+    auto l = open();
+    charge(l.get(), "j2", "a", 3, 1000000);
+    ASSERT_EQ(sl_ledger_privacy_spent(l.get(), &spent), SL_OK);
+    EXPECT_EQ(spent, SL_DP_UNITS / 10 * 3 + SL_DP_UNITS / 1000000 * 3);  // 0.300003 exactly
+    sl_ledger_forget(l.get(), "j1");
+    EXPECT_EQ(sl_ledger_size(l.get()), 3);  // the release entry of j1 went, its charges stay
+    ASSERT_EQ(sl_ledger_privacy_spent(l.get(), &spent), SL_OK);
+    EXPECT_EQ(spent, SL_DP_UNITS / 10 * 3 + SL_DP_UNITS / 1000000 * 3);
+    // a table differing by 1 patient from the charged ones is not compared
+    auto t = table({"sex"}, {5, 7});
+    json_t *e = entry(t.get(), "j3", "age > 9");
+    EXPECT_EQ(sl_ledger_conflict(l.get(), e, rules_.min_safe_count), nullptr);
+    json_decref(e);
 }
