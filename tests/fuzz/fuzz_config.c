@@ -9,7 +9,9 @@
  * rules and, when the policy loaded, with its rules). What loads must have
  * its required fields; for every analysis of a loaded job, common parameters
  * are read with each typed getter (sl_params_*), their positions asked for,
- * and the mapping converted to JSON. sl_malloc balances after every input.
+ * the mapping converted to JSON, and its noisy-count request read
+ * (sl_dp_param: an accepted one charges a whole number of units within the
+ * limits it documents). sl_malloc balances after every input.
  * The corpus holds the '%' directive with a byte that is not UTF-8, on which
  * libfyaml 0.7.12 never returned before sluice checked the text first.
  */
@@ -24,6 +26,7 @@
 #include "engine/core/alloc.h"
 #include "engine/core/log.h"
 #include "engine/core/status.h"
+#include "engine/dp.h"
 
 #include "fuzz_workdir.h"
 
@@ -34,7 +37,8 @@ static char path[4200];
 static const char *const keys[] = {"by",      "formula", "family",   "reference", "breaks",
                                    "probs",   "bins",    "weights",  "offset",    "columns",
                                    "column",  "value",   "covariance", "min",     "max",
-                                   "type",    "name",    "percentiles", "top",   NULL};
+                                   "type",    "name",    "percentiles", "top",
+                                   "privacy", "rho",     "epsilon",  NULL};
 
 static void exercise_params(const struct sl_params *p)
 {
@@ -79,6 +83,21 @@ static void exercise_params(const struct sl_params *p)
     char *dump = j ? json_dumps(j, JSON_COMPACT) : NULL;
     free(dump);
     json_decref(j);
+    for (int counts = 0; counts < 2; counts++) {
+        struct sl_dp_request req;
+        if (sl_dp_param(p, "a", counts, &req) == SL_OK && req.mechanism != SL_DP_NONE) {
+            /* rho or epsilon in (0, 10] with 6 decimals: rho <= 50 */
+            if (!counts || req.units <= 0 || req.units > 50 * SL_DP_UNITS ||
+                req.param.num <= 0 || req.param.den <= 0 || req.param.den > 1000000) {
+                abort();
+            }
+            json_t *d = sl_dp_describe(&req);
+            if (!d)
+                abort();
+            json_decref(d);
+        }
+        sl_error_clear();
+    }
 }
 
 static void exercise_job(const struct sl_job *job)
