@@ -310,20 +310,25 @@ cleanup:
     return st;
 }
 
-/* Bernoulli(exp(-n/d)) for any n >= 0: exp(-1) for each whole unit, then
- * the fraction. */
-static sl_status bern_exp(struct sl_dp_rng *r, u128 n, u128 d, int *out)
+/* Bernoulli(exp(-(whole + rem/d))), rem < d: exp(-1) for each whole unit,
+ * then the fraction. */
+static sl_status bern_exp_split(struct sl_dp_rng *r, u128 whole, u128 rem, u128 d, int *out)
 {
     sl_status st = SL_OK;
-    u128 whole = n / d;
     int b = 1;
     for (u128 i = 0; i < whole && b; i++)
         SL_CALL(bern_exp_unit(r, 1, 1, &b));
     if (b)
-        SL_CALL(bern_exp_unit(r, n % d, d, &b));
+        SL_CALL(bern_exp_unit(r, rem, d, &b));
     *out = b;
 cleanup:
     return st;
+}
+
+/* Bernoulli(exp(-n/d)) for any n >= 0. */
+static sl_status bern_exp(struct sl_dp_rng *r, u128 n, u128 d, int *out)
+{
+    return bern_exp_split(r, n / d, n % d, d, out);
 }
 
 sl_status sl_dp_bernoulli_exp(struct sl_dp_rng *r, uint64_t n, uint64_t d, int *out)
@@ -411,25 +416,27 @@ sl_status sl_dp_gaussian(struct sl_dp_rng *r, uint64_t p, uint64_t q, int64_t *o
 {
     sl_status st = SL_OK;
     uint64_t t;
-    SL_CHECK(p >= 1 && q >= 1 && p <= (UINT64_C(1) << 20) && q <= (UINT64_C(1) << 25), SL_ERR_ARG,
-             "discrete Gaussian variance p/q needs 1 <= p <= 2^20 and 1 <= q <= 2^25");
-    /* t = floor(sigma) + 1 <= 2^10 + 1 */
+    SL_CHECK(p >= 1 && q >= 1 && p <= (UINT64_C(1) << 40) && q <= (UINT64_C(1) << 25), SL_ERR_ARG,
+             "discrete Gaussian variance p/q needs 1 <= p <= 2^40 and 1 <= q <= 2^25");
+    /* t = floor(sigma) + 1 <= 2^20 + 1 */
     t = isqrt64(p / q) + 1;
     for (;;) {
         int neg, keep;
-        u128 mag, x, y, diff, num, den;
+        u128 mag, x, diff, den;
         SL_CALL(laplace(r, t, 1, &neg, &mag));
         /* keep with probability exp(-(|y| - sigma^2/t)^2 / (2 sigma^2)) =
-         * exp(-(|y| t q - p)^2 / (2 p q t^2)); |y| < 2^24 keeps the square
-         * within 118 bits. */
-        SL_CHECK(mag < ((u128)1 << 24), SL_ERR_INTERNAL,
+         * exp(-(|y| t q - p)^2 / (2 p q t^2)). The denominator is below
+         * 2^108; |y| t q is about (|y| / sigma) p, so the difference stays
+         * below 2^64, and its square within 128 bits, unless |y| is over
+         * 2^11 sigma (probability far below 2^-1000): then fail closed. */
+        SL_CHECK(mag < ((u128)1 << 40), SL_ERR_INTERNAL,
                  "noise sampler out of range; no noisy output is released");
         x = mag * t * q;
-        y = p;
-        diff = x > y ? x - y : y - x;
-        num = diff * diff;
+        diff = x > p ? x - p : p - x;
+        SL_CHECK(diff >> 64 == 0, SL_ERR_INTERNAL,
+                 "noise sampler out of range; no noisy output is released");
         den = (u128)2 * p * q * t * t;
-        SL_CALL(bern_exp(r, num, den, &keep));
+        SL_CALL(bern_exp_split(r, diff * diff / den, diff * diff % den, den, &keep));
         if (keep) {
             *out = neg ? -(int64_t)mag : (int64_t)mag;
             break;

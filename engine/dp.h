@@ -99,7 +99,7 @@ sl_status sl_dp_bernoulli_exp(struct sl_dp_rng *r, uint64_t n, uint64_t d, int *
  * 1 <= a, b <= 2^40. */
 sl_status sl_dp_laplace(struct sl_dp_rng *r, uint64_t a, uint64_t b, int64_t *out);
 /* Discrete Gaussian of variance parameter p/q: P(y) proportional to
- * exp(-y^2 q/(2p)); 1 <= p <= 2^20, 1 <= q <= 2^25. SL_ERR_ARG outside. */
+ * exp(-y^2 q/(2p)); 1 <= p <= 2^40, 1 <= q <= 2^25. SL_ERR_ARG outside. */
 sl_status sl_dp_gaussian(struct sl_dp_rng *r, uint64_t p, uint64_t q, int64_t *out);
 
 /* ---- release ---- */

@@ -204,10 +204,33 @@ TEST(DpSampler, DiscreteGaussianMatchesItsPmf)
     EXPECT_GT(chi2_ratio(nine_quarters, gaussian_pmf(2.0), -100, 100), 1.0);
     EXPECT_GT(chi2_ratio(hundred, gaussian_pmf(110.0), -1000, 1000), 1.0);
     int64_t y;
-    EXPECT_EQ(sl_dp_gaussian(r.get(), (1u << 20) + 1, 1, &y), SL_ERR_ARG);
+    EXPECT_EQ(sl_dp_gaussian(r.get(), (UINT64_C(1) << 40) + 1, 1, &y), SL_ERR_ARG);
     EXPECT_EQ(sl_dp_gaussian(r.get(), 1, (1u << 25) + 1, &y), SL_ERR_ARG);
-    // the largest variance a request can give (rho 0.000001): sigma^2 = 500000
-    EXPECT_EQ(sl_dp_gaussian(r.get(), 500000, 1, &y), SL_OK);
+    EXPECT_EQ(sl_dp_gaussian(r.get(), 0, 1, &y), SL_ERR_ARG);
+}
+
+// Variances too wide for a chi-square over every value, up to the largest
+// the sampler takes (2^40): the sample variance within 5 standard errors of
+// sigma^2, 10% more rejected, and the mean within 5 standard errors of 0.
+TEST(DpSampler, WideDiscreteGaussianHasItsVariance)
+{
+    auto r = make_rng();
+    const uint64_t cases[][2] = {{UINT64_C(1) << 40, 1}, {UINT64_C(1) << 36, 3},
+                                 {UINT64_C(1000000) * 1024 * 1024, 9999999}};
+    for (const auto &c : cases) {
+        double s2 = (double)c[0] / (double)c[1], sum = 0, sq = 0;
+        for (int i = 0; i < kDraws; i++) {
+            int64_t y = 0;
+            ASSERT_EQ(sl_dp_gaussian(r.get(), c[0], c[1], &y), SL_OK);
+            sum += (double)y;
+            sq += (double)y * (double)y;
+        }
+        double mean = sum / kDraws, var = sq / kDraws - mean * mean;
+        double se = s2 * std::sqrt(2.0 / kDraws);
+        EXPECT_NEAR(var, s2, 5 * se) << c[0] << "/" << c[1];
+        EXPECT_GT(std::fabs(var - 1.1 * s2), 5 * se) << c[0] << "/" << c[1];  // mutant
+        EXPECT_NEAR(mean, 0, 5 * std::sqrt(s2 / kDraws)) << c[0] << "/" << c[1];
+    }
 }
 
 TEST(DpAccounting, EpsilonOfRhoMatchesTheConversionTable)
