@@ -72,8 +72,8 @@ sl_status sl_dp_param(const struct sl_params *p, const char *analysis, int count
              "%s: privacy '%.32s' is not known; expected 'dp' (differentially private counts)",
              sl_params_where(p, "privacy"), privacy);
     SL_CHECK(counts, SL_ERR_FORMAT,
-             "%s: analysis '%s' cannot be released with privacy: dp; noisy counts are "
-             "available for count, crosstab (without a value column) and histogram",
+             "%s: analysis '%s' cannot be released with privacy: dp; noisy outputs are "
+             "available for count, crosstab and histogram",
              sl_params_where(p, "privacy"), analysis);
     SL_CHECK(has_rho != has_eps, SL_ERR_FORMAT,
              "%s: analysis '%s' asks for privacy: dp with %s; expected one of 'rho' (zCDP, "
@@ -448,31 +448,52 @@ cleanup:
 
 /* ---- release ---- */
 
-json_t *sl_dp_describe(const struct sl_dp_request *req)
+/* The parameter of the noise for one query of L1 and L2 sensitivity
+ * `sens` that receives 1/`share` of the request, reduced: for rho, the
+ * variance sens^2 share / (2 rho) of a discrete Gaussian; for epsilon, the
+ * scale sens share / epsilon of a discrete Laplace. The shares of an
+ * output's queries sum to 1. (rho and epsilon have num, den <= 10^7 and
+ * sens^2 share <= 2^21: no overflow.) */
+static struct sl_ratio noise_param(const struct sl_dp_request *req, int64_t sens, int64_t share)
 {
-    char rho[48], a[48], b[48];
-    sl_dp_units_format(req->units, rho, sizeof rho);
-    sl_ratio_format(req->param, a, sizeof a);
-    if (req->mechanism == SL_DP_GAUSSIAN) {
-        /* sigma^2 = 1 / (2 rho) = den / (2 num) */
-        struct sl_ratio s2 = reduce((struct sl_ratio){req->param.den, 2 * req->param.num});
-        sl_ratio_format(s2, b, sizeof b);
-        return json_pack("{s:s,s:s,s:s,s:i}", "mechanism", "discrete_gaussian", "rho", rho,
-                         "sigma2", b, "sensitivity", 1);
-    }
-    sl_ratio_format(reduce((struct sl_ratio){req->param.den, req->param.num}), b, sizeof b);
-    return json_pack("{s:s,s:s,s:s,s:s,s:i}", "mechanism", "discrete_laplace", "epsilon", a,
-                     "scale", b, "rho", rho, "sensitivity", 1);
+    const struct sl_ratio r = req->param;
+    if (req->mechanism == SL_DP_GAUSSIAN)
+        return reduce((struct sl_ratio){sens * sens * share * r.den, 2 * r.num});
+    return reduce((struct sl_ratio){sens * share * r.den, r.num});
 }
 
-static sl_status noise(struct sl_dp_rng *rng, const struct sl_dp_request *req, int64_t *out)
+static sl_status noise(struct sl_dp_rng *rng, const struct sl_dp_request *req, int64_t sens,
+                       int64_t share, int64_t *out)
 {
-    if (req->mechanism == SL_DP_GAUSSIAN) {
-        struct sl_ratio s2 = reduce((struct sl_ratio){req->param.den, 2 * req->param.num});
-        return sl_dp_gaussian(rng, (uint64_t)s2.num, (uint64_t)s2.den, out);
-    }
-    /* scale 1/epsilon = den/num */
-    return sl_dp_laplace(rng, (uint64_t)req->param.den, (uint64_t)req->param.num, out);
+    struct sl_ratio q = noise_param(req, sens, share);
+    if (req->mechanism == SL_DP_GAUSSIAN)
+        return sl_dp_gaussian(rng, (uint64_t)q.num, (uint64_t)q.den, out);
+    return sl_dp_laplace(rng, (uint64_t)q.num, (uint64_t)q.den, out);
+}
+
+/* {"query", "share", "sensitivity", "sigma2" or "scale"} of one query. */
+static json_t *describe_query(const struct sl_dp_request *req, const char *query, int64_t sens,
+                              int64_t share)
+{
+    char v[48], sh[16];
+    sl_ratio_format(noise_param(req, sens, share), v, sizeof v);
+    snprintf(sh, sizeof sh, "1/%lld", (long long)share);
+    return json_pack("{s:s,s:s,s:I,s:s}", "query", query, "share", share == 1 ? "1" : sh,
+                     "sensitivity", (json_int_t)sens,
+                     req->mechanism == SL_DP_GAUSSIAN ? "sigma2" : "scale", v);
+}
+
+json_t *sl_dp_describe(const struct sl_dp_request *req)
+{
+    char rho[48], a[48], v[48];
+    sl_dp_units_format(req->units, rho, sizeof rho);
+    sl_ratio_format(req->param, a, sizeof a);
+    sl_ratio_format(noise_param(req, 1, 1), v, sizeof v);
+    if (req->mechanism == SL_DP_GAUSSIAN)
+        return json_pack("{s:s,s:s,s:s,s:i}", "mechanism", "discrete_gaussian", "rho", rho,
+                         "sigma2", v, "sensitivity", 1);
+    return json_pack("{s:s,s:s,s:s,s:s,s:i}", "mechanism", "discrete_laplace", "epsilon", a,
+                     "scale", v, "rho", rho, "sensitivity", 1);
 }
 
 /* Whether cell c of t lies on a margin; its coordinates into coord. */
@@ -495,25 +516,23 @@ static int64_t cell_index(const struct sl_table *t, const int32_t *coord)
     return c;
 }
 
-sl_status sl_dp_apply(struct sl_table *t, const struct sl_dp_request *req,
-                      const struct sl_rules *rules, struct sl_dp_rng *rng)
+/* Noise on the interior cells of v (share of the request, sensitivity
+ * sens; at least 0 when clamp), then its margins from them. */
+static sl_status noisy_cells(struct sl_table *t, int64_t *v, const struct sl_dp_request *req,
+                             int64_t sens, int64_t share, int clamp, struct sl_dp_rng *rng)
 {
     sl_status st = SL_OK;
-    enum sl_decision *verdict = NULL;
-    json_t *summary = NULL;
-    int64_t withheld = 0;
     int32_t coord[SL_TABLE_MAX_DIMS], m[SL_TABLE_MAX_DIMS];
-
-    SL_CHECK(t->nstats == 0 && !t->dom && req->mechanism != SL_DP_NONE, SL_ERR_ARG,
-             "noisy counts need a table of patient counts only");
     for (int64_t c = 0; c < t->ncells; c++) {
         int64_t z;
         if (cell_coords(t, c, coord)) {
-            t->n[c] = 0;
+            v[c] = 0;
             continue;
         }
-        SL_CALL(noise(rng, req, &z));
-        t->n[c] = t->n[c] + z > 0 ? t->n[c] + z : 0;
+        SL_CALL(noise(rng, req, sens, share, &z));
+        v[c] += z;
+        if (clamp && v[c] < 0)
+            v[c] = 0;
     }
     /* Margins: each interior cell adds to every cell that replaces a
      * non-empty subset of its coordinates by Total. */
@@ -523,8 +542,60 @@ sl_status sl_dp_apply(struct sl_table *t, const struct sl_dp_request *req,
         for (int sub = 1; sub < (1 << t->ndims); sub++) {
             for (int d = 0; d < t->ndims; d++)
                 m[d] = (sub >> d) & 1 ? t->dims[d].nlevels - 1 : coord[d];
-            t->n[cell_index(t, m)] += t->n[c];
+            v[cell_index(t, m)] += v[c];
         }
+    }
+cleanup:
+    return st;
+}
+
+/* The sum and mean columns from noisy present counts and lattice sums;
+ * statistics resting on fewer than min_safe_count (noisy) patients are
+ * withheld. Returns how many cells had their statistics withheld. */
+static int64_t value_stats(struct sl_table *t, const struct sl_rules *rules)
+{
+    const struct sl_dp_values *dv = t->dp_values;
+    int64_t withheld = 0;
+    for (int64_t c = 0; c < t->ncells; c++) {
+        double p = (double)dv->present[c], k = (double)dv->lattice[c], mean;
+        if (t->withheld[c] || dv->present[c] < rules->min_safe_count) {
+            withheld += !t->withheld[c];
+            t->withheld[c] |= SL_WITHHELD_STATS;
+            continue;
+        }
+        mean = dv->center + dv->step * k / p;
+        mean = mean < dv->lower ? dv->lower : mean > dv->upper ? dv->upper : mean;
+        for (int i = 0; i < 2; i++) {
+            int s = i ? dv->mean_stat : dv->sum_stat;
+            if (s < 0)
+                continue;
+            t->stats[s].v[c] = i ? mean : dv->center * p + dv->step * k;
+            if (t->stats[s].support)
+                t->stats[s].support[c] = dv->present[c];
+        }
+    }
+    return withheld;
+}
+
+sl_status sl_dp_apply(struct sl_table *t, const struct sl_dp_request *req,
+                      const struct sl_rules *rules, struct sl_dp_rng *rng)
+{
+    sl_status st = SL_OK;
+    enum sl_decision *verdict = NULL;
+    json_t *summary = NULL;
+    struct sl_dp_values *dv = t->dp_values;
+    int64_t withheld = 0, stats_withheld = 0, counted = 0;
+
+    for (int i = 0; i < t->nstats; i++)
+        counted += dv && (i == dv->sum_stat || i == dv->mean_stat);
+    SL_CHECK(!t->dom && req->mechanism != SL_DP_NONE && counted == t->nstats, SL_ERR_ARG,
+             "noisy outputs hold patient counts, and sums and means of a value column only");
+    /* shares: counts alone take all of the request; with a value column,
+     * counts 1/4, patients with a value 1/4, lattice sums 1/2 */
+    SL_CALL(noisy_cells(t, t->n, req, 1, dv ? 4 : 1, 1, rng));
+    if (dv) {
+        SL_CALL(noisy_cells(t, dv->present, req, 1, 4, 1, rng));
+        SL_CALL(noisy_cells(t, dv->lattice, req, SL_DP_RADIUS, 2, 0, rng));
     }
     if (!t->withheld)
         t->withheld = sl_calloc((size_t)t->ncells, 1);
@@ -538,9 +609,12 @@ sl_status sl_dp_apply(struct sl_table *t, const struct sl_dp_request *req,
             withheld++;
         }
     }
-    summary = json_pack("{s:s,s:{s:I},s:{s:I,s:s}}", "scope", "cell", "parameters",
+    if (dv)
+        stats_withheld = value_stats(t, rules);
+    summary = json_pack("{s:s,s:{s:I},s:{s:I,s:I,s:s}}", "scope", "cell", "parameters",
                         "min_safe_count", (json_int_t)rules->min_safe_count, "evidence",
-                        "withheld_cells", (json_int_t)withheld, "applied_to", "noisy counts");
+                        "withheld_cells", (json_int_t)withheld, "withheld_statistics",
+                        (json_int_t)stats_withheld, "applied_to", "noisy counts");
     st = sl_gate_add_verdict(t, "dp_threshold", verdict, summary);
     summary = NULL;
     SL_CALL(st);
@@ -575,6 +649,21 @@ sl_status sl_dp_judge_budget(struct sl_table *t, const struct sl_dp_request *req
                  json_object_set_new(ev, "budget", json_string(bb)) == 0 &&
                  json_object_set_new(ev, "left", json_string(lb)) == 0,
              SL_ERR_NOMEM, "out of memory");
+    if (t->dp_values) {
+        const struct sl_dp_values *dv = t->dp_values;
+        json_t *q = json_pack("[o,o,o]", describe_query(req, "patients", 1, 4),
+                              describe_query(req, "patients with a value", 1, 4),
+                              describe_query(req, "sum of lattice points", SL_DP_RADIUS, 2));
+        SL_CHECK(q && json_object_set_new(ev, "queries", q) == 0 &&
+                     json_object_set_new(ev, "value_lattice",
+                                         json_pack("{s:f,s:f,s:f,s:f}", "lower", dv->lower,
+                                                   "upper", dv->upper, "center", dv->center,
+                                                   "step", dv->step)) == 0,
+                 SL_ERR_NOMEM, "out of memory");
+        json_object_del(ev, "sigma2");
+        json_object_del(ev, "scale");
+        json_object_del(ev, "sensitivity");
+    }
     if (*charge) {
         /* 6 decimals, rounded up: still a valid bound */
         double eps = sl_dp_epsilon((double)(spent + req->units) / (double)SL_DP_UNITS, delta);

@@ -1,10 +1,10 @@
 /*
- * dp.h: differentially private release of patient counts.
+ * dp.h: differentially private release of patient counts, and of sums and
+ * means of a value column per cell.
  *
  * An analysis whose table counts patients so that each patient falls in
- * exactly one interior cell (count, crosstab without a value column,
- * histogram: the cohort holds one row per patient) may ask for noise in
- * place of the count rules:
+ * exactly one interior cell (count, crosstab, histogram: the cohort holds
+ * one row per patient) may ask for noise in place of the count rules:
  *
  *   privacy: dp
  *   rho: 0.005        discrete Gaussian noise of variance 1/(2 rho) on every
@@ -19,6 +19,15 @@
  * the policy's min_safe_count are withheld (also post-processing); no
  * decision ever looks at an exact count. The layout of the table (which
  * levels and bins it shows) does not depend on the data.
+ *
+ * With a value column (crosstab `value`, table.h: struct sl_dp_values) the
+ * output answers three queries per cell: patients (1/4 of the request),
+ * patients with a value (1/4) and the sum of their values clamped to the
+ * column's public bounds and rounded to a lattice of 2 SL_DP_RADIUS + 1
+ * points (1/2; sensitivity SL_DP_RADIUS lattice steps). The sum released is
+ * center * present + step * lattice sum, the mean center + step * lattice
+ * sum / present clamped to the bounds; statistics resting on fewer than
+ * min_safe_count noisy patients are withheld.
  *
  * Budget: the policy's privacy.rho per cohort and project; zCDP composes by
  * addition. Every output's charge is recorded in the release ledger and

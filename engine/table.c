@@ -132,6 +132,47 @@ void sl_table_cell_levels(const struct sl_table *t, int64_t cell, const char **l
     }
 }
 
+void sl_dp_values_bounds(struct sl_dp_values *dv, double lower, double upper)
+{
+    dv->lower = lower;
+    dv->upper = upper;
+    dv->center = lower + (upper - lower) / 2;
+    dv->step = (upper - lower) / (2.0 * SL_DP_RADIUS);
+}
+
+sl_status sl_table_enable_dp_values(struct sl_table *t, double lower, double upper)
+{
+    sl_status st = SL_OK;
+    struct sl_dp_values *dv;
+    SL_CHECK(isfinite(lower) && isfinite(upper) && lower < upper, SL_ERR_ARG,
+             "noisy sums need finite public bounds lower < upper");
+    if (!t->dp_values) {
+        t->dp_values = sl_calloc(1, sizeof *t->dp_values);
+        SL_CHECK(t->dp_values, SL_ERR_NOMEM, "out of memory");
+    }
+    dv = t->dp_values;
+    if (!dv->present)
+        dv->present = sl_calloc((size_t)t->ncells, sizeof *dv->present);
+    if (!dv->lattice)
+        dv->lattice = sl_calloc((size_t)t->ncells, sizeof *dv->lattice);
+    SL_CHECK(dv->present && dv->lattice, SL_ERR_NOMEM, "out of memory");
+    sl_dp_values_bounds(dv, lower, upper);
+    dv->sum_stat = dv->mean_stat = -1;
+cleanup:
+    return st;
+}
+
+int64_t sl_dp_lattice(const struct sl_dp_values *dv, double x)
+{
+    double k;
+    if (x < dv->lower)
+        x = dv->lower;
+    if (x > dv->upper)
+        x = dv->upper;
+    k = nearbyint((x - dv->center) / dv->step);
+    return k < -SL_DP_RADIUS ? -SL_DP_RADIUS : k > SL_DP_RADIUS ? SL_DP_RADIUS : (int64_t)k;
+}
+
 void sl_table_destroy(struct sl_table **tp)
 {
     struct sl_table *t;
@@ -149,6 +190,11 @@ void sl_table_destroy(struct sl_table **tp)
     sl_free(t->n);
     sl_free(t->cell_decision);
     sl_free(t->dom);
+    if (t->dp_values) {
+        sl_free(t->dp_values->present);
+        sl_free(t->dp_values->lattice);
+        sl_free(t->dp_values);
+    }
     sl_free(t->name);
     sl_free(t->analysis);
     json_decref(t->spec);

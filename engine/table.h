@@ -67,6 +67,21 @@ struct sl_dominance {
     int has_negative;        /* some contribution < 0: dominance is undefined */
 };
 
+/* Exact aggregates of a value column for noisy sums and means (privacy: dp,
+ * engine/dp.h), which a job type fills in place of the statistics: per
+ * cell, the patients with a value and the sum of their values clamped to
+ * the column's public bounds and put on the lattice center + step * k,
+ * |k| <= SL_DP_RADIUS (sl_dp_lattice). The engine adds noise to both and
+ * derives the sum and mean columns from them. */
+#define SL_DP_RADIUS 1024
+struct sl_dp_values {
+    int64_t *present;        /* [ncells] patients with a value */
+    int64_t *lattice;        /* [ncells] sum of their lattice points */
+    double lower, upper;     /* the public bounds */
+    double center, step;     /* (lower + upper) / 2, (upper - lower) / (2 SL_DP_RADIUS) */
+    int sum_stat, mean_stat; /* stat columns to fill, -1 where not asked for */
+};
+
 struct sl_table {
     char *name;             /* output name from the job file */
     char *analysis;         /* analysis type, e.g. "count" */
@@ -79,6 +94,7 @@ struct sl_table {
     struct sl_stat *stats;
     struct sl_dominance *dom; /* [ncells] for magnitude tables, else NULL */
     int dom_stat;           /* index of the stat column the dominance refers to */
+    struct sl_dp_values *dp_values; /* for noisy sums and means, else NULL */
     json_t *model;          /* model-level results released with the table (owned) or NULL */
     json_t *facts;          /* what rules need but is not itself released, e.g. patients
                                per level of each model term (owned) or NULL; rules quote
@@ -117,6 +133,19 @@ sl_status sl_table_stat_support(struct sl_table *t, int index, int64_t **support
 
 /* Allocates (zeroed) dominance evidence for every cell, for stat `index`. */
 sl_status sl_table_enable_dominance(struct sl_table *t, int index);
+
+/* Sets the bounds, center and step of dv for public bounds lower < upper
+ * (finite). */
+void sl_dp_values_bounds(struct sl_dp_values *dv, double lower, double upper);
+
+/* Allocates (zeroed) t->dp_values for a column with public bounds
+ * lower < upper (finite); sum_stat and mean_stat start at -1. */
+sl_status sl_table_enable_dp_values(struct sl_table *t, double lower, double upper);
+
+/* The lattice point of value x (not NaN) for t->dp_values: x clamped to the
+ * bounds, then round((x - center) / step), within [-SL_DP_RADIUS,
+ * SL_DP_RADIUS]. */
+int64_t sl_dp_lattice(const struct sl_dp_values *dv, double x);
 
 /* Level labels of cell `cell`, one per dimension, borrowed. */
 void sl_table_cell_levels(const struct sl_table *t, int64_t cell, const char **labels);

@@ -13,8 +13,9 @@
  *     value: cost                     (optional numeric column)
  *     stats: [sum, mean, sd, median]  (optional with value; default all four)
  *     mitigation: suppress            (optional: suppress or round; engine)
- *     privacy: dp                     (optional, without value: noisy counts,
- *     rho: 0.005  (or epsilon: 0.5)    engine/dp.h; every missing level shown)
+ *     privacy: dp                     (optional: noisy counts, and with value
+ *     rho: 0.005  (or epsilon: 0.5)    a noisy sum and mean, engine/dp.h; every
+ *                                      missing level shown)
  *
  * One output table with dimensions rows, cols, layers. A cell's n counts its
  * patients (margins included: a Total level covers every level of its
@@ -85,7 +86,8 @@ static sl_status parse_stats(struct crosstab_state *s, const struct sl_analysis 
     if (!s->has_value)
         goto cleanup;
     if (!sl_params_has(a->params, "stats")) {
-        for (int k = 0; k < CT_NSTATS; k++)
+        /* all four; sum and mean for noisy values (privacy: dp) */
+        for (int k = 0; k < (sl_params_has(a->params, "privacy") ? CT_SD : CT_NSTATS); k++)
             s->stats[s->nstats++] = (enum ct_stat)k;
         goto cleanup;
     }
@@ -149,11 +151,19 @@ static sl_status crosstab_prepare(const struct sl_analysis *a, const struct sl_c
         s->has_value = true;
     }
     s->dp = sl_params_has(a->params, "privacy");
-    SL_CHECK(!s->dp || !s->has_value, SL_ERR_FORMAT,
-             "%s: noisy counts (privacy: dp) do not summarise a value column; expected "
-             "analysis '%s' without 'value'",
-             sl_params_where(a->params, "value"), a->name);
     SL_CALL(parse_stats(s, a));
+    if (s->dp && s->has_value) {
+        SL_CHECK(!wants(s, CT_SD) && !wants(s, CT_MEDIAN), SL_ERR_FORMAT,
+                 "%s: under privacy: dp a value column is summarised by its sum and mean "
+                 "only; expected 'stats' of sum and mean",
+                 sl_params_where(a->params, "stats"));
+        SL_CHECK(isfinite(s->value.lower) && isfinite(s->value.upper) &&
+                     s->value.lower < s->value.upper,
+                 SL_ERR_FORMAT,
+                 "%s: noisy sums and means clamp column '%s' to its public bounds (lower, "
+                 "upper) in the cohort's schema, which it does not have",
+                 sl_params_where(a->params, "value"), value);
+    }
     out = sl_malloc((size_t)(s->g.ndims + 1) * sizeof *out);
     SL_CHECK(out, SL_ERR_NOMEM, "out of memory");
     memcpy(out, s->g.cols, (size_t)s->g.ndims * sizeof *out);
@@ -250,6 +260,77 @@ cleanup:
     return st;
 }
 
+/* privacy: dp with a value column: per cell the patients, the patients with
+ * a value and the sum of their lattice points (sl_dp_lattice), exact and in
+ * one pass; the engine adds the noise and derives the sum and mean
+ * (engine/dp.h). The layout shows every level. */
+static sl_status crosstab_dp_values(const struct crosstab_state *s, struct sl_exec *ex,
+                                    struct sl_outputs *outs)
+{
+    sl_status st = SL_OK;
+    const struct sl_frame *fr = sl_exec_frame(ex);
+    int64_t nc = s->g.ncells, block = sl_frame_max_chunk_rows(fr), *full = NULL;
+    int32_t *cell = NULL;
+    struct sl_secbuf *scratch = NULL;
+    struct sl_dp_values lat = {0};
+    struct sl_layout lay;
+    struct sl_table *t = NULL;
+
+    sl_dp_values_bounds(&lat, s->value.lower, s->value.upper);
+    full = sl_calloc((size_t)(3 * nc), sizeof *full);
+    cell = sl_malloc((size_t)block * sizeof *cell);
+    SL_CHECK(full && cell, SL_ERR_NOMEM, "out of memory");
+    SL_CALL(sl_secbuf_create((size_t)block * sizeof(double), &scratch));
+    for (int64_t r0 = 0; r0 < fr->nrows; r0 += block) {
+        int64_t r1 = r0 + block < fr->nrows ? r0 + block : fr->nrows;
+        const double *v;
+        SL_CALL(sl_grouping_cells_rows(&s->g, fr, sl_exec_mask(ex), r0, r1, cell));
+        SL_CALL(sl_measure_rows(&s->value, fr, r0, r1, scratch->data, &v));
+        for (int64_t i = 0; i < r1 - r0; i++) {
+            if (cell[i] < 0)
+                continue;
+            full[cell[i]]++;
+            if (!isnan(v[i])) {
+                full[nc + cell[i]]++;
+                full[2 * nc + cell[i]] += sl_dp_lattice(&lat, v[i]);
+            }
+        }
+    }
+    SL_CALL(sl_exec_sum_i64(ex, full, 3 * nc));
+    if (sl_exec_rank(ex) != 0)
+        goto cleanup;
+    sl_layout_init(&lay, &s->g, NULL, s->margins);
+    SL_CALL(sl_layout_table(&lay, &s->g, sl_exec_cohort(ex), s->name, "crosstab", NULL, &t));
+    t->spec = json_incref(s->spec);
+    SL_CALL(sl_table_enable_dp_values(t, s->value.lower, s->value.upper));
+    sl_layout_sum_i64(&lay, full, 1, t->n);
+    sl_layout_sum_i64(&lay, full + nc, 1, t->dp_values->present);
+    sl_layout_sum_i64(&lay, full + 2 * nc, 1, t->dp_values->lattice);
+    for (int i = 0; i < s->nstats; i++) {
+        int index;
+        int64_t *support;
+        SL_CALL(sl_table_add_stat(t, g_stat_names[s->stats[i]], g_stat_kinds[s->stats[i]],
+                                  &index));
+        SL_CALL(sl_table_stat_support(t, index, &support));
+        if (s->stats[i] == CT_SUM)
+            t->dp_values->sum_stat = index;
+        else
+            t->dp_values->mean_stat = index;
+    }
+    t->facts = json_pack("{s:s,s:s}", "value", s->value.name, "type",
+                         sl_coltype_name(s->value.type));
+    SL_CHECK(t->facts, SL_ERR_NOMEM, "out of memory");
+    SL_CALL(sl_outputs_push(outs, &t));
+cleanup:
+    if (full)
+        sl_wipe(full, (size_t)(3 * nc) * sizeof *full);
+    sl_free(full);
+    sl_free(cell);
+    sl_secbuf_destroy(&scratch);
+    sl_table_destroy(&t);
+    return st;
+}
+
 static sl_status crosstab_execute(void *state, struct sl_exec *ex, struct sl_outputs *outs)
 {
     sl_status st = SL_OK;
@@ -265,6 +346,8 @@ static sl_status crosstab_execute(void *state, struct sl_exec *ex, struct sl_out
     struct sl_reducer red;
     int median = wants(s, CT_MEDIAN);
 
+    if (s->dp && s->has_value)
+        return crosstab_dp_values(s, ex, outs);
     sl_reducer_exec(&red, ex);
     nfull = sl_calloc((size_t)s->g.ncells, sizeof *nfull);
     dfull = sl_calloc((size_t)s->g.ncells, sizeof *dfull);

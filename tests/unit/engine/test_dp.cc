@@ -379,17 +379,102 @@ TEST(DpRelease, NoiseKeepsMarginsConsistentAndWithholdsSmallCells)
     EXPECT_EQ(rule_status(t.get(), "dp_threshold"), "pass");
 }
 
-TEST(DpRelease, RefusesTablesWithStatistics)
+TEST(DpRelease, RefusesStatisticsItCannotNoise)
 {
     const int64_t inner[2][3] = {{50, 60, 70}, {80, 90, 100}};
-    auto t = crosstab(inner);
-    int index = -1;
-    ASSERT_EQ(sl_table_add_stat(t.get(), "mean", SL_STAT_MEAN, &index), SL_OK);
     auto req = gaussian(5, 1000);
     sl_rules rules;
     sl_rules_default(&rules);
     auto rng = make_rng();
+    // a statistic without the exact aggregates noise needs
+    auto t = crosstab(inner);
+    int index = -1;
+    ASSERT_EQ(sl_table_add_stat(t.get(), "mean", SL_STAT_MEAN, &index), SL_OK);
     EXPECT_EQ(sl_dp_apply(t.get(), &req, &rules, rng.get()), SL_ERR_ARG);
+    // with them, a statistic they do not give (sd)
+    auto u = crosstab(inner);
+    int mean = -1, sd = -1;
+    ASSERT_EQ(sl_table_add_stat(u.get(), "mean", SL_STAT_MEAN, &mean), SL_OK);
+    ASSERT_EQ(sl_table_add_stat(u.get(), "sd", SL_STAT_SD, &sd), SL_OK);
+    ASSERT_EQ(sl_table_enable_dp_values(u.get(), 0, 100), SL_OK);
+    u->dp_values->mean_stat = mean;
+    EXPECT_EQ(sl_dp_apply(u.get(), &req, &rules, rng.get()), SL_ERR_ARG);
+    EXPECT_EQ(sl_table_enable_dp_values(u.get(), 5, 5), SL_ERR_ARG);
+}
+
+TEST(DpRelease, LatticeClampsAndRounds)
+{
+    sl_dp_values dv{};
+    sl_dp_values_bounds(&dv, 10, 70);  // center 40, step 60 / 2048
+    EXPECT_EQ(sl_dp_lattice(&dv, 40), 0);
+    EXPECT_EQ(sl_dp_lattice(&dv, 70), SL_DP_RADIUS);
+    EXPECT_EQ(sl_dp_lattice(&dv, 1e300), SL_DP_RADIUS);
+    EXPECT_EQ(sl_dp_lattice(&dv, 10), -SL_DP_RADIUS);
+    EXPECT_EQ(sl_dp_lattice(&dv, -INFINITY), -SL_DP_RADIUS);
+    EXPECT_EQ(sl_dp_lattice(&dv, 40 + 60.0 / 2048 * 0.6), 1);
+    EXPECT_EQ(sl_dp_lattice(&dv, 40 - 60.0 / 2048 * 7.4), -7);
+}
+
+// Noisy sums and means: a 2 x 3 crosstab with margins of patients whose
+// values are known; rho 2 leaves the noise small enough to check the
+// results against the truth, margins consistent, small cells' statistics
+// withheld.
+TEST(DpRelease, NoisySumsAndMeansFollowTheTruth)
+{
+    const int64_t inner[2][3] = {{4000, 3000, 5}, {2000, 1000, 1000}};
+    auto t = crosstab(inner);
+    int sum = -1, mean = -1;
+    ASSERT_EQ(sl_table_add_stat(t.get(), "sum", SL_STAT_SUM, &sum), SL_OK);
+    ASSERT_EQ(sl_table_add_stat(t.get(), "mean", SL_STAT_MEAN, &mean), SL_OK);
+    int64_t *support = nullptr;
+    ASSERT_EQ(sl_table_stat_support(t.get(), sum, &support), SL_OK);
+    ASSERT_EQ(sl_table_enable_dp_values(t.get(), 0, 100), SL_OK);
+    sl_dp_values *dv = t->dp_values;
+    dv->sum_stat = sum;
+    dv->mean_stat = mean;
+    // every patient of row a has value 30, of row b 80 (lattice points of
+    // (x - 50) / (100 / 2048)); margins exact like a job type gives them
+    const double value[2] = {30, 80};
+    for (int i = 0; i < 3; i++)
+        for (int j = 0; j < 4; j++) {
+            int64_t p = 0, k = 0;
+            for (int a = 0; a < 2; a++)
+                for (int b = 0; b < 3; b++)
+                    if ((i == 2 || i == a) && (j == 3 || j == b)) {
+                        p += inner[a][b];
+                        k += inner[a][b] * sl_dp_lattice(dv, value[a]);
+                    }
+            dv->present[i * 4 + j] = p;
+            dv->lattice[i * 4 + j] = k;
+        }
+    auto req = gaussian(2, 1);
+    sl_rules rules;
+    sl_rules_default(&rules);
+    auto rng = make_rng();
+    int charge = 0;
+    ASSERT_EQ(sl_dp_judge_budget(t.get(), &req, 0, req.units, 1e-6, &charge), SL_OK);
+    ASSERT_EQ(sl_dp_apply(t.get(), &req, &rules, rng.get()), SL_OK);
+    // sums: center * noisy present + step * noisy lattice sum; noise sd
+    // sqrt((50 * 1)^2 + (1024 * step * sqrt(2 / (2 rho)))^2) = sqrt(50^2 + 35.4^2) = 61
+    for (int a = 0; a < 2; a++)
+        for (int b = 0; b < 3; b++) {
+            int64_t c = a * 4 + b;
+            if (inner[a][b] < 10) {
+                EXPECT_TRUE(t->withheld[c] & (SL_WITHHELD_STATS | SL_WITHHELD_CELL)) << c;
+                continue;
+            }
+            EXPECT_NEAR(t->stats[sum].v[c], value[a] * inner[a][b], 6 * 61.3) << c;
+            EXPECT_NEAR(t->stats[mean].v[c], value[a], 6 * 61.3 / inner[a][b]) << c;
+            EXPECT_NEAR(t->stats[sum].support[c], inner[a][b], 6) << c;
+        }
+    // margins of the noisy present counts and lattice sums are their sums
+    for (int64_t j = 0; j < 3; j++) {
+        EXPECT_EQ(dv->present[2 * 4 + j], dv->present[0 * 4 + j] + dv->present[1 * 4 + j]);
+        EXPECT_EQ(dv->lattice[2 * 4 + j], dv->lattice[0 * 4 + j] + dv->lattice[1 * 4 + j]);
+    }
+    EXPECT_NEAR(t->stats[mean].v[2 * 4 + 3], (30.0 * 7005 + 80.0 * 4000) / 11005, 0.05);
+    EXPECT_EQ(rule_status(t.get(), "privacy_budget"), "pass");
+    EXPECT_EQ(rule_status(t.get(), "dp_threshold"), "pass");
 }
 
 namespace {
