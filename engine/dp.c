@@ -73,7 +73,7 @@ sl_status sl_dp_param(const struct sl_params *p, const char *analysis, int count
              sl_params_where(p, "privacy"), privacy);
     SL_CHECK(counts, SL_ERR_FORMAT,
              "%s: analysis '%s' cannot be released with privacy: dp; noisy outputs are "
-             "available for count, crosstab and histogram",
+             "available for count, crosstab, histogram and describe",
              sl_params_where(p, "privacy"), analysis);
     SL_CHECK(has_rho != has_eps, SL_ERR_FORMAT,
              "%s: analysis '%s' asks for privacy: dp with %s; expected one of 'rho' (zCDP, "
@@ -565,13 +565,14 @@ static int64_t value_stats(struct sl_table *t, const struct sl_rules *rules)
         }
         mean = dv->center + dv->step * k / p;
         mean = mean < dv->lower ? dv->lower : mean > dv->upper ? dv->upper : mean;
-        for (int i = 0; i < 2; i++) {
-            int s = i ? dv->mean_stat : dv->sum_stat;
-            if (s < 0)
+        const double v[3] = {dv->center * p + dv->step * k, mean, p};
+        const int col[3] = {dv->sum_stat, dv->mean_stat, dv->present_stat};
+        for (int i = 0; i < 3; i++) {
+            if (col[i] < 0)
                 continue;
-            t->stats[s].v[c] = i ? mean : dv->center * p + dv->step * k;
-            if (t->stats[s].support)
-                t->stats[s].support[c] = dv->present[c];
+            t->stats[col[i]].v[c] = v[i];
+            if (t->stats[col[i]].support)
+                t->stats[col[i]].support[c] = dv->present[c];
         }
     }
     return withheld;
@@ -587,9 +588,10 @@ sl_status sl_dp_apply(struct sl_table *t, const struct sl_dp_request *req,
     int64_t withheld = 0, stats_withheld = 0, counted = 0;
 
     for (int i = 0; i < t->nstats; i++)
-        counted += dv && (i == dv->sum_stat || i == dv->mean_stat);
+        counted += dv && (i == dv->sum_stat || i == dv->mean_stat || i == dv->present_stat);
     SL_CHECK(!t->dom && req->mechanism != SL_DP_NONE && counted == t->nstats, SL_ERR_ARG,
-             "noisy outputs hold patient counts, and sums and means of a value column only");
+             "noisy outputs hold patient counts, and counts, sums and means of a value column "
+             "only");
     /* shares: counts alone take all of the request; with a value column,
      * counts 1/4, patients with a value 1/4, lattice sums 1/2 */
     SL_CALL(noisy_cells(t, t->n, req, 1, dv ? 4 : 1, 1, rng));

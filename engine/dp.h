@@ -3,8 +3,9 @@
  * means of a value column per cell.
  *
  * An analysis whose table counts patients so that each patient falls in
- * exactly one interior cell (count, crosstab, histogram: the cohort holds
- * one row per patient) may ask for noise in place of the count rules:
+ * exactly one interior cell (count, crosstab, histogram, describe: the
+ * cohort holds one row per patient) may ask for noise in place of the
+ * disclosure rules:
  *
  *   privacy: dp
  *   rho: 0.005        discrete Gaussian noise of variance 1/(2 rho) on every
@@ -20,8 +21,8 @@
  * decision ever looks at an exact count. The layout of the table (which
  * levels and bins it shows) does not depend on the data.
  *
- * With a value column (crosstab `value`, table.h: struct sl_dp_values) the
- * output answers three queries per cell: patients (1/4 of the request),
+ * With a value column (crosstab `value`, describe's columns; table.h:
+ * struct sl_dp_values) the output answers three queries per cell: patients (1/4 of the request),
  * patients with a value (1/4) and the sum of their values clamped to the
  * column's public bounds and rounded to a lattice of 2 SL_DP_RADIUS + 1
  * points (1/2; sensitivity SL_DP_RADIUS lattice steps). The sum released is

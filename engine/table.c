@@ -157,7 +157,7 @@ sl_status sl_table_enable_dp_values(struct sl_table *t, double lower, double upp
         dv->lattice = sl_calloc((size_t)t->ncells, sizeof *dv->lattice);
     SL_CHECK(dv->present && dv->lattice, SL_ERR_NOMEM, "out of memory");
     sl_dp_values_bounds(dv, lower, upper);
-    dv->sum_stat = dv->mean_stat = -1;
+    dv->sum_stat = dv->mean_stat = dv->present_stat = -1;
 cleanup:
     return st;
 }

@@ -80,6 +80,7 @@ struct sl_dp_values {
     double lower, upper;     /* the public bounds */
     double center, step;     /* (lower + upper) / 2, (upper - lower) / (2 SL_DP_RADIUS) */
     int sum_stat, mean_stat; /* stat columns to fill, -1 where not asked for */
+    int present_stat;        /* count column of patients with a value, or -1 */
 };
 
 struct sl_table {
@@ -139,7 +140,7 @@ sl_status sl_table_enable_dominance(struct sl_table *t, int index);
 void sl_dp_values_bounds(struct sl_dp_values *dv, double lower, double upper);
 
 /* Allocates (zeroed) t->dp_values for a column with public bounds
- * lower < upper (finite); sum_stat and mean_stat start at -1. */
+ * lower < upper (finite); its stat columns start at -1. */
 sl_status sl_table_enable_dp_values(struct sl_table *t, double lower, double upper);
 
 /* The lattice point of value x (not NaN) for t->dp_values: x clamped to the

@@ -35,6 +35,7 @@
 #include "engine/core/secbuf.h"
 #include "jobs/cellstats.h"
 #include "jobs/dominance.h"
+#include "jobs/dpvalues.h"
 #include "jobs/grouping.h"
 #include "jobs/jobs.h"
 
@@ -260,52 +261,18 @@ cleanup:
     return st;
 }
 
-/* privacy: dp with a value column: per cell the patients, the patients with
- * a value and the sum of their lattice points (sl_dp_lattice), exact and in
- * one pass; the engine adds the noise and derives the sum and mean
- * (engine/dp.h). The layout shows every level. */
+/* privacy: dp with a value column: the exact aggregates of the noisy sum
+ * and mean (jobs/dpvalues.h); the engine adds the noise (engine/dp.h). */
 static sl_status crosstab_dp_values(const struct crosstab_state *s, struct sl_exec *ex,
                                     struct sl_outputs *outs)
 {
     sl_status st = SL_OK;
-    const struct sl_frame *fr = sl_exec_frame(ex);
-    int64_t nc = s->g.ncells, block = sl_frame_max_chunk_rows(fr), *full = NULL;
-    int32_t *cell = NULL;
-    struct sl_secbuf *scratch = NULL;
-    struct sl_dp_values lat = {0};
-    struct sl_layout lay;
     struct sl_table *t = NULL;
 
-    sl_dp_values_bounds(&lat, s->value.lower, s->value.upper);
-    full = sl_calloc((size_t)(3 * nc), sizeof *full);
-    cell = sl_malloc((size_t)block * sizeof *cell);
-    SL_CHECK(full && cell, SL_ERR_NOMEM, "out of memory");
-    SL_CALL(sl_secbuf_create((size_t)block * sizeof(double), &scratch));
-    for (int64_t r0 = 0; r0 < fr->nrows; r0 += block) {
-        int64_t r1 = r0 + block < fr->nrows ? r0 + block : fr->nrows;
-        const double *v;
-        SL_CALL(sl_grouping_cells_rows(&s->g, fr, sl_exec_mask(ex), r0, r1, cell));
-        SL_CALL(sl_measure_rows(&s->value, fr, r0, r1, scratch->data, &v));
-        for (int64_t i = 0; i < r1 - r0; i++) {
-            if (cell[i] < 0)
-                continue;
-            full[cell[i]]++;
-            if (!isnan(v[i])) {
-                full[nc + cell[i]]++;
-                full[2 * nc + cell[i]] += sl_dp_lattice(&lat, v[i]);
-            }
-        }
-    }
-    SL_CALL(sl_exec_sum_i64(ex, full, 3 * nc));
-    if (sl_exec_rank(ex) != 0)
+    SL_CALL(sl_dp_values_output(&s->g, &s->value, s->margins, ex, s->name, "crosstab", s->spec,
+                                &t));
+    if (!t)
         goto cleanup;
-    sl_layout_init(&lay, &s->g, NULL, s->margins);
-    SL_CALL(sl_layout_table(&lay, &s->g, sl_exec_cohort(ex), s->name, "crosstab", NULL, &t));
-    t->spec = json_incref(s->spec);
-    SL_CALL(sl_table_enable_dp_values(t, s->value.lower, s->value.upper));
-    sl_layout_sum_i64(&lay, full, 1, t->n);
-    sl_layout_sum_i64(&lay, full + nc, 1, t->dp_values->present);
-    sl_layout_sum_i64(&lay, full + 2 * nc, 1, t->dp_values->lattice);
     for (int i = 0; i < s->nstats; i++) {
         int index;
         int64_t *support;
@@ -322,11 +289,6 @@ static sl_status crosstab_dp_values(const struct crosstab_state *s, struct sl_ex
     SL_CHECK(t->facts, SL_ERR_NOMEM, "out of memory");
     SL_CALL(sl_outputs_push(outs, &t));
 cleanup:
-    if (full)
-        sl_wipe(full, (size_t)(3 * nc) * sizeof *full);
-    sl_free(full);
-    sl_free(cell);
-    sl_secbuf_destroy(&scratch);
     sl_table_destroy(&t);
     return st;
 }

@@ -13,6 +13,9 @@
  *     margins: true                 (optional: a "Total" level on every
  *                                    `by` column)
  *     mitigation: suppress          (optional: suppress or round; engine)
+ *     privacy: dp                   (optional: noisy present count and mean
+ *     rho: 0.005 (or epsilon)        only, per column, each charged in full;
+ *                                    columns need public bounds: engine/dp.h)
  *
  * One output table per column, named "<name>_<column>", with the `by`
  * columns as dimensions. A cell's n counts its patients; the statistics are
@@ -36,6 +39,7 @@
 #include "engine/core/secbuf.h"
 #include "jobs/cellstats.h"
 #include "jobs/dominance.h"
+#include "jobs/dpvalues.h"
 #include "jobs/grouping.h"
 #include "jobs/jobs.h"
 
@@ -53,6 +57,7 @@ struct describe_state {
     bool minmax;          /* min and max computed and released */
     bool minmax_withheld; /* asked for, but the policy does not allow them */
     bool margins;
+    bool dp;              /* privacy: dp: present and mean only, noisy */
 };
 
 static void describe_destroy(void *state)
@@ -115,8 +120,8 @@ static sl_status describe_prepare(const struct sl_analysis *a, const struct sl_c
                                   const struct sl_rules *rules, void **state, int **cols,
                                   int *ncols)
 {
-    static const char *const known[] = {"columns", "by",      "probs",      "minmax",
-                                        "margins", "mitigation", NULL};
+    static const char *const known[] = {"columns", "by",         "probs",   "minmax", "margins",
+                                        "mitigation", "privacy", "rho",    "epsilon", NULL};
     sl_status st = SL_OK;
     struct describe_state *s = NULL;
     const char **names = NULL;
@@ -148,6 +153,19 @@ static sl_status describe_prepare(const struct sl_analysis *a, const struct sl_c
     SL_CALL(parse_probs(s, a));
     SL_CALL(sl_params_bool(a->params, "minmax", false, &s->minmax));
     SL_CALL(sl_params_bool(a->params, "margins", false, &s->margins));
+    s->dp = sl_params_has(a->params, "privacy");
+    SL_CHECK(!s->dp || !(sl_params_has(a->params, "probs") || s->minmax), SL_ERR_FORMAT,
+             "%s: under privacy: dp a column is described by its noisy count and mean only; "
+             "expected analysis '%s' without '%s'",
+             sl_params_where(a->params, "privacy"), a->name,
+             sl_params_has(a->params, "probs") ? "probs" : "minmax");
+    for (int i = 0; s->dp && i < s->nmeas; i++)
+        SL_CHECK(isfinite(s->meas[i].lower) && isfinite(s->meas[i].upper) &&
+                     s->meas[i].lower < s->meas[i].upper,
+                 SL_ERR_FORMAT,
+                 "%s: noisy means clamp column '%s' to its public bounds (lower, upper) in the "
+                 "cohort's schema, which it does not have",
+                 sl_params_where(a->params, "columns"), s->meas[i].name);
     if (s->minmax && !rules->allow_minmax) {
         s->minmax = false;
         s->minmax_withheld = true;
@@ -326,6 +344,33 @@ cleanup:
     return st;
 }
 
+/* privacy: dp: per column, the exact aggregates of a noisy present count
+ * and mean (jobs/dpvalues.h); the engine adds the noise (engine/dp.h). */
+static sl_status describe_dp(const struct describe_state *s, struct sl_exec *ex,
+                             struct sl_outputs *outs)
+{
+    sl_status st = SL_OK;
+    struct sl_table *t = NULL;
+    char tname[512];
+
+    for (int j = 0; j < s->nmeas; j++) {
+        snprintf(tname, sizeof tname, "%s_%s", s->name, s->meas[j].name);
+        SL_CALL(sl_dp_values_output(&s->g, &s->meas[j], s->margins, ex, tname, "describe",
+                                    s->spec, &t));
+        if (!t)
+            continue;
+        SL_CALL(add_stat(t, "present", SL_STAT_COUNT, &t->dp_values->present_stat, NULL));
+        SL_CALL(add_stat(t, "mean", SL_STAT_MEAN, &t->dp_values->mean_stat, NULL));
+        t->facts = json_pack("{s:s,s:s}", "column", s->meas[j].name, "type",
+                             sl_coltype_name(s->meas[j].type));
+        SL_CHECK(t->facts, SL_ERR_NOMEM, "out of memory");
+        SL_CALL(sl_outputs_push(outs, &t));
+    }
+cleanup:
+    sl_table_destroy(&t);
+    return st;
+}
+
 static sl_status describe_execute(void *state, struct sl_exec *ex, struct sl_outputs *outs)
 {
     sl_status st = SL_OK;
@@ -337,6 +382,8 @@ static sl_status describe_execute(void *state, struct sl_exec *ex, struct sl_out
     struct sl_layout lay = {0};
     struct sl_cell_values *cells = NULL;
 
+    if (s->dp)
+        return describe_dp(s, ex, outs);
     sl_reducer_exec(&red, ex);
     st = sl_moments_by_chunk(sl_exec_backend(ex), sl_exec_frame(ex), &s->g, sl_exec_mask(ex),
                              s->meas, s->nmeas, NULL, &rec);
@@ -385,4 +432,5 @@ const struct sl_job_type sl_job_describe = {
     .prepare = describe_prepare,
     .execute = describe_execute,
     .destroy = describe_destroy,
+    .dp_counts = 1,
 };

@@ -426,12 +426,15 @@ TEST(DpRelease, NoisySumsAndMeansFollowTheTruth)
     int sum = -1, mean = -1;
     ASSERT_EQ(sl_table_add_stat(t.get(), "sum", SL_STAT_SUM, &sum), SL_OK);
     ASSERT_EQ(sl_table_add_stat(t.get(), "mean", SL_STAT_MEAN, &mean), SL_OK);
+    int present = -1;
+    ASSERT_EQ(sl_table_add_stat(t.get(), "present", SL_STAT_COUNT, &present), SL_OK);
     int64_t *support = nullptr;
     ASSERT_EQ(sl_table_stat_support(t.get(), sum, &support), SL_OK);
     ASSERT_EQ(sl_table_enable_dp_values(t.get(), 0, 100), SL_OK);
     sl_dp_values *dv = t->dp_values;
     dv->sum_stat = sum;
     dv->mean_stat = mean;
+    dv->present_stat = present;
     // every patient of row a has value 30, of row b 80 (lattice points of
     // (x - 50) / (100 / 2048)); margins exact like a job type gives them
     const double value[2] = {30, 80};
@@ -466,6 +469,7 @@ TEST(DpRelease, NoisySumsAndMeansFollowTheTruth)
             EXPECT_NEAR(t->stats[sum].v[c], value[a] * inner[a][b], 6 * 61.3) << c;
             EXPECT_NEAR(t->stats[mean].v[c], value[a], 6 * 61.3 / inner[a][b]) << c;
             EXPECT_NEAR(t->stats[sum].support[c], inner[a][b], 6) << c;
+            EXPECT_EQ(t->stats[present].v[c], (double)t->stats[sum].support[c]) << c;
         }
     // margins of the noisy present counts and lattice sums are their sums
     for (int64_t j = 0; j < 3; j++) {
