@@ -630,8 +630,10 @@ sl_status sl_dp_judge_budget(struct sl_table *t, const struct sl_dp_request *req
                              int64_t budget, double delta, int *charge)
 {
     sl_status st = SL_OK;
+    static const char *const headline[] = {"mechanism", "epsilon", "rho", "sigma2", "scale",
+                                           "budget", "left", "epsilon_spent"};
     enum sl_decision *verdict = NULL;
-    json_t *summary = NULL, *ev = sl_dp_describe(req);
+    json_t *summary = NULL, *params = NULL, *ev = sl_dp_describe(req);
     char sb[48], bb[48], lb[48];
 
     *charge = spent <= budget && req->units <= budget - spent;
@@ -674,7 +676,15 @@ sl_status sl_dp_judge_budget(struct sl_table *t, const struct sl_dp_request *req
                      json_object_set_new(ev, "at_delta", json_real(delta)) == 0,
                  SL_ERR_NOMEM, "out of memory");
     }
-    summary = json_pack("{s:s,s:O}", "scope", "table", "evidence", ev);
+    /* the headline numbers, flat, for the report's parameters column */
+    params = json_object();
+    SL_CHECK(params, SL_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; i < sizeof headline / sizeof headline[0]; i++) {
+        json_t *v = json_object_get(ev, headline[i]);
+        if (v && json_object_set(params, headline[i], v) != 0)
+            SL_FAIL(SL_ERR_NOMEM, "out of memory");
+    }
+    summary = json_pack("{s:s,s:O,s:O}", "scope", "table", "parameters", params, "evidence", ev);
     SL_CHECK(summary, SL_ERR_NOMEM, "out of memory");
     if (!*charge) {
         char need[48];
@@ -689,6 +699,7 @@ sl_status sl_dp_judge_budget(struct sl_table *t, const struct sl_dp_request *req
     summary = NULL;
     SL_CALL(st);
 cleanup:
+    json_decref(params);
     json_decref(ev);
     json_decref(summary);
     sl_free(verdict);
