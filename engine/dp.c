@@ -22,6 +22,7 @@
 #include "engine/config.h"
 #include "engine/config_impl.h"
 #include "engine/core/alloc.h"
+#include "engine/core/secbuf.h"
 #include "engine/gate_impl.h"
 #include "engine/ledger.h"
 
@@ -416,9 +417,9 @@ sl_status sl_dp_gaussian(struct sl_dp_rng *r, uint64_t p, uint64_t q, int64_t *o
 {
     sl_status st = SL_OK;
     uint64_t t;
-    SL_CHECK(p >= 1 && q >= 1 && p <= (UINT64_C(1) << 40) && q <= (UINT64_C(1) << 25), SL_ERR_ARG,
-             "discrete Gaussian variance p/q needs 1 <= p <= 2^40 and 1 <= q <= 2^25");
-    /* t = floor(sigma) + 1 <= 2^20 + 1 */
+    SL_CHECK(p >= 1 && q >= 1 && p <= (UINT64_C(1) << 42) && q <= (UINT64_C(1) << 25), SL_ERR_ARG,
+             "discrete Gaussian variance p/q needs 1 <= p <= 2^42 and 1 <= q <= 2^25");
+    /* t = floor(sigma) + 1 <= 2^21 + 1 */
     t = isqrt64(p / q) + 1;
     for (;;) {
         int neg, keep;
@@ -426,7 +427,7 @@ sl_status sl_dp_gaussian(struct sl_dp_rng *r, uint64_t p, uint64_t q, int64_t *o
         SL_CALL(laplace(r, t, 1, &neg, &mag));
         /* keep with probability exp(-(|y| - sigma^2/t)^2 / (2 sigma^2)) =
          * exp(-(|y| t q - p)^2 / (2 p q t^2)). The denominator is below
-         * 2^108; |y| t q is about (|y| / sigma) p, so the difference stays
+         * 2^112; |y| t q is about (|y| / sigma) p, so the difference stays
          * below 2^64, and its square within 128 bits, unless |y| is over
          * 2^11 sigma (probability far below 2^-1000): then fail closed. */
         SL_CHECK(mag < ((u128)1 << 40), SL_ERR_INTERNAL,
@@ -549,6 +550,97 @@ cleanup:
     return st;
 }
 
+/* How an output splits its request over its queries: each gets 1/share
+ * (0: no such query). Counts alone take all of it; with a value column,
+ * counts, patients with a value and lattice sums take 1/4, 1/4 and 1/2,
+ * or 1/4 each with a median. */
+struct shares {
+    int64_t n, present, lattice, median;
+};
+
+static struct shares shares_of(const struct sl_dp_values *dv)
+{
+    if (!dv)
+        return (struct shares){1, 0, 0, 0};
+    if (dv->median_stat >= 0)
+        return (struct shares){4, 4, 4, 4};
+    return (struct shares){4, 4, 2, 0};
+}
+
+static uint64_t isqrt128(u128 v)
+{
+    uint64_t x = 0;
+    for (int b = 63; b >= 0; b--) {
+        u128 c = x | (UINT64_C(1) << b);
+        if (c * c <= v)
+            x = (uint64_t)c;
+    }
+    return x;
+}
+
+/* The epsilon of an exponential mechanism given 1/share of the request:
+ * epsilon / share, or for rho the largest e / 10^6 with e^2 / 8 <= rho /
+ * share (the mechanism is epsilon^2/8-zCDP). A numerator of 0 when rho is
+ * too small for any. */
+static struct sl_ratio em_epsilon(const struct sl_dp_request *req, int64_t share)
+{
+    const struct sl_ratio r = req->param;
+    if (req->mechanism == SL_DP_LAPLACE)
+        return reduce((struct sl_ratio){r.num, r.den * share});
+    /* e^2 <= 8 10^12 num / (den share), floored: exact */
+    u128 bound = (u128)8000000000000 * (u128)r.num / ((u128)r.den * (u128)share);
+    return (struct sl_ratio){(int64_t)isqrt128(bound), 1000000};
+}
+
+sl_status sl_dp_em_select(struct sl_dp_rng *r, const uint64_t *scores, int64_t m,
+                          struct sl_ratio eps, int64_t *out)
+{
+    sl_status st = SL_OK;
+    uint64_t best = UINT64_MAX;
+    SL_CHECK(m >= 1 && eps.num >= 1 && eps.den >= 1 && eps.den <= INT64_C(1) << 40 &&
+                 eps.num <= INT64_C(1) << 40,
+             SL_ERR_ARG, "the exponential mechanism needs candidates and 0 < epsilon");
+    for (int64_t j = 0; j < m; j++)
+        best = scores[j] < best ? scores[j] : best;
+    for (;;) {
+        uint64_t j;
+        int keep;
+        SL_CALL(sl_dp_uniform(r, (uint64_t)m, &j));
+        /* accept with exp(-epsilon (score - best) / 2): the candidates end
+         * up chosen with probability proportional to exp(-epsilon score / 2) */
+        SL_CALL(bern_exp(r, (u128)(scores[j] - best) * (u128)eps.num, (u128)2 * (u128)eps.den,
+                         &keep));
+        if (keep) {
+            *out = (int64_t)j;
+            break;
+        }
+    }
+cleanup:
+    return st;
+}
+
+/* The noisy median of interior cell c: the exponential mechanism over the
+ * lattice points with the score |below - above| (one patient moves it by at
+ * most 1). */
+static sl_status em_median(const struct sl_dp_values *dv, int64_t c, struct sl_ratio eps,
+                           struct sl_dp_rng *rng, uint64_t *scores, double *median)
+{
+    sl_status st = SL_OK;
+    const int64_t *h = dv->hist + c * SL_DP_POINTS;
+    int64_t total = 0, below = 0, j;
+    for (int64_t i = 0; i < SL_DP_POINTS; i++)
+        total += h[i];
+    for (int64_t i = 0; i < SL_DP_POINTS; i++) {
+        int64_t above = total - below - h[i];
+        scores[i] = (uint64_t)(below > above ? below - above : above - below);
+        below += h[i];
+    }
+    SL_CALL(sl_dp_em_select(rng, scores, SL_DP_POINTS, eps, &j));
+    *median = dv->center + dv->step * (double)(j - SL_DP_RADIUS);
+cleanup:
+    return st;
+}
+
 /* The sum and mean columns from noisy present counts and lattice sums;
  * statistics resting on fewer than min_safe_count (noisy) patients are
  * withheld. Returns how many cells had their statistics withheld. */
@@ -586,18 +678,35 @@ sl_status sl_dp_apply(struct sl_table *t, const struct sl_dp_request *req,
     json_t *summary = NULL;
     struct sl_dp_values *dv = t->dp_values;
     int64_t withheld = 0, stats_withheld = 0, counted = 0;
+    uint64_t *scores = NULL;
+    struct shares sh;
 
     for (int i = 0; i < t->nstats; i++)
-        counted += dv && (i == dv->sum_stat || i == dv->mean_stat || i == dv->present_stat);
-    SL_CHECK(!t->dom && req->mechanism != SL_DP_NONE && counted == t->nstats, SL_ERR_ARG,
-             "noisy outputs hold patient counts, and counts, sums and means of a value column "
-             "only");
-    /* shares: counts alone take all of the request; with a value column,
-     * counts 1/4, patients with a value 1/4, lattice sums 1/2 */
-    SL_CALL(noisy_cells(t, t->n, req, 1, dv ? 4 : 1, 1, rng));
+        counted += dv && (i == dv->sum_stat || i == dv->mean_stat || i == dv->present_stat ||
+                          i == dv->median_stat);
+    SL_CHECK(!t->dom && req->mechanism != SL_DP_NONE && counted == t->nstats &&
+                 (!dv || dv->median_stat < 0 || dv->hist),
+             SL_ERR_ARG,
+             "noisy outputs hold patient counts, and counts, sums, means and medians of a value "
+             "column only");
+    sh = shares_of(dv);
+    if (sh.median) {
+        /* the medians first, from the exact counts per lattice point, which
+         * are then wiped; margin cells get none */
+        struct sl_ratio eps = em_epsilon(req, sh.median);
+        int32_t coord[SL_TABLE_MAX_DIMS];
+        SL_CHECK(eps.num > 0, SL_ERR_ARG, "rho is too small for a noisy median");
+        scores = sl_malloc(SL_DP_POINTS * sizeof *scores);
+        SL_CHECK(scores, SL_ERR_NOMEM, "out of memory");
+        for (int64_t c = 0; c < t->ncells; c++)
+            if (!cell_coords(t, c, coord))
+                SL_CALL(em_median(dv, c, eps, rng, scores, &t->stats[dv->median_stat].v[c]));
+        sl_wipe(dv->hist, (size_t)(t->ncells * SL_DP_POINTS) * sizeof *dv->hist);
+    }
+    SL_CALL(noisy_cells(t, t->n, req, 1, sh.n, 1, rng));
     if (dv) {
-        SL_CALL(noisy_cells(t, dv->present, req, 1, 4, 1, rng));
-        SL_CALL(noisy_cells(t, dv->lattice, req, SL_DP_RADIUS, 2, 0, rng));
+        SL_CALL(noisy_cells(t, dv->present, req, 1, sh.present, 1, rng));
+        SL_CALL(noisy_cells(t, dv->lattice, req, SL_DP_RADIUS, sh.lattice, 0, rng));
     }
     if (!t->withheld)
         t->withheld = sl_calloc((size_t)t->ncells, 1);
@@ -623,6 +732,7 @@ sl_status sl_dp_apply(struct sl_table *t, const struct sl_dp_request *req,
 cleanup:
     json_decref(summary);
     sl_free(verdict);
+    sl_free(scores);
     return st;
 }
 
@@ -655,9 +765,21 @@ sl_status sl_dp_judge_budget(struct sl_table *t, const struct sl_dp_request *req
              SL_ERR_NOMEM, "out of memory");
     if (t->dp_values) {
         const struct sl_dp_values *dv = t->dp_values;
-        json_t *q = json_pack("[o,o,o]", describe_query(req, "patients", 1, 4),
-                              describe_query(req, "patients with a value", 1, 4),
-                              describe_query(req, "sum of lattice points", SL_DP_RADIUS, 2));
+        struct shares sh = shares_of(dv);
+        json_t *q = json_pack("[o,o,o]", describe_query(req, "patients", 1, sh.n),
+                              describe_query(req, "patients with a value", 1, sh.present),
+                              describe_query(req, "sum of lattice points", SL_DP_RADIUS,
+                                             sh.lattice));
+        if (q && sh.median) {
+            char e[48];
+            sl_ratio_format(em_epsilon(req, sh.median), e, sizeof e);
+            json_array_append_new(
+                q, json_pack("{s:s,s:s,s:i,s:s,s:s}", "query",
+                             "median of each interior cell: exponential mechanism over the "
+                             "lattice points (margin cells get none)",
+                             "share", "1/4", "sensitivity", 1, "epsilon", e, "candidates",
+                             "2049 lattice points"));
+        }
         SL_CHECK(q && json_object_set_new(ev, "queries", q) == 0 &&
                      json_object_set_new(ev, "value_lattice",
                                          json_pack("{s:f,s:f,s:f,s:f}", "lower", dv->lower,

@@ -28,7 +28,11 @@
  * points (1/2; sensitivity SL_DP_RADIUS lattice steps). The sum released is
  * center * present + step * lattice sum, the mean center + step * lattice
  * sum / present clamped to the bounds; statistics resting on fewer than
- * min_safe_count noisy patients are withheld.
+ * min_safe_count noisy patients are withheld. With a median (describe) the
+ * four queries take 1/4 each, the median being the exponential mechanism
+ * over the lattice points per interior cell (sl_dp_em_select; for rho, at
+ * the largest 6-decimal epsilon with epsilon^2/8 <= rho/4); margin cells
+ * get no median.
  *
  * Budget: the policy's privacy.rho per cohort and project; zCDP composes by
  * addition. Every output's charge is recorded in the release ledger and
@@ -109,8 +113,15 @@ sl_status sl_dp_bernoulli_exp(struct sl_dp_rng *r, uint64_t n, uint64_t d, int *
  * 1 <= a, b <= 2^40. */
 sl_status sl_dp_laplace(struct sl_dp_rng *r, uint64_t a, uint64_t b, int64_t *out);
 /* Discrete Gaussian of variance parameter p/q: P(y) proportional to
- * exp(-y^2 q/(2p)); 1 <= p <= 2^40, 1 <= q <= 2^25. SL_ERR_ARG outside. */
+ * exp(-y^2 q/(2p)); 1 <= p <= 2^42, 1 <= q <= 2^25. SL_ERR_ARG outside. */
 sl_status sl_dp_gaussian(struct sl_dp_rng *r, uint64_t p, uint64_t q, int64_t *out);
+
+/* The exponential mechanism: candidate j of m chosen with probability
+ * proportional to exp(-eps * scores[j] / 2) (eps-DP when one patient moves
+ * every score by at most 1), exactly, by uniform proposals accepted with
+ * exp(-eps (scores[j] - min) / 2). 0 < eps.num, eps.den <= 2^40. */
+sl_status sl_dp_em_select(struct sl_dp_rng *r, const uint64_t *scores, int64_t m,
+                          struct sl_ratio eps, int64_t *out);
 
 /* ---- release ---- */
 

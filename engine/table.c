@@ -157,7 +157,25 @@ sl_status sl_table_enable_dp_values(struct sl_table *t, double lower, double upp
         dv->lattice = sl_calloc((size_t)t->ncells, sizeof *dv->lattice);
     SL_CHECK(dv->present && dv->lattice, SL_ERR_NOMEM, "out of memory");
     sl_dp_values_bounds(dv, lower, upper);
-    dv->sum_stat = dv->mean_stat = dv->present_stat = -1;
+    dv->sum_stat = dv->mean_stat = dv->present_stat = dv->median_stat = -1;
+cleanup:
+    return st;
+}
+
+sl_status sl_table_enable_dp_hist(struct sl_table *t)
+{
+    sl_status st = SL_OK;
+    SL_CHECK(t->dp_values, SL_ERR_ARG, "noisy medians need the aggregates of noisy means");
+    SL_CHECK(t->ncells <= ((int64_t)1 << 24) / SL_DP_POINTS, SL_ERR_ARG,
+             "table '%s': noisy medians keep %d points a cell and take at most %lld cells, "
+             "not %lld",
+             t->name, SL_DP_POINTS, (long long)(((int64_t)1 << 24) / SL_DP_POINTS),
+             (long long)t->ncells);
+    if (!t->dp_values->hist) {
+        t->dp_values->hist =
+            sl_calloc((size_t)(t->ncells * SL_DP_POINTS), sizeof *t->dp_values->hist);
+        SL_CHECK(t->dp_values->hist, SL_ERR_NOMEM, "out of memory");
+    }
 cleanup:
     return st;
 }
@@ -193,6 +211,7 @@ void sl_table_destroy(struct sl_table **tp)
     if (t->dp_values) {
         sl_free(t->dp_values->present);
         sl_free(t->dp_values->lattice);
+        sl_free(t->dp_values->hist);
         sl_free(t->dp_values);
     }
     sl_free(t->name);

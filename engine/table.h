@@ -74,13 +74,17 @@ struct sl_dominance {
  * |k| <= SL_DP_RADIUS (sl_dp_lattice). The engine adds noise to both and
  * derives the sum and mean columns from them. */
 #define SL_DP_RADIUS 1024
+#define SL_DP_POINTS (2 * SL_DP_RADIUS + 1)
 struct sl_dp_values {
     int64_t *present;        /* [ncells] patients with a value */
     int64_t *lattice;        /* [ncells] sum of their lattice points */
+    int64_t *hist;           /* [ncells * SL_DP_POINTS] patients at each lattice point
+                                (-SL_DP_RADIUS first), for noisy medians, or NULL */
     double lower, upper;     /* the public bounds */
     double center, step;     /* (lower + upper) / 2, (upper - lower) / (2 SL_DP_RADIUS) */
     int sum_stat, mean_stat; /* stat columns to fill, -1 where not asked for */
     int present_stat;        /* count column of patients with a value, or -1 */
+    int median_stat;         /* median column (needs hist), or -1 */
 };
 
 struct sl_table {
@@ -142,6 +146,10 @@ void sl_dp_values_bounds(struct sl_dp_values *dv, double lower, double upper);
 /* Allocates (zeroed) t->dp_values for a column with public bounds
  * lower < upper (finite); its stat columns start at -1. */
 sl_status sl_table_enable_dp_values(struct sl_table *t, double lower, double upper);
+
+/* Allocates (zeroed) t->dp_values->hist (after sl_table_enable_dp_values).
+ * SL_ERR_ARG when it would exceed 2^24 entries (8,192 cells). */
+sl_status sl_table_enable_dp_hist(struct sl_table *t);
 
 /* The lattice point of value x (not NaN) for t->dp_values: x clamped to the
  * bounds, then round((x - center) / step), within [-SL_DP_RADIUS,

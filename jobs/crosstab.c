@@ -269,8 +269,8 @@ static sl_status crosstab_dp_values(const struct crosstab_state *s, struct sl_ex
     sl_status st = SL_OK;
     struct sl_table *t = NULL;
 
-    SL_CALL(sl_dp_values_output(&s->g, &s->value, s->margins, ex, s->name, "crosstab", s->spec,
-                                &t));
+    SL_CALL(sl_dp_values_output(&s->g, &s->value, s->margins, 0, ex, s->name, "crosstab",
+                                s->spec, &t));
     if (!t)
         goto cleanup;
     for (int i = 0; i < s->nstats; i++) {

@@ -13,9 +13,10 @@
  *     margins: true                 (optional: a "Total" level on every
  *                                    `by` column)
  *     mitigation: suppress          (optional: suppress or round; engine)
- *     privacy: dp                   (optional: noisy present count and mean
- *     rho: 0.005 (or epsilon)        only, per column, each charged in full;
- *                                    columns need public bounds: engine/dp.h)
+ *     privacy: dp                   (optional: noisy present count, mean and
+ *     rho: 0.005 (or epsilon)        median only, per column, each charged in
+ *                                    full; columns need public bounds:
+ *                                    engine/dp.h)
  *
  * One output table per column, named "<name>_<column>", with the `by`
  * columns as dimensions. A cell's n counts its patients; the statistics are
@@ -155,8 +156,8 @@ static sl_status describe_prepare(const struct sl_analysis *a, const struct sl_c
     SL_CALL(sl_params_bool(a->params, "margins", false, &s->margins));
     s->dp = sl_params_has(a->params, "privacy");
     SL_CHECK(!s->dp || !(sl_params_has(a->params, "probs") || s->minmax), SL_ERR_FORMAT,
-             "%s: under privacy: dp a column is described by its noisy count and mean only; "
-             "expected analysis '%s' without '%s'",
+             "%s: under privacy: dp a column is described by its noisy count, mean and median "
+             "only; expected analysis '%s' without '%s'",
              sl_params_where(a->params, "privacy"), a->name,
              sl_params_has(a->params, "probs") ? "probs" : "minmax");
     for (int i = 0; s->dp && i < s->nmeas; i++)
@@ -344,8 +345,9 @@ cleanup:
     return st;
 }
 
-/* privacy: dp: per column, the exact aggregates of a noisy present count
- * and mean (jobs/dpvalues.h); the engine adds the noise (engine/dp.h). */
+/* privacy: dp: per column, the exact aggregates of a noisy present count,
+ * mean and median (jobs/dpvalues.h); the engine adds the noise and draws
+ * the medians (engine/dp.h). */
 static sl_status describe_dp(const struct describe_state *s, struct sl_exec *ex,
                              struct sl_outputs *outs)
 {
@@ -355,12 +357,13 @@ static sl_status describe_dp(const struct describe_state *s, struct sl_exec *ex,
 
     for (int j = 0; j < s->nmeas; j++) {
         snprintf(tname, sizeof tname, "%s_%s", s->name, s->meas[j].name);
-        SL_CALL(sl_dp_values_output(&s->g, &s->meas[j], s->margins, ex, tname, "describe",
+        SL_CALL(sl_dp_values_output(&s->g, &s->meas[j], s->margins, 1, ex, tname, "describe",
                                     s->spec, &t));
         if (!t)
             continue;
         SL_CALL(add_stat(t, "present", SL_STAT_COUNT, &t->dp_values->present_stat, NULL));
         SL_CALL(add_stat(t, "mean", SL_STAT_MEAN, &t->dp_values->mean_stat, NULL));
+        SL_CALL(add_stat(t, "median", SL_STAT_QUANTILE, &t->dp_values->median_stat, NULL));
         t->facts = json_pack("{s:s,s:s}", "column", s->meas[j].name, "type",
                              sl_coltype_name(s->meas[j].type));
         SL_CHECK(t->facts, SL_ERR_NOMEM, "out of memory");

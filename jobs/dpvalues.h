@@ -19,10 +19,12 @@
  * `analysis` (spec: a new reference is taken), laid out without looking at
  * the data (every missing level; a Total level per dimension with
  * `margins`), with n and t->dp_values filled; the caller adds the statistic
- * columns and names them in t->dp_values. NULL on the other ranks.
- * Collective. */
+ * columns and names them in t->dp_values. With `hist`, also the patients
+ * at each lattice point per cell (t->dp_values->hist, for noisy medians;
+ * SL_ERR_ARG beyond sl_table_enable_dp_hist's limit, checked before the
+ * pass). NULL on the other ranks. Collective. */
 sl_status sl_dp_values_output(const struct sl_grouping *g, const struct sl_measure *m,
-                              int margins, struct sl_exec *ex, const char *name,
+                              int margins, int hist, struct sl_exec *ex, const char *name,
                               const char *analysis, json_t *spec, struct sl_table **out);
 
 #endif

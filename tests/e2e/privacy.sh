@@ -126,7 +126,7 @@ refused nobounds "public bounds (lower, upper) in the cohort's schema, which it 
 job sd '{type: crosstab, rows: sex, value: bmi, stats: [mean, sd], privacy: dp, rho: 0.01}'
 refused sd "sum and mean only"
 job quantiles '{type: describe, columns: [bmi], probs: [0.9], privacy: dp, rho: 0.01}'
-refused quantiles "noisy count and mean only"
+refused quantiles "noisy count, mean and median only"
 job dnobounds '{type: describe, columns: [bmi], privacy: dp, rho: 0.01}'
 refused dnobounds "noisy means clamp column 'bmi'"
 # With bounds (bmi in [10, 70]) in another cohort: the noisy means by sex
@@ -172,12 +172,16 @@ python3 - released/dpv/dnoisy_bmi.csv released/dpv/dexact_bmi.csv <<'PY'
 import csv, sys
 noisy = {r["sex"]: r for r in csv.DictReader(open(sys.argv[1]))}
 exact = {r["sex"]: r for r in csv.DictReader(open(sys.argv[2]))}
-assert list(next(iter(noisy.values())).keys()) == ["sex", "n", "present", "mean"], noisy
+assert list(next(iter(noisy.values())).keys()) == ["sex", "n", "present", "mean", "median"], noisy
+assert noisy["Total"]["median"] == "NA" if "Total" in noisy else True, noisy
 for sex in ("F", "M"):
     # epsilon 0.1 (rho 0.005: 0.015 of the project's 0.02 spent): the mean's
     # noise sd is about 0.8 here, the count's about 57
     assert abs(float(noisy[sex]["mean"]) - float(exact[sex]["mean"])) < 5, (noisy[sex], exact[sex])
     assert abs(int(noisy[sex]["present"]) - int(exact[sex]["present"])) < 350, (noisy[sex], exact[sex])
+    # the median: the exponential mechanism at epsilon 0.025 over points 0.03 apart,
+    # a few patients each: typically within 0.5
+    assert abs(float(noisy[sex]["median"]) - float(exact[sex]["median"])) < 3, (noisy[sex], exact[sex])
 PY
 
 "$SL_BIN/sluice" ledger budget --policy policy.yaml >budget.out || { cat budget.out; fail "budget"; }

@@ -18,16 +18,23 @@ struct TableDeleter {
 };
 using TablePtr = std::unique_ptr<sl_table, TableDeleter>;
 
-// The status of `rule` among the table's verdicts, or "absent".
-inline std::string rule_status(const sl_table *t, const char *rule)
+// The verdict of `rule` among the table's verdicts (borrowed), or NULL.
+inline const json_t *rule_verdict(const sl_table *t, const char *rule)
 {
     size_t i;
     json_t *v;
     json_array_foreach(t->verdicts, i, v) {
         if (std::strcmp(json_string_value(json_object_get(v, "rule")), rule) == 0)
-            return json_string_value(json_object_get(v, "status"));
+            return v;
     }
-    return "absent";
+    return nullptr;
+}
+
+// The status of `rule` among the table's verdicts, or "absent".
+inline std::string rule_status(const sl_table *t, const char *rule)
+{
+    const json_t *v = rule_verdict(t, rule);
+    return v ? json_string_value(json_object_get(v, "status")) : "absent";
 }
 
 }  // namespace sltest

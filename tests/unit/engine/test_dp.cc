@@ -204,19 +204,19 @@ TEST(DpSampler, DiscreteGaussianMatchesItsPmf)
     EXPECT_GT(chi2_ratio(nine_quarters, gaussian_pmf(2.0), -100, 100), 1.0);
     EXPECT_GT(chi2_ratio(hundred, gaussian_pmf(110.0), -1000, 1000), 1.0);
     int64_t y;
-    EXPECT_EQ(sl_dp_gaussian(r.get(), (UINT64_C(1) << 40) + 1, 1, &y), SL_ERR_ARG);
+    EXPECT_EQ(sl_dp_gaussian(r.get(), (UINT64_C(1) << 42) + 1, 1, &y), SL_ERR_ARG);
     EXPECT_EQ(sl_dp_gaussian(r.get(), 1, (1u << 25) + 1, &y), SL_ERR_ARG);
     EXPECT_EQ(sl_dp_gaussian(r.get(), 0, 1, &y), SL_ERR_ARG);
 }
 
 // Variances too wide for a chi-square over every value, up to the largest
-// the sampler takes (2^40): the sample variance within 5 standard errors of
+// the sampler takes (2^42): the sample variance within 5 standard errors of
 // sigma^2, 10% more rejected, and the mean within 5 standard errors of 0.
 TEST(DpSampler, WideDiscreteGaussianHasItsVariance)
 {
     auto r = make_rng();
-    const uint64_t cases[][2] = {{UINT64_C(1) << 40, 1}, {UINT64_C(1) << 36, 3},
-                                 {UINT64_C(1000000) * 1024 * 1024, 9999999}};
+    const uint64_t cases[][2] = {{UINT64_C(1) << 42, 1}, {UINT64_C(1) << 36, 3},
+                                 {UINT64_C(1000000) * 1024 * 1024 * 4, 9999999}};
     for (const auto &c : cases) {
         double s2 = (double)c[0] / (double)c[1], sum = 0, sq = 0;
         for (int i = 0; i < kDraws; i++) {
@@ -231,6 +231,32 @@ TEST(DpSampler, WideDiscreteGaussianHasItsVariance)
         EXPECT_GT(std::fabs(var - 1.1 * s2), 5 * se) << c[0] << "/" << c[1];  // mutant
         EXPECT_NEAR(mean, 0, 5 * std::sqrt(s2 / kDraws)) << c[0] << "/" << c[1];
     }
+}
+
+TEST(DpSampler, ExponentialMechanismMatchesItsDistribution)
+{
+    auto r = make_rng();
+    const uint64_t scores[] = {3, 0, 1, 7, 2, 12};
+    std::map<int64_t, int64_t> seen;
+    for (int i = 0; i < kDraws; i++) {
+        int64_t j = -1;
+        ASSERT_EQ(sl_dp_em_select(r.get(), scores, 6, sl_ratio{3, 2}, &j), SL_OK);
+        seen[j]++;
+    }
+    // P(j) proportional to exp(-eps s_j / 2)
+    auto em = [&](double eps) {
+        double z = 0;
+        for (uint64_t sc : scores)
+            z += std::exp(-eps * (double)sc / 2);
+        return [eps, z, &scores](int64_t j) {
+            return j >= 0 && j < 6 ? std::exp(-eps * (double)scores[j] / 2) / z : 0.0;
+        };
+    };
+    EXPECT_LT(chi2_ratio(seen, em(1.5), 0, 5), 1.0);
+    EXPECT_GT(chi2_ratio(seen, em(1.3), 0, 5), 1.0);  // mutant: another epsilon
+    int64_t j;
+    EXPECT_EQ(sl_dp_em_select(r.get(), scores, 6, sl_ratio{0, 1}, &j), SL_ERR_ARG);
+    EXPECT_EQ(sl_dp_em_select(r.get(), scores, 0, sl_ratio{1, 1}, &j), SL_ERR_ARG);
 }
 
 TEST(DpAccounting, EpsilonOfRhoMatchesTheConversionTable)
@@ -317,6 +343,19 @@ sl_dp_request gaussian(int64_t num, int64_t den)
     return q;
 }
 
+// What the engine does with a noisy output whose charge fits: judge the
+// budget (exactly spent), then noise under the default rules.
+void noisy_release(sl_table *t, const sl_dp_request &req)
+{
+    sl_rules rules;
+    sl_rules_default(&rules);
+    auto rng = make_rng();
+    int charge = 0;
+    ASSERT_EQ(sl_dp_judge_budget(t, &req, 0, req.units, 1e-6, &charge), SL_OK);
+    ASSERT_EQ(charge, 1);
+    ASSERT_EQ(sl_dp_apply(t, &req, &rules, rng.get()), SL_OK);
+}
+
 }  // namespace
 
 TEST(DpRelease, BudgetBoundaryIsInclusive)
@@ -345,15 +384,8 @@ TEST(DpRelease, NoiseKeepsMarginsConsistentAndWithholdsSmallCells)
     // (a draw of 10 or more has probability below 1e-21) and cells of 1000
     // stay above it
     const int64_t inner[2][3] = {{1000, 0, 1000}, {0, 1000, 1000}};
-    auto req = gaussian(5, 10);
-    sl_rules rules;
-    sl_rules_default(&rules);
-    auto rng = make_rng();
     auto t = crosstab(inner);
-    int charge = 0;
-    ASSERT_EQ(sl_dp_judge_budget(t.get(), &req, 0, req.units, 1e-6, &charge), SL_OK);
-    ASSERT_EQ(charge, 1);
-    ASSERT_EQ(sl_dp_apply(t.get(), &req, &rules, rng.get()), SL_OK);
+    noisy_release(t.get(), gaussian(5, 10));
     ASSERT_NE(t->withheld, nullptr);
     EXPECT_TRUE(t->withheld[0 * 4 + 1] & SL_WITHHELD_CELL);
     EXPECT_TRUE(t->withheld[1 * 4 + 0] & SL_WITHHELD_CELL);
@@ -450,13 +482,7 @@ TEST(DpRelease, NoisySumsAndMeansFollowTheTruth)
             dv->present[i * 4 + j] = p;
             dv->lattice[i * 4 + j] = k;
         }
-    auto req = gaussian(2, 1);
-    sl_rules rules;
-    sl_rules_default(&rules);
-    auto rng = make_rng();
-    int charge = 0;
-    ASSERT_EQ(sl_dp_judge_budget(t.get(), &req, 0, req.units, 1e-6, &charge), SL_OK);
-    ASSERT_EQ(sl_dp_apply(t.get(), &req, &rules, rng.get()), SL_OK);
+    noisy_release(t.get(), gaussian(2, 1));
     // sums: center * noisy present + step * noisy lattice sum; noise sd
     // sqrt((50 * 1)^2 + (1024 * step * sqrt(2 / (2 rho)))^2) = sqrt(50^2 + 35.4^2) = 61
     for (int a = 0; a < 2; a++)
@@ -531,4 +557,59 @@ TEST(DpAudit, OnePatientChangesTheReleaseByAtMostEpsilon)
     EXPECT_GT(one, 0.45);  // and the worst case is reached: the audit can see a loss
     // mutant: two patients apart, the loss is 2 epsilon
     EXPECT_GT(loss_lower_bound(100, 102, req, rng.get()), 0.5);
+}
+
+// Noisy medians: the exponential mechanism over the lattice points of each
+// interior cell; with a large epsilon it lands next to the true median,
+// margin cells get none, and the exact counts per point are wiped.
+TEST(DpRelease, NoisyMedianLandsNearTheMedian)
+{
+    static const char *levels[] = {"a", "b"};
+    sl_dim dim{const_cast<char *>("g"), 2, const_cast<char **>(levels)};
+    sl_table *raw = nullptr;
+    ASSERT_EQ(sl_table_create("d", "describe", 1, &dim, &raw), SL_OK);
+    TablePtr t(raw);
+    int median = -1, present = -1;
+    ASSERT_EQ(sl_table_add_stat(t.get(), "present", SL_STAT_COUNT, &present), SL_OK);
+    ASSERT_EQ(sl_table_add_stat(t.get(), "median", SL_STAT_QUANTILE, &median), SL_OK);
+    ASSERT_EQ(sl_table_enable_dp_values(t.get(), 0, 2048), SL_OK);  // step 1, center 1024
+    ASSERT_EQ(sl_table_enable_dp_hist(t.get()), SL_OK);
+    sl_dp_values *dv = t->dp_values;
+    dv->present_stat = present;
+    dv->median_stat = median;
+    // cell a: 3000 patients at 100 .. 399 (median 249.5), cell b: 2000 at 1500
+    for (int64_t x = 100; x < 400; x++) {
+        dv->hist[0 * SL_DP_POINTS + SL_DP_RADIUS + sl_dp_lattice(dv, (double)x)] += 10;
+        dv->lattice[0] += 10 * sl_dp_lattice(dv, (double)x);
+    }
+    dv->hist[1 * SL_DP_POINTS + SL_DP_RADIUS + sl_dp_lattice(dv, 1500)] = 2000;
+    dv->lattice[1] = 2000 * sl_dp_lattice(dv, 1500);
+    t->n[0] = dv->present[0] = 3000;
+    t->n[1] = dv->present[1] = 2000;
+    sl_dp_request req{};
+    req.mechanism = SL_DP_LAPLACE;
+    req.param = {4, 1};  // epsilon 4: the median's mechanism gets 1
+    req.units = 16 * SL_DP_UNITS / 2;
+    noisy_release(t.get(), req);
+    // a candidate k points from the median scores about 20 k: chosen with
+    // weight exp(-10 k), so within 3 points
+    EXPECT_NEAR(t->stats[median].v[0], 249.5, 3);
+    EXPECT_NEAR(t->stats[median].v[1], 1500, 2);
+    for (int64_t i = 0; i < 2 * SL_DP_POINTS; i++)
+        ASSERT_EQ(dv->hist[i], 0) << i;
+    // the evidence names the median's mechanism and its epsilon
+    auto median_query = [&]() {
+        const json_t *v = sltest::rule_verdict(t.get(), "privacy_budget");
+        return json_array_get(json_object_get(json_object_get(v, "evidence"), "queries"), 3);
+    };
+    const json_t *q = median_query();
+    EXPECT_STREQ(json_string_value(json_object_get(q, "epsilon")), "1");
+    EXPECT_STREQ(json_string_value(json_object_get(q, "share")), "1/4");
+    // for rho 0.01, a quarter is 0.0025 = epsilon^2 / 8 at epsilon 0.1414213...,
+    // taken down to 6 decimals
+    auto rho = gaussian(1, 100);
+    int charge = 0;
+    ASSERT_EQ(sl_dp_judge_budget(t.get(), &rho, 0, rho.units, 1e-6, &charge), SL_OK);
+    q = median_query();
+    EXPECT_STREQ(json_string_value(json_object_get(q, "epsilon")), "0.141421");
 }
