@@ -1,6 +1,7 @@
 /*
- * dp.c: differentially private counts (see dp.h): the request in a job
- * file, exact samplers, and noise on a table.
+ * dp.c: differentially private counts, sums, means and medians (see dp.h):
+ * the request in a job file, exact samplers, the exponential mechanism, and
+ * noise on a table.
  *
  * Samplers follow Canonne, Kamath and Steinke (2020), written from their
  * description: Bernoulli(exp(-g)) for rational g by the alternating series,

@@ -161,7 +161,9 @@ for sex in ("F", "M", "Total"):
     # the sum's noise: center 40 times the noisy count's (sd 14 a cell) and the
     # lattice sum's (sd 300 a cell): about 1100 for the Total of three cells
     assert abs(float(noisy[sex]["sum"]) - float(exact[sex]["sum"])) < 6600, (sex, noisy[sex], exact[sex])
-assert noisy["(missing)"]["mean"] == "NA", noisy["(missing)"]
+# no patient lacks a sex, yet the level is shown (its noisy count may pass
+# the threshold: about one run in four at this budget)
+assert "(missing)" in noisy, noisy
 out = [o for o in json.load(open(sys.argv[3]))["outputs"] if o["name"] == "noisy"][0]
 ev = [r for r in out["rules"] if r["rule"] == "privacy_budget"][0]["evidence"]
 assert [q["share"] for q in ev["queries"]] == ["1/4", "1/4", "1/2"], ev
@@ -173,7 +175,6 @@ import csv, sys
 noisy = {r["sex"]: r for r in csv.DictReader(open(sys.argv[1]))}
 exact = {r["sex"]: r for r in csv.DictReader(open(sys.argv[2]))}
 assert list(next(iter(noisy.values())).keys()) == ["sex", "n", "present", "mean", "median"], noisy
-assert noisy["Total"]["median"] == "NA" if "Total" in noisy else True, noisy
 for sex in ("F", "M"):
     # epsilon 0.1 (rho 0.005: 0.015 of the project's 0.02 spent): the mean's
     # noise sd is about 0.8 here, the count's about 57
