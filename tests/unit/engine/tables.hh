@@ -19,7 +19,7 @@ struct TableDeleter {
 using TablePtr = std::unique_ptr<sl_table, TableDeleter>;
 
 // The verdict of `rule` among the table's verdicts (borrowed), or NULL.
-inline const json_t *rule_verdict(const sl_table *t, const char *rule)
+inline json_t *rule_verdict(const sl_table *t, const char *rule)
 {
     size_t i;
     json_t *v;

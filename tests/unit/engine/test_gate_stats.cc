@@ -21,6 +21,8 @@ extern "C" {
 
 namespace {
 
+using sltest::rule_verdict;
+
 using sltest::TablePtr;
 
 // A 1-D describe-like table of `ncells` groups, every cell with `n` patients.
@@ -51,20 +53,9 @@ int add_stat(sl_table *t, const char *name, sl_stat_kind kind, std::vector<int64
     return idx;
 }
 
-json_t *verdict(const sl_table *t, const char *rule)
-{
-    size_t i;
-    json_t *v;
-    json_array_foreach(t->verdicts, i, v) {
-        if (std::strcmp(json_string_value(json_object_get(v, "rule")), rule) == 0)
-            return v;
-    }
-    return nullptr;
-}
-
 std::string cell(const sl_table *t, const char *rule, size_t c)
 {
-    json_t *v = verdict(t, rule);
+    json_t *v = rule_verdict(t, rule);
     if (!v)
         return "absent";
     return json_string_value(json_array_get(json_object_get(v, "cells"), c));
@@ -72,7 +63,7 @@ std::string cell(const sl_table *t, const char *rule, size_t c)
 
 std::string status(const sl_table *t, const char *rule)
 {
-    json_t *v = verdict(t, rule);
+    json_t *v = rule_verdict(t, rule);
     return v ? json_string_value(json_object_get(v, "status")) : "absent";
 }
 
@@ -131,7 +122,7 @@ TEST(GateStats, MinCountOnSupportBoundary)
     EXPECT_EQ(cell(t.get(), "stat_min_count", 2), "pass");
     EXPECT_EQ(t->cell_decision[0], SL_DECISION_FAIL);
     EXPECT_EQ(t->cell_decision[1], SL_DECISION_PASS);
-    json_t *v = verdict(t.get(), "stat_min_count");
+    json_t *v = rule_verdict(t.get(), "stat_min_count");
     EXPECT_STREQ(json_string_value(json_object_get(v, "scope")), "stat");
 }
 
@@ -211,7 +202,7 @@ TEST(GateStats, NkExactlyAtK)
     EXPECT_EQ(cell(t.get(), "dominance_nk", 0), "fail");
     EXPECT_EQ(cell(t.get(), "dominance_nk", 1), "pass");
     EXPECT_EQ(cell(t.get(), "dominance_nk", 2), "fail");
-    json_t *v = verdict(t.get(), "dominance_nk");
+    json_t *v = rule_verdict(t.get(), "dominance_nk");
     EXPECT_STREQ(json_string_value(json_object_get(v, "scope")), "stat");
     EXPECT_NE(std::string(json_string_value(json_object_get(v, "reason"))).find("0.9"),
               std::string::npos);
@@ -288,7 +279,7 @@ TEST(GateStats, NegativeContributionsGiveReview)
     EXPECT_EQ(cell(t.get(), "dominance_p", 0), "review");
     EXPECT_EQ(cell(t.get(), "dominance_nk", 1), "pass");
     EXPECT_EQ(t->decision, SL_DECISION_REVIEW);
-    EXPECT_NE(std::string(json_string_value(json_object_get(verdict(t.get(), "dominance_nk"),
+    EXPECT_NE(std::string(json_string_value(json_object_get(rule_verdict(t.get(), "dominance_nk"),
                                                              "reason")))
                   .find("negative"),
               std::string::npos);
@@ -390,7 +381,7 @@ TEST(GateStats, MinMaxNeedsThePolicy)
     add_stat(t.get(), "max", SL_STAT_MAX, {50});
     ASSERT_EQ(sl_gate_evaluate(t.get(), &r), SL_OK);
     EXPECT_EQ(cell(t.get(), "minmax", 0), "fail");
-    EXPECT_NE(std::string(json_string_value(json_object_get(verdict(t.get(), "minmax"),
+    EXPECT_NE(std::string(json_string_value(json_object_get(rule_verdict(t.get(), "minmax"),
                                                              "reason")))
                   .find("allow_minmax"),
               std::string::npos);
@@ -430,7 +421,7 @@ TEST(GateStats, DominanceEvidenceHasNoContributions)
     auto t = sum_table(1);
     set_dom_exact(t.get(), 0, {123456789, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5});
     ASSERT_EQ(sl_gate_evaluate(t.get(), &r), SL_OK);
-    char *text = json_dumps(verdict(t.get(), "dominance_nk"), 0);
+    char *text = json_dumps(rule_verdict(t.get(), "dominance_nk"), 0);
     ASSERT_NE(text, nullptr);
     EXPECT_EQ(std::string(text).find("123456789"), std::string::npos);
     EXPECT_NE(std::string(text).find("\"contributors\": 12"), std::string::npos);

@@ -7,6 +7,8 @@
 #include <memory>
 #include <string>
 
+#include "tests/unit/engine/tables.hh"
+
 extern "C" {
 #include "engine/gate.h"
 #include "engine/rules.h"
@@ -15,10 +17,9 @@ extern "C" {
 
 namespace {
 
-struct TableDel {
-    void operator()(sl_table *t) const { sl_table_destroy(&t); }
-};
-using Table = std::unique_ptr<sl_table, TableDel>;
+using sltest::rule_verdict;
+
+using Table = sltest::TablePtr;
 
 // A glm output with `p` coefficients fitted on `n` patients, df_residual
 // `df`, and the levels given as (variable, role, level, patients).
@@ -49,20 +50,9 @@ Table model_table(int64_t p, int64_t n, int64_t df, std::initializer_list<Level>
     return Table(t);
 }
 
-json_t *verdict(const sl_table *t, const char *rule)
-{
-    size_t i;
-    json_t *v;
-    json_array_foreach(t->verdicts, i, v) {
-        if (std::strcmp(json_string_value(json_object_get(v, "rule")), rule) == 0)
-            return v;
-    }
-    return nullptr;
-}
-
 std::string status(const sl_table *t, const char *rule)
 {
-    json_t *v = verdict(t, rule);
+    json_t *v = rule_verdict(t, rule);
     return v ? json_string_value(json_object_get(v, "status")) : "absent";
 }
 
@@ -83,7 +73,7 @@ TEST(ModelRules, DofBoundary)
         auto t = model_table(3, 1000, df, {});
         ASSERT_EQ(sl_gate_evaluate(t.get(), &r), SL_OK);
         EXPECT_EQ(status(t.get(), "model_dof"), want) << df;
-        json_t *ev = json_object_get(verdict(t.get(), "model_dof"), "evidence");
+        json_t *ev = json_object_get(rule_verdict(t.get(), "model_dof"), "evidence");
         EXPECT_EQ(json_integer_value(json_object_get(ev, "df_residual")), df);
     }
 }
@@ -139,7 +129,7 @@ TEST(ModelRules, LevelsBoundaryAndQuietEvidence)
         ASSERT_EQ(sl_gate_evaluate(t.get(), &r), SL_OK);
         EXPECT_EQ(status(t.get(), "model_levels"), want) << k;
         if (std::string(want) == "fail") {
-            json_t *v = verdict(t.get(), "model_levels");
+            json_t *v = rule_verdict(t.get(), "model_levels");
             const char *reason = json_string_value(json_object_get(v, "reason"));
             ASSERT_NE(reason, nullptr);
             EXPECT_NE(std::string(reason).find("level 'islands' of 'region'"), std::string::npos)
