@@ -642,9 +642,10 @@ cleanup:
     return st;
 }
 
-/* The sum and mean columns from noisy present counts and lattice sums;
- * statistics resting on fewer than min_safe_count (noisy) patients are
- * withheld. Returns how many cells had their statistics withheld. */
+/* The sum, mean and present columns from noisy present counts and lattice
+ * sums (the medians are drawn before); statistics resting on fewer than
+ * min_safe_count (noisy) patients are withheld, medians included. Returns
+ * how many cells had their statistics withheld. */
 static int64_t value_stats(struct sl_table *t, const struct sl_rules *rules)
 {
     const struct sl_dp_values *dv = t->dp_values;
