@@ -20,6 +20,7 @@
 
 #include "engine/core/alloc.h"
 #include "engine/core/text.h"
+#include "io/yaml_impl.h"
 
 /* ---- lifetime ---- */
 
@@ -477,64 +478,9 @@ cleanup:
 
 /* ---- reading ---- */
 
-struct where {
-    int line, col; /* 1-based; 0 when unknown */
-};
-
-/* Position of a node: its own token for scalars, else its first key or item. */
-static struct where node_where(struct fy_node *n)
-{
-    struct where w = {0, 0};
-    while (n) {
-        if (fy_node_is_scalar(n)) {
-            struct fy_token *t = fy_node_get_scalar_token(n);
-            const struct fy_mark *m = t ? fy_token_start_mark(t) : NULL;
-            if (m) {
-                w.line = m->line + 1;
-                w.col = m->column + 1;
-            }
-            return w;
-        }
-        void *it = NULL;
-        if (fy_node_is_mapping(n)) {
-            struct fy_node_pair *p = fy_node_mapping_iterate(n, &it);
-            n = p ? fy_node_pair_key(p) : NULL;
-        } else if (fy_node_is_sequence(n)) {
-            n = fy_node_sequence_iterate(n, &it);
-        } else {
-            n = NULL;
-        }
-    }
-    return w;
-}
-
 /* A schema is column names, types and levels: even thousands of levels stay
  * far below this. */
 enum { SL_SCHEMA_MAX_BYTES = 16 << 20 };
-
-#define YAML_FAIL(path, node, ...)                                                       \
-    do {                                                                                 \
-        struct where w_ = node_where(node);                                              \
-        char text_[512];                                                                 \
-        snprintf(text_, sizeof text_, __VA_ARGS__);                                      \
-        if (w_.line > 0)                                                                 \
-            SL_FAIL(SL_ERR_FORMAT, "%s:%d:%d: %s", (path), w_.line, w_.col, text_);      \
-        SL_FAIL(SL_ERR_FORMAT, "%s: %s", (path), text_);                                 \
-    } while (0)
-
-/* A non-empty scalar's text, or NULL for anything else (null, empty, lists). */
-static const char *scalar_text(struct fy_node *v)
-{
-    const char *t;
-    if (!v || !fy_node_is_scalar(v))
-        return NULL;
-    t = fy_node_get_scalar0(v);
-    if (!t || t[0] == '\0')
-        return NULL;
-    if (fy_node_get_style(v) == FYNS_PLAIN && (strcmp(t, "~") == 0 || strcmp(t, "null") == 0))
-        return NULL;
-    return t;
-}
 
 static sl_status read_levels(const char *path, struct fy_node *v, struct sl_schema *s, int col)
 {
@@ -547,19 +493,19 @@ static sl_status read_levels(const char *path, struct fy_node *v, struct sl_sche
     struct fy_node *item;
 
     if (!v || !fy_node_is_sequence(v))
-        YAML_FAIL(path, v, "'levels' of column '%s' must be a list of labels",
+        SL_IO_YAML_FAIL(path, v, "'levels' of column '%s' must be a list of labels",
                   s->cols[col].name);
     int count = fy_node_sequence_item_count(v);
     if (count < 1 || count > SL_SCHEMA_MAX_LEVELS)
-        YAML_FAIL(path, v, "'levels' of column '%s' must list 1 to %d labels",
+        SL_IO_YAML_FAIL(path, v, "'levels' of column '%s' must list 1 to %d labels",
                   s->cols[col].name, SL_SCHEMA_MAX_LEVELS);
     lv = sl_calloc((size_t)count, sizeof *lv);
     items = sl_calloc((size_t)count, sizeof *items);
     SL_CHECK(lv && items, SL_ERR_NOMEM, "out of memory");
     while ((item = fy_node_sequence_iterate(v, &it)) != NULL) {
-        const char *t = scalar_text(item);
+        const char *t = sl_io_yaml_scalar(item);
         if (!t || strcmp(t, "NA") == 0)
-            YAML_FAIL(path, item,
+            SL_IO_YAML_FAIL(path, item,
                       "expected a non-empty label other than NA (which means missing) in the "
                       "levels of column '%s'",
                       s->cols[col].name);
@@ -568,7 +514,7 @@ static sl_status read_levels(const char *path, struct fy_node *v, struct sl_sche
     }
     SL_CALL(sl_first_repeat(lv, n, &later, &earlier));
     if (later >= 0)
-        YAML_FAIL(path, items[later], "level '%s' of column '%s' is listed twice", lv[later],
+        SL_IO_YAML_FAIL(path, items[later], "level '%s' of column '%s' is listed twice", lv[later],
                   s->cols[col].name);
     SL_CALL(sl_schema_set_levels(s, col, n, lv));
     s->levels_fixed[col] = 1;
@@ -582,10 +528,10 @@ static sl_status read_bound(const char *path, struct fy_node *v, const char *key
                             const char *colname, double *out)
 {
     sl_status st = SL_OK;
-    const char *t = scalar_text(v);
+    const char *t = sl_io_yaml_scalar(v);
     double d;
     if (!t || sl_parse_real(t, strlen(t), &d) != 0)
-        YAML_FAIL(path, v, "expected a number for '%s' of column '%s'", key, colname);
+        SL_IO_YAML_FAIL(path, v, "expected a number for '%s' of column '%s'", key, colname);
     *out = d;
 cleanup:
     return st;
@@ -594,23 +540,18 @@ cleanup:
 static sl_status read_column(const char *path, struct fy_node *m, struct sl_schema *s, int i)
 {
     static const char *const keys = "name, type, class, levels, lower, upper";
+    static const char *const allowed[] = {"name", "type", "class", "levels", "lower", "upper",
+                                          NULL};
     sl_status st = SL_OK;
     struct sl_colinfo *c = &s->cols[i];
     struct fy_node *name_n, *type_n, *class_n, *lv_n, *lo_n, *up_n;
     const char *t;
-    void *it = NULL;
-    struct fy_node_pair *p;
+    char ctx[32];
 
     if (!fy_node_is_mapping(m))
-        YAML_FAIL(path, m, "expected column %d to be a mapping with keys %s", i + 1, keys);
-    while ((p = fy_node_mapping_iterate(m, &it)) != NULL) {
-        const char *k = scalar_text(fy_node_pair_key(p));
-        if (!k || (strcmp(k, "name") != 0 && strcmp(k, "type") != 0 && strcmp(k, "class") != 0 &&
-                   strcmp(k, "levels") != 0 && strcmp(k, "lower") != 0 && strcmp(k, "upper") != 0))
-            YAML_FAIL(path, fy_node_pair_key(p),
-                      "unknown key '%s' in column %d, expected one of %s", k ? k : "", i + 1,
-                      keys);
-    }
+        SL_IO_YAML_FAIL(path, m, "expected column %d to be a mapping with keys %s", i + 1, keys);
+    snprintf(ctx, sizeof ctx, " in column %d", i + 1);
+    SL_CALL(sl_io_yaml_known_keys(path, m, allowed, ctx));
     name_n = fy_node_mapping_lookup_by_string(m, "name", FY_NT);
     type_n = fy_node_mapping_lookup_by_string(m, "type", FY_NT);
     class_n = fy_node_mapping_lookup_by_string(m, "class", FY_NT);
@@ -618,43 +559,43 @@ static sl_status read_column(const char *path, struct fy_node *m, struct sl_sche
     lo_n = fy_node_mapping_lookup_by_string(m, "lower", FY_NT);
     up_n = fy_node_mapping_lookup_by_string(m, "upper", FY_NT);
 
-    t = scalar_text(name_n);
+    t = sl_io_yaml_scalar(name_n);
     if (!t)
-        YAML_FAIL(path, name_n ? name_n : m, "expected a non-empty 'name' for column %d", i + 1);
+        SL_IO_YAML_FAIL(path, name_n ? name_n : m, "expected a non-empty 'name' for column %d", i + 1);
     c->name = sl_strdup(t);
     SL_CHECK(c->name, SL_ERR_NOMEM, "out of memory");
-    struct where nw = node_where(name_n);
+    struct sl_io_yaml_where nw = sl_io_yaml_where(name_n);
     s->name_line[i] = nw.line;
     s->name_col[i] = nw.col;
 
-    t = scalar_text(type_n);
+    t = sl_io_yaml_scalar(type_n);
     c->type = t ? sl_coltype_parse(t) : (enum sl_coltype)0;
     if (c->type == 0)
-        YAML_FAIL(path, type_n ? type_n : m,
+        SL_IO_YAML_FAIL(path, type_n ? type_n : m,
                   "expected 'type' of column '%s' to be one of id, integer, real, categorical, "
                   "date",
                   c->name);
-    t = scalar_text(class_n);
+    t = sl_io_yaml_scalar(class_n);
     c->cls = t ? sl_colclass_parse(t) : (enum sl_colclass)0;
     if (c->cls == 0)
-        YAML_FAIL(path, class_n ? class_n : m,
+        SL_IO_YAML_FAIL(path, class_n ? class_n : m,
                   "expected 'class' of column '%s' to be one of identifier, quasi, sensitive, "
                   "other",
                   c->name);
     if (c->type == SL_COL_ID) {
         if (s->id_col >= 0)
-            YAML_FAIL(path, type_n, "column '%s' is a second id column (the first is '%s'), "
+            SL_IO_YAML_FAIL(path, type_n, "column '%s' is a second id column (the first is '%s'), "
                       "expected exactly one", c->name, s->cols[s->id_col].name);
         s->id_col = i;
     }
     if (lv_n) {
         if (c->type != SL_COL_CAT)
-            YAML_FAIL(path, lv_n, "'levels' given for column '%s', which is %s, not categorical",
+            SL_IO_YAML_FAIL(path, lv_n, "'levels' given for column '%s', which is %s, not categorical",
                       c->name, sl_coltype_name(c->type));
         SL_CALL(read_levels(path, lv_n, s, i));
     }
     if ((lo_n || up_n) && c->type != SL_COL_INT && c->type != SL_COL_REAL)
-        YAML_FAIL(path, lo_n ? lo_n : up_n,
+        SL_IO_YAML_FAIL(path, lo_n ? lo_n : up_n,
                   "bounds given for column '%s', which is %s, expected integer or real", c->name,
                   sl_coltype_name(c->type));
     if (lo_n)
@@ -662,102 +603,33 @@ static sl_status read_column(const char *path, struct fy_node *m, struct sl_sche
     if (up_n)
         SL_CALL(read_bound(path, up_n, "upper", c->name, &c->upper));
     if (lo_n && up_n && c->lower > c->upper)
-        YAML_FAIL(path, lo_n, "'lower' of column '%s' is above its 'upper'", c->name);
+        SL_IO_YAML_FAIL(path, lo_n, "'lower' of column '%s' is above its 'upper'", c->name);
 cleanup:
     return st;
 }
 
-/* The first error libfyaml collected, as "path:line:col: invalid YAML: ...". */
-static sl_status yaml_errors(const char *path, struct fy_diag *diag)
-{
-    void *it = NULL;
-    struct fy_diag_error *e;
-    while ((e = fy_diag_errors_iterate(diag, &it)) != NULL)
-        if (e->type >= FYET_ERROR)
-            return sl_error_set(SL_ERR_FORMAT, __FILE__, __LINE__, __func__,
-                                "%s:%d:%d: invalid YAML: %s", path, e->line, e->column,
-                                e->msg ? e->msg : "unparsable");
-    return fy_diag_got_error(diag) ? sl_error_set(SL_ERR_FORMAT, __FILE__, __LINE__, __func__,
-                                                  "%s: invalid YAML", path)
-                                   : SL_OK;
-}
-
 sl_status sl_schema_load(const char *path, struct sl_schema **out)
 {
+    static const char *const top[] = {"sluice_schema", "columns", NULL};
     sl_status st = SL_OK;
     struct sl_schema *s = NULL;
-    struct fy_diag *diag = NULL;
-    struct fy_parser *parser = NULL;
-    struct fy_document *doc = NULL, *second = NULL;
-    struct fy_diag_cfg dcfg;
-    struct fy_parse_cfg pcfg;
+    struct sl_io_yaml_file f;
     struct fy_node *root, *cols, *ver;
-    struct sl_text_fault fault;
-    struct stat sb;
-    FILE *fp = NULL;
-    char *text = NULL;
-    size_t len = 0;
 
     *out = NULL;
-    fp = fopen(path, "rb");
-    SL_CHECK(fp, SL_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    SL_CHECK(fstat(fileno(fp), &sb) == 0 && S_ISREG(sb.st_mode), SL_ERR_IO,
-             "%s: not a regular file", path);
-    SL_CHECK(sb.st_size <= SL_SCHEMA_MAX_BYTES, SL_ERR_FORMAT,
-             "%s: the schema file is %lld bytes; expected at most %d", path,
-             (long long)sb.st_size, SL_SCHEMA_MAX_BYTES);
-    text = sl_malloc((size_t)sb.st_size + 1);
-    SL_CHECK(text, SL_ERR_NOMEM, "out of memory");
-    len = fread(text, 1, (size_t)sb.st_size, fp);
-    SL_CHECK(!ferror(fp), SL_ERR_IO, "%s: cannot read: %s", path, strerror(errno));
-    SL_CHECK(sl_text_check(text, len, &fault), SL_ERR_FORMAT,
-             "%s:%d:%d: %s; expected a schema file of UTF-8 text (YAML)", path, fault.line,
-             fault.col, fault.why);
-    fy_diag_cfg_default(&dcfg);
-    dcfg.fp = NULL;
-    dcfg.output_fn = NULL;
-    diag = fy_diag_create(&dcfg);
-    SL_CHECK(diag, SL_ERR_NOMEM, "out of memory");
-    fy_diag_set_collect_errors(diag, true);
-    memset(&pcfg, 0, sizeof pcfg);
-    pcfg.flags = FYPCF_QUIET | FYPCF_COLLECT_DIAG;
-    pcfg.diag = diag;
-    parser = fy_parser_create(&pcfg);
-    SL_CHECK(parser && fy_parser_set_string(parser, text, len) == 0, SL_ERR_NOMEM,
-             "out of memory");
-    doc = fy_parse_load_document(parser);
-    SL_CALL(yaml_errors(path, diag));
-    SL_CHECK(doc, SL_ERR_FORMAT,
-             "%s: the file is empty, expected a mapping with keys sluice_schema and columns", path);
-    /* one document only: what follows a '---' must not be ignored */
-    second = fy_parse_load_document(parser);
-    SL_CALL(yaml_errors(path, diag));
-    if (second)
-        YAML_FAIL(path, fy_document_root(second),
-                  "a second YAML document follows '---'; expected exactly one document per "
-                  "schema file");
-    root = fy_document_root(doc);
-    if (!root || !fy_node_is_mapping(root))
-        YAML_FAIL(path, root, "expected a mapping with keys sluice_schema and columns");
-    {
-        void *it = NULL;
-        struct fy_node_pair *p;
-        while ((p = fy_node_mapping_iterate(root, &it)) != NULL) {
-            const char *k = scalar_text(fy_node_pair_key(p));
-            if (!k || (strcmp(k, "columns") != 0 && strcmp(k, "sluice_schema") != 0))
-                YAML_FAIL(path, fy_node_pair_key(p),
-                          "unknown key '%s', expected sluice_schema or columns", k ? k : "");
-        }
-    }
+    SL_CALL(sl_io_yaml_open(path, SL_SCHEMA_MAX_BYTES, "schema file",
+                         "keys sluice_schema and columns", &f));
+    root = fy_document_root(f.doc);
+    SL_CALL(sl_io_yaml_known_keys(path, root, top, ""));
     ver = fy_node_mapping_lookup_by_string(root, "sluice_schema", FY_NT);
     if (ver) {
-        const char *t = scalar_text(ver);
+        const char *t = sl_io_yaml_scalar(ver);
         if (!t || strcmp(t, "1") != 0)
-            YAML_FAIL(path, ver, "expected sluice_schema: 1 (the only schema version)");
+            SL_IO_YAML_FAIL(path, ver, "expected sluice_schema: 1 (the only schema version)");
     }
     cols = fy_node_mapping_lookup_by_string(root, "columns", FY_NT);
     if (!cols || !fy_node_is_sequence(cols) || fy_node_sequence_item_count(cols) < 1)
-        YAML_FAIL(path, cols ? cols : root, "expected 'columns' to be a non-empty list");
+        SL_IO_YAML_FAIL(path, cols ? cols : root, "expected 'columns' to be a non-empty list");
     SL_CALL(sl_schema_create(fy_node_sequence_item_count(cols), &s));
     s->path = sl_strdup(path);
     SL_CHECK(s->path, SL_ERR_NOMEM, "out of memory");
@@ -777,23 +649,13 @@ sl_status sl_schema_load(const char *path, struct sl_schema **out)
                  s->name_line[later], s->name_col[later], s->cols[later].name, (int)earlier + 1);
     }
     if (s->id_col < 0)
-        YAML_FAIL(path, cols, "no column has type id, expected exactly one");
+        SL_IO_YAML_FAIL(path, cols, "no column has type id, expected exactly one");
     SL_CALL(sl_schema_check(s));
     *out = s;
     s = NULL;
 cleanup:
     sl_schema_destroy(&s);
-    if (second)
-        fy_parse_document_destroy(parser, second);
-    if (doc)
-        fy_parse_document_destroy(parser, doc);
-    if (parser)
-        fy_parser_destroy(parser);
-    if (diag)
-        fy_diag_destroy(diag);
-    if (fp)
-        fclose(fp);
-    sl_free(text);
+    sl_io_yaml_close(&f);
     return st;
 }
 

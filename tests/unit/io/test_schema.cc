@@ -321,7 +321,7 @@ TEST_F(SchemaYaml, Errors) {
     expect_error("sluice_schema: 2\ncolumns: []\n",
                  ":1:16: expected sluice_schema: 1 (the only schema version)");
     expect_error("colums:\n  - name: a\n",
-                 ":1:1: unknown key 'colums', expected sluice_schema or columns");
+                 ":1:1: unknown key 'colums', expected one of sluice_schema, columns");
     expect_error("columns: {name: a}\n", ":1:11: expected 'columns' to be a non-empty list");
     expect_error("columns: []\n", ": expected 'columns' to be a non-empty list");
     expect_error(kHead + "  - just a string\n",
