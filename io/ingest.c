@@ -26,8 +26,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <openssl/core_names.h>
-#include <openssl/evp.h>
 #include <openssl/rand.h>
 
 #include "engine/core/alloc.h"
@@ -37,6 +35,7 @@
 #include "io/cohort_impl.h"
 #include "io/csv.h"
 #include "io/format.h"
+#include "io/pseudonym_impl.h"
 #include "io/schema.h"
 #include "io/ssl_impl.h"
 
@@ -286,8 +285,7 @@ struct ingest {
     int inferring;
     int ncols, id_col;
     struct colstate *cs;        /* [ncols] */
-    EVP_MAC *mac;
-    EVP_MAC_CTX *mctx;          /* secret: keyed with the pseudonym key */
+    struct sl_pseudonymizer *pn;
     struct idtab ids;
     uint64_t id_seed;           /* random per run: id hashes cannot be precomputed */
     struct suspect *sus;
@@ -332,63 +330,15 @@ static void trim_blanks(const char **s, size_t *n)
         (*n)--;
 }
 
-/* HMAC-SHA-256(pseudonym key, id) into out (32 bytes, secret). */
-static sl_status pseudonym(struct ingest *g, const char *id, size_t n, unsigned char *out)
-{
-    sl_status st = SL_OK;
-    size_t outl = 0;
-    SL_CALL_SSL(EVP_MAC_init(g->mctx, NULL, 0, NULL), SL_ERR_CRYPTO, "cannot start HMAC");
-    SL_CALL_SSL(EVP_MAC_update(g->mctx, (const unsigned char *)id, n), SL_ERR_CRYPTO,
-                "cannot compute HMAC");
-    SL_CALL_SSL(EVP_MAC_final(g->mctx, out, &outl, SL_ID_BYTES), SL_ERR_CRYPTO,
-                "cannot finish HMAC");
-    SL_CHECK(outl == SL_ID_BYTES, SL_ERR_INTERNAL, "HMAC length %zu", outl);
-cleanup:
-    return st;
-}
-
-/* Derives the pseudonym key and keys the HMAC context with it; our copy of
- * the key is wiped as soon as OpenSSL holds it. */
+/* Keys the pseudonyms and draws the seed of the id fingerprints. */
 static sl_status setup_mac(struct ingest *g)
 {
     sl_status st = SL_OK;
-    char label[96];
-    OSSL_PARAM params[2];
-    struct sl_secbuf *pkey = NULL;
-
-    if (g->o->project)
-        snprintf(label, sizeof label, "pseudonym:%s", g->o->project);
-    else
-        snprintf(label, sizeof label, "pseudonym");
-    SL_CALL(sl_secbuf_create(SL_KEY_BYTES, &pkey));
-    SL_CALL(sl_kek_derive(g->o->kek, label, pkey->data));
-    g->mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
-    SL_CHECK(g->mac, SL_ERR_CRYPTO, "HMAC is not available from OpenSSL");
-    g->mctx = EVP_MAC_CTX_new(g->mac);
-    SL_CHECK(g->mctx, SL_ERR_NOMEM, "out of memory");
-    params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)"SHA256", 0);
-    params[1] = OSSL_PARAM_construct_end();
-    SL_CALL_SSL(EVP_MAC_init(g->mctx, pkey->data, SL_KEY_BYTES, params), SL_ERR_CRYPTO,
-                "cannot key the pseudonym HMAC");
+    SL_CALL(sl_pseudonymizer_create(g->o->kek, g->o->project, &g->pn));
     SL_CALL_SSL(RAND_bytes((unsigned char *)&g->id_seed, sizeof g->id_seed), SL_ERR_CRYPTO,
                 "cannot draw a random seed");
 cleanup:
-    sl_secbuf_destroy(&pkey);
     return st;
-}
-
-static int bad_project(const char *p)
-{
-    size_t n = strlen(p);
-    if (n == 0 || n > 64)
-        return 1;
-    for (size_t i = 0; i < n; i++) {
-        char c = p[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '.' || c == '_' || c == '-'))
-            return 1;
-    }
-    return 0;
 }
 
 /* Schema mode: the header must list the schema's columns in order. */
@@ -686,7 +636,7 @@ static sl_status confirm_duplicates(struct ingest *g)
         size_t n;
         const char *f = sl_csv_field(g->csv, g->id_col, &n);
         trim_blanks(&f, &n);
-        SL_CALL(pseudonym(g, f, n, (unsigned char *)macs->data + k * SL_ID_BYTES));
+        SL_CALL(sl_pseudonym(g->pn, f, n, (unsigned char *)macs->data + k * SL_ID_BYTES));
         k++;
     }
     qsort(g->sus, g->nsus, sizeof *g->sus, cmp_suspect);
@@ -823,7 +773,7 @@ static sl_status pass2(struct ingest *g, struct sl_cohort_writer *w, int64_t bat
                 trim_blanks(&f, &n);
                 SL_CHECK(n > 0 && !sl_csv_missing(g->csv, j), SL_ERR_IO,
                          "%s: the file changed during ingest", sl_csv_path(g->csv));
-                SL_CALL(pseudonym(g, f, n, dst));
+                SL_CALL(sl_pseudonym(g->pn, f, n, dst));
             } else {
                 SL_CALL(convert(g, j, dst));
             }
@@ -878,8 +828,7 @@ static void ingest_free(struct ingest *g)
     sl_free(g->cs);
     idtab_free(&g->ids);
     sl_free(g->sus);
-    EVP_MAC_CTX_free(g->mctx);
-    EVP_MAC_free(g->mac);
+    sl_pseudonymizer_destroy(&g->pn);
     sl_schema_destroy(&g->schema);
     sl_csv_close(&g->csv);
 }
@@ -899,7 +848,7 @@ sl_status sl_ingest(const struct sl_ingest_opts *o, struct sl_ingest_stats *stat
     g.id_col = -1;
     SL_CHECK(o && o->in && o->out && o->kek, SL_ERR_ARG,
              "ingest needs an input CSV, an output cohort and a key");
-    SL_CHECK(!o->project || !bad_project(o->project), SL_ERR_ARG,
+    SL_CHECK(!o->project || sl_project_name_ok(o->project), SL_ERR_ARG,
              "project name must be 1 to 64 letters, digits, '.', '_' or '-'");
     chunk_rows = o->chunk_rows > 0 ? o->chunk_rows : SL_DEFAULT_CHUNK_ROWS;
     SL_CHECK(chunk_rows <= SL_INGEST_MAX_CHUNK_ROWS, SL_ERR_ARG,
