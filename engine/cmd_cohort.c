@@ -13,12 +13,15 @@
 #include "engine/run.h"
 #include "io/cohort.h"
 #include "io/ingest.h"
+#include "io/omop.h"
 #include "io/inspect.h"
 #include "io/keys.h"
 
 static const char *ingest_usage =
     "usage: sluice ingest --key KEK --in EXPORT.csv --out COHORT.h5\n"
     "                     [--schema SCHEMA.yaml] [--project NAME] [--chunk-rows N] [--quiet]\n"
+    "       sluice ingest --key KEK --omop DIR --features SPEC.yaml --out COHORT.h5\n"
+    "                     [--project NAME] [--chunk-rows N] [--quiet]\n"
     "\n"
     "Encrypts a CSV export (header row; quoted fields; empty or NA = missing;\n"
     "UTF-8) into a cohort: one HDF5 dataset per column, every chunk sealed with\n"
@@ -28,7 +31,40 @@ static const char *ingest_usage =
     "Without --schema the column types are inferred and written beside the\n"
     "output as COHORT.schema.yaml: review it (types, sensitivity classes,\n"
     "public bounds) and pass it back with --schema. On any error nothing is\n"
-    "left behind.\n";
+    "left behind.\n"
+    "\n"
+    "With --omop, DIR holds OMOP CDM v5.4 tables as CSV (person.csv, and\n"
+    "observation_period, measurement, observation, condition_occurrence,\n"
+    "drug_exposure, procedure_occurrence or death as the spec needs them). The\n"
+    "feature spec turns each person's events into one row: person fields (gender,\n"
+    "age, year_of_birth, race, ethnicity) and, per concept set and window of\n"
+    "days around an index date, any | count | days_to_first, or latest |\n"
+    "earliest | mean | min | max of value_as_number. See docs/omop.md.\n";
+
+static int ingest_omop(const struct sl_omop_opts *o, const char *keyfile)
+{
+    struct sl_omop_opts oo = *o;
+    struct sl_omop_stats stats = {0};
+    struct sl_kek *kek = NULL;
+    sl_status st = sl_kek_load(keyfile, &kek);
+    if (st == SL_OK) {
+        oo.kek = kek;
+        st = sl_omop_ingest(&oo, &stats);
+    }
+    sl_kek_destroy(&kek);
+    if (st != SL_OK) {
+        fprintf(stderr, "sluice ingest: %s\n", sl_error_message());
+        fprintf(stderr, "sluice ingest: nothing was written\n");
+        return sl_exit_code(st);
+    }
+    printf("ingested %lld persons x %d columns into %s from %lld events in %.1f s\n",
+           (long long)stats.persons, stats.ncols, oo.out, (long long)stats.events,
+           stats.seconds);
+    if (stats.left_out > 0)
+        printf("left out %lld persons without an observation period (no index date)\n",
+               (long long)stats.left_out);
+    return 0;
+}
 
 int sl_cmd_ingest(int argc, char **argv)
 {
@@ -38,10 +74,13 @@ int sl_cmd_ingest(int argc, char **argv)
                                           {"schema", required_argument, NULL, 's'},
                                           {"project", required_argument, NULL, 'p'},
                                           {"chunk-rows", required_argument, NULL, 'c'},
+                                          {"omop", required_argument, NULL, 'm'},
+                                          {"features", required_argument, NULL, 'f'},
                                           {"quiet", no_argument, NULL, 'q'},
                                           {"help", no_argument, NULL, 'h'},
                                           {NULL, 0, NULL, 0}};
     struct sl_ingest_opts o = {0};
+    struct sl_omop_opts om = {0};
     struct sl_ingest_stats stats = {0};
     const char *keyfile = NULL;
     struct sl_kek *kek = NULL;
@@ -59,6 +98,8 @@ int sl_cmd_ingest(int argc, char **argv)
         case 'o': o.out = optarg; break;
         case 's': o.schema_path = optarg; break;
         case 'p': o.project = optarg; break;
+        case 'm': om.dir = optarg; break;
+        case 'f': om.spec = optarg; break;
         case 'q': o.progress = false; break;
         case 'c':
             o.chunk_rows = strtoll(optarg, &end, 10);
@@ -73,6 +114,22 @@ int sl_cmd_ingest(int argc, char **argv)
                     argv[optind - 1], ingest_usage);
             return 2;
         }
+    }
+    if (om.dir || om.spec) {
+        if (!keyfile || !om.dir || !om.spec || !o.out || o.in || o.schema_path ||
+            optind != argc) {
+            fprintf(stderr, "sluice ingest: --omop needs --features, --key and --out, and takes "
+                            "neither --in nor --schema\n%s",
+                    ingest_usage);
+            return 2;
+        }
+        om.out = o.out;
+        om.project = o.project;
+        om.chunk_rows = o.chunk_rows;
+        om.progress = o.progress;
+        if (sl_process_harden() != SL_OK)
+            fprintf(stderr, "sluice ingest: warning: %s\n", sl_error_message());
+        return ingest_omop(&om, keyfile);
     }
     if (!keyfile || !o.in || !o.out || optind != argc) {
         fprintf(stderr, "sluice ingest: --key, --in and --out are required\n%s", ingest_usage);

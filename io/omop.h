@@ -1,0 +1,108 @@
+/*
+ * omop.h: turning OMOP CDM v5.4 tables into an encrypted person-level cohort.
+ *
+ * Centres that keep their data in the OMOP Common Data Model export it as one
+ * CSV file per table, one row per clinical event. Analyses need one row per
+ * patient, so ingest pivots the event tables into features, as an operator's
+ * feature spec says, and seals the result like any other cohort. Nothing but
+ * the sealed cohort is written: the pivot happens in secret memory.
+ *
+ * The folder holds <table>.csv (or <TABLE>.csv) for each table the spec
+ * needs, with the CDM's column names in the header (any case, any order,
+ * other columns ignored): person (always), observation_period (for
+ * `index: observation_period_start`), measurement, observation,
+ * condition_occurrence, drug_exposure, procedure_occurrence, death.
+ *
+ * The feature spec (YAML):
+ *
+ *   sluice_omop: 1
+ *   index: observation_period_start     # or a date, e.g. 2020-01-01
+ *   features:
+ *     - name: sex
+ *       person: gender                  # gender | age | year_of_birth | race | ethnicity
+ *     - name: age
+ *       person: age                     # whole years: index year - year_of_birth
+ *       lower: 18                       # public bounds, as in a column schema
+ *       upper: 100
+ *     - name: hba1c
+ *       measurement: [3004410, 3005673] # concept ids (measurement_concept_id)
+ *       value: latest                   # latest | earliest | mean | min | max
+ *       unit: 8554                      # unit_concept_id to keep (optional)
+ *       from: -365                      # days relative to the index date,
+ *       to: 0                           #   both ends included, each optional
+ *     - name: diabetes
+ *       condition: [201826, 443238]     # value: any (default) | count | days_to_first
+ *       to: 0
+ *     - name: died
+ *       death: any                      # or a list of cause_concept_ids
+ *       value: days_to_first
+ *       from: 0
+ *
+ * Index date: `observation_period_start` is each person's earliest
+ * observation_period_start_date; persons without an observation period are
+ * left out (counted in the stats). A date gives every person that index.
+ *
+ * Sources and what a feature holds (one row per person of person.csv, in its
+ * order; events outside the window, of other concepts or, when `unit` is
+ * given, of another unit_concept_id do not count):
+ *   person: gender, race, ethnicity  categorical; labels are the concept ids
+ *                                    as text (gender: 8507 M, 8532 F), or the
+ *                                    feature's `labels` map {concept: label};
+ *                                    concept 0 and unlabelled ids are missing
+ *           age, year_of_birth       integer (age: the OHDSI convention)
+ *   measurement, observation (value_as_number):
+ *           latest, earliest         real: the value on the latest (earliest)
+ *                                    date; on one date the row with the larger
+ *                                    (smaller) <table>_id
+ *           mean, min, max           real, over the rows with a value
+ *   any source but person:
+ *           any                      categorical no | yes
+ *           count                    integer: matching rows
+ *           days_to_first            integer: days from the index date to the
+ *                                    earliest matching row, missing if none
+ * Value features ignore rows without a value and are missing when no row has
+ * one. Without `unit`, all values a feature takes must share one
+ * unit_concept_id (units are never mixed silently). Classes default to quasi
+ * for person fields and sensitive for the rest; `class` overrides.
+ *
+ * The cohort's id column is person_id, pseudonymised like `sluice ingest`
+ * does (HMAC of the id's canonical decimal text). Errors name the file, line
+ * and column (spec and CSV alike) and never show a value: a repeated
+ * person_id, an event for a person missing from person.csv, a missing or
+ * malformed id, concept, date or value, a missing table or column.
+ */
+#ifndef SL_IO_OMOP_H
+#define SL_IO_OMOP_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "engine/core/status.h"
+#include "io/keys.h"
+
+struct sl_omop_opts {
+    const char *dir;            /* folder of OMOP tables as CSV (borrowed) */
+    const char *spec;           /* feature spec YAML (borrowed) */
+    const char *out;            /* cohort to create; must not exist (borrowed) */
+    const struct sl_kek *kek;   /* centre key (secret, borrowed) */
+    const char *project;        /* per-project pseudonyms, or NULL */
+    int64_t chunk_rows;         /* rows per cohort chunk; <= 0: SL_DEFAULT_CHUNK_ROWS */
+    bool progress;              /* log rows read every few seconds */
+};
+
+struct sl_omop_stats {
+    int64_t persons;            /* rows written */
+    int64_t left_out;           /* persons without an index date */
+    int ncols;                  /* columns written, person_id included */
+    int64_t events;             /* rows read from the event tables */
+    double seconds;
+};
+
+/* Ingests o->dir into the encrypted cohort o->out. `stats` may be NULL; it is
+ * written only on success. SL_ERR_ARG for bad options, SL_ERR_EXISTS when the
+ * output exists, SL_ERR_IO for a table that cannot be read, SL_ERR_FORMAT for
+ * spec and table errors, and the cohort writer's codes; on any error nothing
+ * is left behind. Not collective; call sl_process_harden() first. */
+sl_status sl_omop_ingest(const struct sl_omop_opts *o, struct sl_omop_stats *stats);
+
+#endif
