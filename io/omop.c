@@ -1128,7 +1128,7 @@ sl_status sl_omop_ingest(const struct sl_omop_opts *o, struct sl_omop_stats *sta
             SL_CALL(read_events(&g, (enum source)s));
     SL_CALL(build_columns(&g, &cols));
     SL_CALL(write_cohort(&g, cols, chunk_rows, &written));
-    for (int i = 0; i < g.nf; i++)
+    for (int i = 0; i < g.nf && o->progress; i++)
         if (g.f[i].other_unit > 0)
             sl_log_info("feature '%s': %lld rows in another unit left out", g.f[i].name,
                         (long long)g.f[i].other_unit);

@@ -87,7 +87,8 @@ struct sl_omop_opts {
     const struct sl_kek *kek;   /* centre key (secret, borrowed) */
     const char *project;        /* per-project pseudonyms, or NULL */
     int64_t chunk_rows;         /* rows per cohort chunk; <= 0: SL_DEFAULT_CHUNK_ROWS */
-    bool progress;              /* log rows read every few seconds */
+    bool progress;              /* log rows read every few seconds, and rows of
+                                   other units left out per feature */
 };
 
 struct sl_omop_stats {
