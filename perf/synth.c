@@ -29,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "engine/core/alloc.h"
@@ -343,10 +344,249 @@ cleanup:
     return st;
 }
 
+/* ---- OMOP CDM tables ---- */
+
+/* One table being written: its file and buffer. */
+struct table_out {
+    struct out o;
+    char path[4096];
+    int created;
+};
+
+static sl_status table_open(struct table_out *t, const char *dir, const char *name,
+                            const char *header, int force)
+{
+    sl_status st = SL_OK;
+    int flags = O_WRONLY | O_CREAT | O_CLOEXEC | (force ? O_TRUNC : O_EXCL);
+
+    snprintf(t->path, sizeof t->path, "%s/%s.csv", dir, name);
+    t->o = (struct out){-1, NULL, 0, t->path};
+    t->o.buf = sl_malloc(SYNTH_BUF);
+    SL_CHECK(t->o.buf, SL_ERR_NOMEM, "out of memory");
+    t->o.fd = open(t->path, flags, 0600);
+    if (t->o.fd < 0 && errno == EEXIST)
+        SL_FAIL(SL_ERR_EXISTS, "%s already exists; refusing to overwrite it (use --force)",
+                t->path);
+    SL_CHECK(t->o.fd >= 0, SL_ERR_IO, "%s: cannot create: %s", t->path, strerror(errno));
+    t->created = 1;
+    put_str(&t->o, header);
+cleanup:
+    return st;
+}
+
+/* Flushes when fewer than 512 bytes are left (a row is shorter). */
+static sl_status table_room(struct table_out *t)
+{
+    return t->o.used + 512 > SYNTH_BUF ? out_flush(&t->o) : SL_OK;
+}
+
+static sl_status table_close(struct table_out *t, int ok)
+{
+    sl_status st = SL_OK;
+    if (ok && t->o.fd >= 0) {
+        SL_CALL(out_flush(&t->o));
+        SL_CHECK(close(t->o.fd) == 0, SL_ERR_IO, "%s: close failed: %s", t->path,
+                 strerror(errno));
+        t->o.fd = -1;
+    }
+cleanup:
+    if (t->o.fd >= 0)
+        close(t->o.fd);
+    t->o.fd = -1;
+    if ((!ok || st != SL_OK) && t->created)
+        unlink(t->path);
+    sl_free(t->o.buf);
+    t->o.buf = NULL;
+    return st;
+}
+
+enum { T_PERSON, T_OBS, T_MEAS, T_COND, T_DRUG, T_DEATH, NTABLES };
+
+/* OMOP standard concepts used by the generator. */
+enum {
+    C_MALE = 8507, C_FEMALE = 8532, C_WHITE = 8527, C_BLACK = 8516, C_ASIAN = 8515,
+    C_HBA1C = 3004410, C_BMI = 3038553, C_SBP = 3004249,
+    C_PERCENT = 8554, C_MMOL_MOL = 9579, C_KG_M2 = 9531, C_MMHG = 8876,
+    C_T2DM = 201826, C_HYPERTENSION = 320128, C_ASTHMA = 317009, C_METFORMIN = 1503297,
+    C_EHR = 32817
+};
+
+static void put_i64(struct out *o, int64_t v)
+{
+    if (v < 0) {
+        put_char(o, '-');
+        v = -v;
+    }
+    put_uint(o, (uint64_t)v, 1);
+}
+
+/* A measurement row: id, person, concept, date, value (NaN: empty), unit. */
+static void put_measurement(struct out *o, int64_t *id, int64_t person, int concept,
+                            int64_t day, double value, int dec, int unit)
+{
+    put_i64(o, ++*id);
+    put_char(o, ',');
+    put_i64(o, person);
+    put_char(o, ',');
+    put_i64(o, concept);
+    put_char(o, ',');
+    put_date(o, day);
+    put_char(o, ',');
+    if (!isnan(value))
+        put_fixed(o, value, dec);
+    put_char(o, ',');
+    put_i64(o, unit);
+    put_str(o, ",32817\n");
+}
+
+/* An event row of condition_occurrence or drug_exposure. */
+static void put_event(struct out *o, int64_t *id, int64_t person, int concept, int64_t day)
+{
+    put_i64(o, ++*id);
+    put_char(o, ',');
+    put_i64(o, person);
+    put_char(o, ',');
+    put_i64(o, concept);
+    put_char(o, ',');
+    put_date(o, day);
+    put_str(o, ",32817\n");
+}
+
+/* One person and their events: diabetics have higher HbA1c and BMI, get
+ * metformin and die more often; about 1 in 50 persons has no observation
+ * period; 1 in 10 HbA1c results is reported in mmol/mol. */
+static sl_status omop_person(struct table_out *t, struct rng *r, int64_t person, int64_t *ids)
+{
+    sl_status st = SL_OK;
+    int male = uniform(r) >= 0.51;
+    double ur = uniform(r);
+    int race = ur < 0.7 ? C_WHITE : ur < 0.85 ? C_BLACK : ur < 0.95 ? C_ASIAN : 0;
+    int64_t yob = (int64_t)nearbyint(clamp(1960.0 + 16.0 * normal(r), 1920, 2005));
+    int64_t start = 14610 + (int64_t)(uniform(r) * 2922.0); /* 2010..2017 */
+    int64_t end = start + 365 + (int64_t)(uniform(r) * 2500.0);
+    int diabetic = uniform(r) < 0.12 + 0.004 * (double)(2005 - yob > 40 ? 2005 - yob - 40 : 0);
+    int hypertensive = uniform(r) < 0.25;
+    int asthmatic = uniform(r) < 0.08;
+    int observed = uniform(r) >= 0.02;
+
+    SL_CALL(table_room(&t[T_PERSON]));
+    put_i64(&t[T_PERSON].o, person);
+    put_char(&t[T_PERSON].o, ',');
+    put_i64(&t[T_PERSON].o, male ? C_MALE : C_FEMALE);
+    put_char(&t[T_PERSON].o, ',');
+    put_i64(&t[T_PERSON].o, yob);
+    put_char(&t[T_PERSON].o, ',');
+    put_i64(&t[T_PERSON].o, race);
+    put_str(&t[T_PERSON].o, ",0\n");
+    if (!observed)
+        goto cleanup;
+    SL_CALL(table_room(&t[T_OBS]));
+    put_i64(&t[T_OBS].o, ++ids[T_OBS]);
+    put_char(&t[T_OBS].o, ',');
+    put_i64(&t[T_OBS].o, person);
+    put_char(&t[T_OBS].o, ',');
+    put_date(&t[T_OBS].o, start);
+    put_char(&t[T_OBS].o, ',');
+    put_date(&t[T_OBS].o, end);
+    put_str(&t[T_OBS].o, ",32817\n");
+
+    int nm = (int)(uniform(r) * (diabetic ? 7.0 : 4.0));
+    for (int k = 0; k < nm; k++) {
+        int64_t day = start - 700 + (int64_t)(uniform(r) * (double)(end - start + 700));
+        double hba1c = diabetic ? clamp(7.6 + 1.2 * normal(r), 5, 15)
+                                : clamp(5.4 + 0.45 * normal(r), 4, 9);
+        int mmol = uniform(r) < 0.1;
+        double value = uniform(r) < 0.05 ? NAN : mmol ? 10.929 * hba1c - 23.5 : hba1c;
+        SL_CALL(table_room(&t[T_MEAS]));
+        put_measurement(&t[T_MEAS].o, &ids[T_MEAS], person, C_HBA1C, day, value, 1,
+                        mmol ? C_MMOL_MOL : C_PERCENT);
+        SL_CALL(table_room(&t[T_MEAS]));
+        put_measurement(&t[T_MEAS].o, &ids[T_MEAS], person, C_BMI, day,
+                        clamp(26.0 + 2.5 * diabetic + 4.6 * normal(r), 14, 65), 1, C_KG_M2);
+        SL_CALL(table_room(&t[T_MEAS]));
+        put_measurement(&t[T_MEAS].o, &ids[T_MEAS], person, C_SBP, day,
+                        nearbyint(clamp(125.0 + 12.0 * hypertensive + 14.0 * normal(r), 75, 230)),
+                        0, C_MMHG);
+    }
+    const int conds[3] = {C_T2DM, C_HYPERTENSION, C_ASTHMA};
+    const int has[3] = {diabetic, hypertensive, asthmatic};
+    for (int c = 0; c < 3; c++) {
+        if (!has[c])
+            continue;
+        int64_t onset = start - 2000 + (int64_t)(uniform(r) * (double)(end - start + 2000));
+        int repeats = 1 + (int)(uniform(r) * 3.0);
+        for (int k = 0; k < repeats; k++) {
+            SL_CALL(table_room(&t[T_COND]));
+            put_event(&t[T_COND].o, &ids[T_COND], person, conds[c], onset + 180 * k);
+        }
+        if (c == 0 && uniform(r) < 0.8) {
+            SL_CALL(table_room(&t[T_DRUG]));
+            put_event(&t[T_DRUG].o, &ids[T_DRUG], person, C_METFORMIN, onset + 30);
+        }
+    }
+    if (uniform(r) < 0.03 + 0.05 * diabetic) {
+        SL_CALL(table_room(&t[T_DEATH]));
+        put_i64(&t[T_DEATH].o, person);
+        put_char(&t[T_DEATH].o, ',');
+        put_date(&t[T_DEATH].o, start + (int64_t)(uniform(r) * (double)(end - start)));
+        put_str(&t[T_DEATH].o, ",32817,\n");
+    }
+cleanup:
+    return st;
+}
+
+static sl_status generate_omop(const char *dir, int64_t persons, uint64_t seed, int force)
+{
+    static const char *const names[NTABLES] = {"person",         "observation_period",
+                                               "measurement",    "condition_occurrence",
+                                               "drug_exposure",  "death"};
+    static const char *const headers[NTABLES] = {
+        "person_id,gender_concept_id,year_of_birth,race_concept_id,ethnicity_concept_id\n",
+        "observation_period_id,person_id,observation_period_start_date,"
+        "observation_period_end_date,period_type_concept_id\n",
+        "measurement_id,person_id,measurement_concept_id,measurement_date,value_as_number,"
+        "unit_concept_id,measurement_type_concept_id\n",
+        "condition_occurrence_id,person_id,condition_concept_id,condition_start_date,"
+        "condition_type_concept_id\n",
+        "drug_exposure_id,person_id,drug_concept_id,drug_exposure_start_date,"
+        "drug_type_concept_id\n",
+        "person_id,death_date,death_type_concept_id,cause_concept_id\n"};
+    sl_status st = SL_OK;
+    struct table_out t[NTABLES];
+    int64_t ids[NTABLES] = {0};
+    struct rng r;
+    struct stat sb;
+
+    memset(t, 0, sizeof t);
+    for (int k = 0; k < NTABLES; k++)
+        t[k].o.fd = -1;
+    SL_CHECK(stat(dir, &sb) == 0 && S_ISDIR(sb.st_mode), SL_ERR_IO, "%s: not a folder", dir);
+    for (int k = 0; k < NTABLES; k++)
+        SL_CALL(table_open(&t[k], dir, names[k], headers[k], force));
+    rng_seed(&r, seed);
+    /* person ids: a seeded stride through 1..10*persons, unique, not in order */
+    uint64_t span = (uint64_t)persons * 10, mul = (next_u64(&r) % span) | 1;
+    while (mul % 2 == 0 || mul % 5 == 0)
+        mul = (mul + 2) % span;
+    for (int64_t i = 0; i < persons; i++)
+        SL_CALL(omop_person(t, &r, (int64_t)((mul * (uint64_t)i) % span) + 1, ids));
+cleanup:
+    for (int k = 0; k < NTABLES; k++) {
+        sl_status c = table_close(&t[k], st == SL_OK);
+        if (st == SL_OK)
+            st = c;
+    }
+    return st;
+}
+
 static void usage(FILE *f)
 {
     fputs("usage: sluice-synth --rows N --out FILE.csv [--seed S] [--wide K] [--force]\n"
+          "       sluice-synth --rows N --omop DIR [--seed S] [--force]\n"
           "  Writes N synthetic patients as CSV (deterministic for a given seed).\n"
+          "  --omop DIR  writes them as OMOP CDM v5.4 tables instead: person,\n"
+          "              observation_period, measurement, condition_occurrence,\n"
+          "              drug_exposure and death .csv in DIR (which must exist)\n"
           "  --wide K  adds K standard normal columns x1..xK (benchmarks)\n"
           "  --force   overwrite FILE.csv if it exists\n",
           f);
@@ -367,7 +607,7 @@ int main(int argc, char **argv)
 {
     long long rows = -1, wide = 0;
     unsigned long long seed = 1;
-    const char *out = NULL;
+    const char *out = NULL, *omop = NULL;
     int force = 0;
 
     for (int i = 1; i < argc; i++) {
@@ -406,18 +646,23 @@ int main(int argc, char **argv)
         } else if (strcmp(a, "--out") == 0 && v) {
             out = v;
             i++;
+        } else if (strcmp(a, "--omop") == 0 && v) {
+            omop = v;
+            i++;
         } else {
             fprintf(stderr, "sluice-synth: unknown or incomplete argument '%s'\n", a);
             usage(stderr);
             return 2;
         }
     }
-    if (rows < 1 || !out) {
-        fprintf(stderr, "sluice-synth: --rows and --out are required\n");
+    if (rows < 1 || !out == !omop || (omop && wide)) {
+        fprintf(stderr, "sluice-synth: --rows and one of --out and --omop are required "
+                        "(--wide only with --out)\n");
         usage(stderr);
         return 2;
     }
-    sl_status st = generate(out, rows, (uint64_t)seed, (int)wide, force);
+    sl_status st = omop ? generate_omop(omop, rows, (uint64_t)seed, force)
+                        : generate(out, rows, (uint64_t)seed, (int)wide, force);
     if (st != SL_OK) {
         fprintf(stderr, "sluice-synth: %s\n", sl_error_message());
         return 1;
