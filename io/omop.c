@@ -116,10 +116,11 @@ struct omop {
     int64_t np;             /* persons */
     struct sl_secbuf *pid;  /* int64 [np] clear person ids (secret) */
     int64_t *pline;         /* [np] line of each person in person.csv */
-    struct sl_secbuf *slots;/* int64 [nslots] person row + 1, 0 = empty */
+    struct sl_secbuf *slots;/* struct slot [nslots], open addressing (secret) */
     size_t nslots;
     struct sl_secbuf *pf[NPF]; /* int64 [np] person fields the spec needs */
     struct sl_secbuf *index;/* int32 [np] index date, SL_DATE_MISSING if none */
+    int64_t last_id, last_row;  /* the person found last (secret), row -1 if none */
     struct sl_pseudonymizer *pn;
     double t0, last_progress;
     int64_t events;
@@ -536,14 +537,21 @@ static uint64_t mix64(uint64_t h)
     return h;
 }
 
+/* A person in the lookup table: the id beside its row, so that a lookup
+ * touches one cache line. */
+struct slot {
+    int64_t id;
+    int64_t row1;           /* row + 1, 0 = empty */
+};
+
 /* Row of person `id`, or -1. */
 static int64_t person_find(const struct omop *g, int64_t id)
 {
-    const int64_t *slot = g->slots->data, *pid = g->pid->data;
+    const struct slot *slot = g->slots->data;
     size_t i = (size_t)mix64((uint64_t)id) & (g->nslots - 1);
-    while (slot[i]) {
-        if (pid[slot[i] - 1] == id)
-            return slot[i] - 1;
+    while (slot[i].row1) {
+        if (slot[i].id == id)
+            return slot[i].row1 - 1;
         i = (i + 1) & (g->nslots - 1);
     }
     return -1;
@@ -575,13 +583,14 @@ static sl_status read_persons(struct omop *g)
     while (g->nslots < (size_t)g->np * 2)
         g->nslots *= 2;
     SL_CALL(sl_secbuf_create((size_t)g->np * sizeof(int64_t), &g->pid));
-    SL_CALL(sl_secbuf_create(g->nslots * sizeof(int64_t), &g->slots));
+    SL_CALL(sl_secbuf_create(g->nslots * sizeof(struct slot), &g->slots));
     g->pline = sl_malloc((size_t)g->np * sizeof *g->pline);
     SL_CHECK(g->pline, SL_ERR_NOMEM, "out of memory for %lld persons", (long long)g->np);
     for (int k = 0; k < NPF; k++)
         if (g->need_pf[k])
             SL_CALL(sl_secbuf_create((size_t)g->np * sizeof(int64_t), &g->pf[k]));
-    int64_t *pid = g->pid->data, *slot = g->slots->data;
+    int64_t *pid = g->pid->data;
+    struct slot *slot = g->slots->data;
     for (;;) {
         SL_CALL(sl_csv_next(csv, &got));
         if (!got)
@@ -589,16 +598,16 @@ static sl_status read_persons(struct omop *g)
         SL_CHECK(r < g->np, SL_ERR_IO, "%s: the file changed during ingest", sl_csv_path(csv));
         SL_CALL(field_int(csv, idc, 0, &v, &miss));
         size_t i = (size_t)mix64((uint64_t)v) & (g->nslots - 1);
-        while (slot[i]) {
-            if (pid[slot[i] - 1] == v)
+        while (slot[i].row1) {
+            if (slot[i].id == v)
                 SL_FAIL(SL_ERR_FORMAT, "%s:%lld: person_id repeats line %lld, expected one row "
                                        "per person",
                         sl_csv_path(csv), (long long)sl_csv_line(csv),
-                        (long long)g->pline[slot[i] - 1]);
+                        (long long)g->pline[slot[i].row1 - 1]);
             i = (i + 1) & (g->nslots - 1);
         }
         pid[r] = v;
-        slot[i] = r + 1;
+        slot[i] = (struct slot){v, r + 1};
         g->pline[r] = sl_csv_line(csv);
         for (int k = 0; k < NPF; k++) {
             if (!g->need_pf[k])
@@ -617,14 +626,22 @@ cleanup:
     return st;
 }
 
-/* Reads the person of the current row: its row in person.csv, or an error. */
+/* Reads the person of the current row: its row in person.csv, or an error.
+ * Exports list a person's events together, so the last person found is
+ * tried first. */
 static sl_status row_person(struct omop *g, struct sl_csv *csv, int idc, int64_t *p)
 {
     sl_status st = SL_OK;
     int64_t v;
     int miss;
     SL_CALL(field_int(csv, idc, 0, &v, &miss));
+    if (g->last_row >= 0 && g->last_id == v) {
+        *p = g->last_row;
+        goto cleanup;
+    }
     *p = person_find(g, v);
+    g->last_id = v;
+    g->last_row = *p;
     if (*p < 0)
         st = sl_csv_field_error(csv, idc, SL_ERR_FORMAT,
                                 "no such person in person.csv, expected every event's person "
@@ -1107,6 +1124,7 @@ sl_status sl_omop_ingest(const struct sl_omop_opts *o, struct sl_omop_stats *sta
 
     memset(&g, 0, sizeof g);
     g.o = o;
+    g.last_row = -1;
     SL_CHECK(o && o->dir && o->spec && o->out && o->kek, SL_ERR_ARG,
              "OMOP ingest needs a folder of tables, a feature spec, an output cohort and a key");
     chunk_rows = o->chunk_rows > 0 ? o->chunk_rows : SL_DEFAULT_CHUNK_ROWS;
