@@ -61,7 +61,7 @@ static int ingest_omop(const struct sl_omop_opts *o, const char *keyfile)
            (long long)stats.persons, stats.ncols, oo.out, (long long)stats.events,
            stats.seconds);
     if (stats.left_out > 0)
-        printf("left out %lld persons without an observation period (no index date)\n",
+        printf("left out %lld persons without an index date\n",
                (long long)stats.left_out);
     return 0;
 }

@@ -109,8 +109,9 @@ struct omop {
     const struct sl_omop_opts *o;
     struct feature *f;
     int nf;
-    int index_obs;          /* index: observation_period_start */
-    int32_t index_date;
+    enum { INDEX_DATE, INDEX_OBSERVATION, INDEX_COHORT } index_kind;
+    int32_t index_date;     /* INDEX_DATE */
+    int64_t cohort_id;      /* INDEX_COHORT: cohort_definition_id */
     int need_pf[NPF];
     int need_src[NSRC];
     int64_t np;             /* persons */
@@ -413,11 +414,19 @@ static sl_status read_spec(struct omop *g)
         SL_IO_YAML_FAIL(path, n ? n : root, "expected sluice_omop: 1 (the only spec version)");
     n = fy_node_mapping_lookup_by_string(root, "index", FY_NT);
     t = sl_io_yaml_scalar(n);
-    if (t && strcmp(t, "observation_period_start") == 0)
-        g->index_obs = 1;
-    else if (!t || sl_parse_date(t, strlen(t), &g->index_date) != 0)
+    if (n && fy_node_is_mapping(n)) {
+        static const char *const index_keys[] = {"cohort", NULL};
+        SL_CALL(sl_io_yaml_known_keys(path, n, index_keys, " in 'index'"));
+        SL_CALL(read_int(path, fy_node_mapping_lookup_by_string(n, "cohort", FY_NT),
+                         "'cohort' in 'index' (a cohort_definition_id)", &g->cohort_id));
+        g->index_kind = INDEX_COHORT;
+    } else if (t && strcmp(t, "observation_period_start") == 0) {
+        g->index_kind = INDEX_OBSERVATION;
+    } else if (!t || sl_parse_date(t, strlen(t), &g->index_date) != 0) {
         SL_IO_YAML_FAIL(path, n ? n : root,
-                        "expected 'index' to be observation_period_start or a date YYYY-MM-DD");
+                        "expected 'index' to be observation_period_start, {cohort: ID} or a "
+                        "date YYYY-MM-DD");
+    }
     feats = fy_node_mapping_lookup_by_string(root, "features", FY_NT);
     if (!feats || !fy_node_is_sequence(feats) || fy_node_sequence_item_count(feats) < 1)
         SL_IO_YAML_FAIL(path, feats ? feats : root, "expected 'features' to be a non-empty list");
@@ -654,30 +663,42 @@ static sl_status read_index(struct omop *g)
 {
     sl_status st = SL_OK;
     struct sl_csv *csv = NULL;
-    int idc, dc, got;
-    int64_t p, rows = 0;
+    int idc, dc, cc = -1, got, miss;
+    int64_t p, def, rows = 0;
     int32_t d, *index;
 
     SL_CALL(sl_secbuf_create((size_t)g->np * sizeof(int32_t), &g->index));
     index = g->index->data;
     for (int64_t i = 0; i < g->np; i++)
-        index[i] = g->index_obs ? SL_DATE_MISSING : g->index_date;
-    if (!g->index_obs)
+        index[i] = g->index_kind == INDEX_DATE ? g->index_date : SL_DATE_MISSING;
+    if (g->index_kind == INDEX_DATE)
         goto cleanup;
-    SL_CALL(open_table(g, "observation_period", "index: observation_period_start reads it",
-                       &csv));
-    SL_CALL(find_column(csv, "person_id", &idc));
-    SL_CALL(find_column(csv, "observation_period_start_date", &dc));
+    if (g->index_kind == INDEX_OBSERVATION) {
+        SL_CALL(open_table(g, "observation_period", "index: observation_period_start reads it",
+                           &csv));
+        SL_CALL(find_column(csv, "person_id", &idc));
+        SL_CALL(find_column(csv, "observation_period_start_date", &dc));
+    } else {
+        SL_CALL(open_table(g, "cohort", "index: {cohort: ...} reads it", &csv));
+        SL_CALL(find_column(csv, "cohort_definition_id", &cc));
+        SL_CALL(find_column(csv, "subject_id", &idc));
+        SL_CALL(find_column(csv, "cohort_start_date", &dc));
+    }
     for (;;) {
         SL_CALL(sl_csv_next(csv, &got));
         if (!got)
             break;
+        if ((++rows & 0xFFFF) == 0)
+            progress(g, csv, rows, 0);
+        if (cc >= 0) {
+            SL_CALL(field_int(csv, cc, 0, &def, &miss));
+            if (def != g->cohort_id)
+                continue;
+        }
         SL_CALL(row_person(g, csv, idc, &p));
         SL_CALL(field_date(csv, dc, &d));
         if (index[p] == SL_DATE_MISSING || d < index[p])
             index[p] = d;
-        if ((++rows & 0xFFFF) == 0)
-            progress(g, csv, rows, 0);
     }
 cleanup:
     sl_csv_close(&csv);
@@ -1072,9 +1093,9 @@ static sl_status write_cohort(struct omop *g, const struct sl_colinfo *cols, int
         }
     }
     SL_CHECK(rows > 0, SL_ERR_FORMAT,
-             "%s: no person has an observation period, so none has an index date; expected at "
-             "least one",
-             g->o->dir);
+             "%s: no person has an index date (%s); expected at least one", g->o->dir,
+             g->index_kind == INDEX_COHORT ? "no subject of the cohort in cohort.csv"
+                                           : "no observation period in observation_period.csv");
     if (fill > 0)
         SL_CALL(sl_cohort_writer_append(w, fill, ptrs));
     SL_CALL(sl_cohort_writer_finish(w));

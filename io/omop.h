@@ -9,14 +9,14 @@
  *
  * The folder holds <table>.csv (or <TABLE>.csv) for each table the spec
  * needs, with the CDM's column names in the header (any case, any order,
- * other columns ignored): person (always), observation_period (for
- * `index: observation_period_start`), measurement, observation,
+ * other columns ignored): person (always), observation_period or cohort
+ * (for the index dates they give), measurement, observation,
  * condition_occurrence, drug_exposure, procedure_occurrence, death.
  *
  * The feature spec (YAML):
  *
  *   sluice_omop: 1
- *   index: observation_period_start     # or a date, e.g. 2020-01-01
+ *   index: observation_period_start     # or {cohort: 17}, or a date 2020-01-01
  *   features:
  *     - name: sex
  *       person: gender                  # gender | age | year_of_birth | race | ethnicity
@@ -39,8 +39,11 @@
  *       from: 0
  *
  * Index date: `observation_period_start` is each person's earliest
- * observation_period_start_date; persons without an observation period are
- * left out (counted in the stats). A date gives every person that index.
+ * observation_period_start_date; `{cohort: ID}` is each person's earliest
+ * cohort_start_date among the rows of cohort.csv (the results table that
+ * cohort tools such as ATLAS fill) with cohort_definition_id ID, whose
+ * subject_id is a person_id. Persons without an index date are left out
+ * (counted in the stats). A date gives every person that index.
  *
  * Sources and what a feature holds (one row per person of person.csv, in its
  * order; events outside the window, of other concepts or, when `unit` is

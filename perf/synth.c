@@ -400,7 +400,7 @@ cleanup:
     return st;
 }
 
-enum { T_PERSON, T_OBS, T_MEAS, T_COND, T_DRUG, T_DEATH, NTABLES };
+enum { T_PERSON, T_OBS, T_MEAS, T_COND, T_DRUG, T_DEATH, T_COHORT, NTABLES };
 
 /* OMOP standard concepts used by the generator. */
 enum {
@@ -519,6 +519,19 @@ static sl_status omop_person(struct table_out *t, struct rng *r, int64_t person,
             SL_CALL(table_room(&t[T_COND]));
             put_event(&t[T_COND].o, &ids[T_COND], person, conds[c], onset + 180 * k);
         }
+        /* cohort definitions 1 and 2: diabetes and hypertension from the
+         * first diagnosis to the end of observation */
+        if (c < 2 && onset <= end) {
+            SL_CALL(table_room(&t[T_COHORT]));
+            put_i64(&t[T_COHORT].o, c + 1);
+            put_char(&t[T_COHORT].o, ',');
+            put_i64(&t[T_COHORT].o, person);
+            put_char(&t[T_COHORT].o, ',');
+            put_date(&t[T_COHORT].o, onset);
+            put_char(&t[T_COHORT].o, ',');
+            put_date(&t[T_COHORT].o, end);
+            put_char(&t[T_COHORT].o, '\n');
+        }
         if (c == 0 && uniform(r) < 0.8) {
             SL_CALL(table_room(&t[T_DRUG]));
             put_event(&t[T_DRUG].o, &ids[T_DRUG], person, C_METFORMIN, onset + 30);
@@ -539,7 +552,8 @@ static sl_status generate_omop(const char *dir, int64_t persons, uint64_t seed, 
 {
     static const char *const names[NTABLES] = {"person",         "observation_period",
                                                "measurement",    "condition_occurrence",
-                                               "drug_exposure",  "death"};
+                                               "drug_exposure",  "death",
+                                               "cohort"};
     static const char *const headers[NTABLES] = {
         "person_id,gender_concept_id,year_of_birth,race_concept_id,ethnicity_concept_id\n",
         "observation_period_id,person_id,observation_period_start_date,"
@@ -550,7 +564,8 @@ static sl_status generate_omop(const char *dir, int64_t persons, uint64_t seed, 
         "condition_type_concept_id\n",
         "drug_exposure_id,person_id,drug_concept_id,drug_exposure_start_date,"
         "drug_type_concept_id\n",
-        "person_id,death_date,death_type_concept_id,cause_concept_id\n"};
+        "person_id,death_date,death_type_concept_id,cause_concept_id\n",
+        "cohort_definition_id,subject_id,cohort_start_date,cohort_end_date\n"};
     sl_status st = SL_OK;
     struct table_out t[NTABLES];
     int64_t ids[NTABLES] = {0};
@@ -586,7 +601,9 @@ static void usage(FILE *f)
           "  Writes N synthetic patients as CSV (deterministic for a given seed).\n"
           "  --omop DIR  writes them as OMOP CDM v5.4 tables instead: person,\n"
           "              observation_period, measurement, condition_occurrence,\n"
-          "              drug_exposure and death .csv in DIR (which must exist)\n"
+          "              drug_exposure, death and cohort (definitions 1 and 2:\n"
+          "              type 2 diabetes and hypertension from the first\n"
+          "              diagnosis) .csv in DIR (which must exist)\n"
           "  --wide K  adds K standard normal columns x1..xK (benchmarks)\n"
           "  --force   overwrite FILE.csv if it exists\n",
           f);

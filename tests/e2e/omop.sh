@@ -3,7 +3,8 @@
 # `sluice ingest --omop` pivots them with the demo's feature spec, a job
 # tabulates the features on 1 and 2 ranks, and SQLite, given the same CSV
 # files and the spec's rules written as SQL, must find the same persons, the
-# same cells and the same means. Also: the CLI's refusals and that a failed
+# same cells and the same means; then again with the population and index
+# dates of a cohort in the OMOP cohort table. Also: the CLI's refusals and that a failed
 # ingest leaves nothing behind.
 SPEC=$(cd "$(dirname "$0")/../.." && pwd)/demo/omop-features.yaml
 source "$(dirname "$0")/lib.sh"
@@ -112,4 +113,39 @@ for m, d, n in rows(sys.argv[4]):
 assert not got, got
 print("sluice and SQLite agree on", sys.argv[1], "and", sys.argv[3])
 PY
+
+# The population and index dates of an OMOP cohort (definition 1: type 2
+# diabetes from its first diagnosis), against the same in SQLite.
+sed 's/^index: .*/index: {cohort: 1}/' "$SPEC" >cohort-spec.yaml
+mv cohort.h5 by-observation.h5
+"$SL_BIN/sluice" ingest --quiet --key centre.kek --omop omop --features cohort-spec.yaml \
+  --out cohort.h5 >ingest2.out
+persons=$(sed -n 's/^ingested \([0-9]*\) persons x 12 columns.*/\1/p' ingest2.out)
+# Everyone in the cohort has the diagnosis on the index date (`to: 0`
+# includes it), so the filter keeps them all.
+cat >job2.yaml <<'YAML'
+cohort: cohort.h5
+filter: 'diabetes == "yes"'
+analyses:
+  - {type: crosstab, name: hypertension, rows: hypertension, cols: sex, margins: false}
+YAML
+run_job 2 job2.yaml in-cohort >job2.log 2>&1 || { cat job2.log; fail "job on the cohort"; }
+sqlite3 oracle.db <<'SQL'
+.mode csv
+.import omop/cohort.csv cohort
+CREATE TABLE idx2 AS SELECT subject_id AS person_id, MIN(cohort_start_date) AS d
+  FROM cohort WHERE cohort_definition_id = '1' GROUP BY subject_id;
+.output persons2.txt
+SELECT COUNT(*) FROM idx2;
+.output hypertension2.txt
+SELECT CASE WHEN EXISTS (SELECT 1 FROM condition_occurrence c WHERE c.person_id = i.person_id
+    AND c.condition_concept_id = '320128' AND c.condition_start_date <= i.d)
+    THEN 'yes' ELSE 'no' END AS hypertension,
+  CASE p.gender_concept_id WHEN '8532' THEN 'F' WHEN '8507' THEN 'M' END AS sex, COUNT(*)
+  FROM idx2 i JOIN person p ON p.person_id = i.person_id GROUP BY 1, 2 ORDER BY 1, 2;
+SQL
+[ "$(cat persons2.txt)" -eq "$persons" ] || fail "SQLite finds $(cat persons2.txt) in the cohort"
+tail -n +2 released/in-cohort/hypertension.csv | cut -d, -f1-3 | sort >sluice2.txt
+[ "$(wc -l <sluice2.txt)" -eq 4 ] || fail "hypertension by sex: $(cat sluice2.txt)"
+sort hypertension2.txt | cmp - sluice2.txt || fail "hypertension in the cohort differs"
 echo "e2e omop: ok"

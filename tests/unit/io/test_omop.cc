@@ -209,6 +209,46 @@ TEST_F(OmopTest, FixedIndexLabelsAndProjectPseudonyms) {
     EXPECT_EQ(at<int64_t>(col("hba1c_days"), 3), SL_INT_MISSING);
 }
 
+TEST_F(OmopTest, CohortTableGivesPopulationAndIndex) {
+    write_example();
+    write("cohort.csv",
+          "cohort_definition_id,subject_id,cohort_start_date,cohort_end_date\n"
+          "17,2,2013-06-01,2014-01-01\n"
+          "18,1,2001-01-01,2002-01-01\n"
+          "17,4,2012-01-01,2013-01-01\n"
+          "17,2,2012-12-31,2013-01-01\n");
+    sl_omop_stats stats{};
+    ASSERT_EQ(ingest("sluice_omop: 1\nindex: {cohort: 17}\nfeatures:\n"
+                     "  - {name: age, person: age}\n"
+                     "  - {name: dx, condition: [201826], value: days_to_first}\n",
+                     &stats),
+              SL_OK)
+        << last_error();
+    EXPECT_EQ(stats.persons, 2);
+    EXPECT_EQ(stats.left_out, 2);
+    load(out_);
+    ASSERT_EQ(sl_cohort_nrows(cohort_.get()), 2);
+    EXPECT_EQ(id_at(0), hmac("2"));
+    EXPECT_EQ(id_at(1), hmac("4"));
+    EXPECT_EQ(at<int64_t>(col("age"), 0), 2012 - 1980);  // the earlier of two entries
+    EXPECT_EQ(at<int64_t>(col("age"), 1), 2012 - 1990);
+    EXPECT_EQ(at<int64_t>(col("dx"), 0), 1);  // 2012-12-31 -> 2013-01-01
+    EXPECT_EQ(at<int64_t>(col("dx"), 1), SL_INT_MISSING);
+    frame_.reset();
+    cohort_.reset();
+    std::filesystem::remove(out_);
+
+    expect_error("sluice_omop: 1\nindex: {cohort: 99}\nfeatures:\n  - {name: a, person: age}\n",
+                 SL_ERR_FORMAT, "no person has an index date (no subject of the cohort");
+    expect_error("sluice_omop: 1\nindex: {cohort: x}\nfeatures:\n  - {name: a, person: age}\n",
+                 SL_ERR_FORMAT, "spec.yaml:2:17: expected an integer for 'cohort' in 'index'");
+    expect_error("sluice_omop: 1\nindex: {cohrt: 1}\nfeatures:\n  - {name: a, person: age}\n",
+                 SL_ERR_FORMAT, "spec.yaml:2:9: unknown key 'cohrt' in 'index'");
+    write("cohort.csv", "cohort_definition_id,subject_id,cohort_start_date\n17,5,2012-01-01\n");
+    expect_error("sluice_omop: 1\nindex: {cohort: 17}\nfeatures:\n  - {name: a, person: age}\n",
+                 SL_ERR_FORMAT, "cohort.csv:2: column 2 (subject_id): no such person");
+}
+
 TEST_F(OmopTest, UnitsAreNeverMixed) {
     write("person.csv", "person_id\n1\n2\n");
     write("measurement.csv",
