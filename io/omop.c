@@ -35,6 +35,7 @@
 #define OMOP_PROGRESS_SECONDS 2.0
 #define OMOP_SPEC_MAX_BYTES (4 << 20)
 #define OMOP_MAX_CONCEPTS 100000
+#define OMOP_MAX_EXPANDED 10000000
 
 enum source { SRC_PERSON, SRC_MEASUREMENT, SRC_OBSERVATION, SRC_CONDITION, SRC_DRUG,
               SRC_PROCEDURE, SRC_DEATH, NSRC };
@@ -90,6 +91,7 @@ struct feature {
     int64_t *concepts;      /* sorted; NULL with all_concepts */
     int nconcepts;
     int all_concepts;       /* death: any */
+    int descendants;        /* add the concepts' descendants (concept_ancestor) */
     int has_unit, has_from, has_to;
     int64_t unit, from, to;
     double lower, upper;
@@ -113,6 +115,7 @@ struct omop {
     int32_t index_date;     /* INDEX_DATE */
     int64_t cohort_id;      /* INDEX_COHORT: cohort_definition_id */
     int need_pf[NPF];
+    int need_ancestors;     /* some feature asks for descendants */
     int need_src[NSRC];
     int64_t np;             /* persons */
     struct sl_secbuf *pid;  /* int64 [np] clear person ids (secret) */
@@ -249,7 +252,7 @@ static sl_status read_feature(struct omop *g, const char *path, struct fy_node *
     static const char *const allowed[] = {"name",  "person", "measurement", "observation",
                                           "condition", "drug", "procedure", "death",
                                           "value", "unit", "from", "to", "lower", "upper",
-                                          "class", "labels", NULL};
+                                          "class", "labels", "descendants", NULL};
     sl_status st = SL_OK;
     struct feature *f = &g->f[i];
     struct fy_node *name_n, *src_n = NULL, *n;
@@ -299,7 +302,7 @@ static sl_status read_feature(struct omop *g, const char *path, struct fy_node *
                         f->name);
 
     if (f->src == SRC_PERSON) {
-        static const char *const no_keys[] = {"value", "unit", "from", "to"};
+        static const char *const no_keys[] = {"value", "unit", "from", "to", "descendants"};
         t = sl_io_yaml_scalar(src_n);
         f->field = NPF;
         for (int k = 0; t && k < NPF; k++)
@@ -318,6 +321,17 @@ static sl_status read_feature(struct omop *g, const char *path, struct fy_node *
         f->cls = SL_CLASS_QUASI;
     } else {
         SL_CALL(read_concepts(path, src_n, f));
+        if ((n = fy_node_mapping_lookup_by_string(m, "descendants", FY_NT)) != NULL) {
+            t = sl_io_yaml_scalar(n);
+            if (!t || (strcmp(t, "true") != 0 && strcmp(t, "false") != 0))
+                SL_IO_YAML_FAIL(path, n, "expected 'descendants' of feature '%s' to be true or "
+                                         "false",
+                                f->name);
+            if (f->all_concepts && t[0] == 't')
+                SL_IO_YAML_FAIL(path, n, "'descendants' needs a list of concepts, not any");
+            f->descendants = t[0] == 't';
+            g->need_ancestors |= f->descendants;
+        }
         f->agg = AGG_ANY;
         if ((n = fy_node_mapping_lookup_by_string(m, "value", FY_NT)) != NULL) {
             t = sl_io_yaml_scalar(n);
@@ -818,6 +832,83 @@ cleanup:
     return st;
 }
 
+/* Adds to each feature with `descendants` every descendant_concept_id of
+ * its listed concepts in concept_ancestor.csv (vocabulary, not patient
+ * data). */
+static sl_status expand_descendants(struct omop *g)
+{
+    sl_status st = SL_OK;
+    struct sl_csv *csv = NULL;
+    int ac, dc, got, miss;
+    int64_t anc, desc, rows = 0;
+    int64_t **extra = NULL;
+    int *nextra = NULL, *cap = NULL;
+    char why[160];
+
+    extra = sl_calloc((size_t)g->nf, sizeof *extra);
+    nextra = sl_calloc((size_t)g->nf, sizeof *nextra);
+    cap = sl_calloc((size_t)g->nf, sizeof *cap);
+    SL_CHECK(extra && nextra && cap, SL_ERR_NOMEM, "out of memory");
+    for (int i = 0; i < g->nf; i++)
+        if (g->f[i].descendants) {
+            snprintf(why, sizeof why, "feature '%s' at %s:%d:%d asks for descendants",
+                     g->f[i].name, g->o->spec, g->f[i].line, g->f[i].col);
+            break;
+        }
+    SL_CALL(open_table(g, "concept_ancestor", why, &csv));
+    SL_CALL(find_column(csv, "ancestor_concept_id", &ac));
+    SL_CALL(find_column(csv, "descendant_concept_id", &dc));
+    for (;;) {
+        SL_CALL(sl_csv_next(csv, &got));
+        if (!got)
+            break;
+        if ((++rows & 0xFFFF) == 0)
+            progress(g, csv, rows, 0);
+        SL_CALL(field_int(csv, ac, 0, &anc, &miss));
+        for (int i = 0; i < g->nf; i++) {
+            struct feature *f = &g->f[i];
+            if (!f->descendants ||
+                !bsearch(&anc, f->concepts, (size_t)f->nconcepts, sizeof anc, cmp_i64))
+                continue;
+            SL_CALL(field_int(csv, dc, 0, &desc, &miss));
+            SL_CHECK(f->nconcepts + nextra[i] < OMOP_MAX_EXPANDED, SL_ERR_FORMAT,
+                     "%s: feature '%s' has more than %d concepts with their descendants",
+                     sl_csv_path(csv), f->name, OMOP_MAX_EXPANDED);
+            if (nextra[i] == cap[i]) {
+                int nc = cap[i] ? 2 * cap[i] : 64;
+                int64_t *more = sl_realloc(extra[i], (size_t)nc * sizeof *more);
+                SL_CHECK(more, SL_ERR_NOMEM, "out of memory");
+                extra[i] = more;
+                cap[i] = nc;
+            }
+            extra[i][nextra[i]++] = desc;
+        }
+    }
+    for (int i = 0; i < g->nf; i++) {
+        struct feature *f = &g->f[i];
+        if (!nextra[i])
+            continue;
+        int64_t *all = sl_realloc(f->concepts, (size_t)(f->nconcepts + nextra[i]) * sizeof *all);
+        SL_CHECK(all, SL_ERR_NOMEM, "out of memory");
+        f->concepts = all;
+        memcpy(all + f->nconcepts, extra[i], (size_t)nextra[i] * sizeof *all);
+        int n = f->nconcepts + nextra[i], k = 0;
+        qsort(all, (size_t)n, sizeof *all, cmp_i64);
+        for (int j = 0; j < n; j++)
+            if (k == 0 || all[j] != all[k - 1])
+                all[k++] = all[j];
+        f->nconcepts = k;
+    }
+cleanup:
+    for (int i = 0; extra && i < g->nf; i++)
+        sl_free(extra[i]);
+    sl_free(extra);
+    sl_free(nextra);
+    sl_free(cap);
+    sl_csv_close(&csv);
+    return st;
+}
+
 static sl_status read_events(struct omop *g, enum source s)
 {
     sl_status st = SL_OK;
@@ -1157,6 +1248,8 @@ sl_status sl_omop_ingest(const struct sl_omop_opts *o, struct sl_omop_stats *sta
              "%s: not a folder; expected the folder of OMOP tables as CSV", o->dir);
     g.t0 = g.last_progress = now_seconds();
     SL_CALL(read_spec(&g));
+    if (g.need_ancestors)
+        SL_CALL(expand_descendants(&g));
     SL_CALL(sl_pseudonymizer_create(o->kek, o->project, &g.pn));
     SL_CALL(read_persons(&g));
     SL_CALL(read_index(&g));

@@ -10,7 +10,8 @@
  * The folder holds <table>.csv (or <TABLE>.csv) for each table the spec
  * needs, with the CDM's column names in the header (any case, any order,
  * other columns ignored): person (always), observation_period or cohort
- * (for the index dates they give), measurement, observation,
+ * (for the index dates they give), concept_ancestor (for descendants),
+ * measurement, observation,
  * condition_occurrence, drug_exposure, procedure_occurrence, death.
  *
  * The feature spec (YAML):
@@ -32,6 +33,7 @@
  *       to: 0                           #   both ends included, each optional
  *     - name: diabetes
  *       condition: [201826, 443238]     # value: any (default) | count | days_to_first
+ *       descendants: true               # and their descendants in concept_ancestor
  *       to: 0
  *     - name: died
  *       death: any                      # or a list of cause_concept_ids
@@ -63,6 +65,8 @@
  *           count                    integer: matching rows
  *           days_to_first            integer: days from the index date to the
  *                                    earliest matching row, missing if none
+ * `descendants: true` adds every descendant_concept_id of the listed
+ * concepts from concept_ancestor.csv (the OMOP vocabulary table) to the set.
  * Value features ignore rows without a value and are missing when no row has
  * one. Without `unit`, all values a feature takes must share one
  * unit_concept_id (units are never mixed silently). Classes default to quasi

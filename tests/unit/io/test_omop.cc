@@ -249,6 +249,39 @@ TEST_F(OmopTest, CohortTableGivesPopulationAndIndex) {
                  SL_ERR_FORMAT, "cohort.csv:2: column 2 (subject_id): no such person");
 }
 
+TEST_F(OmopTest, DescendantsFromConceptAncestor) {
+    write_example();
+    const std::string spec = "sluice_omop: 1\nindex: 2020-01-01\nfeatures:\n"
+                             "  - {name: t2dm, condition: [201826], value: count}\n"
+                             "  - {name: t2dm_all, condition: [201826], value: count, "
+                             "descendants: true}\n";
+    expect_error(spec, SL_ERR_IO,
+                 "concept_ancestor.csv: cannot open: No such file or directory (feature "
+                 "'t2dm_all' at ");
+    // 443238 descends from 201826; the other rows must not count: an ancestor
+    // of 201826, and a descendant of an unlisted concept.
+    write("concept_ancestor.csv",
+          "ancestor_concept_id,descendant_concept_id,min_levels_of_separation\n"
+          "201826,201826,0\n201826,443238,1\n1,201826,1\n443238,999,1\n");
+    ASSERT_EQ(ingest(spec), SL_OK) << last_error();
+    load(out_);
+    EXPECT_EQ(at<int64_t>(col("t2dm"), 1), 1);
+    EXPECT_EQ(at<int64_t>(col("t2dm_all"), 1), 2);
+    EXPECT_EQ(at<int64_t>(col("t2dm_all"), 0), 1);
+    frame_.reset();
+    cohort_.reset();
+    std::filesystem::remove(out_);
+    expect_error("sluice_omop: 1\nindex: 2020-01-01\nfeatures:\n"
+                 "  - {name: a, condition: [1], descendants: yes}\n",
+                 SL_ERR_FORMAT, "spec.yaml:4:44: expected 'descendants' of feature 'a' to be true");
+    expect_error("sluice_omop: 1\nindex: 2020-01-01\nfeatures:\n"
+                 "  - {name: a, death: any, descendants: true}\n",
+                 SL_ERR_FORMAT, "'descendants' needs a list of concepts, not any");
+    expect_error("sluice_omop: 1\nindex: 2020-01-01\nfeatures:\n"
+                 "  - {name: a, person: age, descendants: true}\n",
+                 SL_ERR_FORMAT, "'descendants' applies to event features");
+}
+
 TEST_F(OmopTest, UnitsAreNeverMixed) {
     write("person.csv", "person_id\n1\n2\n");
     write("measurement.csv",
