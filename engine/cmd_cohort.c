@@ -46,6 +46,7 @@ static int ingest_omop(const struct sl_omop_opts *o, const char *keyfile)
     struct sl_omop_opts oo = *o;
     struct sl_omop_stats stats = {0};
     struct sl_kek *kek = NULL;
+    struct sl_cohort *c = NULL;
     sl_status st = sl_kek_load(keyfile, &kek);
     if (st == SL_OK) {
         oo.kek = kek;
@@ -63,6 +64,15 @@ static int ingest_omop(const struct sl_omop_opts *o, const char *keyfile)
     if (stats.left_out > 0)
         printf("left out %lld persons without an index date\n",
                (long long)stats.left_out);
+    if (sl_cohort_open(oo.out, &c) == SL_OK) {
+        printf("persons with a value ('yes' for any):\n");
+        for (int i = 1; i < stats.ncols; i++)
+            printf("  %-24s %12lld%s\n", sl_cohort_col(c, i)->name,
+                   (long long)stats.present[i - 1],
+                   stats.present[i - 1] == 0 ? "   (none: check the concepts and unit)" : "");
+        sl_cohort_close(&c);
+    }
+    sl_omop_stats_clear(&stats);
     return 0;
 }
 

@@ -105,6 +105,7 @@ struct feature {
     int unit_known;         /* without `unit`: the unit of the first value */
     int64_t unit_seen, unit_line;
     int64_t other_unit;     /* rows left out for another unit */
+    int64_t present;        /* persons written with a value ('yes' for any) */
 };
 
 struct omop {
@@ -1104,8 +1105,9 @@ static int64_t year_of(int32_t days)
     return strtoll(text, NULL, 10);
 }
 
-/* Converts person p's feature i into dst. */
-static void convert(const struct omop *g, const struct feature *f, int64_t p, unsigned char *dst)
+/* Converts person p's feature f into dst; 1 when the value is present (for
+ * `any`: yes). */
+static int convert(const struct omop *g, const struct feature *f, int64_t p, unsigned char *dst)
 {
     if (f->src == SRC_PERSON) {
         int64_t x = ((const int64_t *)g->pf[f->field]->data)[p];
@@ -1114,11 +1116,11 @@ static void convert(const struct omop *g, const struct feature *f, int64_t p, un
             if (f->field == PF_AGE && x != SL_INT_MISSING)
                 v = year_of(((const int32_t *)g->index->data)[p]) - x;
             memcpy(dst, &v, sizeof v);
-        } else {
-            int32_t code = x == SL_INT_MISSING ? SL_CAT_MISSING : label_code(f, x);
-            memcpy(dst, &code, sizeof code);
+            return v != SL_INT_MISSING;
         }
-        return;
+        int32_t code = x == SL_INT_MISSING ? SL_CAT_MISSING : label_code(f, x);
+        memcpy(dst, &code, sizeof code);
+        return code != SL_CAT_MISSING;
     }
     int64_t n = ((const int64_t *)f->n->data)[p];
     switch (f->agg) {
@@ -1127,7 +1129,7 @@ static void convert(const struct omop *g, const struct feature *f, int64_t p, un
         memcpy(dst, &code, sizeof code);
         break;
     }
-    case AGG_COUNT: memcpy(dst, &n, sizeof n); break;
+    case AGG_COUNT: memcpy(dst, &n, sizeof n); return 1;
     case AGG_DAYS_TO_FIRST: {
         int64_t v = n > 0 ? ((const int32_t *)f->date->data)[p] : SL_INT_MISSING;
         memcpy(dst, &v, sizeof v);
@@ -1143,6 +1145,7 @@ static void convert(const struct omop *g, const struct feature *f, int64_t p, un
         break;
     }
     }
+    return n > 0;
 }
 
 static sl_status write_cohort(struct omop *g, const struct sl_colinfo *cols, int64_t chunk_rows,
@@ -1174,9 +1177,9 @@ static sl_status write_cohort(struct omop *g, const struct sl_colinfo *cols, int
                              (unsigned char *)bufs[0]->data + (size_t)fill * SL_ID_BYTES));
         sl_wipe(text, sizeof text);
         for (int i = 0; i < g->nf; i++)
-            convert(g, &g->f[i], p,
-                    (unsigned char *)bufs[i + 1]->data +
-                        (size_t)fill * sl_coltype_size(cols[i + 1].type));
+            g->f[i].present += convert(g, &g->f[i], p,
+                                       (unsigned char *)bufs[i + 1]->data +
+                                           (size_t)fill * sl_coltype_size(cols[i + 1].type));
         rows++;
         if (++fill == chunk_rows) {
             SL_CALL(sl_cohort_writer_append(w, fill, ptrs));
@@ -1226,6 +1229,12 @@ static void omop_free(struct omop *g)
     sl_pseudonymizer_destroy(&g->pn);
 }
 
+void sl_omop_stats_clear(struct sl_omop_stats *stats)
+{
+    sl_free(stats->present);
+    memset(stats, 0, sizeof *stats);
+}
+
 sl_status sl_omop_ingest(const struct sl_omop_opts *o, struct sl_omop_stats *stats)
 {
     sl_status st = SL_OK;
@@ -1265,6 +1274,10 @@ sl_status sl_omop_ingest(const struct sl_omop_opts *o, struct sl_omop_stats *sta
             sl_log_info("feature '%s': %lld rows in another unit left out", g.f[i].name,
                         (long long)g.f[i].other_unit);
     if (stats) {
+        stats->present = sl_malloc((size_t)g.nf * sizeof *stats->present);
+        SL_CHECK(stats->present, SL_ERR_NOMEM, "out of memory");
+        for (int i = 0; i < g.nf; i++)
+            stats->present[i] = g.f[i].present;
         stats->persons = written;
         stats->left_out = g.np - written;
         stats->ncols = g.nf + 1;

@@ -104,10 +104,16 @@ struct sl_omop_stats {
     int ncols;                  /* columns written, person_id included */
     int64_t events;             /* rows read from the event tables */
     double seconds;
+    int64_t *present;           /* [ncols - 1] per feature, persons written with a value
+                                   ('yes' for any): a feature that nobody has points at a
+                                   wrong concept or unit; sl_malloc'd */
 };
 
+/* Frees what the stats own and zeroes them. */
+void sl_omop_stats_clear(struct sl_omop_stats *stats);
+
 /* Ingests o->dir into the encrypted cohort o->out. `stats` may be NULL; it is
- * written only on success. SL_ERR_ARG for bad options, SL_ERR_EXISTS when the
+ * written only on success (release it with sl_omop_stats_clear). SL_ERR_ARG for bad options, SL_ERR_EXISTS when the
  * output exists, SL_ERR_IO for a table that cannot be read, SL_ERR_FORMAT for
  * spec and table errors, and the cohort writer's codes; on any error nothing
  * is left behind. Not collective; call sl_process_harden() first. */

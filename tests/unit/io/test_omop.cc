@@ -17,6 +17,14 @@ extern "C" {
 
 namespace {
 
+// Ingest stats that free what they own.
+struct Stats : sl_omop_stats {
+    Stats() : sl_omop_stats{} {}
+    ~Stats() { sl_omop_stats_clear(this); }
+    Stats(const Stats &) = delete;
+    Stats &operator=(const Stats &) = delete;
+};
+
 class OmopTest : public sltest::CohortTest {
 protected:
     sl_status run(const std::string &spec, sl_omop_stats *stats = nullptr, int64_t chunk_rows = 0,
@@ -127,12 +135,17 @@ features:
 
 TEST_F(OmopTest, HandWorkedExample) {
     write_example();
-    sl_omop_stats stats{};
+    Stats stats;
     ASSERT_EQ(ingest(kExampleSpec, &stats), SL_OK) << last_error();
     EXPECT_EQ(stats.persons, 3);
     EXPECT_EQ(stats.left_out, 1);  // person 4 has no observation period
     EXPECT_EQ(stats.ncols, 11);
     EXPECT_EQ(stats.events, 12);
+    // persons with a value: sex, age, race, hba1c, hba1c_first, hba1c_mean,
+    // hba1c_max, diabetes (yes), diabetes_n (a count is always there), died_days
+    ASSERT_NE(stats.present, nullptr);
+    EXPECT_EQ(std::vector<int64_t>(stats.present, stats.present + 10),
+              (std::vector<int64_t>{3, 3, 2, 2, 3, 3, 3, 2, 3, 1}));
     load(out_);
     ASSERT_EQ(sl_cohort_nrows(cohort_.get()), 3);
 
@@ -217,7 +230,7 @@ TEST_F(OmopTest, CohortTableGivesPopulationAndIndex) {
           "18,1,2001-01-01,2002-01-01\n"
           "17,4,2012-01-01,2013-01-01\n"
           "17,2,2012-12-31,2013-01-01\n");
-    sl_omop_stats stats{};
+    Stats stats;
     ASSERT_EQ(ingest("sluice_omop: 1\nindex: {cohort: 17}\nfeatures:\n"
                      "  - {name: age, person: age}\n"
                      "  - {name: dx, condition: [201826], value: days_to_first}\n",
@@ -333,7 +346,7 @@ TEST_F(OmopTest, TableErrorsNameFileLineAndColumn) {
     // Events of other concepts and of persons without an index are not read further.
     write("condition_occurrence.csv",
           "person_id,condition_concept_id,condition_start_date\n11,1,bad\n10,2,bad\n");
-    sl_omop_stats stats{};
+    Stats stats;
     ASSERT_EQ(ingest(spec, &stats), SL_OK) << last_error();
     EXPECT_EQ(stats.persons, 1);
     EXPECT_EQ(stats.left_out, 1);
@@ -464,7 +477,7 @@ TEST_F(OmopTest, GeneratedCohortMatchesNaiveFeatures) {
     write("observation_period.csv", obs.str());
     write("measurement.csv", meas.str());
     write("condition_occurrence.csv", cond.str());
-    sl_omop_stats stats{};
+    Stats stats;
     ASSERT_EQ(ingest(R"(sluice_omop: 1
 index: observation_period_start
 features:
