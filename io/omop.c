@@ -540,14 +540,49 @@ static sl_status field_int(struct sl_csv *csv, int col, int nullable, int64_t *v
     return st;
 }
 
+/* 1 when t[0, n) is a time of day HH:MM:SS, optionally with a fraction of a
+ * second and a trailing Z. */
+static int is_time(const char *t, size_t n)
+{
+    size_t i = 8;
+    if (n < 8 || t[2] != ':' || t[5] != ':')
+        return 0;
+    for (int k = 0; k < 8; k += 3)
+        if (t[k] < '0' || t[k] > '9' || t[k + 1] < '0' || t[k + 1] > '9')
+            return 0;
+    if ((t[0] - '0') * 10 + (t[1] - '0') > 23 || t[3] > '5' ||
+        (t[6] - '0') * 10 + (t[7] - '0') > 60)
+        return 0;
+    if (i < n && t[i] == '.') {
+        for (i++; i < n && t[i] >= '0' && t[i] <= '9'; i++)
+            ;
+        if (t[i - 1] == '.')
+            return 0;
+    }
+    if (i < n && t[i] == 'Z')
+        i++;
+    return i == n;
+}
+
+/* A date, YYYY-MM-DD, or a date and time (YYYY-MM-DD HH:MM:SS, or with a T,
+ * as databases export their date columns) of which the date counts. */
 static sl_status field_date(struct sl_csv *csv, int col, int32_t *v)
 {
+    static const char *const expected = "expected a date YYYY-MM-DD, optionally with a time";
     size_t n;
     const char *s = sl_csv_field(csv, col, &n);
     if (sl_csv_missing(csv, col))
-        return sl_csv_field_error(csv, col, SL_ERR_FORMAT, "missing, expected a date YYYY-MM-DD");
+        return sl_csv_field_error(csv, col, SL_ERR_FORMAT, "missing, %s", expected);
+    while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t'))
+        n--;
+    while (n > 0 && (*s == ' ' || *s == '\t')) {
+        s++;
+        n--;
+    }
+    if (n > 10 && (s[10] == ' ' || s[10] == 'T') && is_time(s + 11, n - 11))
+        n = 10;
     if (sl_parse_date(s, n, v) != 0)
-        return sl_csv_field_error(csv, col, SL_ERR_FORMAT, "expected a date YYYY-MM-DD");
+        return sl_csv_field_error(csv, col, SL_ERR_FORMAT, "%s", expected);
     return SL_OK;
 }
 

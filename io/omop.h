@@ -72,6 +72,9 @@
  * unit_concept_id (units are never mixed silently). Classes default to quasi
  * for person fields and sensitive for the rest; `class` overrides.
  *
+ * Dates are YYYY-MM-DD, or a date with a time (YYYY-MM-DD HH:MM:SS, or ISO
+ * 8601 with T, a fraction and Z), which counts by its date.
+ *
  * The cohort's id column is person_id, pseudonymised like `sluice ingest`
  * does (HMAC of the id's canonical decimal text). Errors name the file, line
  * and column (spec and CSV alike) and never show a value: a repeated

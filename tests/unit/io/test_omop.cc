@@ -73,14 +73,14 @@ void OmopTest::write_example() {
       "1,1,2010-01-01,2020-01-01,44814724\n"
       "2,2,2012-06-01,2020-01-01,44814724\n"
       "3,3,2011-01-01,2020-01-01,44814724\n"
-      "4,1,2005-03-01,2009-01-01,44814724\n");
+      "4,1,2005-03-01 00:00:00,2009-01-01,44814724\n");  // as some databases export dates
     write("measurement.csv",
       "measurement_id,person_id,measurement_concept_id,measurement_date,value_as_number,"
       "unit_concept_id\n"
       "1,1,3004410,2004-05-01,6.5,8554\n"
       "2,1,3004410,2005-01-01,7.0,8554\n"
       "4,2,3004410,2012-01-01,6.1,8554\n"
-      "3,2,3004410,2012-01-01,5.9,8554\n"
+      "3,2,3004410,2012-01-01T08:30:00.250Z,5.9,8554\n"
       "5,3,3004410,2012-01-01,9.9,8554\n"
       "6,3,999,2010-01-01,,\n"
       "7,2,3004410,2012-02-01,,8554\n");
@@ -327,6 +327,14 @@ TEST_F(OmopTest, TableErrorsNameFileLineAndColumn) {
     expect_error(spec, SL_ERR_FORMAT,
                  "observation_period.csv:2: column 2 (observation_period_start_date): expected "
                  "a date YYYY-MM-DD");
+    for (const char *bad : {"2020-01-01 24:00:00", "2020-01-01 12:00", "2020-01-01T12:00:61",
+                            "2020-01-01 12:00:00.", "2020-01-01x12:00:00"}) {
+        write("observation_period.csv",
+              std::string("person_id,observation_period_start_date\n10,") + bad + "\n");
+        expect_error(spec, SL_ERR_FORMAT,
+                     "observation_period.csv:2: column 2 (observation_period_start_date): "
+                     "expected a date YYYY-MM-DD, optionally with a time");
+    }
     write("observation_period.csv", "person_id,observation_period_start_date\n10,2020-01-01\n");
     expect_error(spec, SL_ERR_IO,
                  "condition_occurrence.csv: cannot open: No such file or directory (feature 'dx' "
