@@ -40,7 +40,14 @@
 enum source { SRC_PERSON, SRC_MEASUREMENT, SRC_OBSERVATION, SRC_CONDITION, SRC_DRUG,
               SRC_PROCEDURE, SRC_DEATH, NSRC };
 enum agg { AGG_ANY, AGG_COUNT, AGG_DAYS_TO_FIRST, AGG_LATEST, AGG_EARLIEST, AGG_MEAN, AGG_MIN,
-           AGG_MAX, NAGG };
+           AGG_MAX, AGG_LATEST_CONCEPT, NAGG };
+
+/* value_as_number features, and those that keep the latest or earliest row. */
+static int numeric_value(enum agg a) { return a >= AGG_LATEST && a <= AGG_MAX; }
+static int keeps_row(enum agg a)
+{
+    return a == AGG_LATEST || a == AGG_EARLIEST || a == AGG_LATEST_CONCEPT;
+}
 enum pfield { PF_GENDER, PF_AGE, PF_YOB, PF_RACE, PF_ETHNICITY, NPF };
 
 /* What each source is called in the spec, and its table's columns. */
@@ -53,14 +60,17 @@ struct table_desc {
     const char *date;       /* event date */
     const char *value;      /* value_as_number, or NULL */
     const char *unit;       /* unit_concept_id, or NULL */
+    const char *value_concept; /* value_as_concept_id, or NULL */
 };
 
 static const struct table_desc tables[NSRC] = {
     [SRC_PERSON] = {"person", "person", NULL, NULL, 0, NULL, NULL, NULL},
     [SRC_MEASUREMENT] = {"measurement", "measurement", "measurement_id", "measurement_concept_id",
-                         0, "measurement_date", "value_as_number", "unit_concept_id"},
+                         0, "measurement_date", "value_as_number", "unit_concept_id",
+                         "value_as_concept_id"},
     [SRC_OBSERVATION] = {"observation", "observation", "observation_id", "observation_concept_id",
-                         0, "observation_date", "value_as_number", "unit_concept_id"},
+                         0, "observation_date", "value_as_number", "unit_concept_id",
+                         "value_as_concept_id"},
     [SRC_CONDITION] = {"condition", "condition_occurrence", "condition_occurrence_id",
                        "condition_concept_id", 0, "condition_start_date", NULL, NULL},
     [SRC_DRUG] = {"drug", "drug_exposure", "drug_exposure_id", "drug_concept_id", 0,
@@ -70,8 +80,8 @@ static const struct table_desc tables[NSRC] = {
     [SRC_DEATH] = {"death", "death", NULL, "cause_concept_id", 1, "death_date", NULL, NULL},
 };
 
-static const char *const agg_names[NAGG] = {"any",    "count", "days_to_first", "latest",
-                                            "earliest", "mean", "min",          "max"};
+static const char *const agg_names[NAGG] = {"any",  "count", "days_to_first", "latest", "earliest",
+                                            "mean", "min",   "max",           "latest_concept"};
 static const char *const pf_names[NPF] = {"gender", "age", "year_of_birth", "race", "ethnicity"};
 static const char *const pf_columns[NPF] = {"gender_concept_id", "year_of_birth",
                                             "year_of_birth", "race_concept_id",
@@ -101,7 +111,7 @@ struct feature {
     char **levels;          /* categorical output labels */
     int32_t nlevels;
     /* per-person state (secret) */
-    struct sl_secbuf *n, *val, *date, *tie;
+    struct sl_secbuf *n, *val, *cv, *date, *tie; /* cv: latest value_as_concept_id */
     int unit_known;         /* without `unit`: the unit of the first value */
     int64_t unit_seen, unit_line;
     int64_t other_unit;     /* rows left out for another unit */
@@ -343,7 +353,8 @@ static sl_status read_feature(struct omop *g, const char *path, struct fy_node *
             if (f->agg == NAGG)
                 SL_IO_YAML_FAIL(path, n,
                                 "expected 'value' of feature '%s' to be any, count, "
-                                "days_to_first, latest, earliest, mean, min or max",
+                                "days_to_first, latest, earliest, mean, min, max or "
+                                "latest_concept",
                                 f->name);
             if (f->agg >= AGG_LATEST && !tables[f->src].value)
                 SL_IO_YAML_FAIL(path, n,
@@ -354,6 +365,8 @@ static sl_status read_feature(struct omop *g, const char *path, struct fy_node *
         if ((n = fy_node_mapping_lookup_by_string(m, "unit", FY_NT)) != NULL) {
             if (!tables[f->src].unit)
                 SL_IO_YAML_FAIL(path, n, "'unit' applies to measurement and observation features");
+            if (f->agg == AGG_LATEST_CONCEPT)
+                SL_IO_YAML_FAIL(path, n, "'unit' applies to numbers, not to latest_concept");
             SL_CALL(read_int(path, n, "'unit' (a unit_concept_id)", &f->unit));
             f->has_unit = 1;
         }
@@ -372,11 +385,13 @@ static sl_status read_feature(struct omop *g, const char *path, struct fy_node *
     }
 
     {
-        int categorical = (f->src == SRC_PERSON && f->field != PF_AGE && f->field != PF_YOB) ||
-                          (f->src != SRC_PERSON && f->agg == AGG_ANY);
+        int concepts = (f->src == SRC_PERSON && f->field != PF_AGE && f->field != PF_YOB) ||
+                       (f->src != SRC_PERSON && f->agg == AGG_LATEST_CONCEPT);
+        int categorical = concepts || (f->src != SRC_PERSON && f->agg == AGG_ANY);
         n = fy_node_mapping_lookup_by_string(m, "labels", FY_NT);
-        if (n && !(f->src == SRC_PERSON && categorical))
-            SL_IO_YAML_FAIL(path, n, "'labels' applies to gender, race and ethnicity features");
+        if (n && !concepts)
+            SL_IO_YAML_FAIL(path, n, "'labels' applies to gender, race, ethnicity and "
+                                     "latest_concept features");
         if (n)
             SL_CALL(read_labels(path, n, f));
         if (categorical) {
@@ -761,11 +776,13 @@ static sl_status feature_state(struct feature *f, int64_t np)
     if (f->src == SRC_PERSON)
         goto cleanup;
     SL_CALL(sl_secbuf_create((size_t)np * sizeof(int64_t), &f->n));
-    if (f->agg >= AGG_LATEST)
+    if (numeric_value(f->agg))
         SL_CALL(sl_secbuf_create((size_t)np * sizeof(double), &f->val));
-    if (f->agg == AGG_LATEST || f->agg == AGG_EARLIEST || f->agg == AGG_DAYS_TO_FIRST)
+    if (f->agg == AGG_LATEST_CONCEPT)
+        SL_CALL(sl_secbuf_create((size_t)np * sizeof(int64_t), &f->cv));
+    if (keeps_row(f->agg) || f->agg == AGG_DAYS_TO_FIRST)
         SL_CALL(sl_secbuf_create((size_t)np * sizeof(int32_t), &f->date));
-    if (f->agg == AGG_LATEST || f->agg == AGG_EARLIEST)
+    if (keeps_row(f->agg))
         SL_CALL(sl_secbuf_create((size_t)np * sizeof(int64_t), &f->tie));
 cleanup:
     return st;
@@ -792,20 +809,25 @@ static sl_status fold(struct feature *f, struct sl_csv *csv, const int *cols, in
 {
     sl_status st = SL_OK;
     int64_t *n = f->n->data;
-    int64_t unit = 0, rowid = 0;
+    int64_t unit = 0, rowid = 0, cval = 0;
     int miss, unit_miss = 1;
     double v = NAN;
 
     if ((f->has_from && rel < f->from) || (f->has_to && rel > f->to))
         goto cleanup;
-    if (cols[4] >= 0 && (f->has_unit || f->agg >= AGG_LATEST)) {
+    if (cols[4] >= 0 && (f->has_unit || numeric_value(f->agg))) {
         SL_CALL(field_int(csv, cols[4], 1, &unit, &unit_miss));
         if (f->has_unit && (unit_miss || unit != f->unit)) {
             f->other_unit++;
             goto cleanup;
         }
     }
-    if (f->agg >= AGG_LATEST) {
+    if (f->agg == AGG_LATEST_CONCEPT) {
+        SL_CALL(field_int(csv, cols[1], 1, &cval, &miss));
+        if (miss || cval == 0) /* 0: no matching concept */
+            goto cleanup;
+    }
+    if (numeric_value(f->agg)) {
         size_t len;
         const char *s = sl_csv_field(csv, cols[3], &len);
         if (sl_csv_missing(csv, cols[3]))
@@ -838,17 +860,20 @@ static sl_status fold(struct feature *f, struct sl_csv *csv, const int *cols, in
         break;
     }
     case AGG_LATEST:
-    case AGG_EARLIEST: {
+    case AGG_EARLIEST:
+    case AGG_LATEST_CONCEPT: {
         int32_t *d = f->date->data;
         int64_t *tie = f->tie->data;
-        double *val = f->val->data;
-        int later = f->agg == AGG_LATEST;
+        int later = f->agg != AGG_EARLIEST;
         SL_CALL(field_int(csv, cols[0], 0, &rowid, &miss));
         if (n[p] == 0 || (later ? rel > d[p] : rel < d[p]) ||
             (rel == d[p] && (later ? rowid > tie[p] : rowid < tie[p]))) {
             d[p] = rel;
             tie[p] = rowid;
-            val[p] = v;
+            if (f->agg == AGG_LATEST_CONCEPT)
+                ((int64_t *)f->cv->data)[p] = cval;
+            else
+                ((double *)f->val->data)[p] = v;
         }
         n[p]++;
         break;
@@ -990,11 +1015,13 @@ static sl_status read_events(struct omop *g, enum source s)
         const struct feature *f = &g->f[i];
         if (f->src != s)
             continue;
-        if ((f->agg == AGG_LATEST || f->agg == AGG_EARLIEST) && cols[0] < 0)
+        if (keeps_row(f->agg) && cols[0] < 0)
             SL_CALL(find_column(csv, t->row_id, &cols[0]));
-        if (f->agg >= AGG_LATEST && cols[3] < 0)
+        if (f->agg == AGG_LATEST_CONCEPT && cols[1] < 0)
+            SL_CALL(find_column(csv, t->value_concept, &cols[1]));
+        if (numeric_value(f->agg) && cols[3] < 0)
             SL_CALL(find_column(csv, t->value, &cols[3]));
-        if ((f->agg >= AGG_LATEST || f->has_unit) && cols[4] < 0)
+        if ((numeric_value(f->agg) || f->has_unit) && cols[4] < 0)
             SL_CALL(find_column(csv, t->unit, &cols[4]));
     }
     for (;;) {
@@ -1039,19 +1066,22 @@ cleanup:
 
 /* ---- output ---- */
 
-/* Levels of a person categorical field without `labels`: its concept ids
- * (0 and missing excluded), in numeric order, as text. */
+/* Levels of a concept-valued feature without `labels`: the concept ids the
+ * persons written hold (0 and missing excluded), in numeric order, as text. */
 static sl_status concept_levels(struct omop *g, struct feature *f)
 {
     sl_status st = SL_OK;
-    const int64_t *x = g->pf[f->field]->data;
+    const int64_t *x = f->src == SRC_PERSON ? g->pf[f->field]->data : f->cv->data;
+    const int64_t *has = f->src == SRC_PERSON ? NULL : f->n->data;
+    const int32_t *index = g->index->data;
     struct sl_secbuf *tmp = NULL;
     int64_t n = 0;
 
     SL_CALL(sl_secbuf_create((size_t)g->np * sizeof(int64_t), &tmp));
     int64_t *c = tmp->data;
     for (int64_t i = 0; i < g->np; i++)
-        if (x[i] != SL_INT_MISSING && x[i] != 0)
+        if (index[i] != SL_DATE_MISSING && (!has || has[i] > 0) && x[i] != SL_INT_MISSING &&
+            x[i] != 0)
             c[n++] = x[i];
     qsort(c, (size_t)n, sizeof *c, cmp_i64);
     for (int64_t i = 0; i < n; i++) {
@@ -1105,8 +1135,8 @@ static sl_status build_columns(struct omop *g, struct sl_colinfo **out)
         c->cls = f->cls;
         c->lower = f->lower;
         c->upper = f->upper;
-        if (f->src == SRC_PERSON) {
-            if (f->field == PF_AGE || f->field == PF_YOB) {
+        if (f->src == SRC_PERSON || f->agg == AGG_LATEST_CONCEPT) {
+            if (f->src == SRC_PERSON && (f->field == PF_AGE || f->field == PF_YOB)) {
                 c->type = SL_COL_INT;
                 continue;
             }
@@ -1118,7 +1148,7 @@ static sl_status build_columns(struct omop *g, struct sl_colinfo **out)
             SL_CALL(add_level(f, "no", &code));
             SL_CALL(add_level(f, "yes", &code));
         } else {
-            c->type = f->agg >= AGG_LATEST ? SL_COL_REAL : SL_COL_INT;
+            c->type = numeric_value(f->agg) ? SL_COL_REAL : SL_COL_INT;
             continue;
         }
         c->type = SL_COL_CAT;
@@ -1165,6 +1195,11 @@ static int convert(const struct omop *g, const struct feature *f, int64_t p, uns
         break;
     }
     case AGG_COUNT: memcpy(dst, &n, sizeof n); return 1;
+    case AGG_LATEST_CONCEPT: {
+        int32_t code = n > 0 ? label_code(f, ((const int64_t *)f->cv->data)[p]) : SL_CAT_MISSING;
+        memcpy(dst, &code, sizeof code);
+        return code != SL_CAT_MISSING;
+    }
     case AGG_DAYS_TO_FIRST: {
         int64_t v = n > 0 ? ((const int32_t *)f->date->data)[p] : SL_INT_MISSING;
         memcpy(dst, &v, sizeof v);
@@ -1251,6 +1286,7 @@ static void omop_free(struct omop *g)
         sl_free(f->levels);
         sl_secbuf_destroy(&f->n);
         sl_secbuf_destroy(&f->val);
+        sl_secbuf_destroy(&f->cv);
         sl_secbuf_destroy(&f->date);
         sl_secbuf_destroy(&f->tie);
     }

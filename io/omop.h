@@ -28,6 +28,7 @@
  *     - name: hba1c
  *       measurement: [3004410, 3005673] # concept ids (measurement_concept_id)
  *       value: latest                   # latest | earliest | mean | min | max
+ *                                       #   | latest_concept
  *       unit: 8554                      # unit_concept_id to keep (optional)
  *       from: -365                      # days relative to the index date,
  *       to: 0                           #   both ends included, each optional
@@ -60,6 +61,9 @@
  *                                    date; on one date the row with the larger
  *                                    (smaller) <table>_id
  *           mean, min, max           real, over the rows with a value
+ *           latest_concept           categorical: value_as_concept_id on the
+ *                                    latest date (ties as for latest; 0 is no
+ *                                    value), labelled like race, `labels` too
  *   any source but person:
  *           any                      categorical no | yes
  *           count                    integer: matching rows

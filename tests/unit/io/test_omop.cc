@@ -295,6 +295,52 @@ TEST_F(OmopTest, DescendantsFromConceptAncestor) {
                  SL_ERR_FORMAT, "'descendants' applies to event features");
 }
 
+TEST_F(OmopTest, LatestConceptValue) {
+    // Smoking status as OMOP records it: observation rows whose value is a
+    // concept (45879404 never, 45883458 former, 45881517 current smoker).
+    write("person.csv", "person_id\n1\n2\n3\n4\n");
+    write("observation.csv",
+          "observation_id,person_id,observation_concept_id,observation_date,"
+          "value_as_concept_id,value_as_number\n"
+          "1,1,43054909,2019-01-01,45881517,\n"
+          "2,1,43054909,2019-06-01,45883458,\n"
+          "3,2,43054909,2019-06-01,45881517,\n"
+          "5,2,43054909,2019-06-01,45879404,\n"
+          "4,2,43054909,2019-06-01,45883458,\n"
+          "6,3,43054909,2018-01-01,0,\n"
+          "7,3,43054909,2017-01-01,45879404,\n"
+          "8,4,43054909,2021-01-01,45881517,\n"
+          "9,4,43054909,2019-01-01,,12\n");
+    const std::string head = "sluice_omop: 1\nindex: 2020-01-01\nfeatures:\n"
+                             "  - {name: smoking, observation: 43054909, value: latest_concept,"
+                             " to: 0";
+    ASSERT_EQ(ingest(head + "}\n"), SL_OK) << last_error();
+    load(out_);
+    int c = col("smoking");
+    EXPECT_EQ(sl_cohort_col(cohort_.get(), c)->type, SL_COL_CAT);
+    EXPECT_EQ(levels(c), (std::vector<std::string>{"45879404", "45883458"}));
+    EXPECT_EQ(at<int32_t>(c, 0), 1);  // the later of two dates
+    EXPECT_EQ(at<int32_t>(c, 1), 0);  // three on one date: the largest observation_id
+    EXPECT_EQ(at<int32_t>(c, 2), 0);  // concept 0 (no matching concept) is no value
+    EXPECT_EQ(at<int32_t>(c, 3), SL_CAT_MISSING);  // after the index, or without a concept
+    frame_.reset();
+    cohort_.reset();
+    std::filesystem::remove(out_);
+    ASSERT_EQ(ingest(head + ", labels: {45879404: never, 45883458: former, 45881517: current}}\n"),
+              SL_OK)
+        << last_error();
+    load(out_);
+    EXPECT_EQ(levels(col("smoking")), (std::vector<std::string>{"never", "former", "current"}));
+    EXPECT_EQ(at<int32_t>(col("smoking"), 0), 1);
+    frame_.reset();
+    cohort_.reset();
+    std::filesystem::remove(out_);
+    expect_error(head + ", unit: 1}\n", SL_ERR_FORMAT,
+                 "'unit' applies to numbers, not to latest_concept");
+    expect_error(head + ", lower: 1}\n", SL_ERR_FORMAT,
+                 "feature 'smoking' is categorical; 'lower' applies to numbers");
+}
+
 TEST_F(OmopTest, UnitsAreNeverMixed) {
     write("person.csv", "person_id\n1\n2\n");
     write("measurement.csv",
@@ -395,7 +441,7 @@ TEST_F(OmopTest, SpecErrorsNameLineAndColumn) {
     expect_error(h + "  - name: a\n    condition: [1]\n    lower: 0\n", SL_ERR_FORMAT,
                  "spec.yaml:6:12: feature 'a' is categorical; 'lower' applies to numbers");
     expect_error(h + "  - name: a\n    measurement: [1]\n    labels: {1: x}\n", SL_ERR_FORMAT,
-                 "spec.yaml:6:14: 'labels' applies to gender, race and ethnicity");
+                 "spec.yaml:6:14: 'labels' applies to gender, race, ethnicity and latest_concept");
     expect_error(h + "  - name: a\n    person: race\n    labels: {1: x, 1: y}\n", SL_ERR_FORMAT,
                  "invalid YAML");
     expect_error(h + "  - name: a\n    person: age\n    class: identifier\n", SL_ERR_FORMAT,
