@@ -1,0 +1,163 @@
+/*
+ * fuzz_omop.c: fuzz target for OMOP ingest (io/omop.c): the feature spec
+ * reader, and the pivot of event tables into person-level features.
+ *
+ * The first byte picks what the rest is: even, the feature spec, run over
+ * fixed small tables (4 persons, 3 with an observation period; cohort,
+ * concept_ancestor, measurement, condition_occurrence, drug_exposure,
+ * death); odd, measurement.csv, read by
+ * a fixed spec that asks for every value kind. A failed ingest leaves no
+ * cohort behind. A cohort that was written must open, unlock, verify (every
+ * chunk reads back), hold one row per person with an index date (persons
+ * and those left out make 4) and the columns the stats report, and no
+ * feature may have a value for more persons than were written. Files live in a scratch
+ * directory; cohorts are written in chunks of 2 rows.
+ */
+#define _XOPEN_SOURCE 700
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/core/status.h"
+#include "io/cohort.h"
+#include "io/keys.h"
+#include "io/omop.h"
+
+#include "fuzz_workdir.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static char g_dir[4200], g_meas[4200], g_out[4200], g_spec[4200], g_fixed_spec[4200];
+static struct sl_kek *g_kek;
+
+static const char kPerson[] =
+    "person_id,gender_concept_id,year_of_birth,race_concept_id,ethnicity_concept_id\n"
+    "1,8532,1950,8527,0\n2,8507,1980,8516,0\n3,8532,1970,,0\n4,0,1990,8527,0\n";
+static const char kObservation[] =
+    "person_id,observation_period_start_date\n1,2010-01-01\n2,2012-06-01\n3,2011-01-01\n"
+    "1,2005-03-01\n";
+static const char kMeasurement[] =
+    "measurement_id,person_id,measurement_concept_id,measurement_date,value_as_number,"
+    "unit_concept_id\n1,1,3004410,2004-05-01,6.5,8554\n2,1,3004410,2005-01-01,7.0,8554\n"
+    "3,2,3004410,2012-01-01,5.9,8554\n";
+static const char kCondition[] =
+    "condition_occurrence_id,person_id,condition_concept_id,condition_start_date\n"
+    "1,1,201826,2000-01-01\n2,2,201826,2013-01-01\n";
+static const char kDrug[] =
+    "drug_exposure_id,person_id,drug_concept_id,drug_exposure_start_date\n1,2,1503297,2013-02-01\n";
+static const char kDeath[] = "person_id,death_date,cause_concept_id\n3,2015-01-01,\n";
+static const char kCohort[] = "cohort_definition_id,subject_id,cohort_start_date\n"
+                              "1,1,2010-01-01\n1,2,2012-01-01\n2,3,2011-01-01\n1,2,2011-06-01\n";
+static const char kAncestor[] = "ancestor_concept_id,descendant_concept_id\n"
+                                "201826,201826\n201826,443238\n3004410,3004410\n";
+static const char kFixedSpec[] = "sluice_omop: 1\n"
+                                 "index: observation_period_start\n"
+                                 "features:\n"
+                                 "  - {name: a, measurement: [3004410, 1], value: latest}\n"
+                                 "  - {name: b, measurement: 3004410, value: earliest, to: 0}\n"
+                                 "  - {name: c, measurement: 3004410, value: mean, unit: 8554}\n"
+                                 "  - {name: d, measurement: 3004410, value: min, from: -30}\n"
+                                 "  - {name: e, measurement: 3004410, value: max}\n"
+                                 "  - {name: f, measurement: 3004410, value: count}\n"
+                                 "  - {name: g, measurement: 3004410, value: days_to_first}\n"
+                                 "  - {name: h, measurement: [3004410], from: -5, to: 5}\n";
+
+static void kek_free(void)
+{
+    sl_kek_destroy(&g_kek);
+}
+
+static void put_table(const char *name, const char *text)
+{
+    char path[4200];
+    fuzz_workdir_file(name, path, sizeof path);
+    fuzz_put(path, text, strlen(text));
+}
+
+static void init(void)
+{
+    char kek[4200];
+    snprintf(g_dir, sizeof g_dir, "%s", fuzz_workdir());
+    fuzz_workdir_file("measurement.csv", g_meas, sizeof g_meas);
+    fuzz_workdir_file("cohort.h5", g_out, sizeof g_out);
+    fuzz_workdir_file("spec.yaml", g_spec, sizeof g_spec);
+    fuzz_workdir_file("fixed.yaml", g_fixed_spec, sizeof g_fixed_spec);
+    fuzz_workdir_file("centre.kek", kek, sizeof kek);
+    if (sl_kek_generate_file(kek) != SL_OK || sl_kek_load(kek, &g_kek) != SL_OK) {
+        fprintf(stderr, "kek: %s\n", sl_error_message());
+        abort();
+    }
+    atexit(kek_free);
+    put_table("person.csv", kPerson);
+    put_table("observation_period.csv", kObservation);
+    put_table("condition_occurrence.csv", kCondition);
+    put_table("drug_exposure.csv", kDrug);
+    put_table("death.csv", kDeath);
+    put_table("cohort.csv", kCohort);
+    put_table("concept_ancestor.csv", kAncestor);
+    fuzz_put(g_fixed_spec, kFixedSpec, sizeof kFixedSpec - 1);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    if (!g_kek)
+        init();
+    if (size < 1)
+        return 0;
+    int tables = data[0] & 1;
+    unlink(g_out);
+    if (tables) {
+        fuzz_put(g_meas, data + 1, size - 1);
+    } else {
+        fuzz_put(g_meas, kMeasurement, sizeof kMeasurement - 1);
+        fuzz_put(g_spec, data + 1, size - 1);
+    }
+
+    struct sl_omop_opts o;
+    struct sl_omop_stats stats;
+    memset(&o, 0, sizeof o);
+    memset(&stats, 0, sizeof stats);
+    o.dir = g_dir;
+    o.spec = tables ? g_fixed_spec : g_spec;
+    o.out = g_out;
+    o.kek = g_kek;
+    o.chunk_rows = 2;
+    sl_status st = sl_omop_ingest(&o, &stats);
+    if (st != SL_OK) {
+        struct stat sb;
+        if (stat(g_out, &sb) == 0) {
+            fprintf(stderr, "OMOP ingest failed (%s) but left output behind\n",
+                    sl_error_message());
+            abort();
+        }
+        sl_error_clear();
+        return 0;
+    }
+    struct sl_cohort *c = NULL;
+    if (sl_cohort_open(g_out, &c) != SL_OK || sl_cohort_unlock(c, g_kek) != SL_OK) {
+        fprintf(stderr, "ingested cohort does not open: %s\n", sl_error_message());
+        abort();
+    }
+    /* 3 persons have an observation period, cohorts 1 and 2 hold 2 and 1; a
+     * fixed index date keeps all 4 */
+    if (stats.persons + stats.left_out != 4 || stats.persons < 1 ||
+        sl_cohort_nrows(c) != stats.persons || sl_cohort_ncols(c) != stats.ncols) {
+        fprintf(stderr, "%lld persons + %lld left out, cohort %lld rows x %d columns\n",
+                (long long)stats.persons, (long long)stats.left_out,
+                (long long)sl_cohort_nrows(c), sl_cohort_ncols(c));
+        abort();
+    }
+    if (sl_cohort_verify(c) != SL_OK) {
+        fprintf(stderr, "ingested cohort does not verify: %s\n", sl_error_message());
+        abort();
+    }
+    sl_cohort_close(&c);
+    for (int i = 0; i < stats.ncols - 1; i++)
+        if (stats.present[i] < 0 || stats.present[i] > stats.persons)
+            abort();
+    sl_omop_stats_clear(&stats);
+    unlink(g_out);
+    sl_error_clear();
+    return 0;
+}
