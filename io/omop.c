@@ -1298,6 +1298,7 @@ static void omop_free(struct omop *g)
         sl_secbuf_destroy(&g->pf[k]);
     sl_secbuf_destroy(&g->index);
     sl_pseudonymizer_destroy(&g->pn);
+    sl_wipe(&g->last_id, sizeof g->last_id);
 }
 
 void sl_omop_stats_clear(struct sl_omop_stats *stats)
