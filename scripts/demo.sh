@@ -2,7 +2,8 @@
 # The demo, end to end on one machine: installs what is missing, builds,
 # generates a synthetic cohort, creates keys, ingests (encrypts) the cohort,
 # runs a job on 2 MPI ranks, and shows what was released and what was
-# withheld and why. Everything lands in demo-out/ (recreated each run).
+# withheld and why; then builds a second cohort from OMOP CDM tables and
+# runs a job on it. Everything lands in demo-out/ (recreated each run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -55,7 +56,21 @@ done
 step "8. the privacy budget the noisy output spent"
 "$BIN/sluice" ledger budget --policy policy.yaml
 
-step "9. the audit trail"
+step "9. a second cohort, from OMOP CDM tables (one CSV file per table, one row per event)"
+mkdir omop
+"$BIN/sluice-synth" --rows 20000 --seed 2026 --omop omop
+cp "$ROOT/demo/omop-features.yaml" "$ROOT/demo/omop-job.yaml" .
+"$BIN/sluice" ingest --quiet --key centre.kek --omop omop --features omop-features.yaml \
+  --out omop-cohort.h5
+rm -rf omop
+mpirun --allow-run-as-root --oversubscribe --mca pml ob1 --mca btl self,vader -np 2 \
+  "$BIN/sluice" run --policy policy.yaml --job-id demo-omop omop-job.yaml
+for f in released/demo-omop/*.csv; do
+  echo "--- $f"
+  cat "$f"
+done
+
+step "10. the audit trail"
 "$BIN/sluice" audit verify audit/audit.log --key audit.key --ledger ledger \
   --witness witness/audit.witness
 echo "the witness's last anchors (each audit line's number and SHA-256):"
