@@ -34,12 +34,14 @@ static const char *ingest_usage =
     "left behind.\n"
     "\n"
     "With --omop, DIR holds OMOP CDM v5.4 tables as CSV (person.csv, and\n"
-    "observation_period, measurement, observation, condition_occurrence,\n"
-    "drug_exposure, procedure_occurrence or death as the spec needs them). The\n"
-    "feature spec turns each person's events into one row: person fields (gender,\n"
-    "age, year_of_birth, race, ethnicity) and, per concept set and window of\n"
-    "days around an index date, any | count | days_to_first, or latest |\n"
-    "earliest | mean | min | max of value_as_number. See docs/omop.md.\n";
+    "observation_period or cohort, measurement, observation,\n"
+    "condition_occurrence, drug_exposure, procedure_occurrence, visit_occurrence,\n"
+    "death or concept_ancestor as the spec needs them). The feature spec turns\n"
+    "each person's events into one row: person fields (gender, age,\n"
+    "year_of_birth, race, ethnicity) and, per concept set and window of days\n"
+    "around an index date, any | count | days_to_first, latest | earliest |\n"
+    "mean | min | max of value_as_number, or latest_concept. Ingest ends with\n"
+    "the persons who have each feature. See docs/omop.md.\n";
 
 static int ingest_omop(const struct sl_omop_opts *o, const char *keyfile)
 {

@@ -38,7 +38,7 @@
 #define OMOP_MAX_EXPANDED 10000000
 
 enum source { SRC_PERSON, SRC_MEASUREMENT, SRC_OBSERVATION, SRC_CONDITION, SRC_DRUG,
-              SRC_PROCEDURE, SRC_DEATH, NSRC };
+              SRC_PROCEDURE, SRC_VISIT, SRC_DEATH, NSRC };
 enum agg { AGG_ANY, AGG_COUNT, AGG_DAYS_TO_FIRST, AGG_LATEST, AGG_EARLIEST, AGG_MEAN, AGG_MIN,
            AGG_MAX, AGG_LATEST_CONCEPT, NAGG };
 
@@ -77,6 +77,8 @@ static const struct table_desc tables[NSRC] = {
                   "drug_exposure_start_date", NULL, NULL},
     [SRC_PROCEDURE] = {"procedure", "procedure_occurrence", "procedure_occurrence_id",
                        "procedure_concept_id", 0, "procedure_date", NULL, NULL},
+    [SRC_VISIT] = {"visit", "visit_occurrence", "visit_occurrence_id", "visit_concept_id", 0,
+                   "visit_start_date", NULL, NULL},
     [SRC_DEATH] = {"death", "death", NULL, "cause_concept_id", 1, "death_date", NULL, NULL},
 };
 
@@ -261,7 +263,7 @@ cleanup:
 static sl_status read_feature(struct omop *g, const char *path, struct fy_node *m, int i)
 {
     static const char *const allowed[] = {"name",  "person", "measurement", "observation",
-                                          "condition", "drug", "procedure", "death",
+                                          "condition", "drug", "procedure", "visit", "death",
                                           "value", "unit", "from", "to", "lower", "upper",
                                           "class", "labels", "descendants", NULL};
     sl_status st = SL_OK;
@@ -309,7 +311,7 @@ static sl_status read_feature(struct omop *g, const char *path, struct fy_node *
     if (!src_n)
         SL_IO_YAML_FAIL(path, m,
                         "feature '%s' has no source, expected one of person, measurement, "
-                        "observation, condition, drug, procedure, death",
+                        "observation, condition, drug, procedure, visit, death",
                         f->name);
 
     if (f->src == SRC_PERSON) {

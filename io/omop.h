@@ -12,7 +12,8 @@
  * other columns ignored): person (always), observation_period or cohort
  * (for the index dates they give), concept_ancestor (for descendants),
  * measurement, observation,
- * condition_occurrence, drug_exposure, procedure_occurrence, death.
+ * condition_occurrence, drug_exposure, procedure_occurrence,
+ * visit_occurrence, death.
  *
  * The feature spec (YAML):
  *

@@ -91,6 +91,12 @@ void OmopTest::write_example() {
       "3,2,443238,2014-01-01\n"
       "4,3,201826,2011-01-01\n");  // on person 3's index date: in both windows
     write("DEATH.csv", "person_id,death_date,cause_concept_id\n3,2015-01-01,\n");
+    write("visit_occurrence.csv",
+          "visit_occurrence_id,person_id,visit_concept_id,visit_start_date,visit_end_date\n"
+          "1,1,9201,2004-06-01,2004-06-05\n"   // inpatient, in the year before the index
+          "2,1,9201,2003-01-01,2003-01-02\n"   // before that year
+          "3,1,9202,2005-01-01,2005-01-01\n"   // outpatient
+          "4,2,9201,2012-05-31,2012-06-02\n");
 }
 
 const char *const kExampleSpec = R"(sluice_omop: 1
@@ -131,6 +137,11 @@ features:
   - name: died_days
     death: any
     value: days_to_first
+  - name: inpatient_year
+    visit: [9201, 9203]
+    value: count
+    from: -365
+    to: -1
 )";
 
 TEST_F(OmopTest, HandWorkedExample) {
@@ -139,13 +150,14 @@ TEST_F(OmopTest, HandWorkedExample) {
     ASSERT_EQ(ingest(kExampleSpec, &stats), SL_OK) << last_error();
     EXPECT_EQ(stats.persons, 3);
     EXPECT_EQ(stats.left_out, 1);  // person 4 has no observation period
-    EXPECT_EQ(stats.ncols, 11);
-    EXPECT_EQ(stats.events, 12);
+    EXPECT_EQ(stats.ncols, 12);
+    EXPECT_EQ(stats.events, 16);
     // persons with a value: sex, age, race, hba1c, hba1c_first, hba1c_mean,
-    // hba1c_max, diabetes (yes), diabetes_n (a count is always there), died_days
+    // hba1c_max, diabetes (yes), diabetes_n (a count is always there), died_days,
+    // inpatient_year
     ASSERT_NE(stats.present, nullptr);
-    EXPECT_EQ(std::vector<int64_t>(stats.present, stats.present + 10),
-              (std::vector<int64_t>{3, 3, 2, 2, 3, 3, 3, 2, 3, 1}));
+    EXPECT_EQ(std::vector<int64_t>(stats.present, stats.present + 11),
+              (std::vector<int64_t>{3, 3, 2, 2, 3, 3, 3, 2, 3, 1, 3}));
     load(out_);
     ASSERT_EQ(sl_cohort_nrows(cohort_.get()), 3);
 
@@ -195,6 +207,9 @@ TEST_F(OmopTest, HandWorkedExample) {
     EXPECT_EQ(sl_cohort_col(cohort_.get(), col("diabetes_n"))->cls, SL_CLASS_OTHER);
     EXPECT_EQ(at<int64_t>(col("died_days"), 0), SL_INT_MISSING);
     EXPECT_EQ(at<int64_t>(col("died_days"), 2), 1461);  // 2011-01-01 -> 2015-01-01
+    EXPECT_EQ(at<int64_t>(col("inpatient_year"), 0), 1);
+    EXPECT_EQ(at<int64_t>(col("inpatient_year"), 1), 1);
+    EXPECT_EQ(at<int64_t>(col("inpatient_year"), 2), 0);
 }
 
 TEST_F(OmopTest, FixedIndexLabelsAndProjectPseudonyms) {
