@@ -27,6 +27,7 @@ enum { SL_CSV_BUF_INITIAL = 4 << 20 };
 struct sl_csv {
     char *path;
     int fd;
+    char delim;              /* field separator: ',' or '\t' */
     int64_t size;            /* file size at open */
     struct sl_secbuf *buf;   /* secret: file bytes; one spare byte past cap */
     size_t cap;              /* usable bytes in buf (size - 1) */
@@ -307,7 +308,7 @@ static sl_status scan_quoted(struct sl_csv *c, size_t *rec_end, int *need_more)
             field_start = 0;
             continue;
         }
-        if (ch == ',') {
+        if (ch == c->delim) {
             field_start = 1;
             col++;
         } else if (ch == '\n') {
@@ -367,10 +368,12 @@ static sl_status split_record(struct sl_csv *c, size_t rs, size_t re, int has_qu
             }
             int32_t inner = (int32_t)count_newlines(b + p, w - p);
             nl += inner;
-            if (r < re && b[r] != ',') {
+            if (r < re && b[r] != c->delim) {
                 st = field_error_at(c, c->line + nl, f,
-                                    "text after the closing quote, expected a comma or the end "
-                                    "of the line");
+                                    c->delim == ',' ? "text after the closing quote, expected a "
+                                                      "comma or the end of the line"
+                                                    : "text after the closing quote, expected a "
+                                                      "tab or the end of the line");
                 goto cleanup;
             }
             start = b + p;
@@ -379,7 +382,7 @@ static sl_status split_record(struct sl_csv *c, size_t rs, size_t re, int has_qu
             p = r;
         } else {
             size_t fe = p;
-            while (fe < re && b[fe] != ',')
+            while (fe < re && b[fe] != c->delim)
                 fe++;
             if (check_utf8) {
                 size_t bad = utf8_invalid_at((const unsigned char *)b + p, fe - p);
@@ -517,13 +520,20 @@ cleanup:
 
 sl_status sl_csv_open(const char *path, struct sl_csv **out)
 {
+    return sl_csv_open_delim(path, ',', out);
+}
+
+sl_status sl_csv_open_delim(const char *path, char delim, struct sl_csv **out)
+{
     sl_status st = SL_OK;
     struct sl_csv *c = NULL;
     struct stat sb;
 
     *out = NULL;
+    SL_CHECK(delim == ',' || delim == '\t', SL_ERR_ARG, "a CSV field separator is ',' or a tab");
     c = sl_calloc(1, sizeof *c);
     SL_CHECK(c, SL_ERR_NOMEM, "out of memory");
+    c->delim = delim;
     c->fd = -1;
     c->line = 1;
     c->path = sl_strdup(path);

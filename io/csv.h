@@ -4,8 +4,9 @@
  * Raw exports can be many gigabytes, so the reader holds one buffer of the
  * file at a time and hands out one record at a time. It reads RFC 4180 CSV:
  *   - the first record is the header: unique, non-empty column names;
- *   - fields are separated by commas; a field that starts with a double quote
- *     is quoted and may hold commas, line breaks and doubled quotes ("");
+ *   - fields are separated by commas (or tabs, sl_csv_open_delim); a field
+ *     that starts with a double quote is quoted and may hold separators, line
+ *     breaks and doubled quotes ("");
  *     a quote inside an unquoted field is an ordinary character;
  *   - records end with LF or CRLF; the last one may lack its line break;
  *     empty lines are skipped;
@@ -38,6 +39,10 @@ struct sl_csv;
  * invalid UTF-8, unterminated quote). *out is released with sl_csv_close.
  * Not collective. */
 sl_status sl_csv_open(const char *path, struct sl_csv **out);
+
+/* The same for a file whose fields are separated by `delim`, ',' or '\t'
+ * (tab-separated exports); SL_ERR_ARG for any other separator. */
+sl_status sl_csv_open_delim(const char *path, char delim, struct sl_csv **out);
 
 /* Closes the file and wipes the buffer. NULL-safe; NULLs *csv. */
 void sl_csv_close(struct sl_csv **csv);

@@ -87,6 +87,36 @@ TEST_F(CsvTest, ReadsHeaderAndRecords) {
     EXPECT_EQ(sl_csv_offset(c.get()), sl_csv_size(c.get()));
 }
 
+TEST_F(CsvTest, TabSeparated) {
+    path_ = write("t.tsv", "id\tnote,with comma\tn\n"
+                           "1\t\"a\tb\"\t2\n"
+                           "2\tx,y\t\n"
+                           "3\t\"two\nlines\"\t4\n");
+    sl_csv *cp = nullptr;
+    ASSERT_EQ(sl_csv_open_delim(path_.c_str(), '\t', &cp), SL_OK) << sl_error_message();
+    Csv c(cp);
+    ASSERT_EQ(sl_csv_ncols(c.get()), 3);
+    EXPECT_STREQ(sl_csv_colname(c.get(), 1), "note,with comma");
+    std::vector<std::vector<std::string>> rows;
+    std::vector<int64_t> lines;
+    ASSERT_EQ(read_all(c.get(), &rows, &lines), SL_OK);
+    ASSERT_EQ(rows.size(), 3u);
+    EXPECT_EQ(rows[0], (std::vector<std::string>{"1", "a\tb", "2"}));
+    EXPECT_EQ(rows[1], (std::vector<std::string>{"2", "x,y", ""}));
+    EXPECT_EQ(rows[2], (std::vector<std::string>{"3", "two\nlines", "4"}));
+    EXPECT_EQ(lines, (std::vector<int64_t>{2, 3, 4}));
+
+    path_ = write("bad.tsv", "a\tb\n\"x\"y\t1\n");
+    ASSERT_EQ(sl_csv_open_delim(path_.c_str(), '\t', &cp), SL_OK);
+    Csv bad(cp);
+    rows.clear();
+    EXPECT_EQ(read_all(bad.get(), &rows), SL_ERR_FORMAT);
+    EXPECT_EQ(std::string(sl_error_message()),
+              path_ + ":2: column 1 (a): text after the closing quote, expected a tab or the end "
+                      "of the line");
+    EXPECT_EQ(sl_csv_open_delim(path_.c_str(), ';', &cp), SL_ERR_ARG);
+}
+
 TEST_F(CsvTest, CrlfAndMissingFinalNewline) {
     Csv c = open("a,b\r\n1,2\r\n\"x\",\"y\"\r\n3,4");
     std::vector<std::vector<std::string>> rows;
