@@ -505,26 +505,31 @@ static void progress(struct omop *g, struct sl_csv *csv, int64_t rows, int force
                 size > 0 ? 100.0 * (double)sl_csv_offset(csv) / size : 100.0);
 }
 
-/* Opens <dir>/<table>.csv, or <dir>/<TABLE>.csv when that does not exist. */
+/* Opens the first of <dir>/<table>.csv, <TABLE>.csv, <table>.tsv and
+ * <TABLE>.tsv that exists (.tsv: tab-separated). */
 static sl_status open_table(struct omop *g, const char *table, const char *why,
                             struct sl_csv **csv)
 {
+    static const char *const ext[] = {"csv", "tsv"};
     sl_status st = SL_OK;
-    char lower[512], upper[512];
+    char path[4][512];
     struct stat sb;
-    size_t n;
 
-    n = (size_t)snprintf(lower, sizeof lower, "%s/%s.csv", g->o->dir, table);
-    SL_CHECK(n < sizeof lower, SL_ERR_ARG, "%s: the folder name is too long", g->o->dir);
-    memcpy(upper, lower, n + 1);
-    for (size_t i = strlen(g->o->dir) + 1; i < n - 4; i++)
-        upper[i] = (char)(upper[i] >= 'a' && upper[i] <= 'z' ? upper[i] - 'a' + 'A' : upper[i]);
-    if (stat(lower, &sb) != 0 && stat(upper, &sb) == 0)
-        SL_CALL(sl_csv_open(upper, csv));
-    else if (stat(lower, &sb) != 0)
-        SL_FAIL(SL_ERR_IO, "%s: cannot open: %s (%s)", lower, strerror(errno), why);
-    else
-        SL_CALL(sl_csv_open(lower, csv));
+    for (int k = 0; k < 4; k++) {
+        size_t n = (size_t)snprintf(path[k], sizeof path[k], "%s/%s.%s", g->o->dir, table,
+                                    ext[k / 2]);
+        SL_CHECK(n < sizeof path[k], SL_ERR_ARG, "%s: the folder name is too long", g->o->dir);
+        for (size_t i = strlen(g->o->dir) + 1; k % 2 && i < n - 4; i++)
+            if (path[k][i] >= 'a' && path[k][i] <= 'z')
+                path[k][i] = (char)(path[k][i] - 'a' + 'A');
+        if (stat(path[k], &sb) == 0) {
+            SL_CALL(sl_csv_open_delim(path[k], k < 2 ? ',' : '\t', csv));
+            goto cleanup;
+        }
+    }
+    SL_FAIL(SL_ERR_IO, "%s: no such file, nor a .tsv or upper-case one; expected the table %s "
+                       "(%s)",
+            path[0], table, why);
 cleanup:
     return st;
 }

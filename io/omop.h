@@ -7,8 +7,8 @@
  * feature spec says, and seals the result like any other cohort. Nothing but
  * the sealed cohort is written: the pivot happens in secret memory.
  *
- * The folder holds <table>.csv (or <TABLE>.csv) for each table the spec
- * needs, with the CDM's column names in the header (any case, any order,
+ * The folder holds <table>.csv (or <TABLE>.csv; .tsv for tab-separated
+ * files) for each table the spec needs, with the CDM's column names in the header (any case, any order,
  * other columns ignored): person (always), observation_period or cohort
  * (for the index dates they give), concept_ancestor (for descendants),
  * measurement, observation,

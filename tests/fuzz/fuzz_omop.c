@@ -4,8 +4,8 @@
  *
  * The first byte picks what the rest is: even, the feature spec, run over
  * fixed small tables (4 persons, 3 with an observation period; cohort,
- * concept_ancestor, measurement, condition_occurrence, drug_exposure,
- * death); odd, measurement.csv, read by
+ * concept_ancestor, measurement, observation, condition_occurrence,
+ * drug_exposure, visit_occurrence, death); odd, measurement.csv, read by
  * a fixed spec that asks for every value kind. A failed ingest leaves no
  * cohort behind. A cohort that was written must open, unlock, verify (every
  * chunk reads back), hold one row per person with an index date (persons
@@ -49,6 +49,12 @@ static const char kDrug[] =
 static const char kDeath[] = "person_id,death_date,cause_concept_id\n3,2015-01-01,\n";
 static const char kCohort[] = "cohort_definition_id,subject_id,cohort_start_date\n"
                               "1,1,2010-01-01\n1,2,2012-01-01\n2,3,2011-01-01\n1,2,2011-06-01\n";
+static const char kObservationTable[] =
+    "observation_id,person_id,observation_concept_id,observation_date,value_as_concept_id,"
+    "value_as_number,unit_concept_id\n1,1,43054909,2004-01-01 10:00:00,45879404,,\n"
+    "2,2,43054909,2012-01-01,0,3.5,8554\n";
+static const char kVisit[] = "visit_occurrence_id,person_id,visit_concept_id,visit_start_date\n"
+                             "1,1,9201,2004-06-01\n2,3,9202,2010-12-31T23:59:59Z\n";
 static const char kAncestor[] = "ancestor_concept_id,descendant_concept_id\n"
                                 "201826,201826\n201826,443238\n3004410,3004410\n";
 static const char kFixedSpec[] = "sluice_omop: 1\n"
@@ -96,6 +102,8 @@ static void init(void)
     put_table("death.csv", kDeath);
     put_table("cohort.csv", kCohort);
     put_table("concept_ancestor.csv", kAncestor);
+    put_table("observation.csv", kObservationTable);
+    put_table("visit_occurrence.csv", kVisit);
     fuzz_put(g_fixed_spec, kFixedSpec, sizeof kFixedSpec - 1);
 }
 

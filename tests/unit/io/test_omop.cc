@@ -62,34 +62,34 @@ protected:
 
 void OmopTest::write_example() {
     write("person.csv",
-      "person_id,gender_concept_id,year_of_birth,race_concept_id,ethnicity_concept_id\n"
-      "1,8532,1950,8527,0\n"
-      "2,8507,1980,8516,0\n"
-      "3,8532,1970,,0\n"
-      "4,0,1990,8527,0\n");
+          "person_id,gender_concept_id,year_of_birth,race_concept_id,ethnicity_concept_id\n"
+          "1,8532,1950,8527,0\n"
+          "2,8507,1980,8516,0\n"
+          "3,8532,1970,,0\n"
+          "4,0,1990,8527,0\n");
     write("observation_period.csv",
-      "observation_period_id,person_id,observation_period_start_date,"
-      "observation_period_end_date,period_type_concept_id\n"
-      "1,1,2010-01-01,2020-01-01,44814724\n"
-      "2,2,2012-06-01,2020-01-01,44814724\n"
-      "3,3,2011-01-01,2020-01-01,44814724\n"
-      "4,1,2005-03-01 00:00:00,2009-01-01,44814724\n");  // as some databases export dates
+          "observation_period_id,person_id,observation_period_start_date,"
+          "observation_period_end_date,period_type_concept_id\n"
+          "1,1,2010-01-01,2020-01-01,44814724\n"
+          "2,2,2012-06-01,2020-01-01,44814724\n"
+          "3,3,2011-01-01,2020-01-01,44814724\n"
+          "4,1,2005-03-01 00:00:00,2009-01-01,44814724\n");  // as some databases export dates
     write("measurement.csv",
-      "measurement_id,person_id,measurement_concept_id,measurement_date,value_as_number,"
-      "unit_concept_id\n"
-      "1,1,3004410,2004-05-01,6.5,8554\n"
-      "2,1,3004410,2005-01-01,7.0,8554\n"
-      "4,2,3004410,2012-01-01,6.1,8554\n"
-      "3,2,3004410,2012-01-01T08:30:00.250Z,5.9,8554\n"
-      "5,3,3004410,2012-01-01,9.9,8554\n"
-      "6,3,999,2010-01-01,,\n"
-      "7,2,3004410,2012-02-01,,8554\n");
-    write("condition_occurrence.csv",
-      "condition_occurrence_id,person_id,condition_concept_id,condition_start_date\n"
-      "1,1,201826,2000-01-01\n"
-      "2,2,201826,2013-01-01\n"
-      "3,2,443238,2014-01-01\n"
-      "4,3,201826,2011-01-01\n");  // on person 3's index date: in both windows
+          "measurement_id,person_id,measurement_concept_id,measurement_date,value_as_number,"
+          "unit_concept_id\n"
+          "1,1,3004410,2004-05-01,6.5,8554\n"
+          "2,1,3004410,2005-01-01,7.0,8554\n"
+          "4,2,3004410,2012-01-01,6.1,8554\n"
+          "3,2,3004410,2012-01-01T08:30:00.250Z,5.9,8554\n"
+          "5,3,3004410,2012-01-01,9.9,8554\n"
+          "6,3,999,2010-01-01,,\n"
+          "7,2,3004410,2012-02-01,,8554\n");
+    write("condition_occurrence.tsv",  // tab-separated, as some databases export
+          "condition_occurrence_id\tperson_id\tcondition_concept_id\tcondition_start_date\n"
+          "1\t1\t201826\t2000-01-01\n"
+          "2\t2\t201826\t2013-01-01\n"
+          "3\t2\t443238\t2014-01-01\n"
+          "4\t3\t201826\t2011-01-01\n");  // on person 3's index date: in both windows
     write("DEATH.csv", "person_id,death_date,cause_concept_id\n3,2015-01-01,\n");
     write("visit_occurrence.csv",
           "visit_occurrence_id,person_id,visit_concept_id,visit_start_date,visit_end_date\n"
@@ -284,8 +284,8 @@ TEST_F(OmopTest, DescendantsFromConceptAncestor) {
                              "  - {name: t2dm_all, condition: [201826], value: count, "
                              "descendants: true}\n";
     expect_error(spec, SL_ERR_IO,
-                 "concept_ancestor.csv: cannot open: No such file or directory (feature "
-                 "'t2dm_all' at ");
+                 "concept_ancestor.csv: no such file, nor a .tsv or upper-case one; expected the "
+                 "table concept_ancestor (feature 't2dm_all' at ");
     // 443238 descends from 201826; the other rows must not count: an ancestor
     // of 201826, and a descendant of an unlisted concept.
     write("concept_ancestor.csv",
@@ -383,7 +383,7 @@ TEST_F(OmopTest, TableErrorsNameFileLineAndColumn) {
     write("person.csv", "person_id\n10\nx\n");
     expect_error(spec, SL_ERR_FORMAT, "person.csv:3: column 1 (person_id): expected an integer");
     write("person.csv", "person_id\n10\n11\n");
-    expect_error(spec, SL_ERR_IO, "observation_period.csv: cannot open");
+    expect_error(spec, SL_ERR_IO, "observation_period.csv: no such file");
     write("observation_period.csv", "person_id,observation_period_start_date\n10,2020-13-01\n");
     expect_error(spec, SL_ERR_FORMAT,
                  "observation_period.csv:2: column 2 (observation_period_start_date): expected "
@@ -398,8 +398,8 @@ TEST_F(OmopTest, TableErrorsNameFileLineAndColumn) {
     }
     write("observation_period.csv", "person_id,observation_period_start_date\n10,2020-01-01\n");
     expect_error(spec, SL_ERR_IO,
-                 "condition_occurrence.csv: cannot open: No such file or directory (feature 'dx' "
-                 "at ");
+                 "condition_occurrence.csv: no such file, nor a .tsv or upper-case one; expected "
+                 "the table condition_occurrence (feature 'dx' at ");
     write("condition_occurrence.csv", "person_id,condition_concept_id\n10,1\n");
     expect_error(spec, SL_ERR_FORMAT,
                  "condition_occurrence.csv:1: no column condition_start_date in the header");
