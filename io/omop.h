@@ -83,8 +83,9 @@
  * The cohort's id column is person_id, pseudonymised like `sluice ingest`
  * does (HMAC of the id's canonical decimal text). Errors name the file, line
  * and column (spec and CSV alike) and never show a value: a repeated
- * person_id, an event for a person missing from person.csv, a missing or
- * malformed id, concept, date or value, a missing table or column.
+ * person_id, a missing or malformed id or concept, and in the rows a feature
+ * uses a person missing from person.csv or a missing or malformed date or
+ * value; a missing table or column.
  */
 #ifndef SL_IO_OMOP_H
 #define SL_IO_OMOP_H
