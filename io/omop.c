@@ -1319,7 +1319,7 @@ sl_status sl_omop_ingest(const struct sl_omop_opts *o, struct sl_omop_stats *sta
     sl_status st = SL_OK;
     struct omop g;
     struct sl_colinfo *cols = NULL;
-    int64_t chunk_rows, written = 0;
+    int64_t chunk_rows, written = 0, *present = NULL;
     struct stat sb;
 
     memset(&g, 0, sizeof g);
@@ -1347,16 +1347,19 @@ sl_status sl_omop_ingest(const struct sl_omop_opts *o, struct sl_omop_stats *sta
         if (g.need_src[s])
             SL_CALL(read_events(&g, (enum source)s));
     SL_CALL(build_columns(&g, &cols));
+    present = sl_malloc((size_t)g.nf * sizeof *present);
+    SL_CHECK(present, SL_ERR_NOMEM, "out of memory");
+    /* nothing can fail once the cohort is in place */
     SL_CALL(write_cohort(&g, cols, chunk_rows, &written));
     for (int i = 0; i < g.nf && o->progress; i++)
         if (g.f[i].other_unit > 0)
             sl_log_info("feature '%s': %lld rows in another unit left out", g.f[i].name,
                         (long long)g.f[i].other_unit);
     if (stats) {
-        stats->present = sl_malloc((size_t)g.nf * sizeof *stats->present);
-        SL_CHECK(stats->present, SL_ERR_NOMEM, "out of memory");
         for (int i = 0; i < g.nf; i++)
-            stats->present[i] = g.f[i].present;
+            present[i] = g.f[i].present;
+        stats->present = present;
+        present = NULL;
         stats->persons = written;
         stats->left_out = g.np - written;
         stats->ncols = g.nf + 1;
@@ -1364,6 +1367,7 @@ sl_status sl_omop_ingest(const struct sl_omop_opts *o, struct sl_omop_stats *sta
         stats->seconds = now_seconds() - g.t0;
     }
 cleanup:
+    sl_free(present);
     sl_free(cols);
     omop_free(&g);
     return st;
