@@ -35,6 +35,7 @@
 #include "io/cohort_impl.h"
 #include "io/csv.h"
 #include "io/format.h"
+#include "io/hash_impl.h"
 #include "io/pseudonym_impl.h"
 #include "io/schema.h"
 #include "io/ssl_impl.h"
@@ -66,15 +67,6 @@ struct strset {
     size_t nslots;           /* power of two */
 };
 
-static uint64_t mix64(uint64_t h)
-{
-    h ^= h >> 33;
-    h *= 0xff51afd7ed558ccdull;
-    h ^= h >> 33;
-    h *= 0xc4ceb9fe1a85ec53ull;
-    h ^= h >> 33;
-    return h;
-}
 
 static uint64_t hash_bytes(const char *s, size_t n, uint64_t seed)
 {
@@ -83,12 +75,12 @@ static uint64_t hash_bytes(const char *s, size_t n, uint64_t seed)
     for (; i + 8 <= n; i += 8) {
         uint64_t w;
         memcpy(&w, s + i, 8);
-        h = mix64(h ^ w);
+        h = sl_mix64(h ^ w);
     }
     uint64_t t = 0;
     for (size_t k = 0; i < n; i++, k += 8)
         t |= (uint64_t)(unsigned char)s[i] << k;
-    return mix64(h ^ t);
+    return sl_mix64(h ^ t);
 }
 
 #define SL_STRSET_SEED 0x5EED1E7E15ull

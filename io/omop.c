@@ -28,6 +28,7 @@
 #include "io/cohort_impl.h"
 #include "io/csv.h"
 #include "io/format.h"
+#include "io/hash_impl.h"
 #include "io/pseudonym_impl.h"
 #include "io/schema.h"
 #include "io/yaml_impl.h"
@@ -505,6 +506,18 @@ static void progress(struct omop *g, struct sl_csv *csv, int64_t rows, int force
                 size > 0 ? 100.0 * (double)sl_csv_offset(csv) / size : 100.0);
 }
 
+/* Reads the next row of a table into the reader (*got 0 at the end),
+ * counting rows and reporting progress every few seconds. */
+static sl_status next_row(struct omop *g, struct sl_csv *csv, int64_t *rows, int *got)
+{
+    sl_status st = SL_OK;
+    SL_CALL(sl_csv_next(csv, got));
+    if (*got && (++*rows & 0xFFFF) == 0)
+        progress(g, csv, *rows, 0);
+cleanup:
+    return st;
+}
+
 /* Opens the first of <dir>/<table>.csv, <TABLE>.csv, <table>.tsv and
  * <TABLE>.tsv that exists (.tsv: tab-separated). */
 static sl_status open_table(struct omop *g, const char *table, const char *why,
@@ -608,15 +621,6 @@ static sl_status field_date(struct sl_csv *csv, int col, int32_t *v)
     return SL_OK;
 }
 
-static uint64_t mix64(uint64_t h)
-{
-    h ^= h >> 33;
-    h *= 0xff51afd7ed558ccdULL;
-    h ^= h >> 33;
-    h *= 0xc4ceb9fe1a85ec53ULL;
-    h ^= h >> 33;
-    return h;
-}
 
 /* A person in the lookup table: the id beside its row, so that a lookup
  * touches one cache line. */
@@ -629,7 +633,7 @@ struct slot {
 static int64_t person_find(const struct omop *g, int64_t id)
 {
     const struct slot *slot = g->slots->data;
-    size_t i = (size_t)mix64((uint64_t)id) & (g->nslots - 1);
+    size_t i = (size_t)sl_mix64((uint64_t)id) & (g->nslots - 1);
     while (slot[i].row1) {
         if (slot[i].id == id)
             return slot[i].row1 - 1;
@@ -678,7 +682,7 @@ static sl_status read_persons(struct omop *g)
             break;
         SL_CHECK(r < g->np, SL_ERR_IO, "%s: the file changed during ingest", sl_csv_path(csv));
         SL_CALL(field_int(csv, idc, 0, &v, &miss));
-        size_t i = (size_t)mix64((uint64_t)v) & (g->nslots - 1);
+        size_t i = (size_t)sl_mix64((uint64_t)v) & (g->nslots - 1);
         while (slot[i].row1) {
             if (slot[i].id == v)
                 SL_FAIL(SL_ERR_FORMAT, "%s:%lld: person_id repeats line %lld, expected one row "
@@ -757,11 +761,9 @@ static sl_status read_index(struct omop *g)
         SL_CALL(find_column(csv, "cohort_start_date", &dc));
     }
     for (;;) {
-        SL_CALL(sl_csv_next(csv, &got));
+        SL_CALL(next_row(g, csv, &rows, &got));
         if (!got)
             break;
-        if ((++rows & 0xFFFF) == 0)
-            progress(g, csv, rows, 0);
         if (cc >= 0) {
             SL_CALL(field_int(csv, cc, 0, &def, &miss));
             if (def != g->cohort_id)
@@ -927,11 +929,9 @@ static sl_status expand_descendants(struct omop *g)
     SL_CALL(find_column(csv, "ancestor_concept_id", &ac));
     SL_CALL(find_column(csv, "descendant_concept_id", &dc));
     for (;;) {
-        SL_CALL(sl_csv_next(csv, &got));
+        SL_CALL(next_row(g, csv, &rows, &got));
         if (!got)
             break;
-        if ((++rows & 0xFFFF) == 0)
-            progress(g, csv, rows, 0);
         SL_CALL(field_int(csv, ac, 0, &anc, &miss));
         for (int i = 0; i < g->nf; i++) {
             struct feature *f = &g->f[i];
@@ -1032,11 +1032,9 @@ static sl_status read_events(struct omop *g, enum source s)
             SL_CALL(find_column(csv, t->unit, &cols[4]));
     }
     for (;;) {
-        SL_CALL(sl_csv_next(csv, &got));
+        SL_CALL(next_row(g, csv, &rows, &got));
         if (!got)
             break;
-        if ((++rows & 0xFFFF) == 0)
-            progress(g, csv, rows, 0);
         SL_CALL(field_int(csv, cc, t->concept_nullable, &concept, &miss));
         size_t lo = 0, hi = nm;
         if (!miss) {
