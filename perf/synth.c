@@ -420,9 +420,8 @@ static void put_i64(struct out *o, int64_t v)
     put_uint(o, (uint64_t)v, 1);
 }
 
-/* A measurement row: id, person, concept, date, value (NaN: empty), unit. */
-static void put_measurement(struct out *o, int64_t *id, int64_t person, int concept,
-                            int64_t day, double value, int dec, int unit)
+/* The start of an event row: id, person, concept, date. */
+static void put_event_head(struct out *o, int64_t *id, int64_t person, int concept, int64_t day)
 {
     put_i64(o, ++*id);
     put_char(o, ',');
@@ -431,6 +430,13 @@ static void put_measurement(struct out *o, int64_t *id, int64_t person, int conc
     put_i64(o, concept);
     put_char(o, ',');
     put_date(o, day);
+}
+
+/* A measurement row: id, person, concept, date, value (NaN: empty), unit. */
+static void put_measurement(struct out *o, int64_t *id, int64_t person, int concept,
+                            int64_t day, double value, int dec, int unit)
+{
+    put_event_head(o, id, person, concept, day);
     put_char(o, ',');
     if (!isnan(value))
         put_fixed(o, value, dec);
@@ -442,13 +448,7 @@ static void put_measurement(struct out *o, int64_t *id, int64_t person, int conc
 /* An event row of condition_occurrence or drug_exposure. */
 static void put_event(struct out *o, int64_t *id, int64_t person, int concept, int64_t day)
 {
-    put_i64(o, ++*id);
-    put_char(o, ',');
-    put_i64(o, person);
-    put_char(o, ',');
-    put_i64(o, concept);
-    put_char(o, ',');
-    put_date(o, day);
+    put_event_head(o, id, person, concept, day);
     put_str(o, ",32817\n");
 }
 
