@@ -3,8 +3,10 @@
 # `sluice ingest --omop` pivots them with the demo's feature spec, a job
 # tabulates the features on 1 and 2 ranks, and SQLite, given the same CSV
 # files and the spec's rules written as SQL, must find the same persons, the
-# same cells and the same means; then again with the population and index
-# dates of a cohort in the OMOP cohort table. Also: the CLI's refusals and that a failed
+# same cells and the same means (HbA1c by diabetes and sex; mean BMI, maximum
+# blood pressure, diagnosis counts and days to death per person, described);
+# then again with the population and index dates of a cohort in the OMOP
+# cohort table. Also: the CLI's refusals and that a failed
 # ingest leaves nothing behind.
 SPEC=$(cd "$(dirname "$0")/../.." && pwd)/demo/omop-features.yaml
 source "$(dirname "$0")/lib.sh"
@@ -42,6 +44,7 @@ analyses:
   - {type: crosstab, name: hba1c, rows: diabetes, cols: sex, value: hba1c, margins: false}
   - {type: crosstab, name: hypertension, rows: hypertension, cols: sex, margins: false}
   - {type: crosstab, name: metformin, rows: metformin, cols: diabetes, margins: false}
+  - {type: describe, name: d, columns: [bmi, systolic_bp, diabetes_visits, days_to_death]}
 YAML
 run_job 1 job.yaml one >job1.log 2>&1 || { cat job1.log; fail "job on 1 rank"; }
 run_job 2 job.yaml two >/dev/null 2>&1 || fail "job on 2 ranks"
@@ -49,7 +52,7 @@ run_job 2 job.yaml two >/dev/null 2>&1 || fail "job on 2 ranks"
 # (metformin yes, diabetes no) is empty, so the gate withholds the table.
 grep -q "zero_cells: 1 cell(s) are empty" job1.log || { cat job1.log; fail "metformin"; }
 test ! -e released/one/metformin.csv || fail "metformin table released"
-for f in hba1c.csv hypertension.csv; do
+for f in hba1c.csv hypertension.csv d_bmi.csv d_days_to_death.csv; do
   cmp "released/one/$f" "released/two/$f" || fail "$f differs between 1 and 2 ranks"
 done
 
@@ -61,6 +64,7 @@ sqlite3 oracle.db <<'SQL'
 .import omop/measurement.csv measurement
 .import omop/condition_occurrence.csv condition_occurrence
 .import omop/drug_exposure.csv drug_exposure
+.import omop/death.csv death
 CREATE INDEX m_p ON measurement(person_id);
 CREATE INDEX c_p ON condition_occurrence(person_id);
 CREATE INDEX d_p ON drug_exposure(person_id);
@@ -81,7 +85,17 @@ CREATE TABLE feat AS SELECT
     WHERE m.person_id = i.person_id AND m.measurement_concept_id = '3004410'
       AND m.unit_concept_id = '8554' AND m.value_as_number <> ''
       AND julianday(m.measurement_date) - julianday(i.d) BETWEEN -730 AND 0
-    ORDER BY m.measurement_date DESC, CAST(m.measurement_id AS INTEGER) DESC LIMIT 1) AS hba1c
+    ORDER BY m.measurement_date DESC, CAST(m.measurement_id AS INTEGER) DESC LIMIT 1) AS hba1c,
+  (SELECT AVG(CAST(m.value_as_number AS REAL)) FROM measurement m
+    WHERE m.person_id = i.person_id AND m.measurement_concept_id = '3038553'
+      AND julianday(m.measurement_date) - julianday(i.d) BETWEEN -730 AND 0) AS bmi,
+  (SELECT MAX(CAST(m.value_as_number AS REAL)) FROM measurement m
+    WHERE m.person_id = i.person_id AND m.measurement_concept_id = '3004249'
+      AND julianday(m.measurement_date) - julianday(i.d) BETWEEN -730 AND 0) AS systolic_bp,
+  (SELECT COUNT(*) FROM condition_occurrence c WHERE c.person_id = i.person_id
+    AND c.condition_concept_id = '201826') AS diabetes_visits,
+  (SELECT MIN(CAST(julianday(x.death_date) - julianday(i.d) AS INTEGER)) FROM death x
+    WHERE x.person_id = i.person_id AND x.death_date >= i.d) AS days_to_death
   FROM idx i JOIN person p ON p.person_id = i.person_id;
 .output persons.txt
 SELECT COUNT(*) FROM feat;
@@ -92,6 +106,12 @@ SELECT diabetes, sex, COUNT(*), COUNT(hba1c), printf('%.12g', AVG(hba1c)) FROM f
 SELECT hypertension, sex, COUNT(*) FROM feat GROUP BY hypertension, sex;
 .output metformin.txt
 SELECT COUNT(*) FROM feat WHERE metformin = 'yes' AND diabetes = 'no';
+.output describe.txt
+SELECT 'bmi', COUNT(bmi), printf('%.12g', AVG(bmi)) FROM feat
+UNION ALL SELECT 'systolic_bp', COUNT(systolic_bp), printf('%.12g', AVG(systolic_bp)) FROM feat
+UNION ALL SELECT 'diabetes_visits', COUNT(*), printf('%.12g', AVG(diabetes_visits)) FROM feat
+UNION ALL SELECT 'days_to_death', COUNT(days_to_death), printf('%.12g', AVG(days_to_death))
+  FROM feat;
 SQL
 [ "$(cat persons.txt)" -eq "$persons" ] || fail "SQLite finds $(cat persons.txt) persons"
 [ "$(cat metformin.txt)" -eq 0 ] || fail "SQLite finds metformin without diabetes"
@@ -113,6 +133,17 @@ for m, d, n in rows(sys.argv[4]):
 assert not got, got
 print("sluice and SQLite agree on", sys.argv[1], "and", sys.argv[3])
 PY
+# describe: persons with a value and the mean of each feature (mean of the
+# per-person means for bmi, max for blood pressure, counts, days to death)
+while IFS=, read -r name present mean; do
+  got=$(sed -n 2p "released/one/d_$name.csv")
+  python3 -c 'import sys
+n, present, missing, mean = sys.argv[1].split(",")[:4]
+assert int(present) == int(sys.argv[2]), (sys.argv[3], present, sys.argv[2])
+assert abs(float(mean) - float(sys.argv[4])) <= 1e-9 * abs(float(sys.argv[4])), sys.argv[3:]
+' "$got" "$present" "$name" "$mean" || fail "describe $name differs from SQLite"
+done <describe.txt
+[ "$(wc -l <describe.txt)" -eq 4 ] || fail "describe.txt: $(cat describe.txt)"
 
 # The population and index dates of an OMOP cohort (definition 1: type 2
 # diabetes from its first diagnosis), against the same in SQLite.
