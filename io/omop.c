@@ -147,6 +147,7 @@ struct omop {
     struct sl_pseudonymizer *pn;
     double t0, last_progress;
     int64_t events;
+    int tables;             /* tables opened */
 };
 
 static double now_seconds(void)
@@ -542,6 +543,7 @@ static sl_status open_table(struct omop *g, const char *table, const char *why,
                 path[k][i] = (char)(path[k][i] - 'a' + 'A');
         if (stat(path[k], &sb) == 0) {
             SL_CALL(sl_csv_open_delim(path[k], k < 2 ? ',' : '\t', csv));
+            g->tables++;
             goto cleanup;
         }
     }
@@ -660,6 +662,8 @@ static sl_status read_persons(struct omop *g)
     for (int k = 0; k < NPF; k++)
         if (g->need_pf[k])
             SL_CALL(find_column(csv, pf_columns[k], &pfc[k]));
+    if (g->o->check)
+        goto cleanup;
     for (;;) {
         SL_CALL(sl_csv_next(csv, &got));
         if (!got)
@@ -765,6 +769,8 @@ static sl_status read_index(struct omop *g)
         SL_CALL(find_column(csv, "subject_id", &idc));
         SL_CALL(find_column(csv, "cohort_start_date", &dc));
     }
+    if (g->o->check)
+        goto cleanup;
     for (;;) {
         SL_CALL(next_row(g, csv, &rows, &got));
         if (!got)
@@ -933,6 +939,8 @@ static sl_status expand_descendants(struct omop *g)
     SL_CALL(open_table(g, "concept_ancestor", why, &csv));
     SL_CALL(find_column(csv, "ancestor_concept_id", &ac));
     SL_CALL(find_column(csv, "descendant_concept_id", &dc));
+    if (g->o->check)
+        goto cleanup;
     for (;;) {
         SL_CALL(next_row(g, csv, &rows, &got));
         if (!got)
@@ -1036,6 +1044,8 @@ static sl_status read_events(struct omop *g, enum source s)
         if ((numeric_value(f->agg) || f->has_unit) && cols[4] < 0)
             SL_CALL(find_column(csv, t->unit, &cols[4]));
     }
+    if (g->o->check)
+        goto cleanup;
     for (;;) {
         SL_CALL(next_row(g, csv, &rows, &got));
         if (!got)
@@ -1328,20 +1338,21 @@ sl_status sl_omop_ingest(const struct sl_omop_opts *o, struct sl_omop_stats *sta
     memset(&g, 0, sizeof g);
     g.o = o;
     g.last_row = -1;
-    SL_CHECK(o && o->dir && o->spec && o->out && o->kek, SL_ERR_ARG,
+    SL_CHECK(o && o->dir && o->spec && (o->check || (o->out && o->kek)), SL_ERR_ARG,
              "OMOP ingest needs a folder of tables, a feature spec, an output cohort and a key");
     chunk_rows = o->chunk_rows > 0 ? o->chunk_rows : SL_DEFAULT_CHUNK_ROWS;
     SL_CHECK(chunk_rows <= SL_MAX_CHUNK_ROWS, SL_ERR_ARG, "chunk rows must be at most %d",
              SL_MAX_CHUNK_ROWS);
-    SL_CHECK(stat(o->out, &sb) != 0, SL_ERR_EXISTS, "%s already exists; refusing to overwrite it",
-             o->out);
+    SL_CHECK(o->check || stat(o->out, &sb) != 0, SL_ERR_EXISTS,
+             "%s already exists; refusing to overwrite it", o->out);
     SL_CHECK(stat(o->dir, &sb) == 0 && S_ISDIR(sb.st_mode), SL_ERR_IO,
              "%s: not a folder; expected the folder of OMOP tables as CSV", o->dir);
     g.t0 = g.last_progress = now_seconds();
     SL_CALL(read_spec(&g));
     if (g.need_ancestors)
         SL_CALL(expand_descendants(&g));
-    SL_CALL(sl_pseudonymizer_create(o->kek, o->project, &g.pn));
+    if (!o->check)
+        SL_CALL(sl_pseudonymizer_create(o->kek, o->project, &g.pn));
     SL_CALL(read_persons(&g));
     SL_CALL(read_index(&g));
     for (int i = 0; i < g.nf; i++)
@@ -1349,6 +1360,14 @@ sl_status sl_omop_ingest(const struct sl_omop_opts *o, struct sl_omop_stats *sta
     for (int s = SRC_PERSON + 1; s < NSRC; s++)
         if (g.need_src[s])
             SL_CALL(read_events(&g, (enum source)s));
+    if (o->check) {
+        if (stats) {
+            stats->ncols = g.nf + 1;
+            stats->tables = g.tables;
+            stats->seconds = now_seconds() - g.t0;
+        }
+        goto cleanup;
+    }
     SL_CALL(build_columns(&g, &cols));
     present = sl_malloc((size_t)g.nf * sizeof *present);
     SL_CHECK(present, SL_ERR_NOMEM, "out of memory");
@@ -1367,6 +1386,7 @@ sl_status sl_omop_ingest(const struct sl_omop_opts *o, struct sl_omop_stats *sta
         stats->left_out = g.np - written;
         stats->ncols = g.nf + 1;
         stats->events = g.events;
+        stats->tables = g.tables;
         stats->seconds = now_seconds() - g.t0;
     }
 cleanup:

@@ -105,6 +105,8 @@ struct sl_omop_opts {
     int64_t chunk_rows;         /* rows per cohort chunk; <= 0: SL_DEFAULT_CHUNK_ROWS */
     bool progress;              /* log rows read every few seconds, and rows of
                                    other units left out per feature */
+    bool check;                 /* only read the spec and the headers of the tables
+                                   it needs; write nothing (out and kek may be NULL) */
 };
 
 struct sl_omop_stats {
@@ -112,6 +114,7 @@ struct sl_omop_stats {
     int64_t left_out;           /* persons without an index date */
     int ncols;                  /* columns written, person_id included */
     int64_t events;             /* rows read from the event tables */
+    int tables;                 /* tables read (with check: whose headers were read) */
     double seconds;
     int64_t *present;           /* [ncols - 1] per feature, persons written with a value
                                    ('yes' for any): a feature that nobody has points at a

@@ -212,6 +212,38 @@ TEST_F(OmopTest, HandWorkedExample) {
     EXPECT_EQ(at<int64_t>(col("inpatient_year"), 2), 0);
 }
 
+TEST_F(OmopTest, CheckReadsSpecAndHeadersOnly) {
+    write_example();
+    std::string spec = write("spec.yaml", kExampleSpec);
+    auto check = [&](Stats *stats) {
+        sl_omop_opts o{};
+        o.dir = dir_.path().c_str();
+        o.spec = spec.c_str();
+        o.check = true;  // no key, no output
+        return sl_omop_ingest(&o, stats);
+    };
+    auto before = files();
+    {
+        Stats stats;
+        ASSERT_EQ(check(&stats), SL_OK) << last_error();
+        EXPECT_EQ(stats.tables, 6);  // person, observation_period, measurement,
+                                     // condition_occurrence, visit_occurrence, death
+        EXPECT_EQ(stats.ncols, 12);
+        EXPECT_EQ(stats.persons, 0);
+    }
+    // A bad value in a row is not seen; a missing column is.
+    write("measurement.csv",
+          "measurement_id,person_id,measurement_concept_id,measurement_date,value_as_number,"
+          "unit_concept_id\n1,1,3004410,not-a-date,6.5,8554\n");
+    EXPECT_EQ(check(nullptr), SL_OK) << last_error();
+    write("measurement.csv", "measurement_id,person_id,measurement_concept_id,measurement_date\n");
+    EXPECT_EQ(check(nullptr), SL_ERR_FORMAT);
+    EXPECT_NE(last_error().find("measurement.csv:1: no column value_as_number in the header"),
+              std::string::npos)
+        << last_error();
+    EXPECT_EQ(files(), before);
+}
+
 TEST_F(OmopTest, FixedIndexLabelsAndProjectPseudonyms) {
     write_example();
     ASSERT_EQ(ingest("sluice_omop: 1\nindex: 2012-06-01\nfeatures:\n"
