@@ -26,6 +26,11 @@ expect_exit 2 "$SL_BIN/sluice" ingest --key centre.kek --omop omop --features ba
 grep -q "bad.yaml:4:33: 'mean' needs values" last.err || { cat last.err; fail "spec error"; }
 test ! -e cohort.h5 || fail "a refused ingest left cohort.h5"
 
+"$SL_BIN/sluice" ingest --omop omop --features "$SPEC" --check >check.out ||
+  fail "--check: $(cat check.out)"
+grep -q "11 features; the headers of 6 tables" check.out || fail "--check: $(cat check.out)"
+expect_exit 2 "$SL_BIN/sluice" ingest --omop omop --features bad.yaml --check
+test ! -e cohort.h5 || fail "--check wrote a cohort"
 "$SL_BIN/sluice" ingest --quiet --key centre.kek --omop omop --features "$SPEC" \
   --out cohort.h5 --chunk-rows 500 >ingest.out
 cat ingest.out
