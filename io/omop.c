@@ -110,6 +110,8 @@ struct feature {
     int nconcepts;
     int all_concepts;       /* death: any */
     int descendants;        /* add the concepts' descendants (concept_ancestor) */
+    int64_t *excl;          /* concepts to leave out (with their descendants); sorted */
+    int nexcl;
     int has_unit, has_from, has_to;
     int64_t unit, from, to;
     double lower, upper;
@@ -175,45 +177,51 @@ cleanup:
     return st;
 }
 
-static sl_status read_concepts(const char *path, struct fy_node *v, struct feature *f)
+/* Reads a concept id or a list of them (sorted, no repeats) into *ids. */
+static sl_status read_id_list(const char *path, struct fy_node *v, const char *key,
+                              const struct feature *f, int64_t **ids, int *n)
 {
     sl_status st = SL_OK;
-    const char *key = tables[f->src].key;
 
+    if (fy_node_is_scalar(v)) {
+        *ids = sl_malloc(sizeof **ids);
+        SL_CHECK(*ids, SL_ERR_NOMEM, "out of memory");
+        *n = 1;
+        SL_CALL(read_int(path, v, "a concept id", &(*ids)[0]));
+    } else if (fy_node_is_sequence(v)) {
+        int count = fy_node_sequence_item_count(v);
+        void *it = NULL;
+        struct fy_node *item;
+        if (count < 1 || count > OMOP_MAX_CONCEPTS)
+            SL_IO_YAML_FAIL(path, v, "expected 1 to %d concept ids for '%s' of feature '%s'",
+                            OMOP_MAX_CONCEPTS, key, f->name);
+        *ids = sl_malloc((size_t)count * sizeof **ids);
+        SL_CHECK(*ids, SL_ERR_NOMEM, "out of memory");
+        while ((item = fy_node_sequence_iterate(v, &it)) != NULL)
+            SL_CALL(read_int(path, item, "a concept id", &(*ids)[(*n)++]));
+        qsort(*ids, (size_t)count, sizeof **ids, cmp_i64);
+        for (int i = 1; i < count; i++)
+            if ((*ids)[i] == (*ids)[i - 1])
+                SL_IO_YAML_FAIL(path, v, "concept %lld is listed twice for feature '%s'",
+                                (long long)(*ids)[i], f->name);
+    } else {
+        SL_IO_YAML_FAIL(path, v, "expected a concept id or a list of them for '%s'%s", key,
+                        f->src == SRC_DEATH && strcmp(key, "death") == 0 ? ", or any" : "");
+    }
+cleanup:
+    return st;
+}
+
+static sl_status read_concepts(const char *path, struct fy_node *v, struct feature *f)
+{
     if (f->src == SRC_DEATH && fy_node_is_scalar(v)) {
         const char *t = sl_io_yaml_scalar(v);
         if (t && strcmp(t, "any") == 0) {
             f->all_concepts = 1;
-            goto cleanup;
+            return SL_OK;
         }
     }
-    if (fy_node_is_scalar(v)) {
-        f->concepts = sl_malloc(sizeof *f->concepts);
-        SL_CHECK(f->concepts, SL_ERR_NOMEM, "out of memory");
-        f->nconcepts = 1;
-        SL_CALL(read_int(path, v, "a concept id", &f->concepts[0]));
-    } else if (fy_node_is_sequence(v)) {
-        int n = fy_node_sequence_item_count(v);
-        void *it = NULL;
-        struct fy_node *item;
-        if (n < 1 || n > OMOP_MAX_CONCEPTS)
-            SL_IO_YAML_FAIL(path, v, "expected 1 to %d concept ids for '%s' of feature '%s'",
-                            OMOP_MAX_CONCEPTS, key, f->name);
-        f->concepts = sl_malloc((size_t)n * sizeof *f->concepts);
-        SL_CHECK(f->concepts, SL_ERR_NOMEM, "out of memory");
-        while ((item = fy_node_sequence_iterate(v, &it)) != NULL)
-            SL_CALL(read_int(path, item, "a concept id", &f->concepts[f->nconcepts++]));
-        qsort(f->concepts, (size_t)n, sizeof *f->concepts, cmp_i64);
-        for (int i = 1; i < n; i++)
-            if (f->concepts[i] == f->concepts[i - 1])
-                SL_IO_YAML_FAIL(path, v, "concept %lld is listed twice for feature '%s'",
-                                (long long)f->concepts[i], f->name);
-    } else {
-        SL_IO_YAML_FAIL(path, v, "expected a concept id or a list of them for '%s'%s", key,
-                        f->src == SRC_DEATH ? ", or any" : "");
-    }
-cleanup:
-    return st;
+    return read_id_list(path, v, tables[f->src].key, f, &f->concepts, &f->nconcepts);
 }
 
 /* Adds `label` to the feature's levels if new; its code in *code. */
@@ -272,7 +280,7 @@ static sl_status read_feature(struct omop *g, const char *path, struct fy_node *
     static const char *const allowed[] = {"name",  "person", "measurement", "observation",
                                           "condition", "drug", "procedure", "visit", "death",
                                           "value", "unit", "from", "to", "lower", "upper",
-                                          "class", "labels", "descendants", NULL};
+                                          "class", "labels", "descendants", "exclude", NULL};
     sl_status st = SL_OK;
     struct feature *f = &g->f[i];
     struct fy_node *name_n, *src_n = NULL, *n;
@@ -322,7 +330,8 @@ static sl_status read_feature(struct omop *g, const char *path, struct fy_node *
                         f->name);
 
     if (f->src == SRC_PERSON) {
-        static const char *const no_keys[] = {"value", "unit", "from", "to", "descendants"};
+        static const char *const no_keys[] = {"value", "unit", "from", "to", "descendants",
+                                              "exclude"};
         t = sl_io_yaml_scalar(src_n);
         f->field = NPF;
         for (int k = 0; t && k < NPF; k++)
@@ -351,6 +360,11 @@ static sl_status read_feature(struct omop *g, const char *path, struct fy_node *
                 SL_IO_YAML_FAIL(path, n, "'descendants' needs a list of concepts, not any");
             f->descendants = t[0] == 't';
             g->need_ancestors |= f->descendants;
+        }
+        if ((n = fy_node_mapping_lookup_by_string(m, "exclude", FY_NT)) != NULL) {
+            if (f->all_concepts)
+                SL_IO_YAML_FAIL(path, n, "'exclude' needs a list of concepts, not any");
+            SL_CALL(read_id_list(path, n, "exclude", f, &f->excl, &f->nexcl));
         }
         f->agg = AGG_ANY;
         if ((n = fy_node_mapping_lookup_by_string(m, "value", FY_NT)) != NULL) {
@@ -913,23 +927,63 @@ cleanup:
     return st;
 }
 
+/* A growing list of concept ids. */
+struct idlist {
+    int64_t *v;
+    int n, cap;
+};
+
+static sl_status idlist_push(struct idlist *l, int64_t x)
+{
+    sl_status st = SL_OK;
+    if (l->n == l->cap) {
+        int nc = l->cap ? 2 * l->cap : 64;
+        int64_t *more = sl_realloc(l->v, (size_t)nc * sizeof *more);
+        SL_CHECK(more, SL_ERR_NOMEM, "out of memory");
+        l->v = more;
+        l->cap = nc;
+    }
+    l->v[l->n++] = x;
+cleanup:
+    return st;
+}
+
+/* Adds extra[0, nextra) to the sorted set ids[0, *n), keeping it sorted and
+ * without repeats. */
+static sl_status merge_ids(int64_t **ids, int *n, const int64_t *extra, int nextra)
+{
+    sl_status st = SL_OK;
+    if (nextra == 0)
+        goto cleanup;
+    int64_t *all = sl_realloc(*ids, (size_t)(*n + nextra) * sizeof *all);
+    SL_CHECK(all, SL_ERR_NOMEM, "out of memory");
+    *ids = all;
+    memcpy(all + *n, extra, (size_t)nextra * sizeof *all);
+    int total = *n + nextra, k = 0;
+    qsort(all, (size_t)total, sizeof *all, cmp_i64);
+    for (int j = 0; j < total; j++)
+        if (k == 0 || all[j] != all[k - 1])
+            all[k++] = all[j];
+    *n = k;
+cleanup:
+    return st;
+}
+
 /* Adds to each feature with `descendants` every descendant_concept_id of
- * its listed concepts in concept_ancestor.csv (vocabulary, not patient
- * data). */
+ * its listed concepts, and of its excluded ones, in concept_ancestor.csv
+ * (vocabulary, not patient data). */
 static sl_status expand_descendants(struct omop *g)
 {
     sl_status st = SL_OK;
     struct sl_csv *csv = NULL;
     int ac, dc, got, miss;
     int64_t anc, desc, rows = 0;
-    int64_t **extra = NULL;
-    int *nextra = NULL, *cap = NULL;
+    struct idlist *inc = NULL, *exc = NULL;
     char why[160];
 
-    extra = sl_calloc((size_t)g->nf, sizeof *extra);
-    nextra = sl_calloc((size_t)g->nf, sizeof *nextra);
-    cap = sl_calloc((size_t)g->nf, sizeof *cap);
-    SL_CHECK(extra && nextra && cap, SL_ERR_NOMEM, "out of memory");
+    inc = sl_calloc((size_t)g->nf, sizeof *inc);
+    exc = sl_calloc((size_t)g->nf, sizeof *exc);
+    SL_CHECK(inc && exc, SL_ERR_NOMEM, "out of memory");
     for (int i = 0; i < g->nf; i++)
         if (g->f[i].descendants) {
             snprintf(why, sizeof why, "feature '%s' at %s:%d:%d asks for descendants",
@@ -948,45 +1002,57 @@ static sl_status expand_descendants(struct omop *g)
         SL_CALL(field_int(csv, ac, 0, &anc, &miss));
         for (int i = 0; i < g->nf; i++) {
             struct feature *f = &g->f[i];
-            if (!f->descendants ||
-                !bsearch(&anc, f->concepts, (size_t)f->nconcepts, sizeof anc, cmp_i64))
+            if (!f->descendants)
+                continue;
+            int in = bsearch(&anc, f->concepts, (size_t)f->nconcepts, sizeof anc, cmp_i64) != NULL;
+            int out = bsearch(&anc, f->excl, (size_t)f->nexcl, sizeof anc, cmp_i64) != NULL;
+            if (!in && !out)
                 continue;
             SL_CALL(field_int(csv, dc, 0, &desc, &miss));
-            SL_CHECK(f->nconcepts + nextra[i] < OMOP_MAX_EXPANDED, SL_ERR_FORMAT,
+            SL_CHECK(f->nconcepts + inc[i].n + exc[i].n < OMOP_MAX_EXPANDED, SL_ERR_FORMAT,
                      "%s: feature '%s' has more than %d concepts with their descendants",
                      sl_csv_path(csv), f->name, OMOP_MAX_EXPANDED);
-            if (nextra[i] == cap[i]) {
-                int nc = cap[i] ? 2 * cap[i] : 64;
-                int64_t *more = sl_realloc(extra[i], (size_t)nc * sizeof *more);
-                SL_CHECK(more, SL_ERR_NOMEM, "out of memory");
-                extra[i] = more;
-                cap[i] = nc;
-            }
-            extra[i][nextra[i]++] = desc;
+            if (in)
+                SL_CALL(idlist_push(&inc[i], desc));
+            if (out)
+                SL_CALL(idlist_push(&exc[i], desc));
         }
     }
     for (int i = 0; i < g->nf; i++) {
         struct feature *f = &g->f[i];
-        if (!nextra[i])
-            continue;
-        int64_t *all = sl_realloc(f->concepts, (size_t)(f->nconcepts + nextra[i]) * sizeof *all);
-        SL_CHECK(all, SL_ERR_NOMEM, "out of memory");
-        f->concepts = all;
-        memcpy(all + f->nconcepts, extra[i], (size_t)nextra[i] * sizeof *all);
-        int n = f->nconcepts + nextra[i], k = 0;
-        qsort(all, (size_t)n, sizeof *all, cmp_i64);
-        for (int j = 0; j < n; j++)
-            if (k == 0 || all[j] != all[k - 1])
-                all[k++] = all[j];
-        f->nconcepts = k;
+        SL_CALL(merge_ids(&f->concepts, &f->nconcepts, inc[i].v, inc[i].n));
+        SL_CALL(merge_ids(&f->excl, &f->nexcl, exc[i].v, exc[i].n));
     }
 cleanup:
-    for (int i = 0; extra && i < g->nf; i++)
-        sl_free(extra[i]);
-    sl_free(extra);
-    sl_free(nextra);
-    sl_free(cap);
+    for (int i = 0; i < g->nf && inc && exc; i++) {
+        sl_free(inc[i].v);
+        sl_free(exc[i].v);
+    }
+    sl_free(inc);
+    sl_free(exc);
     sl_csv_close(&csv);
+    return st;
+}
+
+/* Takes each feature's excluded concepts (and, with `descendants`, theirs)
+ * out of its concept set; a set left empty is an error. */
+static sl_status apply_excludes(struct omop *g)
+{
+    sl_status st = SL_OK;
+    for (int i = 0; i < g->nf; i++) {
+        struct feature *f = &g->f[i];
+        int k = 0;
+        if (!f->nexcl)
+            continue;
+        for (int j = 0; j < f->nconcepts; j++)
+            if (!bsearch(&f->concepts[j], f->excl, (size_t)f->nexcl, sizeof *f->excl, cmp_i64))
+                f->concepts[k++] = f->concepts[j];
+        f->nconcepts = k;
+        SL_CHECK(k > 0, SL_ERR_FORMAT,
+                 "%s:%d:%d: feature '%s' excludes every concept it lists; expected some left",
+                 g->o->spec, f->line, f->col, f->name);
+    }
+cleanup:
     return st;
 }
 
@@ -1300,6 +1366,7 @@ static void omop_free(struct omop *g)
         struct feature *f = &g->f[i];
         sl_free(f->name);
         sl_free(f->concepts);
+        sl_free(f->excl);
         sl_free(f->labels);
         for (int32_t k = 0; k < f->nlevels; k++)
             sl_free(f->levels[k]);
@@ -1351,6 +1418,7 @@ sl_status sl_omop_ingest(const struct sl_omop_opts *o, struct sl_omop_stats *sta
     SL_CALL(read_spec(&g));
     if (g.need_ancestors)
         SL_CALL(expand_descendants(&g));
+    SL_CALL(apply_excludes(&g));
     if (!o->check)
         SL_CALL(sl_pseudonymizer_create(o->kek, o->project, &g.pn));
     SL_CALL(read_persons(&g));

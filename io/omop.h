@@ -71,7 +71,9 @@
  *           days_to_first            integer: days from the index date to the
  *                                    earliest matching row, missing if none
  * `descendants: true` adds every descendant_concept_id of the listed
- * concepts from concept_ancestor.csv (the OMOP vocabulary table) to the set.
+ * concepts from concept_ancestor.csv (the OMOP vocabulary table) to the set;
+ * `exclude: [ids]` takes concepts out again (with their descendants when
+ * `descendants` is true), as cohort tools' concept sets do.
  * Value features ignore rows without a value and are missing when no row has
  * one. Without `unit`, all values a feature takes must share one
  * unit_concept_id (units are never mixed silently). Classes default to quasi

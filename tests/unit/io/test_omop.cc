@@ -342,6 +342,45 @@ TEST_F(OmopTest, DescendantsFromConceptAncestor) {
                  SL_ERR_FORMAT, "'descendants' applies to event features");
 }
 
+TEST_F(OmopTest, ExcludedConceptsAndTheirDescendants) {
+    write_example();
+    // 201826 > 443238 > 999; a .csv is read before the example's .tsv
+    write("concept_ancestor.csv",
+          "ancestor_concept_id,descendant_concept_id\n"
+          "201826,443238\n201826,999\n443238,999\n");
+    write("condition_occurrence.csv",
+          "person_id,condition_concept_id,condition_start_date\n"
+          "1,201826,2000-01-01\n2,443238,2013-01-01\n3,999,2011-01-01\n");
+    const std::string head = "sluice_omop: 1\nindex: 2020-01-01\nfeatures:\n";
+    ASSERT_EQ(ingest(head +
+                     "  - {name: all, condition: 201826, descendants: true, value: count}\n"
+                     "  - {name: some, condition: 201826, descendants: true, exclude: 443238,"
+                     " value: count}\n"
+                     "  - {name: flat, condition: [201826, 443238, 999], exclude: [443238],"
+                     " value: count}\n"),
+              SL_OK)
+        << last_error();
+    load(out_);
+    std::vector<int64_t> all, some, flat;
+    for (int r = 0; r < 3; r++) {
+        all.push_back(at<int64_t>(col("all"), r));
+        some.push_back(at<int64_t>(col("some"), r));
+        flat.push_back(at<int64_t>(col("flat"), r));
+    }
+    EXPECT_EQ(all, (std::vector<int64_t>{1, 1, 1}));
+    EXPECT_EQ(some, (std::vector<int64_t>{1, 0, 0}));  // 443238 and, below it, 999 left out
+    EXPECT_EQ(flat, (std::vector<int64_t>{1, 0, 1}));  // no descendants: only 443238
+    frame_.reset();
+    cohort_.reset();
+    std::filesystem::remove(out_);
+    expect_error(head + "  - {name: a, condition: [1, 2], exclude: [2, 1]}\n", SL_ERR_FORMAT,
+                 "spec.yaml:4:12: feature 'a' excludes every concept it lists");
+    expect_error(head + "  - {name: a, death: any, exclude: [2]}\n", SL_ERR_FORMAT,
+                 "'exclude' needs a list of concepts, not any");
+    expect_error(head + "  - {name: a, person: age, exclude: [2]}\n", SL_ERR_FORMAT,
+                 "'exclude' applies to event features");
+}
+
 TEST_F(OmopTest, LatestConceptValue) {
     // Smoking status as OMOP records it: observation rows whose value is a
     // concept (45879404 never, 45883458 former, 45881517 current smoker).
