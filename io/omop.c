@@ -1005,7 +1005,8 @@ static sl_status expand_descendants(struct omop *g)
             if (!f->descendants)
                 continue;
             int in = bsearch(&anc, f->concepts, (size_t)f->nconcepts, sizeof anc, cmp_i64) != NULL;
-            int out = bsearch(&anc, f->excl, (size_t)f->nexcl, sizeof anc, cmp_i64) != NULL;
+            int out = f->nexcl > 0 &&
+                      bsearch(&anc, f->excl, (size_t)f->nexcl, sizeof anc, cmp_i64) != NULL;
             if (!in && !out)
                 continue;
             SL_CALL(field_int(csv, dc, 0, &desc, &miss));
