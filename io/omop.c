@@ -1229,7 +1229,8 @@ static sl_status build_columns(struct omop *g, struct sl_colinfo **out)
             }
             if (!f->labels)
                 SL_CALL(concept_levels(g, f));
-            qsort(f->labels, (size_t)f->nlabels, sizeof *f->labels, cmp_label);
+            if (f->nlabels > 1)
+                qsort(f->labels, (size_t)f->nlabels, sizeof *f->labels, cmp_label);
         } else if (f->agg == AGG_ANY) {
             int32_t code;
             SL_CALL(add_level(f, "no", &code));

@@ -427,6 +427,19 @@ TEST_F(OmopTest, LatestConceptValue) {
                  "feature 'smoking' is categorical; 'lower' applies to numbers");
 }
 
+TEST_F(OmopTest, ConceptFieldWithoutAnyConcept) {
+    // Every race is 0 (no matching concept) or empty: a column with no levels.
+    write("person.csv", "person_id,race_concept_id\n1,0\n2,\n");
+    ASSERT_EQ(ingest("sluice_omop: 1\nindex: 2020-01-01\nfeatures:\n"
+                     "  - {name: race, person: race}\n"),
+              SL_OK)
+        << last_error();
+    load(out_);
+    EXPECT_TRUE(levels(col("race")).empty());
+    EXPECT_EQ(at<int32_t>(col("race"), 0), SL_CAT_MISSING);
+    EXPECT_EQ(at<int32_t>(col("race"), 1), SL_CAT_MISSING);
+}
+
 TEST_F(OmopTest, UnitsAreNeverMixed) {
     write("person.csv", "person_id\n1\n2\n");
     write("measurement.csv",
