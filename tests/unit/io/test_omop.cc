@@ -55,6 +55,12 @@ protected:
     }
     std::string last_error() const { return sl_error_message(); }
     int col(const char *name) const { return sl_cohort_find(cohort_.get(), name); }
+    // Closes the loaded cohort and removes it, so that the next ingest can write it.
+    void discard() {
+        frame_.reset();
+        cohort_.reset();
+        std::filesystem::remove(out_);
+    }
     void write_example();
 
     std::string out_;
@@ -294,9 +300,7 @@ TEST_F(OmopTest, CohortTableGivesPopulationAndIndex) {
     EXPECT_EQ(at<int64_t>(col("age"), 1), 2012 - 1990);
     EXPECT_EQ(at<int64_t>(col("dx"), 0), 1);  // 2012-12-31 -> 2013-01-01
     EXPECT_EQ(at<int64_t>(col("dx"), 1), SL_INT_MISSING);
-    frame_.reset();
-    cohort_.reset();
-    std::filesystem::remove(out_);
+    discard();
 
     expect_error("sluice_omop: 1\nindex: {cohort: 99}\nfeatures:\n  - {name: a, person: age}\n",
                  SL_ERR_FORMAT, "no person has an index date (no subject of the cohort");
@@ -328,9 +332,7 @@ TEST_F(OmopTest, DescendantsFromConceptAncestor) {
     EXPECT_EQ(at<int64_t>(col("t2dm"), 1), 1);
     EXPECT_EQ(at<int64_t>(col("t2dm_all"), 1), 2);
     EXPECT_EQ(at<int64_t>(col("t2dm_all"), 0), 1);
-    frame_.reset();
-    cohort_.reset();
-    std::filesystem::remove(out_);
+    discard();
     expect_error("sluice_omop: 1\nindex: 2020-01-01\nfeatures:\n"
                  "  - {name: a, condition: [1], descendants: yes}\n",
                  SL_ERR_FORMAT, "spec.yaml:4:44: expected 'descendants' of feature 'a' to be true");
@@ -370,9 +372,7 @@ TEST_F(OmopTest, ExcludedConceptsAndTheirDescendants) {
     EXPECT_EQ(all, (std::vector<int64_t>{1, 1, 1}));
     EXPECT_EQ(some, (std::vector<int64_t>{1, 0, 0}));  // 443238 and, below it, 999 left out
     EXPECT_EQ(flat, (std::vector<int64_t>{1, 0, 1}));  // no descendants: only 443238
-    frame_.reset();
-    cohort_.reset();
-    std::filesystem::remove(out_);
+    discard();
     expect_error(head + "  - {name: a, condition: [1, 2], exclude: [2, 1]}\n", SL_ERR_FORMAT,
                  "spec.yaml:4:12: feature 'a' excludes every concept it lists");
     expect_error(head + "  - {name: a, death: any, exclude: [2]}\n", SL_ERR_FORMAT,
@@ -409,18 +409,14 @@ TEST_F(OmopTest, LatestConceptValue) {
     EXPECT_EQ(at<int32_t>(c, 1), 0);  // three on one date: the largest observation_id
     EXPECT_EQ(at<int32_t>(c, 2), 0);  // concept 0 (no matching concept) is no value
     EXPECT_EQ(at<int32_t>(c, 3), SL_CAT_MISSING);  // after the index, or without a concept
-    frame_.reset();
-    cohort_.reset();
-    std::filesystem::remove(out_);
+    discard();
     ASSERT_EQ(ingest(head + ", labels: {45879404: never, 45883458: former, 45881517: current}}\n"),
               SL_OK)
         << last_error();
     load(out_);
     EXPECT_EQ(levels(col("smoking")), (std::vector<std::string>{"never", "former", "current"}));
     EXPECT_EQ(at<int32_t>(col("smoking"), 0), 1);
-    frame_.reset();
-    cohort_.reset();
-    std::filesystem::remove(out_);
+    discard();
     expect_error(head + ", unit: 1}\n", SL_ERR_FORMAT,
                  "'unit' applies to numbers, not to latest_concept");
     expect_error(head + ", lower: 1}\n", SL_ERR_FORMAT,
