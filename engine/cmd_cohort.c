@@ -23,6 +23,9 @@ static const char *ingest_usage =
     "       sluice ingest --key KEK --omop DIR --features SPEC.yaml --out COHORT.h5\n"
     "                     [--project NAME] [--chunk-rows N] [--quiet]\n"
     "       sluice ingest --omop DIR --features SPEC.yaml --check\n"
+    "       sluice ingest --key KEK --fhir DIR --features SPEC.yaml --out COHORT.h5\n"
+    "                     [--project NAME] [--chunk-rows N] [--quiet]\n"
+    "       sluice ingest --fhir DIR --features SPEC.yaml --check\n"
     "\n"
     "Encrypts a CSV export (header row; quoted fields; empty or NA = missing;\n"
     "UTF-8) into a cohort: one HDF5 dataset per column, every chunk sealed with\n"
@@ -44,10 +47,19 @@ static const char *ingest_usage =
     "mean | min | max of value_as_number, or latest_concept. Ingest ends with\n"
     "the persons who have each feature. --check reads only the spec and the\n"
     "headers of the tables it needs, in seconds however large the tables are,\n"
-    "and writes nothing. See docs/omop.md.\n";
+    "and writes nothing. See docs/omop.md.\n"
+    "\n"
+    "With --fhir, DIR holds a FHIR Bulk Data export as NDJSON (Patient.ndjson,\n"
+    "and Encounter, Observation, Condition, MedicationRequest or Procedure\n"
+    "files as the spec needs them; several files per type allowed). The spec\n"
+    "(sluice_fhir: 1) is the same language with system|code codes and sources\n"
+    "observation, condition, medication, procedure, encounter and death.\n"
+    "See docs/fhir.md.\n";
 
-static int ingest_omop(const struct sl_omop_opts *o, const char *keyfile)
+static int ingest_events(const struct sl_omop_opts *o, const char *keyfile, bool fhir)
 {
+    sl_status (*ingest)(const struct sl_omop_opts *, struct sl_omop_stats *) =
+        fhir ? sl_fhir_ingest : sl_omop_ingest;
     struct sl_omop_opts oo = *o;
     struct sl_omop_stats stats = {0};
     struct sl_kek *kek = NULL;
@@ -55,21 +67,26 @@ static int ingest_omop(const struct sl_omop_opts *o, const char *keyfile)
     sl_status st;
 
     if (oo.check) {
-        st = sl_omop_ingest(&oo, &stats);
+        st = ingest(&oo, &stats);
         if (st != SL_OK) {
             fprintf(stderr, "sluice ingest: %s\n", sl_error_message());
             return sl_exit_code(st);
         }
-        printf("%s: %d features; the headers of %d tables in %s have the columns they need; "
-               "nothing was written\n",
-               oo.spec, stats.ncols - 1, stats.tables, oo.dir);
+        if (fhir)
+            printf("%s: %d features; the files of %d resource types in %s are there; nothing "
+                   "was written\n",
+                   oo.spec, stats.ncols - 1, stats.tables, oo.dir);
+        else
+            printf("%s: %d features; the headers of %d tables in %s have the columns they "
+                   "need; nothing was written\n",
+                   oo.spec, stats.ncols - 1, stats.tables, oo.dir);
         sl_omop_stats_clear(&stats);
         return 0;
     }
     st = sl_kek_load(keyfile, &kek);
     if (st == SL_OK) {
         oo.kek = kek;
-        st = sl_omop_ingest(&oo, &stats);
+        st = ingest(&oo, &stats);
     }
     sl_kek_destroy(&kek);
     if (st != SL_OK) {
@@ -88,7 +105,10 @@ static int ingest_omop(const struct sl_omop_opts *o, const char *keyfile)
         for (int i = 1; i < stats.ncols; i++)
             printf("  %-24s %12lld%s\n", sl_cohort_col(c, i)->name,
                    (long long)stats.present[i - 1],
-                   stats.present[i - 1] == 0 ? "   (none: check the concepts and unit)" : "");
+                   stats.present[i - 1] == 0
+                       ? (fhir ? "   (none: check the codes and unit)"
+                               : "   (none: check the concepts and unit)")
+                       : "");
         sl_cohort_close(&c);
     }
     sl_omop_stats_clear(&stats);
@@ -104,6 +124,7 @@ int sl_cmd_ingest(int argc, char **argv)
                                           {"project", required_argument, NULL, 'p'},
                                           {"chunk-rows", required_argument, NULL, 'c'},
                                           {"omop", required_argument, NULL, 'm'},
+                                          {"fhir", required_argument, NULL, 'F'},
                                           {"features", required_argument, NULL, 'f'},
                                           {"check", no_argument, NULL, 'K'},
                                           {"quiet", no_argument, NULL, 'q'},
@@ -112,7 +133,7 @@ int sl_cmd_ingest(int argc, char **argv)
     struct sl_ingest_opts o = {0};
     struct sl_omop_opts om = {0};
     struct sl_ingest_stats stats = {0};
-    const char *keyfile = NULL;
+    const char *keyfile = NULL, *fhir = NULL;
     struct sl_kek *kek = NULL;
     char *schema_out = NULL, *end = NULL;
     sl_status st;
@@ -129,6 +150,7 @@ int sl_cmd_ingest(int argc, char **argv)
         case 's': o.schema_path = optarg; break;
         case 'p': o.project = optarg; break;
         case 'm': om.dir = optarg; break;
+        case 'F': fhir = optarg; break;
         case 'f': om.spec = optarg; break;
         case 'K': om.check = true; break;
         case 'q': o.progress = false; break;
@@ -146,12 +168,19 @@ int sl_cmd_ingest(int argc, char **argv)
             return 2;
         }
     }
-    if (om.dir || om.spec || om.check) {
+    if (om.dir || fhir || om.spec || om.check) {
+        const char *opt = fhir ? "--fhir" : "--omop";
+        if (om.dir && fhir) {
+            fprintf(stderr, "sluice ingest: give --omop or --fhir, not both\n%s", ingest_usage);
+            return 2;
+        }
+        if (fhir)
+            om.dir = fhir;
         if (!om.dir || !om.spec || (!om.check && (!keyfile || !o.out)) || o.in ||
             o.schema_path || optind != argc) {
-            fprintf(stderr, "sluice ingest: --omop needs --features, and --key and --out unless "
+            fprintf(stderr, "sluice ingest: %s needs --features, and --key and --out unless "
                             "--check; it takes neither --in nor --schema\n%s",
-                    ingest_usage);
+                    opt, ingest_usage);
             return 2;
         }
         om.out = o.out;
@@ -160,7 +189,7 @@ int sl_cmd_ingest(int argc, char **argv)
         om.progress = o.progress;
         if (sl_process_harden() != SL_OK)
             fprintf(stderr, "sluice ingest: warning: %s\n", sl_error_message());
-        return ingest_omop(&om, keyfile);
+        return ingest_events(&om, keyfile, fhir != NULL);
     }
     if (!keyfile || !o.in || !o.out || optind != argc) {
         fprintf(stderr, "sluice ingest: --key, --in and --out are required\n%s", ingest_usage);

@@ -80,7 +80,8 @@
  * for person fields and sensitive for the rest; `class` overrides.
  *
  * Dates are YYYY-MM-DD, or a date with a time (YYYY-MM-DD HH:MM:SS, or ISO
- * 8601 with T, a fraction and Z), which counts by its date.
+ * 8601 with T, a fraction, and Z or an offset +HH:MM), which counts by
+ * its date.
  *
  * The cohort's id column is person_id, pseudonymised like `sluice ingest`
  * does (HMAC of the id's canonical decimal text). Errors name the file, line
@@ -132,5 +133,12 @@ void sl_omop_stats_clear(struct sl_omop_stats *stats);
  * spec and table errors, and the cohort writer's codes; on any error nothing
  * is left behind. Not collective; call sl_process_harden() first. */
 sl_status sl_omop_ingest(const struct sl_omop_opts *o, struct sl_omop_stats *stats);
+
+/* The same for a FHIR Bulk Data export: o->dir holds NDJSON files of
+ * Patient, Encounter, Observation, Condition, MedicationRequest and
+ * Procedure resources, and o->spec is a `sluice_fhir: 1` spec whose codes are
+ * system|code strings (docs/fhir.md). stats->tables counts resource types.
+ * Not collective; call sl_process_harden() first. */
+sl_status sl_fhir_ingest(const struct sl_omop_opts *o, struct sl_omop_stats *stats);
 
 #endif

@@ -1,0 +1,982 @@
+/*
+ * fhir.c: FHIR Bulk Data NDJSON, the pivot's second reader (omop.h,
+ * pivot_impl.h, docs/fhir.md).
+ *
+ * A Bulk Data export is one file (or several) per resource type, one JSON
+ * resource per line. Patient files are read first into secret memory (ids,
+ * the fields the spec asks for, death dates) with an open-addressing table
+ * from id to row; then the index dates (first encounter); then each
+ * resource type the spec needs, streaming: a line is tokenized in place
+ * (json_impl.h, no copy of a value leaves secret memory), its codings are
+ * looked up among the spec's interned codes, and only a matching
+ * resource's patient and date are read before it is folded.
+ */
+#include "io/omop.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "engine/core/alloc.h"
+#include "engine/core/secbuf.h"
+#include "io/format.h"
+#include "io/json_impl.h"
+#include "io/pivot_impl.h"
+#include "io/schema.h"
+
+#define FHIR_READ_BYTES (1 << 20)
+#define FHIR_MAX_LINE (64 << 20)
+#define FHIR_MAX_FILES 100000
+#define FHIR_TEXT_MAX 1024     /* a code, system|code, reference or date */
+
+/* What each source reads: resource type, code element, date elements in
+ * order of preference. */
+struct fhir_desc {
+    const char *type;
+    const char *code;
+    const char *date[3];
+};
+
+static const struct fhir_desc fhir_src[NSRC] = {
+    [SRC_PERSON] = {"Patient", NULL, {NULL}},
+    [SRC_OBSERVATION] = {"Observation", "code",
+                         {"effectiveDateTime", "effectivePeriod.start", "effectiveInstant"}},
+    [SRC_CONDITION] = {"Condition", "code", {"onsetDateTime", "onsetPeriod.start", "recordedDate"}},
+    [SRC_DRUG] = {"MedicationRequest", "medicationCodeableConcept", {"authoredOn"}},
+    [SRC_PROCEDURE] = {"Procedure", "code", {"performedDateTime", "performedPeriod.start"}},
+    [SRC_VISIT] = {"Encounter", "class", {"period.start", "actualPeriod.start"}},
+    [SRC_DEATH] = {"Patient", NULL, {"deceasedDateTime"}},
+};
+
+/* A patient in the lookup table. */
+struct pslot {
+    uint64_t hash;
+    int64_t row1;           /* row + 1, 0 = empty */
+};
+
+/* The files of one resource type, in name order. */
+struct files {
+    char **path;
+    int n;
+};
+
+/* One NDJSON file being read: a window of it in secret memory. */
+struct ndjson {
+    const char *path;
+    int fd;
+    struct sl_secbuf *buf;
+    size_t len, pos;        /* bytes in buf, start of the next line */
+    int64_t line;           /* of the current line, 1-based */
+    int64_t offset, size;   /* bytes consumed, file size */
+    int eof;
+};
+
+/* The reader's state. */
+struct fhir {
+    struct sl_secbuf *ids;  /* NUL-terminated Patient ids, back to back (secret) */
+    size_t ids_used;
+    size_t *idoff;          /* [np] */
+    struct sl_secbuf *slots;/* struct pslot [nslots] (secret) */
+    size_t nslots;
+    int64_t *pline;         /* [np] line of each patient in its file */
+    struct sl_secbuf *death;/* int32 [np] deceasedDateTime, SL_DATE_MISSING if none */
+    struct sl_json js;
+    char *text;             /* FHIR_TEXT_MAX scratch for decoded strings (secret) */
+    struct sl_secbuf *textbuf;
+    int64_t last_row;       /* the patient found last, -1 if none */
+    uint64_t last_hash;
+    unsigned types_seen;    /* sources whose files were found, by bit */
+};
+
+/* The current resource, for sl_pivot_fold. */
+struct fhir_event {
+    struct pivot *g;
+    struct ndjson *r;
+    const char *line;
+    uint32_t root;
+    int64_t order;
+};
+
+static sl_status line_error(const struct ndjson *r, const char *what)
+{
+    sl_status st = SL_OK;
+    SL_FAIL(SL_ERR_FORMAT, "%s:%lld: %s", r->path, (long long)r->line, what);
+cleanup:
+    return st;
+}
+
+/* ---- files ---- */
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static void files_free(struct files *fl)
+{
+    for (int i = 0; i < fl->n; i++)
+        sl_free(fl->path[i]);
+    sl_free(fl->path);
+    fl->path = NULL;
+    fl->n = 0;
+}
+
+/* The files of `type` in the folder: T.ndjson, T.*.ndjson, T-*.ndjson. */
+static sl_status list_files(const struct pivot *g, const char *type, struct files *fl)
+{
+    sl_status st = SL_OK;
+    DIR *d = opendir(g->o->dir);
+    struct dirent *e;
+    size_t tn = strlen(type);
+    int cap = 0;
+
+    fl->path = NULL;
+    fl->n = 0;
+    SL_CHECK(d, SL_ERR_IO, "%s: cannot read the folder: %s", g->o->dir, strerror(errno));
+    while ((e = readdir(d)) != NULL) {
+        size_t n = strlen(e->d_name);
+        if (n < tn + 7 || strncmp(e->d_name, type, tn) != 0 ||
+            strcmp(e->d_name + n - 7, ".ndjson") != 0 ||
+            (n > tn + 7 && e->d_name[tn] != '.' && e->d_name[tn] != '-'))
+            continue;
+        SL_CHECK(fl->n < FHIR_MAX_FILES, SL_ERR_FORMAT, "%s: more than %d %s files", g->o->dir,
+                 FHIR_MAX_FILES, type);
+        if (fl->n == cap) {
+            cap = cap ? 2 * cap : 8;
+            char **more = sl_realloc(fl->path, (size_t)cap * sizeof *more);
+            SL_CHECK(more, SL_ERR_NOMEM, "out of memory");
+            fl->path = more;
+        }
+        size_t len = strlen(g->o->dir) + n + 2;
+        fl->path[fl->n] = sl_malloc(len);
+        SL_CHECK(fl->path[fl->n], SL_ERR_NOMEM, "out of memory");
+        snprintf(fl->path[fl->n++], len, "%s/%s", g->o->dir, e->d_name);
+    }
+    if (fl->n > 1)
+        qsort(fl->path, (size_t)fl->n, sizeof *fl->path, cmp_str);
+cleanup:
+    if (d)
+        closedir(d);
+    if (st != SL_OK)
+        files_free(fl);
+    return st;
+}
+
+/* The files of source s's resource type; a type without files is an error
+ * saying who needs it. */
+static sl_status need_files(struct pivot *g, enum source s, const char *why, struct files *fl)
+{
+    sl_status st = SL_OK;
+    SL_CALL(list_files(g, fhir_src[s].type, fl));
+    struct fhir *rs = g->rs;
+    SL_CHECK(fl->n > 0, SL_ERR_IO,
+             "%s: no %s.ndjson (nor %s.*.ndjson, %s-*.ndjson); expected the %s resources (%s)",
+             g->o->dir, fhir_src[s].type, fhir_src[s].type, fhir_src[s].type, fhir_src[s].type,
+             why);
+    if (s == SRC_DEATH)
+        s = SRC_PERSON;
+    if (!(rs->types_seen & (1u << s)))
+        g->tables++;
+    rs->types_seen |= 1u << s;
+cleanup:
+    return st;
+}
+
+static sl_status nd_open(const char *path, struct ndjson *r)
+{
+    sl_status st = SL_OK;
+    struct stat sb;
+
+    sl_secbuf_destroy(&r->buf);
+    memset(r, 0, sizeof *r);
+    r->path = path;
+    r->fd = open(path, O_RDONLY | O_CLOEXEC);
+    SL_CHECK(r->fd >= 0, SL_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    SL_CHECK(fstat(r->fd, &sb) == 0 && S_ISREG(sb.st_mode), SL_ERR_IO, "%s: not a regular file",
+             path);
+    r->size = (int64_t)sb.st_size;
+    SL_CALL(sl_secbuf_create(FHIR_READ_BYTES, &r->buf));
+cleanup:
+    return st;
+}
+
+static void nd_close(struct ndjson *r)
+{
+    if (r->fd >= 0)
+        close(r->fd);
+    r->fd = -1;
+    sl_secbuf_destroy(&r->buf);
+}
+
+/* The next non-blank line (without its line break) in *s, *n; *got 0 at the
+ * end of the file. */
+static sl_status nd_next(struct ndjson *r, const char **s, size_t *n, int *got)
+{
+    sl_status st = SL_OK;
+    *got = 0;
+    for (;;) {
+        char *b = r->buf->data;
+        char *nl = r->pos < r->len ? memchr(b + r->pos, '\n', r->len - r->pos) : NULL;
+        if (!nl && !r->eof) {
+            if (r->pos > 0) {
+                memmove(b, b + r->pos, r->len - r->pos);
+                sl_wipe(b + r->len - r->pos, r->pos);
+                r->len -= r->pos;
+                r->pos = 0;
+            }
+            if (r->len == r->buf->size) {
+                struct sl_secbuf *more = NULL;
+                SL_CHECK(r->buf->size < FHIR_MAX_LINE, SL_ERR_FORMAT,
+                         "%s:%lld: a line longer than %d MiB; expected one resource per line",
+                         r->path, (long long)r->line + 1, FHIR_MAX_LINE >> 20);
+                SL_CALL(sl_secbuf_create(2 * r->buf->size, &more));
+                memcpy(more->data, r->buf->data, r->len);
+                sl_secbuf_destroy(&r->buf);
+                r->buf = more;
+                continue;
+            }
+            ssize_t k = read(r->fd, b + r->len, r->buf->size - r->len);
+            SL_CHECK(k >= 0, SL_ERR_IO, "%s: read failed: %s", r->path, strerror(errno));
+            if (k == 0)
+                r->eof = 1;
+            r->len += (size_t)k;
+            continue;
+        }
+        if (r->pos >= r->len)
+            goto cleanup;
+        size_t end = nl ? (size_t)(nl - b) : r->len;
+        const char *t = b + r->pos;
+        size_t len = end - r->pos;
+        r->line++;
+        r->offset += (int64_t)(end - r->pos + (nl != NULL));
+        r->pos = nl ? end + 1 : end;
+        if (len > 0 && t[len - 1] == '\r')
+            len--;
+        if (r->line == 1 && len >= 3 && memcmp(t, "\xEF\xBB\xBF", 3) == 0) {
+            t += 3;
+            len -= 3;
+        }
+        size_t i = 0;
+        while (i < len && (t[i] == ' ' || t[i] == '\t'))
+            i++;
+        if (i == len)
+            continue;
+        *s = t;
+        *n = len;
+        *got = 1;
+        goto cleanup;
+    }
+cleanup:
+    return st;
+}
+
+/* Tokenizes the current line and checks that it is a resource of `type`. */
+static sl_status parse_line(struct fhir *rs, struct ndjson *r, const char *s, size_t n,
+                            const char *type)
+{
+    sl_status st = SL_OK;
+    size_t off = 0;
+    const char *what = NULL;
+    char msg[200];
+
+    if (sl_json_parse(&rs->js, s, n, &off, &what) != SL_OK) {
+        SL_CHECK(what, SL_ERR_NOMEM, "out of memory");
+        snprintf(msg, sizeof msg, "column %zu: invalid JSON: %s", off + 1, what);
+        SL_CALL(line_error(r, msg));
+    }
+    if (rs->js.tok[0].type != SL_JSON_OBJECT ||
+        !sl_json_string_eq(&rs->js, s, sl_json_get(&rs->js, s, 0, "resourceType"), type)) {
+        snprintf(msg, sizeof msg, "expected a %s resource (an object with \"resourceType\": "
+                                  "\"%s\")", type, type);
+        SL_CALL(line_error(r, msg));
+    }
+cleanup:
+    return st;
+}
+
+/* A pass over the files of one resource type, resource by resource. */
+struct scan {
+    struct files fl;
+    int next;               /* the file to open next */
+    struct ndjson r;        /* the file being read; fd -1 between files */
+    const char *type;
+    int parse;              /* tokenize each line and check its type */
+    int64_t rows;           /* resources (non-blank lines) so far */
+};
+
+static sl_status scan_open(struct pivot *g, enum source s, const char *why, int parse,
+                           struct scan *sc)
+{
+    memset(sc, 0, sizeof *sc);
+    sc->r.fd = -1;
+    sc->type = fhir_src[s].type;
+    sc->parse = parse;
+    return need_files(g, s, why, &sc->fl);
+}
+
+/* The next resource in *s (tokenized into the reader's JSON when parse),
+ * opening the files in turn; *got 0 after the last. Reports progress every
+ * 65536 resources and at the end of each file. */
+static sl_status scan_next(struct pivot *g, struct scan *sc, const char **s, int *got)
+{
+    sl_status st = SL_OK;
+    size_t n = 0;
+    for (;;) {
+        if (sc->r.fd < 0) {
+            *got = 0;
+            if (sc->next == sc->fl.n)
+                goto cleanup;
+            SL_CALL(nd_open(sc->fl.path[sc->next++], &sc->r));
+        }
+        SL_CALL(nd_next(&sc->r, s, &n, got));
+        if (*got)
+            break;
+        if (sc->parse)
+            sl_pivot_progress(g, sc->r.path, sc->rows, sc->r.offset, sc->r.size, 1);
+        nd_close(&sc->r);
+    }
+    if ((++sc->rows & 0xFFFF) == 0 && sc->parse)
+        sl_pivot_progress(g, sc->r.path, sc->rows, sc->r.offset, sc->r.size, 0);
+    if (sc->parse)
+        SL_CALL(parse_line(g->rs, &sc->r, *s, n, sc->type));
+cleanup:
+    return st;
+}
+
+static void scan_close(struct scan *sc)
+{
+    nd_close(&sc->r);
+    files_free(&sc->fl);
+}
+
+/* String token t decoded into the scratch text, or an error naming `field`. */
+static sl_status get_text(struct fhir *rs, const struct ndjson *r, const char *s, uint32_t t,
+                          const char *field, const char **out, size_t *len)
+{
+    sl_status st = SL_OK;
+    char msg[160];
+    int64_t n = sl_json_string(&rs->js, s, t, rs->text, FHIR_TEXT_MAX);
+    if (n < 0 || memchr(rs->text, '\0', (size_t)n)) {
+        snprintf(msg, sizeof msg, "%s: expected a string of at most %d bytes without \\u0000",
+                 field, FHIR_TEXT_MAX - 1);
+        SL_CALL(line_error(r, msg));
+    }
+    *out = rs->text;
+    *len = (size_t)n;
+cleanup:
+    return st;
+}
+
+/* ---- patients ---- */
+
+/* 1 when s[0, n) is a FHIR id: 1 to 64 letters, digits, '-' or '.'. */
+static int id_ok(const char *s, size_t n)
+{
+    if (n < 1 || n > 64)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
+              (s[i] >= '0' && s[i] <= '9') || s[i] == '-' || s[i] == '.'))
+            return 0;
+    return 1;
+}
+
+static int64_t person_find(const struct pivot *g, const char *id, size_t n, uint64_t h)
+{
+    const struct fhir *rs = g->rs;
+    const struct pslot *slot = rs->slots->data;
+    size_t i = (size_t)h & (rs->nslots - 1);
+    while (slot[i].row1) {
+        if (slot[i].hash == h) {
+            const char *t = (const char *)rs->ids->data + rs->idoff[slot[i].row1 - 1];
+            if (strncmp(t, id, n) == 0 && t[n] == '\0')
+                return slot[i].row1 - 1;
+        }
+        i = (i + 1) & (rs->nslots - 1);
+    }
+    return -1;
+}
+
+/* The year of a FHIR date (YYYY, YYYY-MM or YYYY-MM-DD), or -1. */
+static int64_t birth_year(const char *s, size_t n)
+{
+    static const char tail[] = "-01-01"; /* what a partial date lacks */
+    int32_t d;
+    char full[11];
+    if (n != 4 && n != 7 && n != 10)
+        return -1;
+    memcpy(full, s, n);
+    memcpy(full + n, tail + (n - 4), 10 - n);
+    full[10] = '\0';
+    if (sl_parse_date(full, 10, &d) != 0)
+        return -1;
+    return (full[0] - '0') * 1000 + (full[1] - '0') * 100 + (full[2] - '0') * 10 + (full[3] - '0');
+}
+
+/* A date element of the resource (FHIR dateTime of which the date counts):
+ * *days, or *miss when absent; malformed or partial is an error. */
+static sl_status date_at(struct fhir *rs, const struct ndjson *r, const char *s, uint32_t t,
+                         const char *field, int32_t *days)
+{
+    sl_status st = SL_OK;
+    const char *v;
+    size_t n;
+    char msg[200];
+    SL_CALL(get_text(rs, r, s, t, field, &v, &n));
+    if (sl_pivot_parse_date(v, n, days) != 0) {
+        snprintf(msg, sizeof msg, "%s: expected a full date YYYY-MM-DD, optionally with a time",
+                 field);
+        SL_CALL(line_error(r, msg));
+    }
+cleanup:
+    sl_wipe(rs->text, FHIR_TEXT_MAX);
+    return st;
+}
+
+/* The first ombCategory code of a US Core race or ethnicity extension. */
+static uint32_t omb_category(const struct sl_json *js, const char *s, const char *url)
+{
+    uint32_t ext = sl_json_get(js, s, 0, "extension");
+    for (uint32_t e = sl_json_first(js, ext); e; e = sl_json_next(js, ext, e)) {
+        if (!sl_json_string_eq(js, s, sl_json_get(js, s, e, "url"), url))
+            continue;
+        uint32_t sub = sl_json_get(js, s, e, "extension");
+        for (uint32_t x = sl_json_first(js, sub); x; x = sl_json_next(js, sub, x))
+            if (sl_json_string_eq(js, s, sl_json_get(js, s, x, "url"), "ombCategory"))
+                return sl_json_get(js, s, x, "valueCoding");
+    }
+    return 0;
+}
+
+/* Interns a Coding's system|code into *id (0 when it lacks either). */
+static sl_status coding_code(struct pivot *g, struct fhir *rs, const struct ndjson *r,
+                             const char *s, uint32_t coding, int intern, int64_t *id)
+{
+    sl_status st = SL_OK;
+    const struct sl_json *js = &rs->js;
+    uint32_t sys = sl_json_get(js, s, coding, "system"), code = sl_json_get(js, s, coding, "code");
+    int64_t a, b;
+    *id = 0;
+    if (!sys || !code)
+        goto cleanup;
+    a = sl_json_string(js, s, sys, rs->text, FHIR_TEXT_MAX);
+    if (a >= 0 && a + 1 < FHIR_TEXT_MAX) {
+        rs->text[a] = '|';
+        b = sl_json_string(js, s, code, rs->text + a + 1, (size_t)(FHIR_TEXT_MAX - a - 1));
+    } else {
+        b = -1;
+    }
+    if (b < 0 || memchr(rs->text, '\0', (size_t)(a + 1 + b)))
+        SL_CALL(line_error(r, "a coding's system|code: expected strings of at most 1023 bytes "
+                              "together, without \\u0000"));
+    if (intern)
+        SL_CALL(sl_pivot_code_intern(g, rs->text, (size_t)(a + 1 + b), id));
+    else
+        *id = sl_pivot_code_find(g, rs->text, (size_t)(a + 1 + b));
+cleanup:
+    sl_wipe(rs->text, FHIR_TEXT_MAX);
+    return st;
+}
+
+/* Reads one Patient resource into row p. */
+static sl_status patient_fields(struct pivot *g, struct fhir *rs, const struct ndjson *r,
+                                const char *s, int64_t p)
+{
+    sl_status st = SL_OK;
+    const struct sl_json *js = &rs->js;
+    const char *v;
+    size_t n;
+
+    for (int k = 0; k < NPF; k++) {
+        if (!g->need_pf[k])
+            continue;
+        int64_t x = SL_INT_MISSING;
+        uint32_t t = 0;
+        if (k == PF_GENDER && (t = sl_json_get(js, s, 0, "gender")) != 0) {
+            SL_CALL(get_text(rs, r, s, t, "gender", &v, &n));
+            x = sl_pivot_code_find(g, v, n);
+            sl_wipe(rs->text, n);
+            if (x == 0)
+                x = SL_INT_MISSING;
+        } else if ((k == PF_AGE || k == PF_YOB) && (t = sl_json_get(js, s, 0, "birthDate")) != 0) {
+            SL_CALL(get_text(rs, r, s, t, "birthDate", &v, &n));
+            x = birth_year(v, n);
+            sl_wipe(rs->text, n);
+            if (x < 0)
+                SL_CALL(line_error(r, "birthDate: expected a date YYYY, YYYY-MM or YYYY-MM-DD"));
+        } else if (k == PF_RACE || k == PF_ETHNICITY) {
+            uint32_t c = omb_category(js, s,
+                                      k == PF_RACE
+                                          ? "http://hl7.org/fhir/us/core/StructureDefinition/us-core-race"
+                                          : "http://hl7.org/fhir/us/core/StructureDefinition/"
+                                            "us-core-ethnicity");
+            if (c)
+                SL_CALL(coding_code(g, rs, r, s, c, 1, &x));
+            if (x == 0)
+                x = SL_INT_MISSING;
+        }
+        ((int64_t *)g->pf[k]->data)[p] = x;
+    }
+    if (g->need_src[SRC_DEATH]) {
+        int32_t d = SL_DATE_MISSING;
+        uint32_t t = sl_json_get(js, s, 0, "deceasedDateTime");
+        if (t)
+            SL_CALL(date_at(rs, r, s, t, "deceasedDateTime", &d));
+        ((int32_t *)rs->death->data)[p] = d;
+    }
+cleanup:
+    return st;
+}
+
+/* Counts the non-blank lines of the Patient files (an upper bound on the
+ * patients), then reads ids and fields into secret memory. */
+static sl_status read_persons(struct pivot *g)
+{
+    sl_status st = SL_OK;
+    struct fhir *rs = g->rs;
+    struct scan sc;
+    const char *s, *v;
+    size_t len;
+    int got;
+    int64_t lines, rows = 0;
+
+    SL_CALL(scan_open(g, SRC_PERSON, "every spec reads Patient", 0, &sc));
+    if (g->o->check)
+        goto cleanup;
+    do
+        SL_CALL(scan_next(g, &sc, &s, &got));
+    while (got);
+    lines = sc.rows;
+    SL_CHECK(lines > 0, SL_ERR_FORMAT, "%s: no Patient resources, expected at least one",
+             sc.fl.path[0]);
+    scan_close(&sc);
+    SL_CALL(scan_open(g, SRC_PERSON, "every spec reads Patient", 1, &sc));
+    rs->nslots = 16;
+    while (rs->nslots < (size_t)lines * 2)
+        rs->nslots *= 2;
+    SL_CALL(sl_secbuf_create(rs->nslots * sizeof(struct pslot), &rs->slots));
+    SL_CALL(sl_secbuf_create((size_t)lines * 16 + 4096, &rs->ids));
+    rs->idoff = sl_malloc((size_t)lines * sizeof *rs->idoff);
+    rs->pline = sl_malloc((size_t)lines * sizeof *rs->pline);
+    SL_CHECK(rs->idoff && rs->pline, SL_ERR_NOMEM, "out of memory for %lld patients",
+             (long long)lines);
+    for (int k = 0; k < NPF; k++)
+        if (g->need_pf[k])
+            SL_CALL(sl_secbuf_create((size_t)lines * sizeof(int64_t), &g->pf[k]));
+    if (g->need_src[SRC_DEATH])
+        SL_CALL(sl_secbuf_create((size_t)lines * sizeof(int32_t), &rs->death));
+    struct pslot *slot = rs->slots->data;
+    for (;;) {
+        SL_CALL(scan_next(g, &sc, &s, &got));
+        if (!got)
+            break;
+        SL_CHECK(rows < lines, SL_ERR_IO, "%s: the file changed during ingest", sc.r.path);
+        SL_CALL(get_text(rs, &sc.r, s, sl_json_get(&rs->js, s, 0, "id"), "id", &v, &len));
+        if (!id_ok(v, len))
+            SL_CALL(line_error(&sc.r, "id: expected a FHIR id (1 to 64 letters, digits, '-' "
+                                      "or '.')"));
+        uint64_t h = sl_pivot_hash(v, len);
+        int64_t q = person_find(g, v, len, h);
+        if (q >= 0) {
+            char msg[160];
+            snprintf(msg, sizeof msg, "id repeats line %lld's patient, expected one Patient "
+                                      "resource per patient",
+                     (long long)rs->pline[q]);
+            SL_CALL(line_error(&sc.r, msg));
+        }
+        if (rs->ids_used + len + 1 > rs->ids->size) {
+            struct sl_secbuf *more = NULL;
+            SL_CALL(sl_secbuf_create(2 * rs->ids->size + len + 1, &more));
+            memcpy(more->data, rs->ids->data, rs->ids_used);
+            sl_secbuf_destroy(&rs->ids);
+            rs->ids = more;
+        }
+        memcpy((char *)rs->ids->data + rs->ids_used, v, len + 1);
+        sl_wipe(rs->text, len);
+        rs->idoff[rows] = rs->ids_used;
+        rs->ids_used += len + 1;
+        size_t k = (size_t)h & (rs->nslots - 1);
+        while (slot[k].row1)
+            k = (k + 1) & (rs->nslots - 1);
+        slot[k] = (struct pslot){h, rows + 1};
+        rs->pline[rows] = sc.r.line;
+        g->np = rows + 1;
+        SL_CALL(patient_fields(g, rs, &sc.r, s, rows));
+        rows++;
+    }
+cleanup:
+    scan_close(&sc);
+    return st;
+}
+
+/* The patient of the current resource (subject.reference: Patient/<id>, as
+ * the tail of a URL too, or urn:uuid:<id>): its row, or an error. Exports
+ * list a patient's resources together, so the last patient found is tried
+ * first. */
+static sl_status subject(struct pivot *g, struct ndjson *r, const char *s, int64_t *p)
+{
+    sl_status st = SL_OK;
+    struct fhir *rs = g->rs;
+    static const char *const expected =
+        "subject.reference: expected Patient/<id> of a patient in the Patient files";
+    const char *v, *id = NULL;
+    size_t n, len = 0;
+    uint32_t t = sl_json_path(&rs->js, s, 0, "subject.reference");
+
+    if (!t)
+        SL_CALL(line_error(r, expected));
+    SL_CALL(get_text(rs, r, s, t, "subject.reference", &v, &n));
+    if (n > 9 && memcmp(v, "urn:uuid:", 9) == 0) {
+        id = v + 9;
+        len = n - 9;
+    } else {
+        for (size_t i = n >= 8 ? n - 8 + 1 : 0; i-- > 0 && !id;)
+            if (memcmp(v + i, "Patient/", 8) == 0 && (i == 0 || v[i - 1] == '/'))
+                id = v + i + 8;
+        while (id && id + len < v + n && id[len] != '/')
+            len++;
+    }
+    if (!id || len == 0)
+        SL_CALL(line_error(r, expected));
+    uint64_t h = sl_pivot_hash(id, len);
+    if (rs->last_row >= 0 && rs->last_hash == h) {
+        const char *last = (const char *)rs->ids->data + rs->idoff[rs->last_row];
+        if (strncmp(last, id, len) == 0 && last[len] == '\0') {
+            *p = rs->last_row;
+            goto cleanup;
+        }
+    }
+    *p = person_find(g, id, len, h);
+    rs->last_hash = h;
+    rs->last_row = *p;
+    if (*p < 0)
+        SL_CALL(line_error(r, expected));
+cleanup:
+    sl_wipe(rs->text, FHIR_TEXT_MAX);
+    return st;
+}
+
+/* ---- events ---- */
+
+/* 1 when FHIR says the record never happened. */
+static int entered_in_error(const struct sl_json *js, const char *s, enum source src)
+{
+    if (sl_json_string_eq(js, s, sl_json_get(js, s, 0, "status"), "entered-in-error"))
+        return 1;
+    if (src != SRC_CONDITION)
+        return 0;
+    uint32_t c = sl_json_path(js, s, 0, "verificationStatus.coding");
+    for (uint32_t x = sl_json_first(js, c); x; x = sl_json_next(js, c, x))
+        if (sl_json_string_eq(js, s, sl_json_get(js, s, x, "code"), "entered-in-error"))
+            return 1;
+    return 0;
+}
+
+/* The date of the current resource: the first of the source's date
+ * elements that it has. */
+static sl_status event_date(struct fhir *rs, const struct ndjson *r, const char *s,
+                            enum source src, int32_t *days)
+{
+    sl_status st = SL_OK;
+    const struct fhir_desc *d = &fhir_src[src];
+    char msg[200];
+    for (int k = 0; k < 3 && d->date[k]; k++) {
+        uint32_t t = sl_json_path(&rs->js, s, 0, d->date[k]);
+        if (t) {
+            SL_CALL(date_at(rs, r, s, t, d->date[k], days));
+            goto cleanup;
+        }
+    }
+    snprintf(msg, sizeof msg, "no date: expected %s%s%s%s%s", d->date[0],
+             d->date[1] ? (d->date[2] ? ", " : " or ") : "", d->date[1] ? d->date[1] : "",
+             d->date[2] ? " or " : "", d->date[2] ? d->date[2] : "");
+    SL_CALL(line_error(r, msg));
+cleanup:
+    return st;
+}
+
+static sl_status read_index(struct pivot *g)
+{
+    sl_status st = SL_OK;
+    struct fhir *rs = g->rs;
+    struct scan sc;
+    int32_t *index = g->index->data, d;
+    const char *s;
+    int got;
+    int64_t p;
+
+    memset(&sc, 0, sizeof sc);
+    sc.r.fd = -1;
+    if (g->index_kind != INDEX_ENCOUNTER)
+        goto cleanup;
+    SL_CALL(scan_open(g, SRC_VISIT, "index: first_encounter reads it", 1, &sc));
+    if (g->o->check)
+        goto cleanup;
+    for (;;) {
+        SL_CALL(scan_next(g, &sc, &s, &got));
+        if (!got)
+            break;
+        if (entered_in_error(&rs->js, s, SRC_VISIT))
+            continue;
+        SL_CALL(subject(g, &sc.r, s, &p));
+        SL_CALL(event_date(rs, &sc.r, s, SRC_VISIT, &d));
+        if (index[p] == SL_DATE_MISSING || d < index[p])
+            index[p] = d;
+    }
+cleanup:
+    scan_close(&sc);
+    return st;
+}
+
+static sl_status ev_unit(void *ctx, int64_t *unit, int *miss)
+{
+    sl_status st = SL_OK;
+    struct fhir_event *e = ctx;
+    struct fhir *rs = e->g->rs;
+    const char *v;
+    size_t n;
+    uint32_t q = sl_json_get(&rs->js, e->line, e->root, "valueQuantity"), t = 0;
+    if (q && (t = sl_json_get(&rs->js, e->line, q, "code")) == 0)
+        t = sl_json_get(&rs->js, e->line, q, "unit");
+    *miss = !t;
+    if (!t)
+        goto cleanup;
+    SL_CALL(get_text(rs, e->r, e->line, t, "valueQuantity.code", &v, &n));
+    SL_CALL(sl_pivot_code_intern(e->g, v, n, unit));
+cleanup:
+    sl_wipe(rs->text, FHIR_TEXT_MAX);
+    return st;
+}
+
+static sl_status ev_value(void *ctx, double *v, int *miss)
+{
+    sl_status st = SL_OK;
+    struct fhir_event *e = ctx;
+    struct fhir *rs = e->g->rs;
+    uint32_t t = sl_json_path(&rs->js, e->line, e->root, "valueQuantity.value");
+    *miss = !t;
+    if (t && sl_json_number(&rs->js, e->line, t, v) != 0)
+        SL_CALL(line_error(e->r, "valueQuantity.value: expected a finite number"));
+cleanup:
+    return st;
+}
+
+static sl_status ev_value_concept(void *ctx, int64_t *c, int *miss)
+{
+    sl_status st = SL_OK;
+    struct fhir_event *e = ctx;
+    struct fhir *rs = e->g->rs;
+    uint32_t cc = sl_json_path(&rs->js, e->line, e->root, "valueCodeableConcept.coding");
+    uint32_t first = sl_json_first(&rs->js, cc);
+    *c = 0;
+    if (first)
+        SL_CALL(coding_code(e->g, rs, e->r, e->line, first, 1, c));
+    *miss = *c == 0;
+cleanup:
+    return st;
+}
+
+static sl_status ev_order(void *ctx, int64_t *order)
+{
+    *order = ((const struct fhir_event *)ctx)->order;
+    return SL_OK;
+}
+
+static int64_t ev_line(void *ctx)
+{
+    return ((const struct fhir_event *)ctx)->r->line;
+}
+
+static sl_status ev_unit_error(void *ctx, const char *msg)
+{
+    return line_error(((const struct fhir_event *)ctx)->r, msg);
+}
+
+/* Adds the features whose concept sets hold `id` to hit[] (once each,
+ * stamp marks those added for this resource). */
+static void add_hits(const struct pivot_matches *m, int64_t id, int64_t *mark, int64_t stamp,
+                     int *hit, int *nhit)
+{
+    for (size_t k = sl_pivot_match_first(m, id); k < m->nm && m->mt[k].concept == id; k++) {
+        int f = m->mt[k].feature;
+        if (mark[f] != stamp) {
+            mark[f] = stamp;
+            hit[(*nhit)++] = f;
+        }
+    }
+}
+
+/* The features the codings of element `code` match: a CodeableConcept, a
+ * Coding (Encounter.class in R4) or a list of CodeableConcepts (R5). */
+static sl_status match_codes(struct pivot *g, struct ndjson *r, const char *s, uint32_t code,
+                             const struct pivot_matches *m, int64_t *mark, int64_t stamp,
+                             int *hit, int *nhit)
+{
+    sl_status st = SL_OK;
+    struct fhir *rs = g->rs;
+    const struct sl_json *js = &rs->js;
+    int64_t id;
+    uint32_t list = code;
+
+    if (!code)
+        goto cleanup;
+    if (js->tok[code].type == SL_JSON_OBJECT && !sl_json_get(js, s, code, "coding")) {
+        SL_CALL(coding_code(g, rs, r, s, code, 0, &id));
+        if (id)
+            add_hits(m, id, mark, stamp, hit, nhit);
+        goto cleanup;
+    }
+    if (js->tok[code].type == SL_JSON_OBJECT)
+        list = 0;
+    for (uint32_t cc = list ? sl_json_first(js, list) : code; cc;
+         cc = list ? sl_json_next(js, list, cc) : 0) {
+        uint32_t codings = sl_json_get(js, s, cc, "coding");
+        for (uint32_t x = sl_json_first(js, codings); x; x = sl_json_next(js, codings, x)) {
+            SL_CALL(coding_code(g, rs, r, s, x, 0, &id));
+            if (id)
+                add_hits(m, id, mark, stamp, hit, nhit);
+        }
+    }
+cleanup:
+    return st;
+}
+
+/* Death events: each patient's deceasedDateTime, read with the patients. */
+static sl_status death_events(struct pivot *g, const struct pivot_matches *m)
+{
+    sl_status st = SL_OK;
+    struct fhir *rs = g->rs;
+    const int32_t *index = g->index->data, *death = rs->death->data;
+    struct fhir_event fe = {g, NULL, NULL, 0, 0};
+    const struct pivot_event ev = {&fe, NULL, NULL, NULL, ev_order, NULL, NULL};
+
+    for (int64_t p = 0; p < g->np; p++) {
+        if (index[p] == SL_DATE_MISSING || death[p] == SL_DATE_MISSING)
+            continue;
+        fe.order = p;
+        for (size_t k = 0; k < m->nall; k++)
+            SL_CALL(sl_pivot_fold(&g->f[m->all[k]], &ev, p, death[p] - index[p], g->o->spec));
+    }
+cleanup:
+    return st;
+}
+
+static sl_status read_events(struct pivot *g, enum source src)
+{
+    sl_status st = SL_OK;
+    struct fhir *rs = g->rs;
+    struct scan sc;
+    struct pivot_matches m;
+    struct fhir_event fe = {g, &sc.r, NULL, 0, 0};
+    const struct pivot_event ev = {&fe, ev_unit, ev_value, ev_value_concept,
+                                   ev_order, ev_line, ev_unit_error};
+    int64_t *mark = NULL, p;
+    int *hit = NULL, nhit;
+    int32_t d;
+    const int32_t *index = g->index->data;
+    const char *s;
+    int got;
+
+    memset(&sc, 0, sizeof sc);
+    sc.r.fd = -1;
+    SL_CALL(sl_pivot_matches(g, src, &m));
+    SL_CALL(scan_open(g, src, m.why, 1, &sc));
+    if (g->o->check)
+        goto cleanup;
+    if (src == SRC_DEATH) {
+        SL_CALL(death_events(g, &m));
+        goto cleanup;
+    }
+    mark = sl_malloc((size_t)g->nf * sizeof *mark);
+    hit = sl_malloc((size_t)g->nf * sizeof *hit);
+    SL_CHECK(mark && hit, SL_ERR_NOMEM, "out of memory");
+    for (int i = 0; i < g->nf; i++)
+        mark[i] = -1;
+    for (;;) {
+        SL_CALL(scan_next(g, &sc, &s, &got));
+        if (!got)
+            break;
+        nhit = 0;
+        SL_CALL(match_codes(g, &sc.r, s, sl_json_get(&rs->js, s, 0, fhir_src[src].code), &m,
+                            mark, sc.rows, hit, &nhit));
+        if (nhit == 0 || entered_in_error(&rs->js, s, src))
+            continue;
+        SL_CALL(subject(g, &sc.r, s, &p));
+        if (index[p] == SL_DATE_MISSING)
+            continue;
+        SL_CALL(event_date(rs, &sc.r, s, src, &d));
+        fe.line = s;
+        fe.order = sc.rows;
+        for (int k = 0; k < nhit; k++)
+            SL_CALL(sl_pivot_fold(&g->f[hit[k]], &ev, p, d - index[p], g->o->spec));
+    }
+    g->events += sc.rows;
+cleanup:
+    scan_close(&sc);
+    sl_pivot_matches_free(&m);
+    sl_free(mark);
+    sl_free(hit);
+    return st;
+}
+
+/* ---- the reader ---- */
+
+static size_t fhir_id_text(const struct pivot *g, int64_t p, char *buf, size_t cap)
+{
+    const struct fhir *rs = g->rs;
+    const char *id = (const char *)rs->ids->data + rs->idoff[p];
+    size_t n = strlen(id);
+    if (n >= cap)
+        return 0;
+    memcpy(buf, id, n + 1);
+    return n;
+}
+
+static const char *fhir_no_index(const struct pivot *g)
+{
+    (void)g;
+    return "no patient has an Encounter with a start";
+}
+
+static void fhir_free(struct pivot *g)
+{
+    struct fhir *rs = g->rs;
+    sl_secbuf_destroy(&rs->ids);
+    sl_free(rs->idoff);
+    sl_secbuf_destroy(&rs->slots);
+    sl_free(rs->pline);
+    sl_secbuf_destroy(&rs->death);
+    sl_json_free(&rs->js);
+    sl_secbuf_destroy(&rs->textbuf);
+    rs->text = NULL;
+}
+
+static const struct pivot_reader fhir_reader = {
+    .dialect = DIALECT_FHIR,
+    .files = "folder of FHIR Bulk Data NDJSON files",
+    .persons = read_persons,
+    .index = read_index,
+    .events = read_events,
+    .id_text = fhir_id_text,
+    .no_index = fhir_no_index,
+    .free = fhir_free,
+};
+
+sl_status sl_fhir_ingest(const struct sl_omop_opts *o, struct sl_omop_stats *stats)
+{
+    sl_status st = SL_OK;
+    struct fhir rs = {.last_row = -1};
+
+    SL_CALL(sl_secbuf_create(FHIR_TEXT_MAX, &rs.textbuf));
+    rs.text = rs.textbuf->data;
+    st = sl_pivot_ingest(o, &fhir_reader, &rs, stats);
+cleanup:
+    if (rs.textbuf && st != SL_OK && !rs.ids)
+        sl_secbuf_destroy(&rs.textbuf);
+    return st;
+}

@@ -1,0 +1,442 @@
+// test_fhir.cc: FHIR Bulk Data NDJSON -> person-level cohort, read back
+// through the real cohort reader. A hand-worked export pins every source,
+// the index date, codings (several per resource, R4 and R5 shapes), units,
+// entered-in-error records, ties across files and pseudonyms; errors name the
+// file and line, never a value, and leave nothing behind.
+#include "cohort_test.hh"
+
+extern "C" {
+#include "io/omop.h"
+#include "io/schema.h"
+}
+
+namespace {
+
+struct Stats : sl_omop_stats {
+    Stats() : sl_omop_stats{} {}
+    ~Stats() { sl_omop_stats_clear(this); }
+    Stats(const Stats &) = delete;
+    Stats &operator=(const Stats &) = delete;
+};
+
+class FhirTest : public sltest::CohortTest {
+protected:
+    sl_status run(const std::string &spec, sl_omop_stats *stats = nullptr, bool check = false,
+                  bool progress = false) {
+        out_ = dir_.file("cohort.h5");
+        sl_omop_opts o{};
+        o.dir = dir_.path().c_str();
+        o.spec = spec.c_str();
+        o.out = check ? nullptr : out_.c_str();
+        o.kek = check ? nullptr : kek_.get();
+        o.check = check;
+        o.progress = progress;
+        return sl_fhir_ingest(&o, stats);
+    }
+    sl_status ingest(const std::string &spec_text, sl_omop_stats *stats = nullptr) {
+        return run(write("spec.yaml", spec_text), stats);
+    }
+    void expect_error(const std::string &spec_text, sl_status code, const std::string &what) {
+        std::string spec = write("spec.yaml", spec_text);
+        auto before = files();
+        EXPECT_EQ(run(spec), code);
+        EXPECT_NE(last_error().find(what), std::string::npos)
+            << "message: " << last_error() << "\nexpected to contain: " << what;
+        EXPECT_EQ(files(), before);
+    }
+    std::string last_error() const { return sl_error_message(); }
+    int col(const char *name) const { return sl_cohort_find(cohort_.get(), name); }
+    void discard() {
+        frame_.reset();
+        cohort_.reset();
+        std::filesystem::remove(out_);
+    }
+    void write_example();
+
+    std::string out_;
+};
+
+const char *const kRace =
+    R"("extension":[{"url":"http://hl7.org/fhir/us/core/StructureDefinition/us-core-race",)"
+    R"("extension":[{"url":"ombCategory","valueCoding":{"system":)"
+    R"("urn:oid:2.16.840.1.113883.6.238","code":"2106-3"}},{"url":"text","valueString":"W"}]}])";
+
+void FhirTest::write_example() {
+    write("Patient.ndjson",
+          std::string(R"({"resourceType":"Patient","id":"p1","gender":"female",)"
+                      R"("birthDate":"1970-05-02",)") +
+              kRace +
+              "}\n"
+              R"({"resourceType":"Patient","id":"p-2.x","gender":"male","birthDate":"1980",)"
+              R"("deceasedDateTime":"2021-03-01T10:00:00+01:00"})"
+              "\n\n"  // a blank line is skipped
+              R"({"resourceType":"Patient","id":"p3","gender":"other","birthDate":"1990-07"})"
+              "\r\n"
+              R"({"resourceType":"Patient","id":"p4","deceasedBoolean":true})"
+              "\n");
+    const std::string imp =
+        R"("class":{"system":"http://terminology.hl7.org/CodeSystem/v3-ActCode","code":"IMP"})";
+    write("Encounter.ndjson",
+          R"({"resourceType":"Encounter","id":"e1",)" + imp +
+              R"(,"subject":{"reference":"Patient/p1"},"period":{"start":"2020-01-10T08:00:00Z"}})"
+              "\n"
+              // R5: class is a list of CodeableConcepts, the start is actualPeriod
+              R"({"resourceType":"Encounter","id":"e2","class":[{"coding":[{"system":)"
+              R"("http://terminology.hl7.org/CodeSystem/v3-ActCode","code":"AMB"}]}],)"
+              R"("subject":{"reference":"urn:uuid:p-2.x"},"actualPeriod":{"start":"2020-02-01"}})"
+              "\n"
+              R"({"resourceType":"Encounter","id":"e3",)" +
+              imp +
+              R"(,"subject":{"reference":"https://h.example/fhir/Patient/p1/_history/2"},)"
+              R"("period":{"start":"2020-06-01"}})"
+              "\n"
+              R"({"resourceType":"Encounter","id":"e4","status":"entered-in-error",)" +
+              imp + R"(,"subject":{"reference":"Patient/p3"},"period":{"start":"2019-01-01"}})" +
+              "\n");
+    const std::string a1c = R"("code":{"coding":[{"system":"urn:local","code":"A1C"},)"
+                            R"({"system":"http://loinc.org","code":"4548-4"}]})";
+    write("Observation.ndjson",
+          R"({"resourceType":"Observation","id":"o1",)" + a1c +
+              R"(,"subject":{"reference":"Patient/p1"},"effectiveDateTime":"2019-12-01",)"
+              R"("valueQuantity":{"value":6.5,"unit":"%","system":"http://unitsofmeasure.org",)"
+              R"("code":"%"}})"
+              "\n"
+              R"({"resourceType":"Observation","id":"o2",)" +
+              a1c +
+              R"(,"subject":{"reference":"Patient/p1"},"effectivePeriod":{"start":"2020-01-05"},)"
+              R"("valueQuantity":{"value":7.25,"code":"%"}})"
+              "\n"
+              R"({"resourceType":"Observation","id":"o3","status":"entered-in-error",)" +
+              a1c +
+              R"(,"subject":{"reference":"Patient/p1"},"effectiveDateTime":"2020-01-06",)"
+              R"("valueQuantity":{"value":9.9,"code":"%"}})"
+              "\n"
+              R"({"resourceType":"Observation","id":"o4",)" +
+              a1c +
+              R"(,"subject":{"reference":"Patient/p-2.x"},"effectiveDateTime":"2020-01-05",)"
+              R"("valueQuantity":{"value":50,"code":"mmol/mol"}})"
+              "\n"
+              R"({"resourceType":"Observation","id":"o5","code":{"coding":[{"system":)"
+              R"("http://loinc.org","code":"72166-2"}]},"subject":{"reference":"Patient/p-2.x"},)"
+              R"("effectiveDateTime":"2020-01-05","valueCodeableConcept":{"coding":[{"system":)"
+              R"("http://snomed.info/sct","code":"77176002"}]}})"
+              "\n"
+              // no value: counts, but has no value for latest
+              R"({"resourceType":"Observation","id":"o7",)" +
+              a1c +
+              R"(,"subject":{"reference":"Patient/p1"},"effectiveDateTime":"2020-01-08",)"
+              R"("dataAbsentReason":{"coding":[{"code":"not-performed"}]}})"
+              "\n"
+              // an unrequested code: nothing else of it is read (its date is bad)
+              R"({"resourceType":"Observation","id":"o6","code":{"coding":[{"system":)"
+              R"("http://loinc.org","code":"1-1"}]},"subject":{"reference":"Patient/nobody"},)"
+              R"("effectiveDateTime":"soon"})"
+              "\n");
+    write("Condition.ndjson",
+          R"({"resourceType":"Condition","id":"c1","code":{"coding":[{"system":)"
+          R"("http://snomed.info/sct","code":"44054006"},{"system":)"
+          R"("http://hl7.org/fhir/sid/icd-10-cm","code":"E11"}]},)"
+          R"("subject":{"reference":"Patient/p1"},"onsetDateTime":"2015-01-01"})"
+          "\n"
+          R"({"resourceType":"Condition","id":"c2","verificationStatus":{"coding":[{"code":)"
+          R"("entered-in-error"}]},"code":{"coding":[{"system":"http://snomed.info/sct",)"
+          R"("code":"44054006"}]},"subject":{"reference":"Patient/p-2.x"},)"
+          R"("onsetDateTime":"2015-01-01"})"
+          "\n"
+          R"({"resourceType":"Condition","id":"c3","code":{"coding":[{"system":)"
+          R"("http://snomed.info/sct","code":"44054006"}]},)"
+          R"("subject":{"reference":"Patient/p-2.x"},"recordedDate":"2020-03-01"})"
+          "\n");
+}
+
+const char *const kExampleSpec = R"(sluice_fhir: 1
+index: first_encounter
+features:
+  - {name: sex, person: gender}
+  - {name: age, person: age}
+  - {name: race, person: race, labels: {"2106-3": White}}
+  - name: hba1c
+    system: http://loinc.org
+    observation: ["4548-4"]
+    value: latest
+    unit: "%"
+  - name: hba1c_n
+    observation: ["http://loinc.org|4548-4", "urn:local|A1C"]
+    value: count
+  - name: smoking
+    observation: ["http://loinc.org|72166-2"]
+    value: latest_concept
+  - name: diabetes
+    condition: ["http://snomed.info/sct|44054006", "http://hl7.org/fhir/sid/icd-10-cm|E11"]
+    to: 0
+  - name: stays
+    encounter: ["http://terminology.hl7.org/CodeSystem/v3-ActCode|IMP"]
+    value: count
+  - {name: died, death: any, value: days_to_first}
+)";
+
+TEST_F(FhirTest, HandWorkedExport) {
+    write_example();
+    Stats stats;
+    ASSERT_EQ(ingest(kExampleSpec, &stats), SL_OK) << last_error();
+    // p3's only encounter was entered in error, p4 has none: left out.
+    EXPECT_EQ(stats.persons, 2);
+    EXPECT_EQ(stats.left_out, 2);
+    EXPECT_EQ(stats.ncols, 10);
+    EXPECT_EQ(stats.events, 7 + 3 + 4);  // Observation, Condition, Encounter resources
+    EXPECT_EQ(stats.tables, 4);          // Patient, Encounter, Observation, Condition
+    EXPECT_EQ(std::vector<int64_t>(stats.present, stats.present + 9),
+              (std::vector<int64_t>{2, 2, 1, 1, 2, 1, 1, 2, 1}));
+    load(out_);
+    ASSERT_EQ(sl_cohort_nrows(cohort_.get()), 2);
+    EXPECT_EQ(id_at(0), hmac("p1"));
+    EXPECT_EQ(id_at(1), hmac("p-2.x"));
+    // Index dates: p1 2020-01-10 (the earlier of two stays), p-2.x 2020-02-01.
+    EXPECT_EQ(levels(col("sex")), (std::vector<std::string>{"F", "M"}));
+    EXPECT_EQ(at<int32_t>(col("sex"), 0), 0);
+    EXPECT_EQ(at<int32_t>(col("sex"), 1), 1);
+    EXPECT_EQ(at<int64_t>(col("age"), 0), 50);
+    EXPECT_EQ(at<int64_t>(col("age"), 1), 40);  // birthDate 1980: only the year counts
+    EXPECT_EQ(levels(col("race")), (std::vector<std::string>{"White"}));
+    EXPECT_EQ(at<int32_t>(col("race"), 0), 0);
+    EXPECT_EQ(at<int32_t>(col("race"), 1), SL_CAT_MISSING);
+    // latest in %: o3 never happened; p-2.x's only value is in mmol/mol.
+    EXPECT_EQ(at<double>(col("hba1c"), 0), 7.25);
+    EXPECT_TRUE(std::isnan(at<double>(col("hba1c"), 1)));
+    // a resource with two matching codings counts once; o7 has no value but counts
+    EXPECT_EQ(at<int64_t>(col("hba1c_n"), 0), 3);
+    EXPECT_EQ(at<int64_t>(col("hba1c_n"), 1), 1);
+    EXPECT_EQ(levels(col("smoking")), (std::vector<std::string>{"77176002"}));
+    EXPECT_EQ(at<int32_t>(col("smoking"), 0), SL_CAT_MISSING);
+    EXPECT_EQ(at<int32_t>(col("smoking"), 1), 0);
+    // c1 before p1's index; c2 entered in error; c3 after p-2.x's index
+    EXPECT_EQ(at<int32_t>(col("diabetes"), 0), 1);
+    EXPECT_EQ(at<int32_t>(col("diabetes"), 1), 0);
+    EXPECT_EQ(at<int64_t>(col("stays"), 0), 2);
+    EXPECT_EQ(at<int64_t>(col("stays"), 1), 0);
+    EXPECT_EQ(at<int64_t>(col("died"), 0), SL_INT_MISSING);
+    EXPECT_EQ(at<int64_t>(col("died"), 1), 394);  // 2020-02-01 -> 2021-03-01
+}
+
+TEST_F(FhirTest, CheckLooksForFilesOnly) {
+    write_example();
+    std::string spec = write("spec.yaml", kExampleSpec);
+    auto before = files();
+    Stats stats;
+    ASSERT_EQ(run(spec, &stats, true), SL_OK) << last_error();
+    EXPECT_EQ(stats.tables, 4);
+    EXPECT_EQ(stats.ncols, 10);
+    std::filesystem::remove(dir_.file("Condition.ndjson"));
+    EXPECT_EQ(run(spec, nullptr, true), SL_ERR_IO);
+    EXPECT_NE(last_error().find("no Condition.ndjson (nor Condition.*.ndjson, Condition-*.ndjson); "
+                                "expected the Condition resources (feature 'diabetes' at "),
+              std::string::npos)
+        << last_error();
+    before.erase(std::find(before.begin(), before.end(), "Condition.ndjson"));
+    EXPECT_EQ(files(), before);
+}
+
+TEST_F(FhirTest, SeveralFilesTiesAndFixedIndex) {
+    write("Patient.ndjson", R"({"resourceType":"Patient","id":"a"})"
+                            "\n");
+    write("Patient-2.ndjson", R"({"resourceType":"Patient","id":"b"})"
+                              "\n");
+    write("Patients.ndjson", "not read: not a Patient file name\n");
+    auto obs = [](const char *id, const char *who, const char *date, double v) {
+        return std::string(R"({"resourceType":"Observation","id":")") + id +
+               R"(","code":{"coding":[{"system":"s","code":"c"}]},"subject":{"reference":)"
+               R"("Patient/)" +
+               who + R"("},"effectiveDateTime":")" + date + R"(","valueQuantity":{"value":)" +
+               std::to_string(v) + "}}\n";
+    };
+    // On one date the later resource wins for latest, the earlier for earliest;
+    // Observation-b.ndjson comes after Observation-a.ndjson.
+    write("Observation-a.ndjson", obs("1", "a", "2019-05-01", 1) + obs("2", "a", "2019-05-01", 2));
+    write("Observation-b.ndjson", obs("3", "a", "2019-05-01T23:59:59Z", 3) +
+                                      obs("4", "b", "2018-01-01", 4));
+    Stats stats;
+    ASSERT_EQ(ingest("sluice_fhir: 1\nindex: 2020-01-01\nfeatures:\n"
+                     "  - {name: last, observation: [s|c], value: latest}\n"
+                     "  - {name: first, observation: [s|c], value: earliest}\n"
+                     "  - {name: mean, observation: [s|c], value: mean}\n",
+                     &stats),
+              SL_OK)
+        << last_error();
+    EXPECT_EQ(stats.persons, 2);
+    EXPECT_EQ(stats.left_out, 0);
+    load(out_);
+    // files in byte order of their names: Patient-2.ndjson ('-') before Patient.ndjson ('.')
+    EXPECT_EQ(id_at(0), hmac("b"));
+    EXPECT_EQ(id_at(1), hmac("a"));
+    EXPECT_EQ(at<double>(col("last"), 1), 3);
+    EXPECT_EQ(at<double>(col("first"), 1), 1);
+    EXPECT_EQ(at<double>(col("mean"), 1), 2);
+    EXPECT_EQ(at<double>(col("last"), 0), 4);
+}
+
+TEST_F(FhirTest, UnitsAreNeverMixed) {
+    write("Patient.ndjson", R"({"resourceType":"Patient","id":"a"})"
+                            "\n");
+    write("Observation.ndjson",
+          R"({"resourceType":"Observation","code":{"coding":[{"system":"s","code":"c"}]},)"
+          R"("subject":{"reference":"Patient/a"},"effectiveDateTime":"2019-05-01",)"
+          R"("valueQuantity":{"value":7,"code":"%"}})"
+          "\n"
+          R"({"resourceType":"Observation","code":{"coding":[{"system":"s","code":"c"}]},)"
+          R"("subject":{"reference":"Patient/a"},"effectiveDateTime":"2019-05-02",)"
+          R"("valueQuantity":{"value":53,"code":"mmol/mol"}})"
+          "\n");
+    expect_error("sluice_fhir: 1\nindex: 2020-01-01\nfeatures:\n"
+                 "  - {name: v, observation: [s|c], value: max}\n",
+                 SL_ERR_FORMAT,
+                 "Observation.ndjson:2: feature 'v' (" + dir_.file("spec.yaml") +
+                     ":4:12) would mix values of two units: this unit differs from line 1's");
+    // A row without a value is in no unit: not counted as left out for its unit.
+    write("Observation-2.ndjson",
+          R"({"resourceType":"Observation","code":{"coding":[{"system":"s","code":"c"}]},)"
+          R"("subject":{"reference":"Patient/a"},"effectiveDateTime":"2019-05-03"})"
+          "\n");
+    testing::internal::CaptureStderr();
+    ASSERT_EQ(run(write("spec.yaml", "sluice_fhir: 1\nindex: 2020-01-01\nfeatures:\n"
+                                     "  - {name: v, observation: [s|c], value: max, "
+                                     "unit: mmol/mol}\n"),
+                  nullptr, false, true),
+              SL_OK)
+        << last_error();
+    std::string log = testing::internal::GetCapturedStderr();
+    EXPECT_NE(log.find("feature 'v': 1 rows in another unit left out"), std::string::npos)
+        << log;
+    load(out_);
+    EXPECT_EQ(at<double>(col("v"), 0), 53);
+}
+
+TEST_F(FhirTest, ResourceErrorsNameFileAndLineNeverAValue) {
+    const std::string spec = "sluice_fhir: 1\nindex: first_encounter\nfeatures:\n"
+                             "  - {name: n, encounter: [s|c], value: count}\n";
+    const std::string enc = R"({"resourceType":"Encounter","class":{"system":"s","code":"c"},)";
+    struct Case {
+        std::string patients, encounters, what;
+    };
+    const std::string pa = R"({"resourceType":"Patient","id":"SECRET1"})"
+                           "\n";
+    const std::vector<Case> cases = {
+        {R"({"resourceType":"Patient","id":"SECRET1",})"
+         "\n",
+         "", "Patient.ndjson:1: column 42: invalid JSON: expected a string key"},
+        {R"({"resourceType":"Observation","id":"SECRET1"})"
+         "\n",
+         "", "Patient.ndjson:1: expected a Patient resource"},
+        {R"(["SECRET1"])"
+         "\n",
+         "", "Patient.ndjson:1: expected a Patient resource"},
+        {pa + pa, "", "Patient.ndjson:2: id repeats line 1's patient"},
+        {R"({"resourceType":"Patient","id":"SECRET 1"})"
+         "\n",
+         "", "Patient.ndjson:1: id: expected a FHIR id"},
+        {R"({"resourceType":"Patient","id":"SECRET\u00001"})"
+         "\n",
+         "", "Patient.ndjson:1: id: expected a string of at most 1023 bytes without \\u0000"},
+        {R"({"resourceType":"Patient","id":"SECRET1","birthDate":"19SECRET"})"
+         "\n",
+         "", ""},  // birthDate is not read: no feature needs it
+        {pa,
+         enc + R"("subject":{"reference":"Patient/SECRET2"},"period":{"start":"2020-01-01"}})"
+               "\n",
+         "Encounter.ndjson:1: subject.reference: expected Patient/<id> of a patient"},
+        {pa, enc + R"("subject":{"reference":"Group/SECRET1"},"period":{"start":"2020-01-01"}})"
+                   "\n",
+         "Encounter.ndjson:1: subject.reference: expected Patient/<id>"},
+        {pa, enc + R"("subject":{"reference":"Patient/SECRET1"},"period":{"start":"2020-01"}})"
+                   "\n",
+         "Encounter.ndjson:1: period.start: expected a full date YYYY-MM-DD"},
+        {pa, enc + R"("subject":{"reference":"Patient/SECRET1"}})"
+                   "\n",
+         "Encounter.ndjson:1: no date: expected period.start or actualPeriod.start"},
+    };
+    for (const auto &c : cases) {
+        SCOPED_TRACE(c.what);
+        write("Patient.ndjson", c.patients);
+        write("Encounter.ndjson", c.encounters.empty()
+                                      ? enc + R"("subject":{"reference":"Patient/SECRET1"},)"
+                                              R"("period":{"start":"2020-01-01"}})"
+                                              "\n"
+                                      : c.encounters);
+        if (c.what.empty()) {
+            EXPECT_EQ(ingest(spec), SL_OK) << last_error();
+            discard();
+            continue;
+        }
+        expect_error(spec, SL_ERR_FORMAT, c.what);
+        EXPECT_EQ(last_error().find("SECRET"), std::string::npos) << last_error();
+    }
+}
+
+TEST_F(FhirTest, SpecErrors) {
+    write_example();
+    expect_error("sluice_omop: 1\nindex: 2020-01-01\nfeatures:\n  - {name: a, person: age}\n",
+                 SL_ERR_FORMAT,
+                 "spec.yaml:1:14: this is a spec for OMOP tables (sluice_omop: 1); --fhir reads "
+                 "sluice_fhir: 1");
+    expect_error("sluice_fhir: 1\nindex: observation_period_start\nfeatures:\n"
+                 "  - {name: a, person: age}\n",
+                 SL_ERR_FORMAT,
+                 "spec.yaml:2:8: expected 'index' to be first_encounter or a date YYYY-MM-DD");
+    expect_error("sluice_fhir: 1\nindex: 2020-01-01\nfeatures:\n  - {name: a, condition: [E11]}\n",
+                 SL_ERR_FORMAT,
+                 "spec.yaml:4:27: expected system|code for a code, or a 'system' for feature 'a'");
+    expect_error("sluice_fhir: 1\nindex: 2020-01-01\nfeatures:\n"
+                 "  - {name: a, condition: [s|x], descendants: true}\n",
+                 SL_ERR_FORMAT, "spec.yaml:4:46: 'descendants' needs OMOP's concept_ancestor");
+    expect_error("sluice_fhir: 1\nindex: 2020-01-01\nfeatures:\n  - {name: a, measurement: [1]}\n",
+                 SL_ERR_FORMAT,
+                 "spec.yaml:4:15: unknown key 'measurement' in feature 1, expected one of name, "
+                 "person, observation, condition, medication, procedure, encounter, death, system");
+    expect_error("sluice_fhir: 1\nindex: 2020-01-01\nfeatures:\n  - {name: a, death: [s|x]}\n",
+                 SL_ERR_FORMAT, "spec.yaml:4:23: expected death: any (FHIR Patient gives no cause of death)");
+    expect_error("sluice_fhir: 1\nindex: 2020-01-01\nfeatures:\n"
+                 "  - {name: a, condition: [s|x, s|x]}\n",
+                 SL_ERR_FORMAT, "spec.yaml:4:27: a code is listed twice for feature 'a'");
+    expect_error("sluice_fhir: 1\nindex: 2020-01-01\nfeatures:\n"
+                 "  - {name: a, person: gender, system: s}\n",
+                 SL_ERR_FORMAT, "gender values (female, male, other, unknown) have no 'system'");
+    expect_error("sluice_fhir: 1\nindex: 2020-01-01\nfeatures:\n"
+                 "  - {name: a, condition: [s|x], value: mean}\n",
+                 SL_ERR_FORMAT, "'mean' needs values; only observation features have them");
+}
+
+TEST_F(FhirTest, MedicationProcedureAndLevelsFromData) {
+    write("Patient.ndjson",
+          std::string(R"({"resourceType":"Patient","id":"a",)") + kRace +
+              "}\n"
+              R"({"resourceType":"Patient","id":"b","extension":[{"url":)"
+              R"("http://hl7.org/fhir/us/core/StructureDefinition/us-core-race","extension":)"
+              R"([{"url":"ombCategory","valueCoding":{"system":)"
+              R"("urn:oid:2.16.840.1.113883.6.238","code":"2054-5"}}]}]})"
+              "\n");
+    write("MedicationRequest.ndjson",
+          R"({"resourceType":"MedicationRequest","status":"active","medicationCodeableConcept":)"
+          R"({"coding":[{"system":"rx","code":"860975"}]},"subject":{"reference":"Patient/b"},)"
+          R"("authoredOn":"2019-02-03T04:05:06.789-05:00"})"
+          "\n");
+    write("Procedure.ndjson",
+          R"({"resourceType":"Procedure","code":{"coding":[{"system":"sct","code":"p"}]},)"
+          R"("subject":{"reference":"Patient/a"},"performedPeriod":{"start":"2019-12-31"}})"
+          "\n");
+    ASSERT_EQ(ingest("sluice_fhir: 1\nindex: 2020-01-01\nfeatures:\n"
+                     "  - {name: race, person: race}\n"
+                     "  - {name: met, medication: [rx|860975], value: days_to_first}\n"
+                     "  - {name: proc, procedure: [sct|p], from: -1}\n"),
+              SL_OK)
+        << last_error();
+    load(out_);
+    // levels from the data: the codes, without their system, in code order
+    EXPECT_EQ(levels(col("race")), (std::vector<std::string>{"2054-5", "2106-3"}));
+    EXPECT_EQ(at<int32_t>(col("race"), 0), 1);
+    EXPECT_EQ(at<int32_t>(col("race"), 1), 0);
+    EXPECT_EQ(at<int64_t>(col("met"), 1), -332);  // 2019-02-03 -> 2020-01-01
+    EXPECT_EQ(at<int64_t>(col("met"), 0), SL_INT_MISSING);
+    EXPECT_EQ(at<int32_t>(col("proc"), 0), 1);
+    EXPECT_EQ(at<int32_t>(col("proc"), 1), 0);
+}
+
+}  // namespace
