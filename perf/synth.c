@@ -3,6 +3,8 @@
  * patient cohorts as CSV, for the demo, the tests and the benchmarks.
  *
  *   sluice-synth --rows N --out FILE.csv [--seed S] [--wide K] [--force]
+ *   sluice-synth --rows N --omop DIR [--seed S] [--force]
+ *   sluice-synth --rows N --fhir DIR [--seed S] [--force]
  *
  * One row per patient: patient_id (P + 8 digits, a seeded permutation so ids
  * are unique but not in row order), age (0..100, children plus a skewed adult
@@ -15,6 +17,11 @@
  * sex, so regressions recover known effects) and cost (log-normal,
  * non-negative, higher with the outcome). --wide K appends K standard normal
  * columns x1..xK for benchmarks.
+ *
+ * --omop DIR and --fhir DIR write the patients' events instead, as OMOP CDM
+ * tables or as a FHIR R4 Bulk Data export (NDJSON), for `sluice ingest
+ * --omop` and `--fhir` and their demo feature specs (the models are at
+ * omop_person and fhir_patient).
  *
  * The same arguments always give the same bytes: the generator is
  * xoshiro256** seeded through splitmix64, and numbers are formatted with a
@@ -354,12 +361,12 @@ struct table_out {
 };
 
 static sl_status table_open(struct table_out *t, const char *dir, const char *name,
-                            const char *header, int force)
+                            const char *ext, const char *header, int force)
 {
     sl_status st = SL_OK;
     int flags = O_WRONLY | O_CREAT | O_CLOEXEC | (force ? O_TRUNC : O_EXCL);
 
-    snprintf(t->path, sizeof t->path, "%s/%s.csv", dir, name);
+    snprintf(t->path, sizeof t->path, "%s/%s%s", dir, name, ext);
     t->o = (struct out){-1, NULL, 0, t->path};
     t->o.buf = sl_malloc(SYNTH_BUF);
     SL_CHECK(t->o.buf, SL_ERR_NOMEM, "out of memory");
@@ -577,7 +584,7 @@ static sl_status generate_omop(const char *dir, int64_t persons, uint64_t seed, 
         t[k].o.fd = -1;
     SL_CHECK(stat(dir, &sb) == 0 && S_ISDIR(sb.st_mode), SL_ERR_IO, "%s: not a folder", dir);
     for (int k = 0; k < NTABLES; k++)
-        SL_CALL(table_open(&t[k], dir, names[k], headers[k], force));
+        SL_CALL(table_open(&t[k], dir, names[k], ".csv", headers[k], force));
     rng_seed(&r, seed);
     /* person ids: a seeded stride through 1..10*persons, unique, not in order */
     uint64_t span = (uint64_t)persons * 10, mul = (next_u64(&r) % span) | 1;
@@ -594,18 +601,570 @@ cleanup:
     return st;
 }
 
+/* ---- FHIR R4 Bulk Data export ---- */
+
+#define FHIR_SLOTS 64  /* lines held back per file, so that patients' resources mix */
+#define FHIR_LINE 4096 /* room for one resource (the longest is about 1 KB) */
+
+#define LOINC "http://loinc.org"
+#define SCT "http://snomed.info/sct"
+#define ICD10CM "http://hl7.org/fhir/sid/icd-10-cm"
+#define RXNORM "http://www.nlm.nih.gov/research/umls/rxnorm"
+#define UCUM "http://unitsofmeasure.org"
+#define LOCAL "http://lab.example.org/codes"
+#define HL7CS "http://terminology.hl7.org/CodeSystem/"
+#define USCORE "http://hl7.org/fhir/us/core/StructureDefinition/"
+#define OMB "urn:oid:2.16.840.1.113883.6.238"
+
+enum { F_PATIENT, F_ENCOUNTER, F_OBSERVATION, F_CONDITION, F_MEDICATION, NFHIR };
+
+/* One NDJSON file. A finished line waits in a random one of FHIR_SLOTS slots
+ * and is written when the next line drawn to that slot arrives. */
+struct fhir_file {
+    struct table_out t;
+    char *slot;
+    size_t len[FHIR_SLOTS];
+};
+
+struct fhir {
+    struct fhir_file f[NFHIR];
+    struct out l; /* the resource being built */
+    struct rng r;
+    char pid[37];   /* the patient's id */
+    const char *tz; /* the UTC offset of the patient's site */
+};
+
+enum { O_HBA1C, O_BMI, O_SBP, O_SMOKING };
+
+static const struct {
+    const char *code, *display, *category, *local, *unit, *ucum;
+    int dec;
+} obs_kinds[] = {
+    {"4548-4", "Hemoglobin A1c/Hemoglobin.total in Blood", "laboratory", "HBA1C", "%", "%", 1},
+    {"39156-5", "Body mass index (BMI) [Ratio]", "vital-signs", "BMI", "kg/m2", "kg/m2", 1},
+    {"8480-6", "Systolic blood pressure", "vital-signs", "SBP", "mmHg", "mm[Hg]", 0},
+    {"72166-2", "Tobacco smoking status", "social-history", "SMOK", NULL, NULL, 0}};
+
+static const char *const smoking[3][2] = {
+    {"266919005", "Never smoked tobacco"}, {"8517006", "Ex-smoker"}, {"77176002", "Smoker"}};
+
+static const char *const conditions[5][3] = {{"44054006", "Diabetes mellitus type 2", "E11.9"},
+                                             {"59621000", "Essential hypertension", "I10"},
+                                             {"195967001", "Asthma", "J45.909"},
+                                             {"55822004", "Hyperlipidemia", "E78.5"},
+                                             {"35489007", "Depressive disorder", "F32.A"}};
+
+static const char *const medications[4][2] = {
+    {"860975", "24 HR metformin hydrochloride 500 MG Extended Release Oral Tablet"},
+    {"314076", "lisinopril 10 MG Oral Tablet"},
+    {"745679", "200 ACTUAT albuterol 0.09 MG/ACTUAT Metered Dose Inhaler"},
+    {"617312", "atorvastatin 20 MG Oral Tablet"}};
+
+/* A version 4 UUID from the generator, as 36 characters and a NUL. */
+static void make_uuid(char *s, struct rng *r)
+{
+    static const char hex[] = "0123456789abcdef";
+    uint64_t a = (next_u64(r) & ~0xF000ull) | 0x4000ull;
+    uint64_t b = (next_u64(r) >> 2) | (2ull << 62);
+    int n = 0;
+    for (int i = 0; i < 32; i++) {
+        if (i == 8 || i == 12 || i == 16 || i == 20)
+            s[n++] = '-';
+        s[n++] = hex[((i < 16 ? a : b) >> (60 - 4 * (i % 16))) & 15];
+    }
+    s[n] = '\0';
+}
+
+static sl_status fhir_write(struct fhir_file *f, const char *s, size_t n)
+{
+    sl_status st = SL_OK;
+    if (f->t.o.used + n > SYNTH_BUF)
+        SL_CALL(out_flush(&f->t.o));
+    memcpy(f->t.o.buf + f->t.o.used, s, n);
+    f->t.o.used += n;
+cleanup:
+    return st;
+}
+
+/* Ends the resource being built and hands it to file k. */
+static sl_status fhir_emit(struct fhir *x, int k)
+{
+    sl_status st = SL_OK;
+    struct fhir_file *f = &x->f[k];
+    int i = (int)(next_u64(&x->r) % FHIR_SLOTS);
+    char *s = f->slot + (size_t)i * FHIR_LINE;
+    put_str(&x->l, "}\n");
+    if (f->len[i])
+        SL_CALL(fhir_write(f, s, f->len[i]));
+    memcpy(s, x->l.buf, x->l.used);
+    f->len[i] = x->l.used;
+    x->l.used = 0;
+cleanup:
+    return st;
+}
+
+/* A quoted date, or with probability p_time a dateTime on that date as
+ * written (local time and the site's offset). */
+static void put_time(struct fhir *x, int64_t day, double p_time)
+{
+    struct out *l = &x->l;
+    put_char(l, '"');
+    put_date(l, day);
+    if (uniform(&x->r) < p_time) {
+        uint64_t sec = next_u64(&x->r) % 86400;
+        put_char(l, 'T');
+        put_uint(l, sec / 3600, 2);
+        put_char(l, ':');
+        put_uint(l, sec / 60 % 60, 2);
+        put_char(l, ':');
+        put_uint(l, sec % 60, 2);
+        put_str(l, x->tz);
+    }
+    put_char(l, '"');
+}
+
+/* {"resourceType":T,"id":id (NULL: a new one) */
+static void put_head(struct fhir *x, const char *type, const char *id)
+{
+    char fresh[37];
+    if (!id)
+        make_uuid(fresh, &x->r);
+    put_str(&x->l, "{\"resourceType\":\"");
+    put_str(&x->l, type);
+    put_str(&x->l, "\",\"id\":\"");
+    put_str(&x->l, id ? id : fresh);
+    put_char(&x->l, '"');
+}
+
+static void put_coding(struct out *l, const char *system, const char *code, const char *display)
+{
+    put_str(l, "{\"system\":\"");
+    put_str(l, system);
+    put_str(l, "\",\"code\":\"");
+    put_str(l, code);
+    if (display) {
+        put_str(l, "\",\"display\":\"");
+        put_str(l, display);
+    }
+    put_str(l, "\"}");
+}
+
+/* "subject": mostly Patient/<id>, sometimes an absolute URL or urn:uuid. */
+static void put_subject(struct fhir *x)
+{
+    double u = uniform(&x->r);
+    put_str(&x->l, ",\"subject\":{\"reference\":\"");
+    put_str(&x->l, u < 0.02   ? "https://ehr.example.org/fhir/R4/Patient/"
+                   : u < 0.03 ? "urn:uuid:"
+                              : "Patient/");
+    put_str(&x->l, x->pid);
+    put_str(&x->l, "\"}");
+}
+
+static void put_category(struct out *l, const char *system, const char *code)
+{
+    put_str(l, ",\"category\":[{\"coding\":[{\"system\":\"" HL7CS);
+    put_str(l, system);
+    put_str(l, "\",\"code\":\"");
+    put_str(l, code);
+    put_str(l, "\"}]}]");
+}
+
+/* An Observation of kind k on `day`: the value v (NaN: not performed) in
+ * the kind's unit (mmol: HbA1c in mmol/mol), or smoking status s (>= 0);
+ * enc: the encounter's id or NULL. 2 in 100 are entered in error. The LOINC
+ * coding is sometimes second to a local one, and 2 in 100 have only a local
+ * coding, with the LOINC code's text (which must not match). */
+static sl_status fhir_obs(struct fhir *x, int k, int64_t day, double v, int mmol, int s,
+                          const char *enc)
+{
+    struct out *l = &x->l;
+    double u = uniform(&x->r);
+    put_head(x, "Observation", NULL);
+    put_str(l, u < 0.02   ? ",\"status\":\"entered-in-error\""
+               : u < 0.06 ? ",\"status\":\"amended\""
+                          : ",\"status\":\"final\"");
+    put_category(l, "observation-category", obs_kinds[k].category);
+    put_str(l, ",\"code\":{\"coding\":[");
+    u = uniform(&x->r);
+    if (u < 0.02) {
+        put_coding(l, LOCAL, obs_kinds[k].code, NULL);
+    } else {
+        if (u < 0.1) {
+            put_coding(l, LOCAL, obs_kinds[k].local, NULL);
+            put_char(l, ',');
+        }
+        put_coding(l, LOINC, obs_kinds[k].code, obs_kinds[k].display);
+    }
+    put_str(l, "]}");
+    put_subject(x);
+    if (enc) {
+        put_str(l, ",\"encounter\":{\"reference\":\"Encounter/");
+        put_str(l, enc);
+        put_str(l, "\"}");
+    }
+    u = uniform(&x->r);
+    put_str(l, u < 0.08 ? ",\"effectivePeriod\":{\"start\":"
+               : u < 0.1 ? ",\"effectiveInstant\":"
+                         : ",\"effectiveDateTime\":");
+    put_time(x, day, u < 0.1 ? 1.0 : 0.8);
+    if (u < 0.08)
+        put_char(l, '}');
+    if (s >= 0) {
+        put_str(l, ",\"valueCodeableConcept\":{\"coding\":[");
+        put_coding(l, SCT, smoking[s][0], smoking[s][1]);
+        put_str(l, "]}");
+    } else if (isnan(v)) {
+        put_str(l, ",\"dataAbsentReason\":{\"coding\":[{\"system\":\"" HL7CS
+                   "data-absent-reason\",\"code\":\"not-performed\"}]}");
+    } else {
+        /* the unit's code, where given, decides: its display text varies,
+         * and 1 in 20 values come with the display text only */
+        int coded = k == O_SBP || uniform(&x->r) >= 0.05;
+        const char *unit = mmol ? "mmol/mol" : obs_kinds[k].unit;
+        if (coded && k == O_BMI && uniform(&x->r) < 0.3)
+            unit = "kg/m^2";
+        put_str(l, ",\"valueQuantity\":{\"value\":");
+        put_fixed(l, v, mmol ? 0 : obs_kinds[k].dec);
+        put_str(l, ",\"unit\":\"");
+        put_str(l, unit);
+        if (coded) {
+            put_str(l, "\",\"system\":\"" UCUM "\",\"code\":\"");
+            put_str(l, mmol ? "mmol/mol" : obs_kinds[k].ucum);
+        }
+        put_str(l, "\"}");
+    }
+    return fhir_emit(x, F_OBSERVATION);
+}
+
+/* A blood pressure panel: systolic and diastolic as components (which
+ * features on 8480-6 must not read). */
+static sl_status fhir_bp_panel(struct fhir *x, int64_t day, double sbp, const char *enc)
+{
+    struct out *l = &x->l;
+    put_head(x, "Observation", NULL);
+    put_str(l, ",\"status\":\"final\"");
+    put_category(l, "observation-category", "vital-signs");
+    put_str(l, ",\"code\":{\"coding\":[{\"system\":\"" LOINC "\",\"code\":\"85354-9\","
+               "\"display\":\"Blood pressure panel with all children optional\"}]}");
+    put_subject(x);
+    put_str(l, ",\"encounter\":{\"reference\":\"Encounter/");
+    put_str(l, enc);
+    put_str(l, "\"},\"effectiveDateTime\":");
+    put_time(x, day, 1.0);
+    for (int c = 0; c < 2; c++) {
+        put_str(l, c ? ",{" : ",\"component\":[{");
+        put_str(l, c ? "\"code\":{\"coding\":[{\"system\":\"" LOINC "\",\"code\":\"8462-4\"}]}"
+                     : "\"code\":{\"coding\":[{\"system\":\"" LOINC "\",\"code\":\"8480-6\"}]}");
+        put_str(l, ",\"valueQuantity\":{\"value\":");
+        put_fixed(l, c ? nearbyint(0.6 * sbp + 4.0 * normal(&x->r)) : sbp, 0);
+        put_str(l, ",\"unit\":\"mmHg\",\"system\":\"" UCUM "\",\"code\":\"mm[Hg]\"}}");
+    }
+    put_char(l, ']');
+    return fhir_emit(x, F_OBSERVATION);
+}
+
+/* HbA1c around `level` (%): 1 in 10 reported in mmol/mol, 3 in 100 not
+ * performed, and 6 in 100 repeated on the same day. */
+static sl_status fhir_hba1c(struct fhir *x, int64_t day, double level, const char *enc)
+{
+    sl_status st = SL_OK;
+    int n = uniform(&x->r) < 0.06 ? 2 : 1;
+    for (int k = 0; k < n; k++) {
+        double v = clamp(level + 0.5 * normal(&x->r), 4, 15);
+        int mmol = uniform(&x->r) < 0.1;
+        if (uniform(&x->r) < 0.03)
+            v = NAN;
+        SL_CALL(fhir_obs(x, O_HBA1C, day, mmol ? 10.929 * v - 23.5 : v, mmol, -1, enc));
+    }
+cleanup:
+    return st;
+}
+
+static sl_status fhir_encounter(struct fhir *x, const char *id, int64_t day, int cls, int eie)
+{
+    static const char *const codes[3][2] = {
+        {"AMB", "ambulatory"}, {"EMER", "emergency"}, {"IMP", "inpatient encounter"}};
+    struct out *l = &x->l;
+    put_head(x, "Encounter", id);
+    put_str(l, eie ? ",\"status\":\"entered-in-error\",\"class\":"
+                   : ",\"status\":\"finished\",\"class\":");
+    put_coding(l, "http://terminology.hl7.org/CodeSystem/v3-ActCode", codes[cls][0],
+               codes[cls][1]);
+    put_subject(x);
+    put_str(l, ",\"period\":{\"start\":");
+    put_time(x, day, 0.95);
+    if (cls == 2) {
+        put_str(l, ",\"end\":");
+        put_time(x, day + 1 + (int64_t)(uniform(&x->r) * 9.0), 0.95);
+    }
+    put_char(l, '}');
+    return fhir_emit(x, F_ENCOUNTER);
+}
+
+/* Condition c on `day`: as a problem-list item or an encounter diagnosis,
+ * dated by onsetDateTime (recordedDate later), onsetPeriod.start or
+ * recordedDate alone; eie: entered in error. */
+static sl_status fhir_condition(struct fhir *x, int c, int64_t day, int eie, int dx)
+{
+    struct out *l = &x->l;
+    double u = uniform(&x->r);
+    put_head(x, "Condition", NULL);
+    if (!eie) {
+        put_str(l, ",\"clinicalStatus\":{\"coding\":[{\"system\":\"" HL7CS
+                   "condition-clinical\",\"code\":\"");
+        put_str(l, c >= 2 && u < 0.3 ? "resolved\"}]}" : "active\"}]}");
+    }
+    put_str(l, ",\"verificationStatus\":{\"coding\":[{\"system\":\"" HL7CS
+               "condition-ver-status\",\"code\":\"");
+    put_str(l, eie ? "entered-in-error\"}]}" : "confirmed\"}]}");
+    put_category(l, "condition-category", dx ? "encounter-diagnosis" : "problem-list-item");
+    put_str(l, ",\"code\":{\"coding\":[");
+    u = uniform(&x->r);
+    if (u >= 0.8) {
+        put_coding(l, ICD10CM, conditions[c][2], NULL);
+        put_char(l, ',');
+    }
+    put_coding(l, SCT, conditions[c][0], conditions[c][1]);
+    if (u >= 0.5 && u < 0.8) {
+        put_char(l, ',');
+        put_coding(l, ICD10CM, conditions[c][2], NULL);
+    }
+    put_str(l, "],\"text\":\"");
+    put_str(l, conditions[c][1]);
+    put_str(l, "\"}");
+    put_subject(x);
+    u = uniform(&x->r);
+    if (u < 0.78) {
+        put_str(l, u < 0.7 ? ",\"onsetDateTime\":" : ",\"onsetPeriod\":{\"start\":");
+        put_time(x, day, 0.5);
+        put_str(l, u < 0.7 ? ",\"recordedDate\":" : "},\"recordedDate\":");
+        put_time(x, day + (int64_t)(uniform(&x->r) * 60.0), 0.9);
+    } else {
+        put_str(l, ",\"recordedDate\":");
+        put_time(x, day, 0.9);
+    }
+    return fhir_emit(x, F_CONDITION);
+}
+
+static sl_status fhir_medication(struct fhir *x, int m, int64_t day, int eie)
+{
+    struct out *l = &x->l;
+    put_head(x, "MedicationRequest", NULL);
+    put_str(l, eie                          ? ",\"status\":\"entered-in-error\""
+               : uniform(&x->r) < 0.6 ? ",\"status\":\"active\""
+                                            : ",\"status\":\"completed\"");
+    put_str(l, ",\"intent\":\"order\",\"medicationCodeableConcept\":{\"coding\":[");
+    put_coding(l, RXNORM, medications[m][0], medications[m][1]);
+    put_str(l, "]}");
+    put_subject(x);
+    put_str(l, ",\"authoredOn\":");
+    put_time(x, day, 0.9);
+    return fhir_emit(x, F_MEDICATION);
+}
+
+/* One patient and their resources. The index date is the first encounter
+ * (2010..2019; 3 in 100 patients have none, some of them only one entered
+ * in error); later encounters run to 2022, and laboratory history reaches
+ * some 3 years before the first. Diabetics have higher HbA1c and BMI, get
+ * metformin on or after the diagnosis and die more often; a few records
+ * of every type are entered in error, some of them before the index date. */
+static sl_status fhir_patient(struct fhir *x)
+{
+    static const char *const tzs[] = {"-05:00", "-04:00", "-06:00", "-07:00",
+                                      "Z",      "+01:00", "+02:00"};
+    static const char *const races[3][2] = {
+        {"2106-3", "White"}, {"2054-5", "Black or African American"}, {"2028-9", "Asian"}};
+    static const char *const ethnicities[2][2] = {{"2135-2", "Hispanic or Latino"},
+                                                  {"2186-5", "Not Hispanic or Latino"}};
+    static const int treat[5] = {0, 1, 2, 3, -1};
+    static const double p_treat[5] = {0.8, 0.6, 0.5, 0.7, 0};
+    sl_status st = SL_OK;
+    struct rng *r = &x->r;
+    struct out *l = &x->l;
+    char enc[37];
+
+    make_uuid(x->pid, r);
+    x->tz = tzs[next_u64(r) % 7];
+    double ug = uniform(r), ur = uniform(r), ue = uniform(r), ub = uniform(r), us = uniform(r);
+    int64_t yob = (int64_t)nearbyint(clamp(1960.0 + 16.0 * normal(r), 1920, 2005));
+    int64_t first = 14610 + (int64_t)(uniform(r) * 3652.0); /* 2010-01-01..2019-12-31 */
+    int64_t last = first + (int64_t)(uniform(r) * (double)(19357 - first)); /* ..2022 */
+    int diabetic = uniform(r) < 0.12 + 0.004 * (double)(2005 - yob > 40 ? 2005 - yob - 40 : 0);
+    int hypertensive = uniform(r) < 0.25;
+    int smoke = us < 0.15 ? -1 : us < 0.62 ? 0 : us < 0.83 ? 1 : 2;
+    int nenc = uniform(r) < 0.03 ? 0 : 1 + (int)(8.0 * pow(uniform(r), 2.0));
+    double p_death = 0.03 + 0.05 * diabetic, ud = uniform(r);
+    double a1c = diabetic ? clamp(7.6 + 1.1 * normal(r), 5, 14)
+                          : clamp(5.4 + 0.4 * normal(r), 4, 8);
+    double bmi = clamp(26.0 + 2.5 * diabetic + 4.4 * normal(r), 15, 60);
+    double sbp = 125.0 + 12.0 * hypertensive + 10.0 * normal(r);
+
+    /* Patient: US Core race and ethnicity (10% without), gender (3% other
+     * or unknown), birthDate (1 in 10 only YYYY or YYYY-MM), death */
+    put_head(x, "Patient", x->pid);
+    put_str(l, ",\"meta\":{\"profile\":[\"" USCORE "us-core-patient\"]},\"extension\":[");
+    int comma = 0;
+    for (int k = 0; k < 2; k++) {
+        double u = k ? ue : ur;
+        int c = k ? (u < 0.15 ? 0 : 1) : (u < 0.68 ? 0 : u < 0.82 ? 1 : 2);
+        const char *const *v = k ? ethnicities[c] : races[c];
+        if (u >= 0.9)
+            continue;
+        put_str(l, comma ? ",{\"url\":\"" USCORE : "{\"url\":\"" USCORE);
+        put_str(l, k ? "us-core-ethnicity" : "us-core-race");
+        put_str(l, "\",\"extension\":[{\"url\":\"ombCategory\",\"valueCoding\":");
+        put_coding(l, OMB, v[0], v[1]);
+        put_str(l, "},{\"url\":\"text\",\"valueString\":\"");
+        put_str(l, v[1]);
+        put_str(l, "\"}]}");
+        comma = 1;
+    }
+    put_str(l, ug < 0.49   ? "],\"gender\":\"female\""
+               : ug < 0.97 ? "],\"gender\":\"male\""
+               : ug < 0.985 ? "],\"gender\":\"other\""
+                            : "],\"gender\":\"unknown\"");
+    put_str(l, ",\"birthDate\":\"");
+    put_uint(l, (uint64_t)yob, 4);
+    if (ub >= 0.07) {
+        put_char(l, '-');
+        put_uint(l, 1 + next_u64(r) % 12, 2);
+    }
+    if (ub >= 0.1) {
+        put_char(l, '-');
+        put_uint(l, 1 + next_u64(r) % 28, 2);
+    }
+    put_char(l, '"');
+    if (ud < 0.85 * p_death) {
+        put_str(l, ",\"deceasedDateTime\":");
+        put_time(x, last + 1 + (int64_t)(uniform(r) * 365.0), 1.0);
+    } else {
+        put_str(l, ud < p_death ? ",\"deceasedBoolean\":true"
+                   : ud > 0.7   ? ",\"deceasedBoolean\":false"
+                                : "");
+    }
+    SL_CALL(fhir_emit(x, F_PATIENT));
+
+    /* encounters, with vital signs and laboratory results */
+    if (uniform(r) < (nenc ? 0.02 : 0.3))
+        SL_CALL(fhir_encounter(x, NULL, first - 1 - (int64_t)(uniform(r) * 400.0), 0, 1));
+    for (int e = 0; e < nenc; e++) {
+        int64_t day = e ? first + (int64_t)(uniform(r) * (double)(last - first + 1)) : first;
+        double u = uniform(r);
+        make_uuid(enc, r);
+        SL_CALL(fhir_encounter(x, enc, day, u < 0.1 ? 2 : u < 0.22 ? 1 : 0, 0));
+        if (uniform(r) < 0.6)
+            SL_CALL(fhir_obs(x, O_BMI, day, clamp(bmi + normal(r), 14, 65), 0, -1, enc));
+        if (uniform(r) < 0.7) {
+            double v = nearbyint(clamp(sbp + 12.0 * normal(r), 75, 230));
+            SL_CALL(uniform(r) < 0.25 ? fhir_bp_panel(x, day, v, enc)
+                                      : fhir_obs(x, O_SBP, day, v, 0, -1, enc));
+        }
+        if (uniform(r) < (diabetic ? 0.5 : 0.12))
+            SL_CALL(fhir_hba1c(x, day, a1c, enc));
+        if (smoke >= 0 && uniform(r) < 0.3)
+            SL_CALL(fhir_obs(x, O_SMOKING, day, 0, 0, smoke, enc));
+    }
+    int nh = (int)(uniform(r) * (diabetic ? 5.0 : 2.5));
+    for (int k = 0; k < nh; k++)
+        SL_CALL(fhir_hba1c(x, first - (int64_t)(uniform(r) * 1200.0), a1c, NULL));
+    nh = (int)(uniform(r) * 3.0);
+    for (int k = 0; k < nh; k++) {
+        int64_t day = first - (int64_t)(uniform(r) * 1200.0);
+        SL_CALL(fhir_obs(x, O_BMI, day, clamp(bmi + normal(r), 14, 65), 0, -1, NULL));
+        SL_CALL(fhir_obs(x, O_SBP, day, nearbyint(clamp(sbp + 12.0 * normal(r), 75, 230)), 0,
+                         -1, NULL));
+    }
+    if (smoke >= 0) /* former smokers were sometimes recorded as smokers */
+        SL_CALL(fhir_obs(x, O_SMOKING, first - (int64_t)(uniform(r) * 1000.0), 0, 0,
+                         smoke == 1 && uniform(r) < 0.4 ? 2 : smoke, NULL));
+
+    /* conditions from years before the index date to the last encounter,
+     * with repeated encounter diagnoses and their medications */
+    const int has[5] = {diabetic, hypertensive, uniform(r) < 0.08, uniform(r) < 0.2,
+                        uniform(r) < 0.1};
+    for (int c = 0; c < 5; c++) {
+        if (!has[c]) {
+            if (c < 2 && uniform(r) < 0.015)
+                SL_CALL(fhir_condition(x, c, first - (int64_t)(uniform(r) * 500.0), 1, 0));
+            if (c == 0 && uniform(r) < 0.005)
+                SL_CALL(fhir_medication(x, 0, first - (int64_t)(uniform(r) * 300.0), 1));
+            continue;
+        }
+        int64_t onset = first - 2500 + (int64_t)(uniform(r) * (double)(last - first + 2500));
+        SL_CALL(fhir_condition(x, c, onset, 0, 0));
+        int n = (int)(uniform(r) * 3.0);
+        for (int k = 0; k < n; k++)
+            SL_CALL(fhir_condition(x, c, onset + (int64_t)(uniform(r) * 700.0), 0, 1));
+        if (uniform(r) < p_treat[c]) {
+            int64_t day = onset + (int64_t)(uniform(r) * 60.0);
+            n = 1 + (int)(uniform(r) * 4.0);
+            for (int k = 0; k < n; k++)
+                SL_CALL(fhir_medication(x, treat[c], day + 180 * k, 0));
+        }
+    }
+cleanup:
+    return st;
+}
+
+static sl_status generate_fhir(const char *dir, int64_t patients, uint64_t seed, int force)
+{
+    static const char *const names[NFHIR] = {"Patient", "Encounter", "Observation", "Condition",
+                                             "MedicationRequest"};
+    sl_status st = SL_OK;
+    struct fhir *x = sl_malloc(sizeof *x);
+    struct stat sb;
+
+    SL_CHECK(x, SL_ERR_NOMEM, "out of memory");
+    memset(x, 0, sizeof *x);
+    for (int k = 0; k < NFHIR; k++)
+        x->f[k].t.o.fd = -1;
+    SL_CHECK(stat(dir, &sb) == 0 && S_ISDIR(sb.st_mode), SL_ERR_IO, "%s: not a folder", dir);
+    x->l = (struct out){-1, sl_malloc(FHIR_LINE), 0, NULL};
+    SL_CHECK(x->l.buf, SL_ERR_NOMEM, "out of memory");
+    for (int k = 0; k < NFHIR; k++) {
+        x->f[k].slot = sl_malloc((size_t)FHIR_SLOTS * FHIR_LINE);
+        SL_CHECK(x->f[k].slot, SL_ERR_NOMEM, "out of memory");
+        SL_CALL(table_open(&x->f[k].t, dir, names[k], ".ndjson", "", force));
+    }
+    rng_seed(&x->r, seed);
+    for (int64_t i = 0; i < patients; i++)
+        SL_CALL(fhir_patient(x));
+    for (int k = 0; k < NFHIR; k++)
+        for (int i = 0; i < FHIR_SLOTS; i++)
+            SL_CALL(fhir_write(&x->f[k], x->f[k].slot + (size_t)i * FHIR_LINE, x->f[k].len[i]));
+cleanup:
+    if (x) {
+        for (int k = 0; k < NFHIR; k++) {
+            sl_status c = table_close(&x->f[k].t, st == SL_OK);
+            if (st == SL_OK)
+                st = c;
+            sl_free(x->f[k].slot);
+        }
+        sl_free(x->l.buf);
+        sl_free(x);
+    }
+    return st;
+}
+
 static void usage(FILE *f)
 {
     fputs("usage: sluice-synth --rows N --out FILE.csv [--seed S] [--wide K] [--force]\n"
           "       sluice-synth --rows N --omop DIR [--seed S] [--force]\n"
+          "       sluice-synth --rows N --fhir DIR [--seed S] [--force]\n"
           "  Writes N synthetic patients as CSV (deterministic for a given seed).\n"
           "  --omop DIR  writes them as OMOP CDM v5.4 tables instead: person,\n"
           "              observation_period, measurement, condition_occurrence,\n"
           "              drug_exposure, death and cohort (definitions 1 and 2:\n"
           "              type 2 diabetes and hypertension from the first\n"
           "              diagnosis) .csv in DIR (which must exist)\n"
+          "  --fhir DIR  writes them as a FHIR R4 Bulk Data export instead:\n"
+          "              Patient, Encounter, Observation (HbA1c in % and mmol/mol,\n"
+          "              BMI, blood pressure, smoking status), Condition and\n"
+          "              MedicationRequest .ndjson in DIR (which must exist), one\n"
+          "              resource a line, the patients' resources mixed\n"
           "  --wide K  adds K standard normal columns x1..xK (benchmarks)\n"
-          "  --force   overwrite FILE.csv if it exists\n",
+          "  --force   overwrite the files written if they exist\n",
           f);
 }
 
@@ -624,7 +1183,7 @@ int main(int argc, char **argv)
 {
     long long rows = -1, wide = 0;
     unsigned long long seed = 1;
-    const char *out = NULL, *omop = NULL;
+    const char *out = NULL, *omop = NULL, *fhir = NULL;
     int force = 0;
 
     for (int i = 1; i < argc; i++) {
@@ -666,20 +1225,24 @@ int main(int argc, char **argv)
         } else if (strcmp(a, "--omop") == 0 && v) {
             omop = v;
             i++;
+        } else if (strcmp(a, "--fhir") == 0 && v) {
+            fhir = v;
+            i++;
         } else {
             fprintf(stderr, "sluice-synth: unknown or incomplete argument '%s'\n", a);
             usage(stderr);
             return 2;
         }
     }
-    if (rows < 1 || !out == !omop || (omop && wide)) {
-        fprintf(stderr, "sluice-synth: --rows and one of --out and --omop are required "
+    if (rows < 1 || !!out + !!omop + !!fhir != 1 || (!out && wide)) {
+        fprintf(stderr, "sluice-synth: --rows and one of --out, --omop and --fhir are required "
                         "(--wide only with --out)\n");
         usage(stderr);
         return 2;
     }
-    sl_status st = omop ? generate_omop(omop, rows, (uint64_t)seed, force)
-                        : generate(out, rows, (uint64_t)seed, (int)wide, force);
+    sl_status st = omop   ? generate_omop(omop, rows, (uint64_t)seed, force)
+                   : fhir ? generate_fhir(fhir, rows, (uint64_t)seed, force)
+                          : generate(out, rows, (uint64_t)seed, (int)wide, force);
     if (st != SL_OK) {
         fprintf(stderr, "sluice-synth: %s\n", sl_error_message());
         return 1;
