@@ -1,0 +1,164 @@
+/*
+ * fuzz_fhir.c: fuzz target for FHIR Bulk Data ingest (io/fhir.c, io/json.c,
+ * io/pivot.c): the NDJSON reader, the in-place JSON tokenizer, references,
+ * codings, dates and values, and the FHIR dialect of the feature spec.
+ *
+ * The first byte picks what the rest is: 0 mod 3, Observation.ndjson; 1,
+ * Patient.ndjson; 2, the feature spec; the other files are fixed (3
+ * patients, encounters for 2 of them, conditions). A failed ingest leaves no
+ * cohort behind. A cohort that was written must open, unlock, verify, hold
+ * one row per patient with an index date and the columns the stats report,
+ * and no feature may have a value for more patients than were written.
+ */
+#define _XOPEN_SOURCE 700
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/core/status.h"
+#include "io/cohort.h"
+#include "io/keys.h"
+#include "io/omop.h"
+
+#include "fuzz_workdir.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static char g_dir[4200], g_out[4200], g_spec[4200], g_fixed_spec[4200];
+static struct sl_kek *g_kek;
+
+static const char kPatient[] =
+    "{\"resourceType\":\"Patient\",\"id\":\"a\",\"gender\":\"female\",\"birthDate\":\"1950\","
+    "\"extension\":[{\"url\":\"http://hl7.org/fhir/us/core/StructureDefinition/us-core-race\","
+    "\"extension\":[{\"url\":\"ombCategory\",\"valueCoding\":{\"system\":"
+    "\"urn:oid:2.16.840.1.113883.6.238\",\"code\":\"2106-3\"}}]}]}\n"
+    "{\"resourceType\":\"Patient\",\"id\":\"b\",\"gender\":\"male\",\"birthDate\":\"1980-02-03\","
+    "\"deceasedDateTime\":\"2015-01-01T00:00:00+02:00\"}\n"
+    "{\"resourceType\":\"Patient\",\"id\":\"c\"}\n";
+static const char kObservation[] =
+    "{\"resourceType\":\"Observation\",\"code\":{\"coding\":[{\"system\":\"http://loinc.org\","
+    "\"code\":\"4548-4\"}]},\"subject\":{\"reference\":\"Patient/a\"},\"effectiveDateTime\":"
+    "\"2009-05-01\",\"valueQuantity\":{\"value\":6.5,\"code\":\"%\"}}\n"
+    "{\"resourceType\":\"Observation\",\"code\":{\"coding\":[{\"system\":\"http://loinc.org\","
+    "\"code\":\"72166-2\"}]},\"subject\":{\"reference\":\"Patient/b\"},\"effectivePeriod\":"
+    "{\"start\":\"2012-01-01\"},\"valueCodeableConcept\":{\"coding\":[{\"system\":\"sct\","
+    "\"code\":\"8517006\"}]}}\n";
+static const char kEncounter[] =
+    "{\"resourceType\":\"Encounter\",\"class\":{\"system\":\"act\",\"code\":\"IMP\"},"
+    "\"subject\":{\"reference\":\"Patient/a\"},\"period\":{\"start\":\"2010-01-01\"}}\n"
+    "{\"resourceType\":\"Encounter\",\"class\":[{\"coding\":[{\"system\":\"act\",\"code\":"
+    "\"AMB\"}]}],\"subject\":{\"reference\":\"urn:uuid:b\"},\"actualPeriod\":{\"start\":"
+    "\"2012-06-01T10:00:00Z\"}}\n";
+static const char kCondition[] =
+    "{\"resourceType\":\"Condition\",\"code\":{\"coding\":[{\"system\":\"sct\",\"code\":"
+    "\"44054006\"}]},\"subject\":{\"reference\":\"Patient/a\"},\"onsetDateTime\":\"2000-01-01\"}"
+    "\n";
+static const char kFixedSpec[] =
+    "sluice_fhir: 1\n"
+    "index: first_encounter\n"
+    "features:\n"
+    "  - {name: sex, person: gender}\n"
+    "  - {name: age, person: age}\n"
+    "  - {name: race, person: race}\n"
+    "  - {name: a, observation: [http://loinc.org|4548-4], value: latest, unit: \"%\"}\n"
+    "  - {name: b, system: http://loinc.org, observation: [4548-4], value: earliest, to: 0}\n"
+    "  - {name: c, observation: [http://loinc.org|4548-4], value: mean}\n"
+    "  - {name: d, observation: [http://loinc.org|4548-4], value: count, from: -30}\n"
+    "  - {name: e, observation: [http://loinc.org|72166-2], value: latest_concept}\n"
+    "  - {name: f, condition: [sct|44054006], value: days_to_first}\n"
+    "  - {name: g, encounter: [act|IMP, act|AMB], value: count}\n"
+    "  - {name: h, death: any}\n";
+
+static void kek_free(void)
+{
+    sl_kek_destroy(&g_kek);
+}
+
+static void put_file(const char *name, const void *data, size_t n)
+{
+    char path[4200];
+    fuzz_workdir_file(name, path, sizeof path);
+    fuzz_put(path, data, n);
+}
+
+static void init(void)
+{
+    char kek[4200];
+    snprintf(g_dir, sizeof g_dir, "%s", fuzz_workdir());
+    fuzz_workdir_file("cohort.h5", g_out, sizeof g_out);
+    fuzz_workdir_file("spec.yaml", g_spec, sizeof g_spec);
+    fuzz_workdir_file("fixed.yaml", g_fixed_spec, sizeof g_fixed_spec);
+    fuzz_workdir_file("centre.kek", kek, sizeof kek);
+    if (sl_kek_generate_file(kek) != SL_OK || sl_kek_load(kek, &g_kek) != SL_OK) {
+        fprintf(stderr, "kek: %s\n", sl_error_message());
+        abort();
+    }
+    atexit(kek_free);
+    put_file("Encounter.ndjson", kEncounter, sizeof kEncounter - 1);
+    put_file("Condition.ndjson", kCondition, sizeof kCondition - 1);
+    fuzz_put(g_fixed_spec, kFixedSpec, sizeof kFixedSpec - 1);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    if (!g_kek)
+        init();
+    if (size < 1)
+        return 0;
+    int what = data[0] % 3;
+    unlink(g_out);
+    put_file("Observation.ndjson", what == 0 ? (const void *)(data + 1) : kObservation,
+             what == 0 ? size - 1 : sizeof kObservation - 1);
+    put_file("Patient.ndjson", what == 1 ? (const void *)(data + 1) : kPatient,
+             what == 1 ? size - 1 : sizeof kPatient - 1);
+    if (what == 2)
+        fuzz_put(g_spec, data + 1, size - 1);
+
+    struct sl_omop_opts o;
+    struct sl_omop_stats stats;
+    memset(&o, 0, sizeof o);
+    memset(&stats, 0, sizeof stats);
+    o.dir = g_dir;
+    o.spec = what == 2 ? g_spec : g_fixed_spec;
+    o.out = g_out;
+    o.kek = g_kek;
+    o.chunk_rows = 2;
+    sl_status st = sl_fhir_ingest(&o, &stats);
+    if (st != SL_OK) {
+        struct stat sb;
+        if (stat(g_out, &sb) == 0) {
+            fprintf(stderr, "FHIR ingest failed (%s) but left output behind\n",
+                    sl_error_message());
+            abort();
+        }
+        sl_error_clear();
+        return 0;
+    }
+    struct sl_cohort *c = NULL;
+    if (sl_cohort_open(g_out, &c) != SL_OK || sl_cohort_unlock(c, g_kek) != SL_OK) {
+        fprintf(stderr, "ingested cohort does not open: %s\n", sl_error_message());
+        abort();
+    }
+    /* with the fixed patients, 2 have an encounter (a fixed index keeps all 3) */
+    if ((what != 1 && (stats.persons + stats.left_out != 3 || stats.persons < 2)) ||
+        stats.persons < 1 || sl_cohort_nrows(c) != stats.persons ||
+        sl_cohort_ncols(c) != stats.ncols) {
+        fprintf(stderr, "%lld persons + %lld left out, cohort %lld rows x %d columns\n",
+                (long long)stats.persons, (long long)stats.left_out,
+                (long long)sl_cohort_nrows(c), sl_cohort_ncols(c));
+        abort();
+    }
+    if (sl_cohort_verify(c) != SL_OK) {
+        fprintf(stderr, "ingested cohort does not verify: %s\n", sl_error_message());
+        abort();
+    }
+    sl_cohort_close(&c);
+    for (int i = 0; i < stats.ncols - 1; i++)
+        if (stats.present[i] < 0 || stats.present[i] > stats.persons)
+            abort();
+    sl_omop_stats_clear(&stats);
+    unlink(g_out);
+    sl_error_clear();
+    return 0;
+}
