@@ -2,8 +2,9 @@
 # The demo, end to end on one machine: installs what is missing, builds,
 # generates a synthetic cohort, creates keys, ingests (encrypts) the cohort,
 # runs a job on 2 MPI ranks, and shows what was released and what was
-# withheld and why; then builds a second cohort from OMOP CDM tables and
-# runs a job on it. Everything lands in demo-out/ (recreated each run).
+# withheld and why; then builds a second cohort from OMOP CDM tables and a
+# third from a FHIR Bulk Data export, and runs a job on each. Everything lands
+# in demo-out/ (recreated each run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -70,7 +71,21 @@ for f in released/demo-omop/*.csv; do
   cat "$f"
 done
 
-step "10. the audit trail"
+step "10. a third cohort, from a FHIR Bulk Data export (NDJSON, one resource per line)"
+mkdir fhir
+"$BIN/sluice-synth" --rows 20000 --seed 2026 --fhir fhir
+cp "$ROOT/demo/fhir-features.yaml" "$ROOT/demo/fhir-job.yaml" .
+"$BIN/sluice" ingest --quiet --key centre.kek --fhir fhir --features fhir-features.yaml \
+  --out fhir-cohort.h5
+rm -rf fhir
+mpirun --allow-run-as-root --oversubscribe --mca pml ob1 --mca btl self,vader -np 2 \
+  "$BIN/sluice" run --policy policy.yaml --job-id demo-fhir fhir-job.yaml
+for f in released/demo-fhir/*.csv; do
+  echo "--- $f"
+  cat "$f"
+done
+
+step "11. the audit trail"
 "$BIN/sluice" audit verify audit/audit.log --key audit.key --ledger ledger \
   --witness witness/audit.witness
 echo "the witness's last anchors (each audit line's number and SHA-256):"
