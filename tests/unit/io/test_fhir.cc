@@ -3,23 +3,13 @@
 // the index date, codings (several per resource, R4 and R5 shapes), units,
 // entered-in-error records, ties across files and pseudonyms; errors name the
 // file and line, never a value, and leave nothing behind.
-#include "cohort_test.hh"
-
-extern "C" {
-#include "io/omop.h"
-#include "io/schema.h"
-}
+#include "pivot_test.hh"
 
 namespace {
 
-struct Stats : sl_omop_stats {
-    Stats() : sl_omop_stats{} {}
-    ~Stats() { sl_omop_stats_clear(this); }
-    Stats(const Stats &) = delete;
-    Stats &operator=(const Stats &) = delete;
-};
+using sltest::Stats;
 
-class FhirTest : public sltest::CohortTest {
+class FhirTest : public sltest::PivotTest {
 protected:
     sl_status run(const std::string &spec, sl_omop_stats *stats = nullptr, bool check = false,
                   bool progress = false) {
@@ -36,24 +26,8 @@ protected:
     sl_status ingest(const std::string &spec_text, sl_omop_stats *stats = nullptr) {
         return run(write("spec.yaml", spec_text), stats);
     }
-    void expect_error(const std::string &spec_text, sl_status code, const std::string &what) {
-        std::string spec = write("spec.yaml", spec_text);
-        auto before = files();
-        EXPECT_EQ(run(spec), code);
-        EXPECT_NE(last_error().find(what), std::string::npos)
-            << "message: " << last_error() << "\nexpected to contain: " << what;
-        EXPECT_EQ(files(), before);
-    }
-    std::string last_error() const { return sl_error_message(); }
-    int col(const char *name) const { return sl_cohort_find(cohort_.get(), name); }
-    void discard() {
-        frame_.reset();
-        cohort_.reset();
-        std::filesystem::remove(out_);
-    }
+    sl_status run_spec(const std::string &spec) override { return run(spec); }
     void write_example();
-
-    std::string out_;
 };
 
 const char *const kRace =

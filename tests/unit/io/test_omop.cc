@@ -4,28 +4,17 @@
 // set is checked value by value against features computed here, naively, per
 // person from the event lists; errors name the file, line and column and
 // leave nothing behind.
-#include "cohort_test.hh"
+#include "pivot_test.hh"
 
 #include <map>
 #include <random>
 #include <sstream>
 
-extern "C" {
-#include "io/omop.h"
-#include "io/schema.h"
-}
-
 namespace {
 
-// Ingest stats that free what they own.
-struct Stats : sl_omop_stats {
-    Stats() : sl_omop_stats{} {}
-    ~Stats() { sl_omop_stats_clear(this); }
-    Stats(const Stats &) = delete;
-    Stats &operator=(const Stats &) = delete;
-};
+using sltest::Stats;
 
-class OmopTest : public sltest::CohortTest {
+class OmopTest : public sltest::PivotTest {
 protected:
     sl_status run(const std::string &spec, sl_omop_stats *stats = nullptr, int64_t chunk_rows = 0,
                   const char *project = nullptr) {
@@ -44,26 +33,8 @@ protected:
                      int64_t chunk_rows = 0, const char *project = nullptr) {
         return run(write("spec.yaml", spec_text), stats, chunk_rows, project);
     }
-    // Fails with `code` and a message that contains `what`; nothing written.
-    void expect_error(const std::string &spec_text, sl_status code, const std::string &what) {
-        std::string spec = write("spec.yaml", spec_text);
-        auto before = files();
-        EXPECT_EQ(run(spec), code);
-        EXPECT_NE(last_error().find(what), std::string::npos)
-            << "message: " << last_error() << "\nexpected to contain: " << what;
-        EXPECT_EQ(files(), before);
-    }
-    std::string last_error() const { return sl_error_message(); }
-    int col(const char *name) const { return sl_cohort_find(cohort_.get(), name); }
-    // Closes the loaded cohort and removes it, so that the next ingest can write it.
-    void discard() {
-        frame_.reset();
-        cohort_.reset();
-        std::filesystem::remove(out_);
-    }
+    sl_status run_spec(const std::string &spec) override { return run(spec); }
     void write_example();
-
-    std::string out_;
 };
 
 void OmopTest::write_example() {
