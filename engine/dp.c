@@ -374,7 +374,7 @@ cleanup:
 static sl_status laplace(struct sl_dp_rng *r, u128 a, u128 b, int *negative, u128 *mag)
 {
     sl_status st = SL_OK;
-    unsigned char sign;
+    unsigned char sign = 0;
     for (;;) {
         SL_CALL(rng_bytes(r, &sign, 1));
         SL_CALL(geometric(r, b, a, mag));
@@ -628,7 +628,7 @@ static sl_status em_median(const struct sl_dp_values *dv, int64_t c, struct sl_r
 {
     sl_status st = SL_OK;
     const int64_t *h = dv->hist + c * SL_DP_POINTS;
-    int64_t total = 0, below = 0, j;
+    int64_t total = 0, below = 0, j = 0;
     for (int64_t i = 0; i < SL_DP_POINTS; i++)
         total += h[i];
     for (int64_t i = 0; i < SL_DP_POINTS; i++) {

@@ -539,7 +539,7 @@ static sl_status parse_binary(struct parser *ps, enum tok_kind op, int *out)
 {
     sl_status st = SL_OK;
     struct sl_filter *f = ps->f;
-    int left, right, idx;
+    int left = 0, right = 0, idx = 0;
     if (op == T_OR)
         SL_CALL(parse_binary(ps, T_AND, &left));
     else
