@@ -101,6 +101,25 @@ static size_t utf8_seq(const unsigned char *s, size_t n, size_t i)
     return need + 1;
 }
 
+/* The end of the run of plain string bytes (printable ASCII other than '"'
+ * and '\\') from s[i]: eight bytes at a time while a whole word is plain. */
+static size_t plain_run(const unsigned char *s, size_t n, size_t i)
+{
+    const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+    while (n - i >= 8) {
+        uint64_t w;
+        memcpy(&w, s + i, 8);
+        uint64_t q = w ^ (ones * '"'), b = w ^ (ones * '\\');
+        uint64_t special = (w - ones * 0x20) | ((q - ones) & ~q) | ((b - ones) & ~b) | w;
+        if (special & highs)
+            break;
+        i += 8;
+    }
+    while (i < n && s[i] >= 0x20 && s[i] < 0x80 && s[i] != '"' && s[i] != '\\')
+        i++;
+    return i;
+}
+
 /* Checks the string whose opening quote is s[*pos]. Returns NULL with *pos at
  * the closing quote and *escaped set when it holds an escape, or what is
  * wrong with *pos at the problem (see json_impl.h). */
@@ -111,8 +130,7 @@ static const char *scan_string(const unsigned char *s, size_t n, size_t *pos, ui
     for (;;) {
         unsigned char c;
         long u, lo;
-        while (i < n && s[i] >= 0x20 && s[i] < 0x80 && s[i] != '"' && s[i] != '\\')
-            i++;
+        i = plain_run(s, n, i);
         if (i == n) {
             *pos = quote;
             return "unterminated string: expected '\"'";
