@@ -746,7 +746,8 @@ static sl_status ev_unit(void *ctx, int64_t *unit, int *miss)
     *miss = !t;
     if (!t)
         goto cleanup;
-    SL_CALL(get_text(rs, e->r, e->line, t, "valueQuantity.code", &v, &n));
+    SL_CALL(get_text(rs, e->r, e->line, t,
+                     e->root ? "component.valueQuantity.code" : "valueQuantity.code", &v, &n));
     SL_CALL(sl_pivot_code_intern(e->g, v, n, unit));
 cleanup:
     sl_wipe(rs->text, FHIR_TEXT_MAX);
@@ -761,7 +762,9 @@ static sl_status ev_value(void *ctx, double *v, int *miss)
     uint32_t t = sl_json_path(&rs->js, e->line, e->root, "valueQuantity.value");
     *miss = !t;
     if (t && sl_json_number(&rs->js, e->line, t, v) != 0)
-        SL_CALL(line_error(e->r, "valueQuantity.value: expected a finite number"));
+        SL_CALL(line_error(e->r, e->root ? "component.valueQuantity.value: expected a finite "
+                                           "number"
+                                         : "valueQuantity.value: expected a finite number"));
 cleanup:
     return st;
 }
@@ -797,25 +800,34 @@ static sl_status ev_unit_error(void *ctx, const char *msg)
     return line_error(((const struct fhir_event *)ctx)->r, msg);
 }
 
-/* Adds the features whose concept sets hold `id` to hit[] (once each,
- * stamp marks those added for this resource). */
-static void add_hits(const struct pivot_matches *m, int64_t id, int64_t *mark, int64_t stamp,
-                     int *hit, int *nhit)
+/* The features one resource matches, each once, with the element that
+ * matched (0: the resource; else an Observation component, whose values
+ * count then). mark[f] == stamp marks the features taken for this resource. */
+struct hits {
+    int64_t *mark;
+    int64_t stamp;
+    int *f;
+    uint32_t *at;
+    int n;
+};
+
+static void add_hits(const struct pivot_matches *m, int64_t id, uint32_t at, struct hits *h)
 {
     for (size_t k = sl_pivot_match_first(m, id); k < m->nm && m->mt[k].concept == id; k++) {
         int f = m->mt[k].feature;
-        if (mark[f] != stamp) {
-            mark[f] = stamp;
-            hit[(*nhit)++] = f;
+        if (h->mark[f] != h->stamp) {
+            h->mark[f] = h->stamp;
+            h->at[h->n] = at;
+            h->f[h->n++] = f;
         }
     }
 }
 
-/* The features the codings of element `code` match: a CodeableConcept, a
- * Coding (Encounter.class in R4) or a list of CodeableConcepts (R5). */
+/* The features the codings of element `code` (of element `at`) match: a
+ * CodeableConcept, a Coding (Encounter.class in R4) or a list of
+ * CodeableConcepts (R5). */
 static sl_status match_codes(struct pivot *g, struct ndjson *r, const char *s, uint32_t code,
-                             const struct pivot_matches *m, int64_t *mark, int64_t stamp,
-                             int *hit, int *nhit)
+                             uint32_t at, const struct pivot_matches *m, struct hits *h)
 {
     sl_status st = SL_OK;
     struct fhir *rs = g->rs;
@@ -828,7 +840,7 @@ static sl_status match_codes(struct pivot *g, struct ndjson *r, const char *s, u
     if (js->tok[code].type == SL_JSON_OBJECT && !sl_json_get(js, s, code, "coding")) {
         SL_CALL(coding_code(g, rs, r, s, code, 0, &id));
         if (id)
-            add_hits(m, id, mark, stamp, hit, nhit);
+            add_hits(m, id, at, h);
         goto cleanup;
     }
     if (js->tok[code].type == SL_JSON_OBJECT)
@@ -839,8 +851,27 @@ static sl_status match_codes(struct pivot *g, struct ndjson *r, const char *s, u
         for (uint32_t x = sl_json_first(js, codings); x; x = sl_json_next(js, codings, x)) {
             SL_CALL(coding_code(g, rs, r, s, x, 0, &id));
             if (id)
-                add_hits(m, id, mark, stamp, hit, nhit);
+                add_hits(m, id, at, h);
         }
+    }
+cleanup:
+    return st;
+}
+
+/* The features a resource matches: by its code, then (Observation) by the
+ * codes of its components, as panels such as blood pressure carry their
+ * measurements. */
+static sl_status match_resource(struct pivot *g, struct ndjson *r, const char *s,
+                                enum source src, const struct pivot_matches *m, struct hits *h)
+{
+    sl_status st = SL_OK;
+    const struct sl_json *js = &((struct fhir *)g->rs)->js;
+    h->n = 0;
+    SL_CALL(match_codes(g, r, s, sl_json_get(js, s, 0, fhir_src[src].code), 0, m, h));
+    if (src == SRC_OBSERVATION) {
+        uint32_t comp = sl_json_get(js, s, 0, "component");
+        for (uint32_t c = sl_json_first(js, comp); c; c = sl_json_next(js, comp, c))
+            SL_CALL(match_codes(g, r, s, sl_json_get(js, s, c, "code"), c, m, h));
     }
 cleanup:
     return st;
@@ -875,8 +906,8 @@ static sl_status read_events(struct pivot *g, enum source src)
     struct fhir_event fe = {g, &sc.r, NULL, 0, 0};
     const struct pivot_event ev = {&fe, ev_unit, ev_value, ev_value_concept,
                                    ev_order, ev_line, ev_unit_error};
-    int64_t *mark = NULL, p;
-    int *hit = NULL, nhit;
+    struct hits h = {NULL, 0, NULL, NULL, 0};
+    int64_t p;
     int32_t d;
     const int32_t *index = g->index->data;
     const char *s;
@@ -892,19 +923,19 @@ static sl_status read_events(struct pivot *g, enum source src)
         SL_CALL(death_events(g, &m));
         goto cleanup;
     }
-    mark = sl_malloc((size_t)g->nf * sizeof *mark);
-    hit = sl_malloc((size_t)g->nf * sizeof *hit);
-    SL_CHECK(mark && hit, SL_ERR_NOMEM, "out of memory");
+    h.mark = sl_malloc((size_t)g->nf * sizeof *h.mark);
+    h.f = sl_malloc((size_t)g->nf * sizeof *h.f);
+    h.at = sl_malloc((size_t)g->nf * sizeof *h.at);
+    SL_CHECK(h.mark && h.f && h.at, SL_ERR_NOMEM, "out of memory");
     for (int i = 0; i < g->nf; i++)
-        mark[i] = -1;
+        h.mark[i] = -1;
     for (;;) {
         SL_CALL(scan_next(g, &sc, &s, &got));
         if (!got)
             break;
-        nhit = 0;
-        SL_CALL(match_codes(g, &sc.r, s, sl_json_get(&rs->js, s, 0, fhir_src[src].code), &m,
-                            mark, sc.rows, hit, &nhit));
-        if (nhit == 0 || entered_in_error(&rs->js, s, src))
+        h.stamp = sc.rows;
+        SL_CALL(match_resource(g, &sc.r, s, src, &m, &h));
+        if (h.n == 0 || entered_in_error(&rs->js, s, src))
             continue;
         SL_CALL(subject(g, &sc.r, s, &p));
         if (index[p] == SL_DATE_MISSING)
@@ -912,15 +943,18 @@ static sl_status read_events(struct pivot *g, enum source src)
         SL_CALL(event_date(rs, &sc.r, s, src, &d));
         fe.line = s;
         fe.order = sc.rows;
-        for (int k = 0; k < nhit; k++)
-            SL_CALL(sl_pivot_fold(&g->f[hit[k]], &ev, p, d - index[p], g->o->spec));
+        for (int k = 0; k < h.n; k++) {
+            fe.root = h.at[k];
+            SL_CALL(sl_pivot_fold(&g->f[h.f[k]], &ev, p, d - index[p], g->o->spec));
+        }
     }
     g->events += sc.rows;
 cleanup:
     scan_close(&sc);
     sl_pivot_matches_free(&m);
-    sl_free(mark);
-    sl_free(hit);
+    sl_free(h.mark);
+    sl_free(h.f);
+    sl_free(h.at);
     return st;
 }
 

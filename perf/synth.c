@@ -837,8 +837,8 @@ static sl_status fhir_obs(struct fhir *x, int k, int64_t day, double v, int mmol
     return fhir_emit(x, F_OBSERVATION);
 }
 
-/* A blood pressure panel: systolic and diastolic as components (which
- * features on 8480-6 must not read). */
+/* A blood pressure panel, as US Core has it: systolic and diastolic as
+ * components, which features on 8480-6 read like observations of their own. */
 static sl_status fhir_bp_panel(struct fhir *x, int64_t day, double sbp, const char *enc)
 {
     struct out *l = &x->l;

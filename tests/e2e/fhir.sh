@@ -15,7 +15,7 @@
 # dateTimes whose date as written is not the date in UTC, effectivePeriod and
 # effectiveInstant, onsetPeriod and recordedDate, absolute and urn:uuid
 # references, birth years without a day, deceasedBoolean without a date, and
-# blood pressure panels whose components must not count as 8480-6.
+# blood pressure panels whose 8480-6 components count as systolic values.
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 SPEC=$ROOT/demo/fhir-features.yaml
 source "$(dirname "$0")/lib.sh"
@@ -139,11 +139,15 @@ obs = defaultdict(list)  # (patient, LOINC code) -> [(day, line, value, unit, co
 for r in resources("Observation"):
     line += 1
     for code in ("4548-4", "39156-5", "8480-6", "72166-2"):
-        if has(r["code"].get("coding", []), LOINC, code):
+        # the resource's own code, else the first component with it (panels)
+        hit = r if has(r["code"].get("coding", []), LOINC, code) else next(
+            (c for c in r.get("component", []) if has(c["code"].get("coding", []), LOINC, code)),
+            None)
+        if hit is not None:
             when = r.get("effectiveDateTime") or (r.get("effectivePeriod") or {}).get("start") \
                 or r["effectiveInstant"]
-            q = r.get("valueQuantity") or {}
-            concept = (r.get("valueCodeableConcept") or {}).get("coding", [None])[0]
+            q = hit.get("valueQuantity") or {}
+            concept = (hit.get("valueCodeableConcept") or {}).get("coding", [None])[0]
             obs[patient(r), code].append((day(when), line, q.get("value"),
                                           q.get("code", q.get("unit")), concept))
 first = {}  # (patient, code) -> the earliest date of a condition or prescription

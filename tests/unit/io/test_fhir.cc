@@ -378,6 +378,48 @@ TEST_F(FhirTest, SpecErrors) {
                  SL_ERR_FORMAT, "'mean' needs values; only observation features have them");
 }
 
+TEST_F(FhirTest, ComponentsOfPanelsCountAsTheirCodes) {
+    write("Patient.ndjson", R"({"resourceType":"Patient","id":"a"})"
+                            "\n");
+    auto component = [](const char *code, const char *value) {
+        return std::string(R"({"code":{"coding":[{"system":"http://loinc.org","code":")") +
+               code + R"("}]},"valueQuantity":{"value":)" + value + R"(,"code":"mm[Hg]"}})";
+    };
+    auto panel = [&](const char *date, const char *sbp, const char *dbp) {
+        return std::string(R"({"resourceType":"Observation","code":{"coding":[{"system":)"
+                           R"("http://loinc.org","code":"85354-9"}]},)"
+                           R"("subject":{"reference":"Patient/a"},"effectiveDateTime":")") +
+               date + R"(","component":[)" + component("8480-6", sbp) + "," +
+               component("8462-4", dbp) + "]}\n";
+    };
+    write("Observation.ndjson",
+          R"({"resourceType":"Observation","code":{"coding":[{"system":"http://loinc.org",)"
+          R"("code":"8480-6"}]},"subject":{"reference":"Patient/a"},)"
+          R"("effectiveDateTime":"2019-01-01","valueQuantity":{"value":150,"code":"mm[Hg]"}})"
+          "\n" +
+              panel("2019-06-01", "130", "85") + panel("2019-03-01", "141", "95"));
+    const std::string spec = "sluice_fhir: 1\nindex: 2020-01-01\nfeatures:\n"
+                             "  - {name: sbp, system: http://loinc.org, observation: [8480-6], "
+                             "value: latest}\n"
+                             "  - {name: sbp_max, system: http://loinc.org, observation: [8480-6], "
+                             "value: max}\n"
+                             "  - {name: dbp, system: http://loinc.org, observation: [8462-4], "
+                             "value: mean}\n"
+                             // the panel's own code and a component's: once per resource
+                             "  - {name: bp_n, system: http://loinc.org, "
+                             "observation: [85354-9, 8480-6], value: count}\n";
+    ASSERT_EQ(ingest(spec), SL_OK) << last_error();
+    load(out_);
+    EXPECT_EQ(at<double>(col("sbp"), 0), 130);
+    EXPECT_EQ(at<double>(col("sbp_max"), 0), 150);
+    EXPECT_EQ(at<double>(col("dbp"), 0), 90);
+    EXPECT_EQ(at<int64_t>(col("bp_n"), 0), 3);
+    discard();
+    write("Observation.ndjson", panel("2019-06-01", "\"high\"", "85"));
+    expect_error(spec, SL_ERR_FORMAT,
+                 "Observation.ndjson:1: component.valueQuantity.value: expected a finite number");
+}
+
 TEST_F(FhirTest, MedicationProcedureAndLevelsFromData) {
     write("Patient.ndjson",
           std::string(R"({"resourceType":"Patient","id":"a",)") + kRace +
