@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "engine/core/alloc.h"
+#include "engine/core/log.h"
 #include "engine/core/secbuf.h"
 #include "io/format.h"
 #include "io/json_impl.h"
@@ -34,23 +35,27 @@
 #define FHIR_MAX_FILES 100000
 #define FHIR_TEXT_MAX 1024     /* a code, system|code, reference or date */
 
-/* What each source reads: resource type, code element, date elements in
- * order of preference. */
+/* What each source reads: resource type, code element (R4, else R5), date
+ * elements in order of preference. */
 struct fhir_desc {
     const char *type;
-    const char *code;
-    const char *date[3];
+    const char *code[2];
+    const char *date[4];
 };
 
 static const struct fhir_desc fhir_src[NSRC] = {
-    [SRC_PERSON] = {"Patient", NULL, {NULL}},
-    [SRC_OBSERVATION] = {"Observation", "code",
+    [SRC_PERSON] = {"Patient", {NULL}, {NULL}},
+    [SRC_OBSERVATION] = {"Observation", {"code"},
                          {"effectiveDateTime", "effectivePeriod.start", "effectiveInstant"}},
-    [SRC_CONDITION] = {"Condition", "code", {"onsetDateTime", "onsetPeriod.start", "recordedDate"}},
-    [SRC_DRUG] = {"MedicationRequest", "medicationCodeableConcept", {"authoredOn"}},
-    [SRC_PROCEDURE] = {"Procedure", "code", {"performedDateTime", "performedPeriod.start"}},
-    [SRC_VISIT] = {"Encounter", "class", {"period.start", "actualPeriod.start"}},
-    [SRC_DEATH] = {"Patient", NULL, {"deceasedDateTime"}},
+    [SRC_CONDITION] = {"Condition", {"code"},
+                       {"onsetDateTime", "onsetPeriod.start", "recordedDate"}},
+    [SRC_DRUG] = {"MedicationRequest", {"medicationCodeableConcept", "medication.concept"},
+                  {"authoredOn"}},
+    [SRC_PROCEDURE] = {"Procedure", {"code"},
+                       {"performedDateTime", "performedPeriod.start", "occurrenceDateTime",
+                        "occurrencePeriod.start"}},
+    [SRC_VISIT] = {"Encounter", {"class"}, {"period.start", "actualPeriod.start"}},
+    [SRC_DEATH] = {"Patient", {NULL}, {"deceasedDateTime"}},
 };
 
 /* A patient in the lookup table. */
@@ -91,6 +96,7 @@ struct fhir {
     int64_t last_row;       /* the patient found last, -1 if none */
     uint64_t last_hash;
     unsigned types_seen;    /* sources whose files were found, by bit */
+    int manifest_warned;    /* manifest.json's error list looked at */
 };
 
 /* The current resource, for sl_pivot_fold. */
@@ -126,17 +132,135 @@ static void files_free(struct files *fl)
     fl->n = 0;
 }
 
-/* The files of `type` in the folder: T.ndjson, T.*.ndjson, T-*.ndjson. */
-static sl_status list_files(const struct pivot *g, const char *type, struct files *fl)
+/* Adds dir/name to the list. */
+static sl_status files_add(struct files *fl, int *cap, const char *dir, const char *name)
 {
     sl_status st = SL_OK;
-    DIR *d = opendir(g->o->dir);
+    SL_CHECK(fl->n < FHIR_MAX_FILES, SL_ERR_FORMAT, "%s: more than %d files of one type", dir,
+             FHIR_MAX_FILES);
+    if (fl->n == *cap) {
+        *cap = *cap ? 2 * *cap : 8;
+        char **more = sl_realloc(fl->path, (size_t)*cap * sizeof *more);
+        SL_CHECK(more, SL_ERR_NOMEM, "out of memory");
+        fl->path = more;
+    }
+    size_t len = strlen(dir) + strlen(name) + 2;
+    fl->path[fl->n] = sl_malloc(len);
+    SL_CHECK(fl->path[fl->n], SL_ERR_NOMEM, "out of memory");
+    snprintf(fl->path[fl->n++], len, "%s/%s", dir, name);
+cleanup:
+    return st;
+}
+
+/* The file name at the end of an output url (no query or fragment): letters,
+ * digits, '.', '_' and '-', not starting with '.'; its length, or 0. */
+static size_t url_file(const char *url, size_t n, const char **name)
+{
+    size_t end = n, start;
+    for (size_t i = 0; i < n; i++)
+        if (url[i] == '?' || url[i] == '#') {
+            end = i;
+            break;
+        }
+    for (start = end; start > 0 && url[start - 1] != '/';)
+        start--;
+    *name = url + start;
+    if (start == end || url[start] == '.')
+        return 0;
+    for (size_t i = start; i < end; i++)
+        if (!((url[i] >= 'a' && url[i] <= 'z') || (url[i] >= 'A' && url[i] <= 'Z') ||
+              (url[i] >= '0' && url[i] <= '9') || url[i] == '.' || url[i] == '_' || url[i] == '-'))
+            return 0;
+    return end - start;
+}
+
+/* The files of `type` that the export's manifest (the Bulk Data status
+ * response, saved as manifest.json) lists in `output`, in its order, each
+ * by the file name its url ends with. */
+static sl_status manifest_files(struct pivot *g, const char *mpath, const char *type,
+                                struct files *fl)
+{
+    sl_status st = SL_OK;
+    struct sl_json js = {0};
+    char *text = NULL, name[256];
+    size_t n = 0, off;
+    const char *what, *file;
+    int cap = 0, fd = open(mpath, O_RDONLY | O_CLOEXEC), k = 0;
+    struct stat sb;
+
+    SL_CHECK(fd >= 0 && fstat(fd, &sb) == 0, SL_ERR_IO, "%s: cannot read: %s", mpath,
+             strerror(errno));
+    SL_CHECK(sb.st_size <= FHIR_MAX_LINE, SL_ERR_FORMAT, "%s: larger than %d MiB", mpath,
+             FHIR_MAX_LINE >> 20);
+    text = sl_malloc((size_t)sb.st_size + 1);
+    SL_CHECK(text, SL_ERR_NOMEM, "out of memory");
+    while (n < (size_t)sb.st_size) {
+        ssize_t r = read(fd, text + n, (size_t)sb.st_size - n);
+        SL_CHECK(r > 0, SL_ERR_IO, "%s: read failed", mpath);
+        n += (size_t)r;
+    }
+    if (sl_json_parse(&js, text, n, &off, &what) != SL_OK) {
+        SL_CHECK(what, SL_ERR_NOMEM, "out of memory");
+        SL_FAIL(SL_ERR_FORMAT, "%s: byte %zu: invalid JSON: %s", mpath, off + 1, what);
+    }
+    uint32_t out = sl_json_get(&js, text, 0, "output");
+    SL_CHECK(out && js.tok[out].type == SL_JSON_ARRAY, SL_ERR_FORMAT,
+             "%s: expected a Bulk Data manifest, an object with an \"output\" list", mpath);
+    for (uint32_t o = sl_json_first(&js, out); o; o = sl_json_next(&js, out, o), k++) {
+        uint32_t t = sl_json_get(&js, text, o, "type"), u = sl_json_get(&js, text, o, "url");
+        int64_t len = u ? sl_json_string(&js, text, u, name, sizeof name) : -1;
+        SL_CHECK(t && js.tok[t].type == SL_JSON_STRING && len >= 0, SL_ERR_FORMAT,
+                 "%s: output %d: expected an object with a type and a url (at most %zu bytes)",
+                 mpath, k + 1, sizeof name - 1);
+        if (!sl_json_string_eq(&js, text, t, type))
+            continue;
+        size_t fn = url_file(name, (size_t)len, &file);
+        SL_CHECK(fn > 0, SL_ERR_FORMAT,
+                 "%s: output %d (%s): expected a url ending in a file name (letters, digits, "
+                 "'.', '_', '-')",
+                 mpath, k + 1, type);
+        memmove(name, file, fn);
+        name[fn] = '\0';
+        SL_CALL(files_add(fl, &cap, g->o->dir, name));
+        SL_CHECK(stat(fl->path[fl->n - 1], &sb) == 0, SL_ERR_IO,
+                 "%s: output %d (%s): no file %s in %s", mpath, k + 1, type, name, g->o->dir);
+    }
+    if (!((struct fhir *)g->rs)->manifest_warned) {
+        uint32_t err = sl_json_get(&js, text, 0, "error");
+        ((struct fhir *)g->rs)->manifest_warned = 1;
+        if (err && sl_json_first(&js, err))
+            sl_log_warn("%s lists error files (OperationOutcome resources): the server could not "
+                        "export everything; read them before using the cohort",
+                        mpath);
+    }
+cleanup:
+    if (fd >= 0)
+        close(fd);
+    sl_json_free(&js);
+    sl_free(text);
+    return st;
+}
+
+/* The files of `type`: those manifest.json lists, when the folder has one;
+ * else T.ndjson, T.*.ndjson and T-*.ndjson in name order. */
+static sl_status list_files(struct pivot *g, const char *type, struct files *fl)
+{
+    sl_status st = SL_OK;
+    DIR *d = NULL;
     struct dirent *e;
     size_t tn = strlen(type);
     int cap = 0;
+    char mpath[4200];
+    struct stat sb;
 
     fl->path = NULL;
     fl->n = 0;
+    snprintf(mpath, sizeof mpath, "%s/manifest.json", g->o->dir);
+    if (stat(mpath, &sb) == 0) {
+        SL_CALL(manifest_files(g, mpath, type, fl));
+        goto cleanup;
+    }
+    d = opendir(g->o->dir);
     SL_CHECK(d, SL_ERR_IO, "%s: cannot read the folder: %s", g->o->dir, strerror(errno));
     while ((e = readdir(d)) != NULL) {
         size_t n = strlen(e->d_name);
@@ -144,18 +268,7 @@ static sl_status list_files(const struct pivot *g, const char *type, struct file
             strcmp(e->d_name + n - 7, ".ndjson") != 0 ||
             (n > tn + 7 && e->d_name[tn] != '.' && e->d_name[tn] != '-'))
             continue;
-        SL_CHECK(fl->n < FHIR_MAX_FILES, SL_ERR_FORMAT, "%s: more than %d %s files", g->o->dir,
-                 FHIR_MAX_FILES, type);
-        if (fl->n == cap) {
-            cap = cap ? 2 * cap : 8;
-            char **more = sl_realloc(fl->path, (size_t)cap * sizeof *more);
-            SL_CHECK(more, SL_ERR_NOMEM, "out of memory");
-            fl->path = more;
-        }
-        size_t len = strlen(g->o->dir) + n + 2;
-        fl->path[fl->n] = sl_malloc(len);
-        SL_CHECK(fl->path[fl->n], SL_ERR_NOMEM, "out of memory");
-        snprintf(fl->path[fl->n++], len, "%s/%s", g->o->dir, e->d_name);
+        SL_CALL(files_add(fl, &cap, g->o->dir, e->d_name));
     }
     if (fl->n > 1)
         qsort(fl->path, (size_t)fl->n, sizeof *fl->path, cmp_str);
@@ -172,8 +285,14 @@ cleanup:
 static sl_status need_files(struct pivot *g, enum source s, const char *why, struct files *fl)
 {
     sl_status st = SL_OK;
-    SL_CALL(list_files(g, fhir_src[s].type, fl));
     struct fhir *rs = g->rs;
+    struct stat sb;
+    char mpath[4200];
+    SL_CALL(list_files(g, fhir_src[s].type, fl));
+    snprintf(mpath, sizeof mpath, "%s/manifest.json", g->o->dir);
+    if (fl->n == 0 && stat(mpath, &sb) == 0)
+        SL_FAIL(SL_ERR_IO, "%s: no output of type %s; expected the %s resources (%s)", mpath,
+                fhir_src[s].type, fhir_src[s].type, why);
     SL_CHECK(fl->n > 0, SL_ERR_IO,
              "%s: no %s.ndjson (nor %s.*.ndjson, %s-*.ndjson); expected the %s resources (%s)",
              g->o->dir, fhir_src[s].type, fhir_src[s].type, fhir_src[s].type, fhir_src[s].type,
@@ -684,17 +803,19 @@ static sl_status event_date(struct fhir *rs, const struct ndjson *r, const char 
 {
     sl_status st = SL_OK;
     const struct fhir_desc *d = &fhir_src[src];
-    char msg[200];
-    for (int k = 0; k < 3 && d->date[k]; k++) {
+    char msg[240];
+    int k, len;
+    for (k = 0; k < 4 && d->date[k]; k++) {
         uint32_t t = sl_json_path(&rs->js, s, 0, d->date[k]);
         if (t) {
             SL_CALL(date_at(rs, r, s, t, d->date[k], days));
             goto cleanup;
         }
     }
-    snprintf(msg, sizeof msg, "no date: expected %s%s%s%s%s", d->date[0],
-             d->date[1] ? (d->date[2] ? ", " : " or ") : "", d->date[1] ? d->date[1] : "",
-             d->date[2] ? " or " : "", d->date[2] ? d->date[2] : "");
+    len = snprintf(msg, sizeof msg, "no date: expected %s", d->date[0]);
+    for (int i = 1; i < k; i++)
+        len += snprintf(msg + len, sizeof msg - (size_t)len, "%s%s", i + 1 < k ? ", " : " or ",
+                        d->date[i]);
     SL_CALL(line_error(r, msg));
 cleanup:
     return st;
@@ -866,8 +987,12 @@ static sl_status match_resource(struct pivot *g, struct ndjson *r, const char *s
 {
     sl_status st = SL_OK;
     const struct sl_json *js = &((struct fhir *)g->rs)->js;
+    const char *const *code = fhir_src[src].code;
+    uint32_t c0 = sl_json_path(js, s, 0, code[0]);
     h->n = 0;
-    SL_CALL(match_codes(g, r, s, sl_json_get(js, s, 0, fhir_src[src].code), 0, m, h));
+    if (!c0 && code[1])
+        c0 = sl_json_path(js, s, 0, code[1]);
+    SL_CALL(match_codes(g, r, s, c0, 0, m, h));
     if (src == SRC_OBSERVATION) {
         uint32_t comp = sl_json_get(js, s, 0, "component");
         for (uint32_t c = sl_json_first(js, comp); c; c = sl_json_next(js, comp, c))

@@ -420,6 +420,82 @@ TEST_F(FhirTest, ComponentsOfPanelsCountAsTheirCodes) {
                  "Observation.ndjson:1: component.valueQuantity.value: expected a finite number");
 }
 
+TEST_F(FhirTest, ManifestListsTheFiles) {
+    write("Patient.ndjson", "not read: the manifest lists the files\n");
+    write("pat_1.ndjson", R"({"resourceType":"Patient","id":"a"})"
+                          "\n");
+    auto obs = [](const char *value) {
+        return std::string(R"({"resourceType":"Observation","code":{"coding":[{"system":"s",)"
+                           R"("code":"c"}]},"subject":{"reference":"Patient/a"},)"
+                           R"("effectiveDateTime":"2019-05-01","valueQuantity":{"value":)") +
+               value + "}}\n";
+    };
+    write("obs-a.ndjson", obs("1"));
+    write("obs-b.ndjson", obs("2"));
+    // files in the manifest's order: obs-a.ndjson comes last, so its row is the latest
+    const std::string head = R"({"transactionTime":"2021-01-01T00:00:00Z","request":"x",)"
+                             R"("requiresAccessToken":true,"output":[)"
+                             R"({"type":"Patient","url":"https://h.example/out/pat_1.ndjson"},)"
+                             R"({"type":"Observation","url":"https://h.example/out/obs-b.ndjson"},)";
+    write("manifest.json", head +
+                               R"({"type":"Observation","url":"https://h.example/out/obs-a.ndjson)"
+                               R"(?sig=1"}],"error":[{"type":"OperationOutcome","url":"e.ndjson"}]})");
+    const std::string spec = "sluice_fhir: 1\nindex: 2020-01-01\nfeatures:\n"
+                             "  - {name: v, observation: [s|c], value: latest}\n";
+    testing::internal::CaptureStderr();
+    ASSERT_EQ(ingest(spec), SL_OK) << last_error();
+    std::string log = testing::internal::GetCapturedStderr();
+    EXPECT_NE(log.find("manifest.json lists error files"), std::string::npos) << log;
+    load(out_);
+    EXPECT_EQ(id_at(0), hmac("a"));
+    EXPECT_EQ(at<double>(col("v"), 0), 1);
+    discard();
+
+    write("manifest.json", head + R"({"type":"Observation","url":"https://h.example/out/"}]})");
+    expect_error(spec, SL_ERR_FORMAT,
+                 "manifest.json: output 3 (Observation): expected a url ending in a file name");
+    write("manifest.json", head + R"({"type":"Observation","url":"obs-c.ndjson"}]})");
+    expect_error(spec, SL_ERR_IO, "manifest.json: output 3 (Observation): no file obs-c.ndjson");
+    write("manifest.json", R"({"output":[{"type":"Observation","url":"obs-a.ndjson"}]})");
+    expect_error(spec, SL_ERR_IO,
+                 "manifest.json: no output of type Patient; expected the Patient resources");
+    write("manifest.json", R"({"output":{}})");
+    expect_error(spec, SL_ERR_FORMAT, "manifest.json: expected a Bulk Data manifest");
+    write("manifest.json", R"({"output":[}})");
+    expect_error(spec, SL_ERR_FORMAT, "manifest.json: byte 12: invalid JSON");
+}
+
+TEST_F(FhirTest, R5MedicationAndProcedureShapes) {
+    write("Patient.ndjson", R"({"resourceType":"Patient","id":"a"})"
+                            "\n");
+    write("MedicationRequest.ndjson",
+          R"({"resourceType":"MedicationRequest","medication":{"concept":{"coding":[{"system":)"
+          R"("rx","code":"1"}]}},"subject":{"reference":"Patient/a"},"authoredOn":"2019-12-01"})"
+          "\n");
+    write("Procedure.ndjson",
+          R"({"resourceType":"Procedure","code":{"coding":[{"system":"sct","code":"p"}]},)"
+          R"("subject":{"reference":"Patient/a"},"occurrencePeriod":{"start":"2019-12-21"}})"
+          "\n");
+    ASSERT_EQ(ingest("sluice_fhir: 1\nindex: 2020-01-01\nfeatures:\n"
+                     "  - {name: med, medication: [rx|1], value: days_to_first}\n"
+                     "  - {name: proc, procedure: [sct|p], value: days_to_first}\n"),
+              SL_OK)
+        << last_error();
+    load(out_);
+    EXPECT_EQ(at<int64_t>(col("med"), 0), -31);
+    EXPECT_EQ(at<int64_t>(col("proc"), 0), -11);
+    discard();
+    write("Procedure.ndjson",
+          R"({"resourceType":"Procedure","code":{"coding":[{"system":"sct","code":"p"}]},)"
+          R"("subject":{"reference":"Patient/a"}})"
+          "\n");
+    expect_error("sluice_fhir: 1\nindex: 2020-01-01\nfeatures:\n"
+                 "  - {name: proc, procedure: [sct|p]}\n",
+                 SL_ERR_FORMAT,
+                 "Procedure.ndjson:1: no date: expected performedDateTime, performedPeriod.start, "
+                 "occurrenceDateTime or occurrencePeriod.start");
+}
+
 TEST_F(FhirTest, MedicationProcedureAndLevelsFromData) {
     write("Patient.ndjson",
           std::string(R"({"resourceType":"Patient","id":"a",)") + kRace +
