@@ -14,6 +14,7 @@
 #include "io/cohort.h"
 #include "io/ingest.h"
 #include "io/omop.h"
+#include "io/plink.h"
 #include "io/inspect.h"
 #include "io/keys.h"
 
@@ -26,6 +27,9 @@ static const char *ingest_usage =
     "       sluice ingest --key KEK --fhir DIR --features SPEC.yaml --out COHORT.h5\n"
     "                     [--project NAME] [--chunk-rows N] [--quiet]\n"
     "       sluice ingest --fhir DIR --features SPEC.yaml --check\n"
+    "       sluice ingest --key KEK --plink PREFIX [--variants FILE] --out COHORT.h5\n"
+    "                     [--project NAME] [--chunk-rows N]\n"
+    "       sluice ingest --plink PREFIX [--variants FILE] --check\n"
     "\n"
     "Encrypts a CSV export (header row; quoted fields; empty or NA = missing;\n"
     "UTF-8) into a cohort: one HDF5 dataset per column, every chunk sealed with\n"
@@ -54,7 +58,12 @@ static const char *ingest_usage =
     "files as the spec needs them; several files per type allowed). The spec\n"
     "(sluice_fhir: 1) is the same language with system|code codes and sources\n"
     "observation, condition, medication, procedure, encounter and death.\n"
-    "See docs/fhir.md.\n";
+    "See docs/fhir.md.\n"
+    "\n"
+    "With --plink, PREFIX.bed/.bim/.fam is a PLINK 1 binary fileset: one row\n"
+    "per sample (pseudonym of the sample id), its sex and phenotype, and per\n"
+    "variant of FILE (one id a line; all variants when at most 1000) the\n"
+    "number of copies of allele 1. See docs/plink.md.\n";
 
 static int ingest_events(const struct sl_omop_opts *o, const char *keyfile, bool fhir)
 {
@@ -115,6 +124,43 @@ static int ingest_events(const struct sl_omop_opts *o, const char *keyfile, bool
     return 0;
 }
 
+static int ingest_plink(const struct sl_plink_opts *o, const char *keyfile)
+{
+    struct sl_plink_opts po = *o;
+    struct sl_plink_stats stats = {0};
+    struct sl_kek *kek = NULL;
+    sl_status st = SL_OK;
+
+    if (!po.check) {
+        st = sl_kek_load(keyfile, &kek);
+        po.kek = kek;
+    }
+    if (st == SL_OK)
+        st = sl_plink_ingest(&po, &stats);
+    sl_kek_destroy(&kek);
+    if (st != SL_OK) {
+        fprintf(stderr, "sluice ingest: %s\n", sl_error_message());
+        if (!po.check)
+            fprintf(stderr, "sluice ingest: nothing was written\n");
+        return sl_exit_code(st);
+    }
+    if (po.check) {
+        printf("%s: %lld samples, %d of %lld variants taken, a %s phenotype; the .bed has "
+               "the size they imply; nothing was written\n",
+               po.prefix, (long long)stats.samples, stats.variants,
+               (long long)stats.variants_in_bim,
+               stats.quantitative ? "quantitative" : "case/control");
+        return 0;
+    }
+    printf("ingested %lld samples x %d columns (%d variants, a %s phenotype) into %s in %.1f s\n",
+           (long long)stats.samples, stats.ncols, stats.variants,
+           stats.quantitative ? "quantitative" : "case/control", po.out, stats.seconds);
+    int64_t calls = stats.samples * stats.variants;
+    printf("missing calls: %lld of %lld (%.2f%%)\n", (long long)stats.missing_calls,
+           (long long)calls, calls > 0 ? 100.0 * (double)stats.missing_calls / (double)calls : 0.0);
+    return 0;
+}
+
 int sl_cmd_ingest(int argc, char **argv)
 {
     static const struct option longs[] = {{"key", required_argument, NULL, 'k'},
@@ -125,6 +171,8 @@ int sl_cmd_ingest(int argc, char **argv)
                                           {"chunk-rows", required_argument, NULL, 'c'},
                                           {"omop", required_argument, NULL, 'm'},
                                           {"fhir", required_argument, NULL, 'F'},
+                                          {"plink", required_argument, NULL, 'P'},
+                                          {"variants", required_argument, NULL, 'V'},
                                           {"features", required_argument, NULL, 'f'},
                                           {"check", no_argument, NULL, 'K'},
                                           {"quiet", no_argument, NULL, 'q'},
@@ -133,7 +181,7 @@ int sl_cmd_ingest(int argc, char **argv)
     struct sl_ingest_opts o = {0};
     struct sl_omop_opts om = {0};
     struct sl_ingest_stats stats = {0};
-    const char *keyfile = NULL, *fhir = NULL;
+    const char *keyfile = NULL, *fhir = NULL, *plink = NULL, *variants = NULL;
     struct sl_kek *kek = NULL;
     char *schema_out = NULL, *end = NULL;
     sl_status st;
@@ -151,6 +199,8 @@ int sl_cmd_ingest(int argc, char **argv)
         case 'p': o.project = optarg; break;
         case 'm': om.dir = optarg; break;
         case 'F': fhir = optarg; break;
+        case 'P': plink = optarg; break;
+        case 'V': variants = optarg; break;
         case 'f': om.spec = optarg; break;
         case 'K': om.check = true; break;
         case 'q': o.progress = false; break;
@@ -167,6 +217,26 @@ int sl_cmd_ingest(int argc, char **argv)
                     argv[optind - 1], ingest_usage);
             return 2;
         }
+    }
+    if (plink || variants) {
+        struct sl_plink_opts po = {0};
+        if (!plink || (!om.check && (!keyfile || !o.out)) || o.in || o.schema_path || om.dir ||
+            fhir || om.spec || optind != argc) {
+            fprintf(stderr, "sluice ingest: --plink needs --key and --out unless --check; "
+                            "--variants goes with --plink; it takes no --in, --schema, --omop, "
+                            "--fhir or --features\n%s",
+                    ingest_usage);
+            return 2;
+        }
+        po.prefix = plink;
+        po.variants = variants;
+        po.out = o.out;
+        po.project = o.project;
+        po.chunk_rows = o.chunk_rows;
+        po.check = om.check;
+        if (sl_process_harden() != SL_OK)
+            fprintf(stderr, "sluice ingest: warning: %s\n", sl_error_message());
+        return ingest_plink(&po, keyfile);
     }
     if (om.dir || fhir || om.spec || om.check) {
         const char *opt = fhir ? "--fhir" : "--omop";
