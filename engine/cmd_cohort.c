@@ -28,7 +28,7 @@ static const char *ingest_usage =
     "                     [--project NAME] [--chunk-rows N] [--quiet]\n"
     "       sluice ingest --fhir DIR --features SPEC.yaml --check\n"
     "       sluice ingest --key KEK --plink PREFIX [--variants FILE] --out COHORT.h5\n"
-    "                     [--project NAME] [--chunk-rows N]\n"
+    "                     [--genotypes dosage|calls|both] [--project NAME] [--chunk-rows N]\n"
     "       sluice ingest --plink PREFIX [--variants FILE] --check\n"
     "\n"
     "Encrypts a CSV export (header row; quoted fields; empty or NA = missing;\n"
@@ -63,7 +63,9 @@ static const char *ingest_usage =
     "With --plink, PREFIX.bed/.bim/.fam is a PLINK 1 binary fileset: one row\n"
     "per sample (pseudonym of the sample id), its sex and phenotype, and per\n"
     "variant of FILE (one id a line; all variants when at most 1000) the\n"
-    "number of copies of allele 1. See docs/plink.md.\n";
+    "number of copies of allele 1 (dosage, for regressions), the call as a\n"
+    "category A1/A1, A1/A2, A2/A2 (calls, for tables), or both (ID and ID_gt).\n"
+    "See docs/plink.md.\n";
 
 static int ingest_events(const struct sl_omop_opts *o, const char *keyfile, bool fhir)
 {
@@ -173,6 +175,7 @@ int sl_cmd_ingest(int argc, char **argv)
                                           {"fhir", required_argument, NULL, 'F'},
                                           {"plink", required_argument, NULL, 'P'},
                                           {"variants", required_argument, NULL, 'V'},
+                                          {"genotypes", required_argument, NULL, 'G'},
                                           {"features", required_argument, NULL, 'f'},
                                           {"check", no_argument, NULL, 'K'},
                                           {"quiet", no_argument, NULL, 'q'},
@@ -181,7 +184,8 @@ int sl_cmd_ingest(int argc, char **argv)
     struct sl_ingest_opts o = {0};
     struct sl_omop_opts om = {0};
     struct sl_ingest_stats stats = {0};
-    const char *keyfile = NULL, *fhir = NULL, *plink = NULL, *variants = NULL;
+    const char *keyfile = NULL, *fhir = NULL, *plink = NULL, *variants = NULL,
+               *genotypes = NULL;
     struct sl_kek *kek = NULL;
     char *schema_out = NULL, *end = NULL;
     sl_status st;
@@ -201,6 +205,7 @@ int sl_cmd_ingest(int argc, char **argv)
         case 'F': fhir = optarg; break;
         case 'P': plink = optarg; break;
         case 'V': variants = optarg; break;
+        case 'G': genotypes = optarg; break;
         case 'f': om.spec = optarg; break;
         case 'K': om.check = true; break;
         case 'q': o.progress = false; break;
@@ -218,13 +223,21 @@ int sl_cmd_ingest(int argc, char **argv)
             return 2;
         }
     }
-    if (plink || variants) {
+    if (plink || variants || genotypes) {
         struct sl_plink_opts po = {0};
+        if (genotypes && strcmp(genotypes, "dosage") != 0 && strcmp(genotypes, "calls") != 0 &&
+            strcmp(genotypes, "both") != 0) {
+            fprintf(stderr, "sluice ingest: --genotypes expects dosage, calls or both\n");
+            return 2;
+        }
+        po.genotypes = !genotypes || genotypes[0] == 'd' ? SL_PLINK_DOSAGE
+                       : genotypes[0] == 'c'            ? SL_PLINK_CALLS
+                                                        : SL_PLINK_BOTH;
         if (!plink || (!om.check && (!keyfile || !o.out)) || o.in || o.schema_path || om.dir ||
             fhir || om.spec || optind != argc) {
             fprintf(stderr, "sluice ingest: --plink needs --key and --out unless --check; "
-                            "--variants goes with --plink; it takes no --in, --schema, --omop, "
-                            "--fhir or --features\n%s",
+                            "--variants and --genotypes go with --plink; it takes no --in, "
+                            "--schema, --omop, --fhir or --features\n%s",
                     ingest_usage);
             return 2;
         }

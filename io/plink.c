@@ -30,6 +30,8 @@
 #include "io/schema.h"
 
 #define PLINK_MAX_FILE ((size_t)1 << 34) /* .fam, .bim and the list are read whole */
+#define PLINK_MAX_ALLELE 100              /* bytes: call labels hold two */
+#define PLINK_CALLS_SUFFIX "_gt"          /* calls column beside a dosage column */
 
 /* A text file read whole into secret memory, NUL-terminated, split into
  * lines in place. */
@@ -51,6 +53,7 @@ struct plink {
     int quantitative;
     int64_t nbim;
     char **vid;             /* [nbim] variant ids, into bim */
+    char **allele;          /* [2 * nbim] allele 1 and 2 of each variant, into bim */
     int64_t *bim_line;      /* [nbim] */
     int64_t *take;          /* [ntake] .bim indices taken, ascending */
     int ntake;
@@ -221,8 +224,9 @@ static sl_status read_bim(struct plink *g)
         rows += ((const char *)g->bim.buf->data)[i] == '\n';
     rows++;
     g->vid = sl_malloc((size_t)rows * sizeof *g->vid);
+    g->allele = sl_malloc(2 * (size_t)rows * sizeof *g->allele);
     g->bim_line = sl_malloc((size_t)rows * sizeof *g->bim_line);
-    SL_CHECK(g->vid && g->bim_line, SL_ERR_NOMEM, "out of memory");
+    SL_CHECK(g->vid && g->allele && g->bim_line, SL_ERR_NOMEM, "out of memory");
     while ((s = next_line(&g->bim, &pos, &line)) != NULL) {
         if (blank(s))
             continue;
@@ -231,7 +235,12 @@ static sl_status read_bim(struct plink *g)
                  "%s:%lld: expected 6 fields (chromosome, variant id, centimorgans, position, "
                  "allele 1, allele 2), found %s",
                  g->bim.path, (long long)line, k > 6 ? "more" : "fewer");
+        SL_CHECK(strlen(f[4]) <= PLINK_MAX_ALLELE && strlen(f[5]) <= PLINK_MAX_ALLELE,
+                 SL_ERR_FORMAT, "%s:%lld: an allele longer than %d bytes", g->bim.path,
+                 (long long)line, PLINK_MAX_ALLELE);
         g->vid[g->nbim] = f[1];
+        g->allele[2 * g->nbim] = f[4];
+        g->allele[2 * g->nbim + 1] = f[5];
         g->bim_line[g->nbim++] = line;
     }
     SL_CHECK(g->nbim > 0, SL_ERR_FORMAT, "%s: no variants, expected one line per variant",
@@ -284,6 +293,24 @@ cleanup:
     return st;
 }
 
+/* With both dosages and calls, the calls column of variant ID is ID_gt: a
+ * valid name that no variant of .bim has. */
+static sl_status check_calls_names(const struct plink *g, char ***order)
+{
+    sl_status st = SL_OK;
+    char name[SL_COL_NAME_MAX + 8];
+    for (int k = 0; g->o->genotypes == SL_PLINK_BOTH && k < g->ntake; k++) {
+        int64_t j = g->take[k];
+        snprintf(name, sizeof name, "%s" PLINK_CALLS_SUFFIX, g->vid[j]);
+        SL_CHECK(sl_colname_valid(name) && find_variant(g, order, name) < 0, SL_ERR_FORMAT,
+                 "%s:%lld: variant %s: its calls column %s is not a valid column name, or a "
+                 "variant of .bim has that id",
+                 g->bim.path, (long long)g->bim_line[j], g->vid[j], name);
+    }
+cleanup:
+    return st;
+}
+
 /* The variants taken: those of the list file, or all; ascending .bim order. */
 static sl_status choose_variants(struct plink *g)
 {
@@ -308,6 +335,7 @@ static sl_status choose_variants(struct plink *g)
             SL_CALL(check_variant(g, order, find_variant(g, order, g->vid[i])));
             g->take[g->ntake++] = i;
         }
+        SL_CALL(check_calls_names(g, order));
         goto cleanup;
     }
     SL_CALL(read_text(&g->list));
@@ -335,6 +363,7 @@ static sl_status choose_variants(struct plink *g)
     SL_CHECK(g->ntake > 0, SL_ERR_FORMAT, "%s: no variant ids, expected one a line",
              g->list.path);
     qsort(g->take, (size_t)g->ntake, sizeof *g->take, cmp_i64);
+    SL_CALL(check_calls_names(g, order));
 cleanup:
     sl_free(order);
     sl_free(listed_line);
@@ -401,14 +430,19 @@ static sl_status write_cohort(struct plink *g, int64_t chunk_rows)
     struct sl_colinfo *cols = NULL;
     struct sl_secbuf **bufs = NULL;
     const void **ptrs = NULL;
-    int ncols = g->ntake + 3;
+    const int dosage = g->o->genotypes != SL_PLINK_CALLS, calls = g->o->genotypes != SL_PLINK_DOSAGE;
+    const int per = dosage + calls; /* columns a variant */
+    int ncols = 3 + per * g->ntake;
+    char **names = NULL, **labels = NULL;
     const int32_t *sex = g->sex->data;
     const double *ph = g->pheno->data;
 
     cols = sl_calloc((size_t)ncols, sizeof *cols);
     bufs = sl_calloc((size_t)ncols, sizeof *bufs);
     ptrs = sl_calloc((size_t)ncols, sizeof *ptrs);
-    SL_CHECK(cols && bufs && ptrs, SL_ERR_NOMEM, "out of memory");
+    names = sl_calloc((size_t)g->ntake, sizeof *names);
+    labels = sl_calloc(3 * (size_t)g->ntake, sizeof *labels);
+    SL_CHECK(cols && bufs && ptrs && names && labels, SL_ERR_NOMEM, "out of memory");
     cols[0] = (struct sl_colinfo){"person_id", SL_COL_ID, SL_CLASS_IDENTIFIER, 0, NULL, NAN, NAN};
     cols[1] = (struct sl_colinfo){"sex", SL_COL_CAT, SL_CLASS_QUASI, 2, (char **)sexes, NAN, NAN};
     cols[2] = g->quantitative
@@ -416,9 +450,27 @@ static sl_status write_cohort(struct plink *g, int64_t chunk_rows)
                                         NAN}
                   : (struct sl_colinfo){"phenotype", SL_COL_CAT, SL_CLASS_SENSITIVE, 2,
                                         (char **)statuses, NAN, NAN};
-    for (int k = 0; k < g->ntake; k++)
-        cols[k + 3] = (struct sl_colinfo){g->vid[g->take[k]], SL_COL_INT, SL_CLASS_SENSITIVE, 0,
-                                          NULL, 0, 2};
+    for (int k = 0; k < g->ntake; k++) {
+        int64_t j = g->take[k];
+        const char *a = g->allele[2 * j], *b = g->allele[2 * j + 1];
+        struct sl_colinfo *c = &cols[3 + per * k];
+        if (dosage)
+            *c++ = (struct sl_colinfo){g->vid[j], SL_COL_INT, SL_CLASS_SENSITIVE, 0, NULL, 0, 2};
+        if (!calls)
+            continue;
+        size_t len = strlen(g->vid[j]) + sizeof PLINK_CALLS_SUFFIX;
+        names[k] = sl_malloc(len);
+        SL_CHECK(names[k], SL_ERR_NOMEM, "out of memory");
+        snprintf(names[k], len, "%s%s", g->vid[j], dosage ? PLINK_CALLS_SUFFIX : "");
+        for (int l = 0; l < 3; l++) {
+            char text[2 * PLINK_MAX_ALLELE + 2];
+            snprintf(text, sizeof text, "%s/%s", l < 2 ? a : b, l < 1 ? a : b);
+            labels[3 * k + l] = sl_strdup(text);
+            SL_CHECK(labels[3 * k + l], SL_ERR_NOMEM, "out of memory");
+        }
+        *c = (struct sl_colinfo){names[k], SL_COL_CAT, SL_CLASS_SENSITIVE, 3, &labels[3 * k], NAN,
+                                 NAN};
+    }
     if (chunk_rows > g->n)
         chunk_rows = g->n;
     for (int j = 0; j < ncols; j++) {
@@ -442,14 +494,21 @@ static sl_status write_cohort(struct plink *g, int64_t chunk_rows)
                     isnan(ph[r0 + i]) ? SL_CAT_MISSING : (int32_t)ph[r0 + i];
         }
         for (int k = 0; k < g->ntake; k++) {
-            static const int64_t dosage[4] = {2, SL_INT_MISSING, 1, 0};
+            /* by the two bits: copies of allele 1, and the call's level */
+            static const int64_t copies[4] = {2, SL_INT_MISSING, 1, 0};
+            static const int32_t level[4] = {0, SL_CAT_MISSING, 1, 2};
             const unsigned char *v =
                 (const unsigned char *)g->packed->data + (size_t)k * g->per_variant;
-            int64_t *dst = bufs[k + 3]->data;
+            int64_t *dst = dosage ? bufs[3 + per * k]->data : NULL;
+            int32_t *lev = calls ? bufs[3 + per * k + dosage]->data : NULL;
             for (int64_t i = 0; i < m; i++) {
                 int64_t s = r0 + i;
-                dst[i] = dosage[(v[s >> 2] >> (2 * (s & 3))) & 3];
-                g->missing += dst[i] == SL_INT_MISSING;
+                unsigned bits = (v[s >> 2] >> (2 * (s & 3))) & 3;
+                if (dst)
+                    dst[i] = copies[bits];
+                if (lev)
+                    lev[i] = level[bits];
+                g->missing += bits == 1;
             }
         }
         SL_CALL(sl_cohort_writer_append(w, m, ptrs));
@@ -464,6 +523,12 @@ cleanup:
     sl_free(bufs);
     sl_free(ptrs);
     sl_free(cols);
+    for (int k = 0; names && k < g->ntake; k++)
+        sl_free(names[k]);
+    for (int k = 0; labels && k < 3 * g->ntake; k++)
+        sl_free(labels[k]);
+    sl_free(names);
+    sl_free(labels);
     return st;
 }
 
@@ -501,7 +566,7 @@ sl_status sl_plink_ingest(const struct sl_plink_opts *o, struct sl_plink_stats *
         stats->samples = g.n;
         stats->variants_in_bim = g.nbim;
         stats->variants = g.ntake;
-        stats->ncols = g.ntake + 3;
+        stats->ncols = 3 + g.ntake * (1 + (o->genotypes == SL_PLINK_BOTH));
         stats->quantitative = g.quantitative;
         stats->missing_calls = g.missing;
         stats->seconds = now_seconds() - t0;
@@ -516,6 +581,7 @@ cleanup:
     sl_free(g.iid);
     sl_free(g.fam_line);
     sl_free(g.vid);
+    sl_free(g.allele);
     sl_free(g.bim_line);
     sl_free(g.take);
     return st;

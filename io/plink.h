@@ -8,8 +8,8 @@
  * variant-major). Ingest takes the variants a study lists and writes one row
  * per sample: person_id (the pseudonym of the sample id, as every ingest
  * path makes it), sex, phenotype, and per variant the number of copies of
- * allele 1 (0 to 2; PLINK's --recode A convention), missing where the call
- * is. Sample ids and genotypes stay in secret memory. docs/plink.md.
+ * allele 1 (0 to 2; PLINK's --recode A convention) and/or the call as a
+ * category (A1/A1, A1/A2, A2/A2), missing where the call is. Sample ids and genotypes stay in secret memory. docs/plink.md.
  *
  * Errors are SL_ERR_FORMAT naming the file and line (for .bed, the variant
  * and its .bim line) and what was expected, never a sample id or genotype;
@@ -29,6 +29,14 @@
 #define SL_PLINK_MAX_VARIANTS 10000
 #define SL_PLINK_MAX_ALL 1000
 
+/* What a variant's columns hold. */
+enum sl_plink_genotypes {
+    SL_PLINK_DOSAGE,            /* integer: copies of allele 1, 0 to 2 (for regressions) */
+    SL_PLINK_CALLS,             /* categorical A1/A1, A1/A2, A2/A2 with the alleles of .bim
+                                   (for tables) */
+    SL_PLINK_BOTH               /* both: ID the dosage, ID_gt the calls */
+};
+
 struct sl_plink_opts {
     const char *prefix;         /* PREFIX of PREFIX.bed/.bim/.fam (borrowed) */
     const char *variants;       /* file of variant ids to take, one a line, or NULL: all */
@@ -36,6 +44,7 @@ struct sl_plink_opts {
     const struct sl_kek *kek;   /* centre key (secret, borrowed) */
     const char *project;        /* per-project pseudonyms, or NULL */
     int64_t chunk_rows;         /* rows per cohort chunk; <= 0: SL_DEFAULT_CHUNK_ROWS */
+    enum sl_plink_genotypes genotypes;
     bool check;                 /* read .fam, .bim and the list, check .bed's size; write
                                    nothing (out and kek may be NULL) */
 };

@@ -79,6 +79,12 @@ protected:
             v.push_back(ci->levels[k]);
         return v;
     }
+    // Closes the loaded cohort and removes it, so that the next ingest can write it.
+    void discard_cohort(const std::string &path) {
+        frame_.reset();
+        cohort_.reset();
+        std::filesystem::remove(path);
+    }
     std::vector<std::string> files() const {
         auto v = dir_.list();
         std::sort(v.begin(), v.end());

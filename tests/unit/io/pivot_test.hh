@@ -37,12 +37,7 @@ protected:
     }
     std::string last_error() const { return sl_error_message(); }
     int col(const char *name) const { return sl_cohort_find(cohort_.get(), name); }
-    // Closes the loaded cohort and removes it, so that the next ingest can write it.
-    void discard() {
-        frame_.reset();
-        cohort_.reset();
-        std::filesystem::remove(out_);
-    }
+    void discard() { discard_cohort(out_); }
 
     std::string out_;
 };

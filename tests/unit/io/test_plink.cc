@@ -17,7 +17,8 @@ namespace {
 class PlinkTest : public sltest::CohortTest {
 protected:
     sl_status run(const char *variants = nullptr, sl_plink_stats *stats = nullptr,
-                  int64_t chunk_rows = 0, bool check = false) {
+                  int64_t chunk_rows = 0, bool check = false,
+                  sl_plink_genotypes genotypes = SL_PLINK_DOSAGE) {
         out_ = dir_.file("cohort.h5");
         prefix_ = dir_.file("chip");
         std::string list = variants ? dir_.file(variants) : "";
@@ -28,6 +29,7 @@ protected:
         o.kek = check ? nullptr : kek_.get();
         o.chunk_rows = chunk_rows;
         o.check = check;
+        o.genotypes = genotypes;
         return sl_plink_ingest(&o, stats);
     }
     void expect_error(sl_status code, const std::string &what, const char *variants = nullptr) {
@@ -39,6 +41,7 @@ protected:
         EXPECT_EQ(files(), before);
     }
     int col(const char *name) const { return sl_cohort_find(cohort_.get(), name); }
+    void discard() { discard_cohort(out_); }
     void bed(const std::string &bytes) { write("chip.bed", bytes); }
     // A fileset of `calls[v][s]` (0 hom A1, 1 missing, 2 het, 3 hom A2), packed here.
     void fileset(const std::vector<std::vector<int>> &calls, const std::string &fam) {
@@ -130,6 +133,44 @@ TEST_F(PlinkTest, GeneratedCallsAcrossChunks) {
         EXPECT_EQ(at<int32_t>(col("sex"), s), s % 3 == 0 ? SL_CAT_MISSING : s % 3 == 2 ? 0 : 1);
         EXPECT_EQ(at<int32_t>(col("phenotype"), s), s % 5 == 0 ? SL_CAT_MISSING : s % 2);
     }
+}
+
+TEST_F(PlinkTest, CallsAsCategoriesForTables) {
+    write("chip.fam", "f1 s1 0 0 1 1\nf2 s2 0 0 2 2\n");
+    write("chip.bim", "1\tv1\t0\t100\tA\tG\n1\tv2\t0\t200\tCT\tC\n");
+    bed(std::string("\x6c\x1b\x01\x0d\x0b", 5));
+    sl_plink_stats stats{};
+    ASSERT_EQ(run(nullptr, &stats, 0, false, SL_PLINK_CALLS), SL_OK) << sl_error_message();
+    EXPECT_EQ(stats.ncols, 5);
+    load(out_);
+    EXPECT_EQ(sl_cohort_col(cohort_.get(), col("v1"))->type, SL_COL_CAT);
+    EXPECT_EQ(levels(col("v1")), (std::vector<std::string>{"A/A", "A/G", "G/G"}));
+    EXPECT_EQ(levels(col("v2")), (std::vector<std::string>{"CT/CT", "CT/C", "C/C"}));
+    EXPECT_EQ(at<int32_t>(col("v1"), 0), SL_CAT_MISSING);
+    EXPECT_EQ(at<int32_t>(col("v1"), 1), 2);
+    EXPECT_EQ(at<int32_t>(col("v2"), 0), 2);
+    EXPECT_EQ(at<int32_t>(col("v2"), 1), 1);
+    discard();
+
+    ASSERT_EQ(run(nullptr, &stats, 0, false, SL_PLINK_BOTH), SL_OK) << sl_error_message();
+    EXPECT_EQ(stats.ncols, 7);
+    EXPECT_EQ(stats.missing_calls, 1);
+    load(out_);
+    EXPECT_EQ(sl_cohort_col(cohort_.get(), 3)->name, std::string("v1"));
+    EXPECT_EQ(sl_cohort_col(cohort_.get(), 4)->name, std::string("v1_gt"));
+    EXPECT_EQ(at<int64_t>(col("v2"), 1), 1);
+    EXPECT_EQ(at<int32_t>(col("v2_gt"), 1), 1);
+    discard();
+
+    write("chip.bim", "1\tv1\t0\t100\tA\tG\n1\tv1_gt\t0\t200\tC\tT\n");
+    auto before = files();
+    EXPECT_EQ(run(nullptr, nullptr, 0, false, SL_PLINK_BOTH), SL_ERR_FORMAT);
+    EXPECT_NE(std::string(sl_error_message())
+                  .find("chip.bim:1: variant v1: its calls column v1_gt is not a valid column "
+                        "name, or a variant of .bim has that id"),
+              std::string::npos)
+        << sl_error_message();
+    EXPECT_EQ(files(), before);
 }
 
 TEST_F(PlinkTest, QuantitativePhenotype) {
