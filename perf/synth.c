@@ -1147,11 +1147,100 @@ cleanup:
     return st;
 }
 
+/* ---- PLINK 1 genotypes ---- */
+
+#define PLINK_VARIANTS 20
+
+/* PREFIX.fam/.bim/.bed: `samples` samples, PLINK_VARIANTS variants in Hardy-
+ * Weinberg equilibrium (allele 1 the minor one, frequency 0.05 to 0.5, 1% of
+ * calls missing), sex, and case/control status drawn from a logistic model
+ * in which rs1000003 (odds ratio 1.8 per copy of allele 1) and rs1000007
+ * (1.35) matter and the others do not; 1% of phenotypes missing. */
+static sl_status generate_plink(const char *prefix, int64_t samples, uint64_t seed, int force)
+{
+    static const char *const alleles[4][2] = {{"A", "G"}, {"C", "T"}, {"G", "A"}, {"T", "C"}};
+    sl_status st = SL_OK;
+    struct table_out t[3];
+    struct rng r;
+    double maf[PLINK_VARIANTS];
+    unsigned char *calls = NULL; /* copies of allele 1, 3 = missing; [sample][variant] */
+    char dir[4096], name[4096];
+    const char *slash = strrchr(prefix, '/');
+
+    for (int k = 0; k < 3; k++)
+        t[k] = (struct table_out){.o = {.fd = -1}};
+    SL_CHECK(strlen(prefix) < sizeof dir, SL_ERR_ARG, "the prefix is too long");
+    snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - prefix) : 1, slash ? prefix : ".");
+    snprintf(name, sizeof name, "%s", slash ? slash + 1 : prefix);
+    SL_CHECK(name[0], SL_ERR_ARG, "%s: expected a prefix such as out/chip", prefix);
+    calls = sl_malloc((size_t)samples * PLINK_VARIANTS);
+    SL_CHECK(calls, SL_ERR_NOMEM, "out of memory for %lld samples", (long long)samples);
+    SL_CALL(table_open(&t[0], dir, name, ".fam", "", force));
+    SL_CALL(table_open(&t[1], dir, name, ".bim", "", force));
+    SL_CALL(table_open(&t[2], dir, name, ".bed", "\x6c\x1b\x01", force));
+    rng_seed(&r, seed);
+    for (int v = 0; v < PLINK_VARIANTS; v++)
+        maf[v] = 0.05 + 0.45 * uniform(&r);
+    for (int64_t i = 0; i < samples; i++) {
+        unsigned char *c = calls + (size_t)i * PLINK_VARIANTS;
+        for (int v = 0; v < PLINK_VARIANTS; v++)
+            c[v] = uniform(&r) < 0.01 ? 3
+                                      : (unsigned char)((uniform(&r) < maf[v]) +
+                                                        (uniform(&r) < maf[v]));
+        double u = uniform(&r);
+        int sex = u < 0.005 ? 0 : u < 0.5 ? 1 : 2;
+        double d3 = c[2] == 3 ? 2 * maf[2] : c[2], d7 = c[6] == 3 ? 2 * maf[6] : c[6];
+        double eta = -1.2 + log(1.8) * d3 + log(1.35) * d7 + 0.2 * (sex == 1);
+        SL_CALL(table_room(&t[0]));
+        put_str(&t[0].o, "F");
+        put_uint(&t[0].o, (uint64_t)i + 1, 8);
+        put_str(&t[0].o, " S");
+        put_uint(&t[0].o, (uint64_t)i + 1, 8);
+        put_str(&t[0].o, " 0 0 ");
+        put_char(&t[0].o, (char)('0' + sex));
+        put_str(&t[0].o, uniform(&r) < 0.01                   ? " -9\n"
+                         : uniform(&r) < 1 / (1 + exp(-eta)) ? " 2\n"
+                                                              : " 1\n");
+    }
+    for (int v = 0; v < PLINK_VARIANTS; v++) {
+        put_str(&t[1].o, v < PLINK_VARIANTS / 2 ? "1 rs" : "2 rs");
+        put_uint(&t[1].o, 1000001 + (uint64_t)v, 0);
+        put_str(&t[1].o, " 0 ");
+        put_uint(&t[1].o, 10000 * ((uint64_t)v % (PLINK_VARIANTS / 2) + 1), 0);
+        put_char(&t[1].o, ' ');
+        put_str(&t[1].o, alleles[v % 4][0]);
+        put_char(&t[1].o, ' ');
+        put_str(&t[1].o, alleles[v % 4][1]);
+        put_char(&t[1].o, '\n');
+        /* two bits a sample, first in the lowest: 00 two copies of allele 1,
+         * 10 one, 11 none, 01 missing */
+        static const unsigned char code[4] = {3, 2, 0, 1};
+        for (int64_t i = 0; i < samples; i += 4) {
+            unsigned char byte = 0;
+            for (int k = 0; k < 4 && i + k < samples; k++)
+                byte |= (unsigned char)(code[calls[(size_t)(i + k) * PLINK_VARIANTS + (size_t)v]]
+                                        << (2 * k));
+            if (t[2].o.used == SYNTH_BUF)
+                SL_CALL(out_flush(&t[2].o));
+            t[2].o.buf[t[2].o.used++] = (char)byte;
+        }
+    }
+cleanup:
+    for (int k = 0; k < 3; k++) {
+        sl_status c = table_close(&t[k], st == SL_OK);
+        if (st == SL_OK)
+            st = c;
+    }
+    sl_free(calls);
+    return st;
+}
+
 static void usage(FILE *f)
 {
     fputs("usage: sluice-synth --rows N --out FILE.csv [--seed S] [--wide K] [--force]\n"
           "       sluice-synth --rows N --omop DIR [--seed S] [--force]\n"
           "       sluice-synth --rows N --fhir DIR [--seed S] [--force]\n"
+          "       sluice-synth --rows N --plink PREFIX [--seed S] [--force]\n"
           "  Writes N synthetic patients as CSV (deterministic for a given seed).\n"
           "  --omop DIR  writes them as OMOP CDM v5.4 tables instead: person,\n"
           "              observation_period, measurement, condition_occurrence,\n"
@@ -1163,6 +1252,9 @@ static void usage(FILE *f)
           "              BMI, blood pressure, smoking status), Condition and\n"
           "              MedicationRequest .ndjson in DIR (which must exist), one\n"
           "              resource a line, the patients' resources mixed\n"
+          "  --plink PREFIX  writes N genotyped samples as a PLINK 1 fileset\n"
+          "              instead: PREFIX.fam, .bim, .bed with 20 variants, case/\n"
+          "              control status depending on rs1000003 and rs1000007\n"
           "  --wide K  adds K standard normal columns x1..xK (benchmarks)\n"
           "  --force   overwrite the files written if they exist\n",
           f);
@@ -1183,7 +1275,7 @@ int main(int argc, char **argv)
 {
     long long rows = -1, wide = 0;
     unsigned long long seed = 1;
-    const char *out = NULL, *omop = NULL, *fhir = NULL;
+    const char *out = NULL, *omop = NULL, *fhir = NULL, *plink = NULL;
     int force = 0;
 
     for (int i = 1; i < argc; i++) {
@@ -1228,20 +1320,25 @@ int main(int argc, char **argv)
         } else if (strcmp(a, "--fhir") == 0 && v) {
             fhir = v;
             i++;
+        } else if (strcmp(a, "--plink") == 0 && v) {
+            plink = v;
+            i++;
         } else {
             fprintf(stderr, "sluice-synth: unknown or incomplete argument '%s'\n", a);
             usage(stderr);
             return 2;
         }
     }
-    if (rows < 1 || !!out + !!omop + !!fhir != 1 || (!out && wide)) {
-        fprintf(stderr, "sluice-synth: --rows and one of --out, --omop and --fhir are required "
+    if (rows < 1 || !!out + !!omop + !!fhir + !!plink != 1 || (!out && wide)) {
+        fprintf(stderr, "sluice-synth: --rows and one of --out, --omop, --fhir and --plink are "
+                        "required "
                         "(--wide only with --out)\n");
         usage(stderr);
         return 2;
     }
     sl_status st = omop   ? generate_omop(omop, rows, (uint64_t)seed, force)
                    : fhir ? generate_fhir(fhir, rows, (uint64_t)seed, force)
+                   : plink ? generate_plink(plink, rows, (uint64_t)seed, force)
                           : generate(out, rows, (uint64_t)seed, (int)wide, force);
     if (st != SL_OK) {
         fprintf(stderr, "sluice-synth: %s\n", sl_error_message());

@@ -2,9 +2,9 @@
 # The demo, end to end on one machine: installs what is missing, builds,
 # generates a synthetic cohort, creates keys, ingests (encrypts) the cohort,
 # runs a job on 2 MPI ranks, and shows what was released and what was
-# withheld and why; then builds a second cohort from OMOP CDM tables and a
-# third from a FHIR Bulk Data export, and runs a job on each. Everything lands
-# in demo-out/ (recreated each run).
+# withheld and why; then builds a second cohort from OMOP CDM tables, a third
+# from a FHIR Bulk Data export and a fourth from PLINK genotypes, and runs a
+# job on each. Everything lands in demo-out/ (recreated each run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -85,7 +85,20 @@ for f in released/demo-fhir/*.csv; do
   cat "$f"
 done
 
-step "11. the audit trail"
+step "11. a fourth cohort, from PLINK genotypes (chip.bed/.bim/.fam)"
+"$BIN/sluice-synth" --rows 20000 --seed 2026 --plink chip
+cp "$ROOT/demo/plink-variants.txt" "$ROOT/demo/plink-job.yaml" .
+"$BIN/sluice" ingest --key centre.kek --plink chip --variants plink-variants.txt \
+  --genotypes both --out genotypes.h5
+rm -f chip.bed chip.bim chip.fam
+mpirun --allow-run-as-root --oversubscribe --mca pml ob1 --mca btl self,vader -np 2 \
+  "$BIN/sluice" run --policy policy.yaml --job-id demo-plink plink-job.yaml
+for f in released/demo-plink/*.csv; do
+  echo "--- $f"
+  cat "$f"
+done
+
+step "12. the audit trail"
 "$BIN/sluice" audit verify audit/audit.log --key audit.key --ledger ledger \
   --witness witness/audit.witness
 echo "the witness's last anchors (each audit line's number and SHA-256):"
