@@ -3,9 +3,10 @@
  * io/pivot.c): the NDJSON reader, the in-place JSON tokenizer, references,
  * codings, dates and values, and the FHIR dialect of the feature spec.
  *
- * The first byte picks what the rest is: 0 mod 3, Observation.ndjson; 1,
- * Patient.ndjson; 2, the feature spec; the other files are fixed (3
- * patients, encounters for 2 of them, conditions). A failed ingest leaves no
+ * The first byte picks what the rest is: 0 mod 4, Observation.ndjson; 1,
+ * Patient.ndjson; 2, the feature spec; 3, the export's manifest.json (the
+ * folder then also holds the fixed files under other names); the other
+ * files are fixed (3 patients, encounters for 2 of them, conditions). A failed ingest leaves no
  * cohort behind. A cohort that was written must open, unlock, verify, hold
  * one row per patient with an index date and the columns the stats report,
  * and no feature may have a value for more patients than were written.
@@ -25,7 +26,7 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static char g_dir[4200], g_out[4200], g_spec[4200], g_fixed_spec[4200];
+static char g_dir[4200], g_out[4200], g_spec[4200], g_fixed_spec[4200], g_manifest[4200];
 static struct sl_kek *g_kek;
 
 static const char kPatient[] =
@@ -89,6 +90,7 @@ static void init(void)
     fuzz_workdir_file("cohort.h5", g_out, sizeof g_out);
     fuzz_workdir_file("spec.yaml", g_spec, sizeof g_spec);
     fuzz_workdir_file("fixed.yaml", g_fixed_spec, sizeof g_fixed_spec);
+    fuzz_workdir_file("manifest.json", g_manifest, sizeof g_manifest);
     fuzz_workdir_file("centre.kek", kek, sizeof kek);
     if (sl_kek_generate_file(kek) != SL_OK || sl_kek_load(kek, &g_kek) != SL_OK) {
         fprintf(stderr, "kek: %s\n", sl_error_message());
@@ -97,6 +99,10 @@ static void init(void)
     atexit(kek_free);
     put_file("Encounter.ndjson", kEncounter, sizeof kEncounter - 1);
     put_file("Condition.ndjson", kCondition, sizeof kCondition - 1);
+    put_file("enc_1.ndjson", kEncounter, sizeof kEncounter - 1);
+    put_file("cond_1.ndjson", kCondition, sizeof kCondition - 1);
+    put_file("pat_1.ndjson", kPatient, sizeof kPatient - 1);
+    put_file("obs_1.ndjson", kObservation, sizeof kObservation - 1);
     fuzz_put(g_fixed_spec, kFixedSpec, sizeof kFixedSpec - 1);
 }
 
@@ -106,8 +112,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         init();
     if (size < 1)
         return 0;
-    int what = data[0] % 3;
+    int what = data[0] % 4;
     unlink(g_out);
+    unlink(g_manifest);
+    if (what == 3)
+        fuzz_put(g_manifest, data + 1, size - 1);
     put_file("Observation.ndjson", what == 0 ? (const void *)(data + 1) : kObservation,
              what == 0 ? size - 1 : sizeof kObservation - 1);
     put_file("Patient.ndjson", what == 1 ? (const void *)(data + 1) : kPatient,
@@ -140,8 +149,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         fprintf(stderr, "ingested cohort does not open: %s\n", sl_error_message());
         abort();
     }
-    /* with the fixed patients, 2 have an encounter (a fixed index keeps all 3) */
-    if ((what != 1 && (stats.persons + stats.left_out != 3 || stats.persons < 2)) ||
+    /* with the fixed patients, 2 have an encounter (a fixed index keeps all 3);
+     * a manifest may list the patients' file more than once */
+    if ((what != 1 && what != 3 && (stats.persons + stats.left_out != 3 || stats.persons < 2)) ||
         stats.persons < 1 || sl_cohort_nrows(c) != stats.persons ||
         sl_cohort_ncols(c) != stats.ncols) {
         fprintf(stderr, "%lld persons + %lld left out, cohort %lld rows x %d columns\n",
