@@ -23,11 +23,11 @@
 #include "io/omop.h"
 
 #include "fuzz_workdir.h"
+#include "fuzz_cohort.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static char g_dir[4200], g_out[4200], g_spec[4200], g_fixed_spec[4200], g_manifest[4200];
-static struct sl_kek *g_kek;
 
 static const char kPatient[] =
     "{\"resourceType\":\"Patient\",\"id\":\"a\",\"gender\":\"female\",\"birthDate\":\"1950\","
@@ -71,11 +71,6 @@ static const char kFixedSpec[] =
     "  - {name: g, encounter: [act|IMP, act|AMB], value: count}\n"
     "  - {name: h, death: any}\n";
 
-static void kek_free(void)
-{
-    sl_kek_destroy(&g_kek);
-}
-
 static void put_file(const char *name, const void *data, size_t n)
 {
     char path[4200];
@@ -85,18 +80,11 @@ static void put_file(const char *name, const void *data, size_t n)
 
 static void init(void)
 {
-    char kek[4200];
     snprintf(g_dir, sizeof g_dir, "%s", fuzz_workdir());
     fuzz_workdir_file("cohort.h5", g_out, sizeof g_out);
     fuzz_workdir_file("spec.yaml", g_spec, sizeof g_spec);
     fuzz_workdir_file("fixed.yaml", g_fixed_spec, sizeof g_fixed_spec);
     fuzz_workdir_file("manifest.json", g_manifest, sizeof g_manifest);
-    fuzz_workdir_file("centre.kek", kek, sizeof kek);
-    if (sl_kek_generate_file(kek) != SL_OK || sl_kek_load(kek, &g_kek) != SL_OK) {
-        fprintf(stderr, "kek: %s\n", sl_error_message());
-        abort();
-    }
-    atexit(kek_free);
     put_file("Encounter.ndjson", kEncounter, sizeof kEncounter - 1);
     put_file("Condition.ndjson", kCondition, sizeof kCondition - 1);
     put_file("enc_1.ndjson", kEncounter, sizeof kEncounter - 1);
@@ -108,7 +96,7 @@ static void init(void)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    if (!g_kek)
+    if (!g_dir[0])
         init();
     if (size < 1)
         return 0;
@@ -131,39 +119,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     o.dir = g_dir;
     o.spec = what == 2 ? g_spec : g_fixed_spec;
     o.out = g_out;
-    o.kek = g_kek;
+    o.kek = fuzz_kek();
     o.chunk_rows = 2;
     sl_status st = sl_fhir_ingest(&o, &stats);
     if (st != SL_OK) {
-        struct stat sb;
-        if (stat(g_out, &sb) == 0) {
-            fprintf(stderr, "FHIR ingest failed (%s) but left output behind\n",
-                    sl_error_message());
-            abort();
-        }
-        sl_error_clear();
+        fuzz_refused("FHIR ingest", g_out);
         return 0;
-    }
-    struct sl_cohort *c = NULL;
-    if (sl_cohort_open(g_out, &c) != SL_OK || sl_cohort_unlock(c, g_kek) != SL_OK) {
-        fprintf(stderr, "ingested cohort does not open: %s\n", sl_error_message());
-        abort();
     }
     /* with the fixed patients, 2 have an encounter (a fixed index keeps all 3);
      * a manifest may list the patients' file more than once */
     if ((what != 1 && what != 3 && (stats.persons + stats.left_out != 3 || stats.persons < 2)) ||
-        stats.persons < 1 || sl_cohort_nrows(c) != stats.persons ||
-        sl_cohort_ncols(c) != stats.ncols) {
-        fprintf(stderr, "%lld persons + %lld left out, cohort %lld rows x %d columns\n",
-                (long long)stats.persons, (long long)stats.left_out,
-                (long long)sl_cohort_nrows(c), sl_cohort_ncols(c));
+        stats.persons < 1) {
+        fprintf(stderr, "%lld persons + %lld left out\n", (long long)stats.persons,
+                (long long)stats.left_out);
         abort();
     }
-    if (sl_cohort_verify(c) != SL_OK) {
-        fprintf(stderr, "ingested cohort does not verify: %s\n", sl_error_message());
-        abort();
-    }
-    sl_cohort_close(&c);
+    fuzz_check_cohort(g_out, stats.persons, stats.ncols);
     for (int i = 0; i < stats.ncols - 1; i++)
         if (stats.present[i] < 0 || stats.present[i] > stats.persons)
             abort();

@@ -25,11 +25,11 @@
 #include "io/schema.h"
 
 #include "fuzz_workdir.h"
+#include "fuzz_cohort.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static char g_csv[4200], g_out[4200], g_schema[4200], g_inferred[4200];
-static struct sl_kek *g_kek;
 
 static const char kSchema[] = "sluice_schema: 1\n"
                               "columns:\n"
@@ -40,30 +40,18 @@ static const char kSchema[] = "sluice_schema: 1\n"
                               "  - {name: seen, type: date, class: quasi}\n"
                               "  - {name: note, type: categorical, class: other}\n";
 
-static void kek_free(void)
-{
-    sl_kek_destroy(&g_kek);
-}
-
 static void init(void)
 {
-    char kek[4200];
     fuzz_workdir_file("export.csv", g_csv, sizeof g_csv);
     fuzz_workdir_file("cohort.h5", g_out, sizeof g_out);
     fuzz_workdir_file("given.schema.yaml", g_schema, sizeof g_schema);
     fuzz_workdir_file("cohort.schema.yaml", g_inferred, sizeof g_inferred);
-    fuzz_workdir_file("centre.kek", kek, sizeof kek);
-    if (sl_kek_generate_file(kek) != SL_OK || sl_kek_load(kek, &g_kek) != SL_OK) {
-        fprintf(stderr, "kek: %s\n", sl_error_message());
-        abort();
-    }
-    atexit(kek_free);
     fuzz_put(g_schema, kSchema, sizeof kSchema - 1);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    if (!g_kek)
+    if (!g_csv[0])
         init();
     if (size < 1)
         return 0;
@@ -78,31 +66,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memset(&stats, 0, sizeof stats);
     o.in = g_csv;
     o.out = g_out;
-    o.kek = g_kek;
+    o.kek = fuzz_kek();
     o.schema_path = infer ? NULL : g_schema;
     o.chunk_rows = 3; /* several chunks even for small inputs */
     sl_status st = sl_ingest(&o, &stats);
     if (st != SL_OK) {
-        struct stat sb;
-        if (stat(g_out, &sb) == 0 || stat(g_inferred, &sb) == 0) {
-            fprintf(stderr, "ingest failed (%s) but left output behind\n", sl_error_message());
-            abort();
-        }
-        sl_error_clear();
+        fuzz_refused("ingest", g_inferred);
+        fuzz_refused("ingest", g_out);
         return 0;
     }
-    struct sl_cohort *c = NULL;
-    if (sl_cohort_open(g_out, &c) != SL_OK || sl_cohort_unlock(c, g_kek) != SL_OK) {
-        fprintf(stderr, "ingested cohort does not open: %s\n", sl_error_message());
-        abort();
-    }
-    if (sl_cohort_nrows(c) != stats.rows || sl_cohort_ncols(c) != stats.ncols)
-        abort();
-    if (sl_cohort_verify(c) != SL_OK) {
-        fprintf(stderr, "ingested cohort does not verify: %s\n", sl_error_message());
-        abort();
-    }
-    sl_cohort_close(&c);
+    fuzz_check_cohort(g_out, stats.rows, stats.ncols);
     if (infer) {
         struct sl_schema *s = NULL;
         if (sl_schema_load(g_inferred, &s) != SL_OK) {

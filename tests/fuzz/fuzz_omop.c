@@ -25,11 +25,11 @@
 #include "io/omop.h"
 
 #include "fuzz_workdir.h"
+#include "fuzz_cohort.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static char g_dir[4200], g_meas[4200], g_out[4200], g_spec[4200], g_fixed_spec[4200];
-static struct sl_kek *g_kek;
 
 static const char kPerson[] =
     "person_id,gender_concept_id,year_of_birth,race_concept_id,ethnicity_concept_id\n"
@@ -69,11 +69,6 @@ static const char kFixedSpec[] = "sluice_omop: 1\n"
                                  "  - {name: g, measurement: 3004410, value: days_to_first}\n"
                                  "  - {name: h, measurement: [3004410], from: -5, to: 5}\n";
 
-static void kek_free(void)
-{
-    sl_kek_destroy(&g_kek);
-}
-
 static void put_table(const char *name, const char *text)
 {
     char path[4200];
@@ -83,18 +78,11 @@ static void put_table(const char *name, const char *text)
 
 static void init(void)
 {
-    char kek[4200];
     snprintf(g_dir, sizeof g_dir, "%s", fuzz_workdir());
     fuzz_workdir_file("measurement.csv", g_meas, sizeof g_meas);
     fuzz_workdir_file("cohort.h5", g_out, sizeof g_out);
     fuzz_workdir_file("spec.yaml", g_spec, sizeof g_spec);
     fuzz_workdir_file("fixed.yaml", g_fixed_spec, sizeof g_fixed_spec);
-    fuzz_workdir_file("centre.kek", kek, sizeof kek);
-    if (sl_kek_generate_file(kek) != SL_OK || sl_kek_load(kek, &g_kek) != SL_OK) {
-        fprintf(stderr, "kek: %s\n", sl_error_message());
-        abort();
-    }
-    atexit(kek_free);
     put_table("person.csv", kPerson);
     put_table("observation_period.csv", kObservation);
     put_table("condition_occurrence.csv", kCondition);
@@ -109,7 +97,7 @@ static void init(void)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    if (!g_kek)
+    if (!g_dir[0])
         init();
     if (size < 1)
         return 0;
@@ -129,38 +117,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     o.dir = g_dir;
     o.spec = tables ? g_fixed_spec : g_spec;
     o.out = g_out;
-    o.kek = g_kek;
+    o.kek = fuzz_kek();
     o.chunk_rows = 2;
     sl_status st = sl_omop_ingest(&o, &stats);
     if (st != SL_OK) {
-        struct stat sb;
-        if (stat(g_out, &sb) == 0) {
-            fprintf(stderr, "OMOP ingest failed (%s) but left output behind\n",
-                    sl_error_message());
-            abort();
-        }
-        sl_error_clear();
+        fuzz_refused("OMOP ingest", g_out);
         return 0;
-    }
-    struct sl_cohort *c = NULL;
-    if (sl_cohort_open(g_out, &c) != SL_OK || sl_cohort_unlock(c, g_kek) != SL_OK) {
-        fprintf(stderr, "ingested cohort does not open: %s\n", sl_error_message());
-        abort();
     }
     /* 3 persons have an observation period, cohorts 1 and 2 hold 2 and 1; a
      * fixed index date keeps all 4 */
-    if (stats.persons + stats.left_out != 4 || stats.persons < 1 ||
-        sl_cohort_nrows(c) != stats.persons || sl_cohort_ncols(c) != stats.ncols) {
-        fprintf(stderr, "%lld persons + %lld left out, cohort %lld rows x %d columns\n",
-                (long long)stats.persons, (long long)stats.left_out,
-                (long long)sl_cohort_nrows(c), sl_cohort_ncols(c));
+    if (stats.persons + stats.left_out != 4 || stats.persons < 1) {
+        fprintf(stderr, "%lld persons + %lld left out\n", (long long)stats.persons,
+                (long long)stats.left_out);
         abort();
     }
-    if (sl_cohort_verify(c) != SL_OK) {
-        fprintf(stderr, "ingested cohort does not verify: %s\n", sl_error_message());
-        abort();
-    }
-    sl_cohort_close(&c);
+    fuzz_check_cohort(g_out, stats.persons, stats.ncols);
     for (int i = 0; i < stats.ncols - 1; i++)
         if (stats.present[i] < 0 || stats.present[i] > stats.persons)
             abort();

@@ -20,21 +20,16 @@
 #include "io/plink.h"
 
 #include "fuzz_workdir.h"
+#include "fuzz_cohort.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static char g_prefix[4200], g_out[4200], g_list[4200];
-static struct sl_kek *g_kek;
 
 static const char kFam[] = "f1 s1 0 0 1 1\nf2 s2 0 0 2 2\nf3 s3 0 0 0 -9\n";
 static const char kBim[] = "1 rs1 0 100 A G\n1 rs2 0 200 C T\n2 rs3 0.5 300 G A\n";
 static const unsigned char kBed[] = {0x6c, 0x1b, 0x01, 0x1b, 0x24, 0x3f};
 static const char kList[] = "# taken\nrs3\nrs1\n";
-
-static void kek_free(void)
-{
-    sl_kek_destroy(&g_kek);
-}
 
 static void put_file(const char *name, const void *data, size_t n)
 {
@@ -45,17 +40,10 @@ static void put_file(const char *name, const void *data, size_t n)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    if (!g_kek) {
-        char kek[4200];
+    if (!g_prefix[0]) {
         fuzz_workdir_file("chip", g_prefix, sizeof g_prefix);
         fuzz_workdir_file("cohort.h5", g_out, sizeof g_out);
         fuzz_workdir_file("list.txt", g_list, sizeof g_list);
-        fuzz_workdir_file("centre.kek", kek, sizeof kek);
-        if (sl_kek_generate_file(kek) != SL_OK || sl_kek_load(kek, &g_kek) != SL_OK) {
-            fprintf(stderr, "kek: %s\n", sl_error_message());
-            abort();
-        }
-        atexit(kek_free);
     }
     if (size < 1)
         return 0;
@@ -74,37 +62,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     o.prefix = g_prefix;
     o.variants = data[0] & 4 ? g_list : NULL;
     o.out = g_out;
-    o.kek = g_kek;
+    o.kek = fuzz_kek();
     o.chunk_rows = 2;
     sl_status st = sl_plink_ingest(&o, &stats);
     if (st != SL_OK) {
-        struct stat sb;
-        if (stat(g_out, &sb) == 0) {
-            fprintf(stderr, "PLINK ingest failed (%s) but left output behind\n",
-                    sl_error_message());
-            abort();
-        }
-        sl_error_clear();
+        fuzz_refused("PLINK ingest", g_out);
         return 0;
     }
-    struct sl_cohort *c = NULL;
-    if (sl_cohort_open(g_out, &c) != SL_OK || sl_cohort_unlock(c, g_kek) != SL_OK) {
-        fprintf(stderr, "ingested cohort does not open: %s\n", sl_error_message());
-        abort();
-    }
-    if (stats.samples < 1 || sl_cohort_nrows(c) != stats.samples ||
-        sl_cohort_ncols(c) != stats.ncols || stats.ncols != stats.variants + 3 ||
+    if (stats.samples < 1 || stats.ncols != stats.variants + 3 ||
         stats.missing_calls > stats.samples * stats.variants) {
-        fprintf(stderr, "%lld samples, %d variants, cohort %lld rows x %d columns\n",
-                (long long)stats.samples, stats.variants, (long long)sl_cohort_nrows(c),
-                sl_cohort_ncols(c));
+        fprintf(stderr, "%lld samples, %d variants, %d columns, %lld missing calls\n",
+                (long long)stats.samples, stats.variants, stats.ncols,
+                (long long)stats.missing_calls);
         abort();
     }
-    if (sl_cohort_verify(c) != SL_OK) {
-        fprintf(stderr, "ingested cohort does not verify: %s\n", sl_error_message());
-        abort();
-    }
-    sl_cohort_close(&c);
+    fuzz_check_cohort(g_out, stats.samples, stats.ncols);
     unlink(g_out);
     sl_error_clear();
     return 0;

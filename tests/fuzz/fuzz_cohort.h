@@ -1,0 +1,72 @@
+/*
+ * fuzz_cohort.h: what the ingest fuzz targets (CSV, OMOP, FHIR, PLINK) share:
+ * a centre key made once per process in the scratch directory, and the two
+ * properties every ingest must keep: a refused input leaves no cohort
+ * behind, and a written cohort opens with the key, holds the rows and
+ * columns the ingest reported and verifies (every chunk authenticates).
+ * Include after fuzz_workdir.h, from the target's only source file.
+ */
+#ifndef SL_TESTS_FUZZ_COHORT_H
+#define SL_TESTS_FUZZ_COHORT_H
+
+#include <stdint.h>
+
+#include "engine/core/status.h"
+#include "io/cohort.h"
+#include "io/keys.h"
+
+static struct sl_kek *fuzz_kek_loaded;
+
+static inline void fuzz_kek_free(void)
+{
+    sl_kek_destroy(&fuzz_kek_loaded);
+}
+
+/* The process's centre key (centre.kek in the scratch directory). */
+static inline const struct sl_kek *fuzz_kek(void)
+{
+    if (!fuzz_kek_loaded) {
+        char path[4200];
+        fuzz_workdir_file("centre.kek", path, sizeof path);
+        if (sl_kek_generate_file(path) != SL_OK || sl_kek_load(path, &fuzz_kek_loaded) != SL_OK) {
+            fprintf(stderr, "kek: %s\n", sl_error_message());
+            abort();
+        }
+        atexit(fuzz_kek_free);
+    }
+    return fuzz_kek_loaded;
+}
+
+/* After a refused ingest (what: "OMOP ingest"): aborts if `out` exists. */
+static inline void fuzz_refused(const char *what, const char *out)
+{
+    struct stat sb;
+    if (stat(out, &sb) == 0) {
+        fprintf(stderr, "%s failed (%s) but left output behind\n", what, sl_error_message());
+        abort();
+    }
+    sl_error_clear();
+}
+
+/* After an ingest that wrote `out`: aborts unless it opens with the key,
+ * has `rows` rows and `ncols` columns, and verifies. */
+static inline void fuzz_check_cohort(const char *out, int64_t rows, int ncols)
+{
+    struct sl_cohort *c = NULL;
+    if (sl_cohort_open(out, &c) != SL_OK || sl_cohort_unlock(c, fuzz_kek()) != SL_OK) {
+        fprintf(stderr, "ingested cohort does not open: %s\n", sl_error_message());
+        abort();
+    }
+    if (sl_cohort_nrows(c) != rows || sl_cohort_ncols(c) != ncols) {
+        fprintf(stderr, "ingested cohort has %lld rows x %d columns; the ingest reported %lld x %d\n",
+                (long long)sl_cohort_nrows(c), sl_cohort_ncols(c), (long long)rows, ncols);
+        abort();
+    }
+    if (sl_cohort_verify(c) != SL_OK) {
+        fprintf(stderr, "ingested cohort does not verify: %s\n", sl_error_message());
+        abort();
+    }
+    sl_cohort_close(&c);
+}
+
+#endif
