@@ -18,6 +18,15 @@ mkdir -p "$OUT"
 cd "$OUT"
 
 step() { printf '\n== %s\n' "$*"; }
+# Runs job file $2 as job $1 on 2 MPI ranks and prints what it released.
+run_job() {
+  mpirun --allow-run-as-root --oversubscribe --mca pml ob1 --mca btl self,vader -np 2 \
+    "$BIN/sluice" run --policy policy.yaml --job-id "$1" "$2"
+  for f in released/"$1"/*.csv; do
+    echo "--- $f"
+    cat "$f"
+  done
+}
 
 step "1. a synthetic export of $ROWS patients (CSV, clear ids: never leaves the operator)"
 "$BIN/sluice-synth" --rows "$ROWS" --seed 2026 --out export.csv
@@ -64,12 +73,7 @@ cp "$ROOT/demo/omop-features.yaml" "$ROOT/demo/omop-job.yaml" .
 "$BIN/sluice" ingest --quiet --key centre.kek --omop omop --features omop-features.yaml \
   --out omop-cohort.h5
 rm -rf omop
-mpirun --allow-run-as-root --oversubscribe --mca pml ob1 --mca btl self,vader -np 2 \
-  "$BIN/sluice" run --policy policy.yaml --job-id demo-omop omop-job.yaml
-for f in released/demo-omop/*.csv; do
-  echo "--- $f"
-  cat "$f"
-done
+run_job demo-omop omop-job.yaml
 
 step "10. a third cohort, from a FHIR Bulk Data export (NDJSON, one resource per line)"
 mkdir fhir
@@ -78,12 +82,7 @@ cp "$ROOT/demo/fhir-features.yaml" "$ROOT/demo/fhir-job.yaml" .
 "$BIN/sluice" ingest --quiet --key centre.kek --fhir fhir --features fhir-features.yaml \
   --out fhir-cohort.h5
 rm -rf fhir
-mpirun --allow-run-as-root --oversubscribe --mca pml ob1 --mca btl self,vader -np 2 \
-  "$BIN/sluice" run --policy policy.yaml --job-id demo-fhir fhir-job.yaml
-for f in released/demo-fhir/*.csv; do
-  echo "--- $f"
-  cat "$f"
-done
+run_job demo-fhir fhir-job.yaml
 
 step "11. a fourth cohort, from PLINK genotypes (chip.bed/.bim/.fam)"
 "$BIN/sluice-synth" --rows 20000 --seed 2026 --plink chip
@@ -91,12 +90,7 @@ cp "$ROOT/demo/plink-variants.txt" "$ROOT/demo/plink-job.yaml" .
 "$BIN/sluice" ingest --key centre.kek --plink chip --variants plink-variants.txt \
   --genotypes both --out genotypes.h5
 rm -f chip.bed chip.bim chip.fam
-mpirun --allow-run-as-root --oversubscribe --mca pml ob1 --mca btl self,vader -np 2 \
-  "$BIN/sluice" run --policy policy.yaml --job-id demo-plink plink-job.yaml
-for f in released/demo-plink/*.csv; do
-  echo "--- $f"
-  cat "$f"
-done
+run_job demo-plink plink-job.yaml
 
 step "12. the audit trail"
 "$BIN/sluice" audit verify audit/audit.log --key audit.key --ledger ledger \
