@@ -30,6 +30,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "perf/bench_synth.h"
 #include "perf/bench_util.h"
 #include "engine/core/alloc.h"
 #include "engine/core/secbuf.h"
@@ -42,28 +43,16 @@
 #error "SL_DEMO_DIR must name the project's demo/ folder"
 #endif
 
-extern char **environ;
-
-/* Runs sluice-synth (beside this executable) with --rows rows --MODE dir. */
+/* Runs sluice-synth with --rows rows --MODE dir (made here). */
 static sl_status run_synth(const char *mode, const char *dir, long long rows)
 {
     sl_status st = SL_OK;
-    char exe[PATH_MAX], bin[PATH_MAX + 32], nrows[32], flag[16];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    pid_t pid;
-    int status = 0;
-
-    SL_CHECK(n > 0, SL_ERR_IO, "cannot find this executable: %s", strerror(errno));
-    exe[n] = '\0';
-    snprintf(bin, sizeof bin, "%s/sluice-synth", dirname(exe));
+    char nrows[32], flag[16];
     snprintf(nrows, sizeof nrows, "%lld", rows);
     snprintf(flag, sizeof flag, "--%s", mode);
     SL_CHECK(mkdir(dir, 0700) == 0, SL_ERR_IO, "%s: %s", dir, strerror(errno));
-    char *argv[] = {bin, "--rows", nrows, "--seed", "1", flag, (char *)dir, NULL};
-    int rc = posix_spawn(&pid, bin, NULL, NULL, argv, environ);
-    SL_CHECK(rc == 0, SL_ERR_IO, "cannot run %s: %s", bin, strerror(rc));
-    SL_CHECK(waitpid(pid, &status, 0) == pid, SL_ERR_IO, "waitpid failed: %s", strerror(errno));
-    SL_CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, SL_ERR_IO, "%s failed", bin);
+    char *args[] = {NULL, "--rows", nrows, "--seed", "1", flag, (char *)dir, NULL};
+    SL_CALL(sl_bench_synth(args));
 cleanup:
     return st;
 }

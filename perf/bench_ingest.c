@@ -38,6 +38,7 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
+#include "perf/bench_synth.h"
 #include "perf/bench_util.h"
 #include "engine/core/alloc.h"
 #include "engine/core/secbuf.h"
@@ -50,30 +51,15 @@
 #define BENCH_WIDE 8 /* 12 synth columns + 8 = 20 */
 #define BENCH_BLOCK (64 * 1024)
 
-extern char **environ;
-
-/* Runs sluice-synth (beside this executable) to write `rows` rows to csv. */
+/* Runs sluice-synth to write `rows` rows to csv. */
 static sl_status run_synth(const char *csv, long long rows)
 {
-    sl_status st = SL_OK;
-    char exe[PATH_MAX], bin[PATH_MAX + 32], nrows[32], wide[16];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    pid_t pid;
-    int status = 0;
-
-    SL_CHECK(n > 0, SL_ERR_IO, "cannot find this executable: %s", strerror(errno));
-    exe[n] = '\0';
-    snprintf(bin, sizeof bin, "%s/sluice-synth", dirname(exe));
+    char nrows[32], wide[16];
     snprintf(nrows, sizeof nrows, "%lld", rows);
     snprintf(wide, sizeof wide, "%d", BENCH_WIDE);
-    char *argv[] = {bin,  "--rows", nrows, "--seed",    "1",
-                    "--wide", wide, "--out", (char *)csv, NULL};
-    int rc = posix_spawn(&pid, bin, NULL, NULL, argv, environ);
-    SL_CHECK(rc == 0, SL_ERR_IO, "cannot run %s: %s", bin, strerror(rc));
-    SL_CHECK(waitpid(pid, &status, 0) == pid, SL_ERR_IO, "waitpid failed: %s", strerror(errno));
-    SL_CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, SL_ERR_IO, "%s failed", bin);
-cleanup:
-    return st;
+    char *args[] = {NULL, "--rows", nrows, "--seed", "1", "--wide", wide, "--out", (char *)csv,
+                    NULL};
+    return sl_bench_synth(args);
 }
 
 /* OpenSSL AES-256-GCM over 64 KiB blocks for about `seconds`: bytes/s of
