@@ -833,7 +833,7 @@ static sl_status read_index(struct pivot *g)
 
     memset(&sc, 0, sizeof sc);
     sc.r.fd = -1;
-    if (g->index_kind != INDEX_ENCOUNTER)
+    if (g->index_kind != INDEX_FIRST_VISIT)
         goto cleanup;
     SL_CALL(scan_open(g, SRC_VISIT, "index: first_encounter reads it", 1, &sc));
     if (g->o->check)

@@ -74,6 +74,8 @@ struct omop {
     struct sl_secbuf *slots;/* struct slot [nslots], open addressing (secret) */
     size_t nslots;
     int64_t last_id, last_row;  /* the person found last (secret), row -1 if none */
+    const char *opened[NSRC + 4]; /* tables opened so far (a table read twice counts once) */
+    int nopened;
 };
 
 /* Reads the next row of a table into the reader (*got 0 at the end),
@@ -106,8 +108,15 @@ static sl_status open_table(struct pivot *g, const char *table, const char *why,
             if (path[k][i] >= 'a' && path[k][i] <= 'z')
                 path[k][i] = (char)(path[k][i] - 'a' + 'A');
         if (stat(path[k], &sb) == 0) {
+            struct omop *rs = g->rs;
+            int seen = 0;
             SL_CALL(sl_csv_open_delim(path[k], k < 2 ? ',' : '\t', csv));
-            g->tables++;
+            for (int i = 0; i < rs->nopened; i++)
+                seen |= strcmp(rs->opened[i], table) == 0;
+            if (!seen && rs->nopened < (int)(sizeof rs->opened / sizeof *rs->opened)) {
+                rs->opened[rs->nopened++] = table;
+                g->tables++;
+            }
             goto cleanup;
         }
     }
@@ -294,6 +303,10 @@ static sl_status read_index(struct pivot *g)
                            &csv));
         SL_CALL(find_column(csv, "person_id", &idc));
         SL_CALL(find_column(csv, "observation_period_start_date", &dc));
+    } else if (g->index_kind == INDEX_FIRST_VISIT) {
+        SL_CALL(open_table(g, "visit_occurrence", "index: first_visit reads it", &csv));
+        SL_CALL(find_column(csv, "person_id", &idc));
+        SL_CALL(find_column(csv, "visit_start_date", &dc));
     } else {
         SL_CALL(open_table(g, "cohort", "index: {cohort: ...} reads it", &csv));
         SL_CALL(find_column(csv, "cohort_definition_id", &cc));
@@ -552,8 +565,9 @@ static size_t omop_id_text(const struct pivot *g, int64_t p, char *buf, size_t c
 
 static const char *omop_no_index(const struct pivot *g)
 {
-    return g->index_kind == INDEX_COHORT ? "no subject of the cohort in cohort.csv"
-                                         : "no observation period in observation_period.csv";
+    return g->index_kind == INDEX_COHORT        ? "no subject of the cohort in cohort.csv"
+           : g->index_kind == INDEX_FIRST_VISIT ? "no visit in visit_occurrence.csv"
+                                                : "no observation period in observation_period.csv";
 }
 
 static sl_status omop_prepare(struct pivot *g)

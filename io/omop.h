@@ -18,7 +18,7 @@
  * The feature spec (YAML):
  *
  *   sluice_omop: 1
- *   index: observation_period_start     # or {cohort: 17}, or a date 2020-01-01
+ *   index: observation_period_start     # or first_visit, {cohort: 17}, or a date
  *   features:
  *     - name: sex
  *       person: gender                  # gender | age | year_of_birth | race | ethnicity
@@ -43,7 +43,8 @@
  *       from: 0
  *
  * Index date: `observation_period_start` is each person's earliest
- * observation_period_start_date; `{cohort: ID}` is each person's earliest
+ * observation_period_start_date; `first_visit` the earliest visit_start_date
+ * of visit_occurrence.csv; `{cohort: ID}` is each person's earliest
  * cohort_start_date among the rows of cohort.csv (the results table that
  * cohort tools such as ATLAS fill) with cohort_definition_id ID, whose
  * subject_id is a person_id. Persons without an index date are left out

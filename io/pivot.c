@@ -419,7 +419,7 @@ static sl_status read_spec(struct pivot *g)
     static const char *const top[2][4] = {{"sluice_omop", "index", "features", NULL},
                                           {"sluice_fhir", "index", "features", NULL}};
     static const char *const index_forms[2] = {
-        "observation_period_start, {cohort: ID} or a date YYYY-MM-DD",
+        "observation_period_start, first_visit, {cohort: ID} or a date YYYY-MM-DD",
         "first_encounter or a date YYYY-MM-DD"};
     const enum dialect dl = g->rd->dialect;
     sl_status st = SL_OK;
@@ -452,8 +452,8 @@ static sl_status read_spec(struct pivot *g)
         g->index_kind = INDEX_COHORT;
     } else if (dl == DIALECT_OMOP && t && strcmp(t, "observation_period_start") == 0) {
         g->index_kind = INDEX_OBSERVATION;
-    } else if (dl == DIALECT_FHIR && t && strcmp(t, "first_encounter") == 0) {
-        g->index_kind = INDEX_ENCOUNTER;
+    } else if (t && strcmp(t, dl == DIALECT_OMOP ? "first_visit" : "first_encounter") == 0) {
+        g->index_kind = INDEX_FIRST_VISIT;
     } else if (!t || sl_parse_date(t, strlen(t), &g->index_date) != 0) {
         SL_IO_YAML_FAIL(path, n ? n : root, "expected 'index' to be %s", index_forms[dl]);
     }

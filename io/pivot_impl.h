@@ -96,7 +96,9 @@ struct codes {
     size_t n, cap, nslots;
 };
 
-enum index_kind { INDEX_DATE, INDEX_OBSERVATION, INDEX_COHORT, INDEX_ENCOUNTER };
+/* INDEX_FIRST_VISIT: OMOP's first_visit (visit_occurrence), FHIR's
+ * first_encounter (Encounter). */
+enum index_kind { INDEX_DATE, INDEX_OBSERVATION, INDEX_COHORT, INDEX_FIRST_VISIT };
 
 struct pivot;
 

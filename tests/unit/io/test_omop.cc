@@ -284,6 +284,30 @@ TEST_F(OmopTest, CohortTableGivesPopulationAndIndex) {
                  SL_ERR_FORMAT, "cohort.csv:2: column 2 (subject_id): no such person");
 }
 
+TEST_F(OmopTest, FirstVisitAsIndex) {
+    write_example();
+    const std::string spec = "sluice_omop: 1\nindex: first_visit\nfeatures:\n"
+                             "  - {name: age, person: age}\n"
+                             "  - {name: visits, visit: [9201, 9202], value: count}\n";
+    Stats stats;
+    ASSERT_EQ(ingest(spec, &stats), SL_OK) << last_error();
+    EXPECT_EQ(stats.persons, 2);  // persons 3 and 4 have no visit
+    EXPECT_EQ(stats.left_out, 2);
+    EXPECT_EQ(stats.tables, 2);   // person, visit_occurrence (read twice, counted once)
+    load(out_);
+    EXPECT_EQ(id_at(0), hmac("1"));
+    EXPECT_EQ(at<int64_t>(col("age"), 0), 2003 - 1950);  // the earliest of three visits
+    EXPECT_EQ(at<int64_t>(col("age"), 1), 2012 - 1980);
+    EXPECT_EQ(at<int64_t>(col("visits"), 0), 3);
+    discard();
+    write("visit_occurrence.csv", "visit_occurrence_id,person_id,visit_concept_id\n");
+    expect_error(spec, SL_ERR_FORMAT, "visit_occurrence.csv:1: no column visit_start_date");
+    write("visit_occurrence.csv",
+          "visit_occurrence_id,person_id,visit_concept_id,visit_start_date\n");
+    expect_error(spec, SL_ERR_FORMAT,
+                 "no person has an index date (no visit in visit_occurrence.csv)");
+}
+
 TEST_F(OmopTest, DescendantsFromConceptAncestor) {
     write_example();
     const std::string spec = "sluice_omop: 1\nindex: 2020-01-01\nfeatures:\n"
