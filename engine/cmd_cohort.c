@@ -84,8 +84,8 @@ static int ingest_events(const struct sl_omop_opts *o, const char *keyfile, bool
             return sl_exit_code(st);
         }
         if (fhir)
-            printf("%s: %d features; the files of %d resource types in %s are there; nothing "
-                   "was written\n",
+            printf("%s: %d features; the files of %d resource types in %s are there and "
+                   "start with resources of their type; nothing was written\n",
                    oo.spec, stats.ncols - 1, stats.tables, oo.dir);
         else
             printf("%s: %d features; the headers of %d tables in %s have the columns they "

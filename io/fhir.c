@@ -467,6 +467,24 @@ cleanup:
     return st;
 }
 
+/* For --check: the first resource of each file parses and has the type. */
+static sl_status scan_peek(struct pivot *g, struct scan *sc)
+{
+    sl_status st = SL_OK;
+    const char *s;
+    size_t n;
+    int got;
+    for (int i = 0; i < sc->fl.n; i++) {
+        SL_CALL(nd_open(sc->fl.path[i], &sc->r));
+        SL_CALL(nd_next(&sc->r, &s, &n, &got));
+        if (got)
+            SL_CALL(parse_line(g->rs, &sc->r, s, n, sc->type));
+        nd_close(&sc->r);
+    }
+cleanup:
+    return st;
+}
+
 static void scan_close(struct scan *sc)
 {
     nd_close(&sc->r);
@@ -665,8 +683,10 @@ static sl_status read_persons(struct pivot *g)
     int64_t lines, rows = 0;
 
     SL_CALL(scan_open(g, SRC_PERSON, "every spec reads Patient", 0, &sc));
-    if (g->o->check)
+    if (g->o->check) {
+        SL_CALL(scan_peek(g, &sc));
         goto cleanup;
+    }
     do
         SL_CALL(scan_next(g, &sc, &s, &got));
     while (got);
@@ -836,8 +856,10 @@ static sl_status read_index(struct pivot *g)
     if (g->index_kind != INDEX_FIRST_VISIT)
         goto cleanup;
     SL_CALL(scan_open(g, SRC_VISIT, "index: first_encounter reads it", 1, &sc));
-    if (g->o->check)
+    if (g->o->check) {
+        SL_CALL(scan_peek(g, &sc));
         goto cleanup;
+    }
     for (;;) {
         SL_CALL(scan_next(g, &sc, &s, &got));
         if (!got)
@@ -1042,8 +1064,10 @@ static sl_status read_events(struct pivot *g, enum source src)
     sc.r.fd = -1;
     SL_CALL(sl_pivot_matches(g, src, &m));
     SL_CALL(scan_open(g, src, m.why, 1, &sc));
-    if (g->o->check)
+    if (g->o->check) {
+        SL_CALL(scan_peek(g, &sc));
         goto cleanup;
+    }
     if (src == SRC_DEATH) {
         SL_CALL(death_events(g, &m));
         goto cleanup;

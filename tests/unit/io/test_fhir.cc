@@ -192,7 +192,7 @@ TEST_F(FhirTest, HandWorkedExport) {
     EXPECT_EQ(at<int64_t>(col("died"), 1), 394);  // 2020-02-01 -> 2021-03-01
 }
 
-TEST_F(FhirTest, CheckLooksForFilesOnly) {
+TEST_F(FhirTest, CheckLooksAtFilesAndFirstResources) {
     write_example();
     std::string spec = write("spec.yaml", kExampleSpec);
     auto before = files();
@@ -208,6 +208,13 @@ TEST_F(FhirTest, CheckLooksForFilesOnly) {
         << last_error();
     before.erase(std::find(before.begin(), before.end(), "Condition.ndjson"));
     EXPECT_EQ(files(), before);
+    // the first resource of each file is read: a misnamed file shows
+    write("Condition.ndjson", R"({"resourceType":"Encounter","id":"x"})"
+                              "\n");
+    EXPECT_EQ(run(spec, nullptr, true), SL_ERR_FORMAT);
+    EXPECT_NE(last_error().find("Condition.ndjson:1: expected a Condition resource"),
+              std::string::npos)
+        << last_error();
 }
 
 TEST_F(FhirTest, SeveralFilesTiesAndFixedIndex) {
