@@ -410,8 +410,9 @@ static sl_status parse_line(struct fhir *rs, struct ndjson *r, const char *s, si
     }
     if (rs->js.tok[0].type != SL_JSON_OBJECT ||
         !sl_json_string_eq(&rs->js, s, sl_json_get(&rs->js, s, 0, "resourceType"), type)) {
-        snprintf(msg, sizeof msg, "expected a %s resource (an object with \"resourceType\": "
-                                  "\"%s\")", type, type);
+        snprintf(msg, sizeof msg,
+                 "expected a resource of type %s (an object with \"resourceType\": \"%s\")", type,
+                 type);
         SL_CALL(line_error(r, msg));
     }
 cleanup:

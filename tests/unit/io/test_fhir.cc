@@ -208,13 +208,24 @@ TEST_F(FhirTest, CheckLooksAtFilesAndFirstResources) {
         << last_error();
     before.erase(std::find(before.begin(), before.end(), "Condition.ndjson"));
     EXPECT_EQ(files(), before);
-    // the first resource of each file is read: a misnamed file shows
-    write("Condition.ndjson", R"({"resourceType":"Encounter","id":"x"})"
-                              "\n");
-    EXPECT_EQ(run(spec, nullptr, true), SL_ERR_FORMAT);
-    EXPECT_NE(last_error().find("Condition.ndjson:1: expected a Condition resource"),
-              std::string::npos)
-        << last_error();
+    // the first resource of each file is read, for the patients, the index
+    // and the events: a misnamed file shows (one reader of each in this spec)
+    write_example();
+    spec = write("spec.yaml", "sluice_fhir: 1\nindex: first_encounter\nfeatures:\n"
+                              "  - {name: dx, condition: [sct|1]}\n");
+    const char *const misnamed[] = {"Patient", "Encounter", "Condition"};
+    for (const char *type : misnamed) {
+        std::string name = std::string(type) + ".ndjson";
+        std::ifstream in(dir_.file(name), std::ios::binary);
+        std::string keep((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+        write(name, R"({"resourceType":"Procedure","id":"x"})"
+                    "\n");
+        EXPECT_EQ(run(spec, nullptr, true), SL_ERR_FORMAT) << type;
+        EXPECT_NE(last_error().find(name + ":1: expected a resource of type " + type),
+                  std::string::npos)
+            << last_error();
+        write(name, keep);
+    }
 }
 
 TEST_F(FhirTest, SeveralFilesTiesAndFixedIndex) {
@@ -306,10 +317,10 @@ TEST_F(FhirTest, ResourceErrorsNameFileAndLineNeverAValue) {
          "", "Patient.ndjson:1: column 42: invalid JSON: expected a string key"},
         {R"({"resourceType":"Observation","id":"SECRET1"})"
          "\n",
-         "", "Patient.ndjson:1: expected a Patient resource"},
+         "", "Patient.ndjson:1: expected a resource of type Patient"},
         {R"(["SECRET1"])"
          "\n",
-         "", "Patient.ndjson:1: expected a Patient resource"},
+         "", "Patient.ndjson:1: expected a resource of type Patient"},
         {pa + pa, "", "Patient.ndjson:2: id repeats line 1's patient"},
         {R"({"resourceType":"Patient","id":"SECRET 1"})"
          "\n",
