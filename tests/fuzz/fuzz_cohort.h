@@ -69,4 +69,15 @@ static inline void fuzz_check_cohort(const char *out, int64_t rows, int ncols)
     sl_cohort_close(&c);
 }
 
+/* Per-feature counts of persons with a value: each within 0..persons. */
+static inline void fuzz_check_present(const int64_t *present, int n, int64_t persons)
+{
+    for (int i = 0; i < n; i++)
+        if (present[i] < 0 || present[i] > persons) {
+            fprintf(stderr, "feature %d: %lld persons with a value of %lld\n", i + 1,
+                    (long long)present[i], (long long)persons);
+            abort();
+        }
+}
+
 #endif

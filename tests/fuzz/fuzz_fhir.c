@@ -135,9 +135,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         abort();
     }
     fuzz_check_cohort(g_out, stats.persons, stats.ncols);
-    for (int i = 0; i < stats.ncols - 1; i++)
-        if (stats.present[i] < 0 || stats.present[i] > stats.persons)
-            abort();
+    fuzz_check_present(stats.present, stats.ncols - 1, stats.persons);
     sl_omop_stats_clear(&stats);
     unlink(g_out);
     sl_error_clear();
