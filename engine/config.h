@@ -52,6 +52,16 @@ sl_status sl_params_doubles(const struct sl_params *p, const char *key, bool req
  * names and values strings; errors name the offending key or value. */
 sl_status sl_params_string_map(const struct sl_params *p, const char *key, bool required,
                                const char ***keys, const char ***values, int *count);
+/* The mapping under `key` as parameters of their own, e.g. `bands: {age:
+ * [18, 40]}` whose keys are column names: *sub NULL when absent, else a new
+ * handle (sl_params_free) read with the same getters, whose errors name the
+ * file, line and column of its entries. Not collective. */
+sl_status sl_params_sub(const struct sl_params *p, const char *key, struct sl_params **sub);
+void sl_params_free(struct sl_params **p);
+/* The keys of the mapping, in file order: *keys is an sl_malloc'd array of
+ * borrowed strings (caller sl_free's the array only). Keys must be plain
+ * names. */
+sl_status sl_params_keys(const struct sl_params *p, const char ***keys, int *count);
 /* True when the mapping has `key` (whatever its value). */
 bool sl_params_has(const struct sl_params *p, const char *key);
 /* Rejects keys not in the NULL-terminated `known` list ("type" and "name"

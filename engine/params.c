@@ -97,6 +97,64 @@ cleanup:
     return st;
 }
 
+sl_status sl_params_sub(const struct sl_params *p, const char *key, struct sl_params **out)
+{
+    sl_status st = SL_OK;
+    struct sl_params *s = NULL;
+    bool found = false;
+
+    *out = NULL;
+    s = sl_calloc(1, sizeof *s);
+    SL_CHECK(s, SL_ERR_NOMEM, "out of memory");
+    SL_CALL(sl_ymap_map(&p->map, key, false, &s->map, &found));
+    if (!found)
+        goto cleanup;
+    s->where = sl_malloc(SL_WHERE_MAX);
+    SL_CHECK(s->where, SL_ERR_NOMEM, "out of memory");
+    s->where[0] = '\0';
+    *out = s;
+    s = NULL;
+cleanup:
+    sl_params_free(&s);
+    return st;
+}
+
+void sl_params_free(struct sl_params **p)
+{
+    if (!p || !*p)
+        return;
+    sl_free((*p)->where);
+    sl_free(*p);
+    *p = NULL;
+}
+
+sl_status sl_params_keys(const struct sl_params *p, const char ***keys, int *count)
+{
+    sl_status st = SL_OK;
+    const char **k = NULL;
+    int n = fy_node_mapping_item_count(p->map.node), i = 0;
+    void *iter = NULL;
+    struct fy_node_pair *pair;
+
+    *keys = NULL;
+    *count = 0;
+    k = sl_calloc((size_t)n + 1, sizeof *k);
+    SL_CHECK(k, SL_ERR_NOMEM, "out of memory");
+    while (i < n && (pair = fy_node_mapping_iterate(p->map.node, &iter)) != NULL) {
+        struct fy_node *kn = fy_node_pair_key(pair);
+        const char *name = sl_yaml_scalar(kn, NULL);
+        if (name == NULL)
+            SL_YAML_FAIL(p->map.y, kn, p->map.at, "a key in %s is not a plain name", p->map.ctx);
+        k[i++] = name;
+    }
+    *keys = k;
+    *count = i;
+    k = NULL;
+cleanup:
+    sl_free(k);
+    return st;
+}
+
 bool sl_params_has(const struct sl_params *p, const char *key)
 {
     struct fy_node *keyn;

@@ -1,10 +1,13 @@
 /*
  * count.c: the `count` analysis: distinct patients, optionally grouped by up
- * to three categorical columns.
+ * to three columns.
  *
  *   - type: count
  *     name: by_sex_region        (optional)
- *     by: [sex, region]          (optional: 0 to 3 categorical columns)
+ *     by: [sex, region]          (optional: 0 to 3 categorical columns, or
+ *                                 numeric ones cut into bands)
+ *     bands: {age: [18, 40, 65]} (optional: cut points per numeric column
+ *                                 of `by`, jobs/grouping.h)
  *     privacy: dp                (optional: noisy counts, engine/dp.h;
  *     rho: 0.005 (or epsilon)     every missing level shown)
  *
@@ -40,8 +43,8 @@ static sl_status count_prepare(const struct sl_analysis *a, const struct sl_coho
                                const struct sl_rules *rules, void **state, int **cols,
                                int *ncols)
 {
-    static const char *const known[] = {"type",    "name", "by",      "mitigation",
-                                        "privacy", "rho",  "epsilon", NULL};
+    static const char *const known[] = {"type", "name",    "by",  "bands",   "mitigation",
+                                        "privacy", "rho", "epsilon", NULL};
     sl_status st = SL_OK;
     struct count_state *s = NULL;
     int *out = NULL;

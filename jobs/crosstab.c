@@ -1,13 +1,15 @@
 /*
  * crosstab.c: the `crosstab` analysis: distinct patients per combination of
- * one to three categorical columns, with margins, and optionally a numeric
- * column summarised per cell.
+ * one to three columns (categorical, or numeric cut into bands), with
+ * margins, and optionally a numeric column summarised per cell.
  *
  *   - type: crosstab
  *     name: ct                        (optional)
  *     rows: region                    (required)
  *     cols: sex                       (optional)
  *     layers: smoker                  (optional; needs cols)
+ *     bands: {age: [40, 65]}          (optional: cut points per numeric
+ *                                      dimension, jobs/grouping.h)
  *     margins: true                   (optional, default true: every
  *                                      dimension ends with a "Total" level)
  *     value: cost                     (optional numeric column)
@@ -115,9 +117,9 @@ static sl_status crosstab_prepare(const struct sl_analysis *a, const struct sl_c
                                   const struct sl_rules *rules, void **state, int **cols,
                                   int *ncols)
 {
-    static const char *const known[] = {"rows",  "cols",       "layers",  "margins", "value",
-                                        "stats", "mitigation", "privacy", "rho",     "epsilon",
-                                        NULL};
+    static const char *const known[] = {"rows",    "cols",  "layers", "bands",      "margins",
+                                        "value",   "stats", "privacy", "mitigation", "rho",
+                                        "epsilon", NULL};
     sl_status st = SL_OK;
     struct crosstab_state *s = NULL;
     const char *value = NULL;
@@ -140,6 +142,7 @@ static sl_status crosstab_prepare(const struct sl_analysis *a, const struct sl_c
              "%s: 'layers' needs 'cols' in analysis '%s'", sl_params_where(a->params, "layers"),
              a->name);
     SL_CALL(sl_grouping_append(&s->g, a, "layers", false, c));
+    SL_CALL(sl_grouping_check_bands(&s->g, a));
     s->margins = true;
     SL_CALL(sl_params_bool(a->params, "margins", false, &s->margins));
     SL_CALL(sl_params_string(a->params, "value", false, &value));

@@ -1,11 +1,14 @@
 /*
  * describe.c: the `describe` analysis: summaries of numeric columns,
- * overall or by up to three categorical columns.
+ * overall or by up to three columns.
  *
  *   - type: describe
  *     name: bp                      (optional)
  *     columns: [systolic_bp, bmi]   (required: numeric columns)
- *     by: [sex]                     (optional: 0 to 3 categorical columns)
+ *     by: [sex]                     (optional: 0 to 3 categorical columns, or
+ *                                    numeric ones cut into bands)
+ *     bands: {age: [40, 65]}        (optional: cut points per numeric column
+ *                                    of `by`, jobs/grouping.h)
  *     probs: [0.1, 0.9]             (optional: quantiles besides the median
  *                                    and quartiles)
  *     minmax: true                  (optional: minimum and maximum, only
@@ -121,8 +124,9 @@ static sl_status describe_prepare(const struct sl_analysis *a, const struct sl_c
                                   const struct sl_rules *rules, void **state, int **cols,
                                   int *ncols)
 {
-    static const char *const known[] = {"columns", "by",         "probs",   "minmax", "margins",
-                                        "mitigation", "privacy", "rho",    "epsilon", NULL};
+    static const char *const known[] = {"columns",    "by",      "bands", "probs",   "minmax",
+                                        "margins",    "privacy", "rho",   "epsilon", "mitigation",
+                                        NULL};
     sl_status st = SL_OK;
     struct describe_state *s = NULL;
     const char **names = NULL;

@@ -4,42 +4,113 @@
  */
 #include "jobs/grouping.h"
 
+#include <math.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "engine/core/alloc.h"
 #include "engine/core/clones.h"
 #include "engine/config.h"
 #include "io/format.h"
+#include "io/schema.h"
 
-/* Adds cohort column `name` as the next grouping column. */
+/* The cut points of numeric column `info` from the analysis's `bands`
+ * mapping into b. */
+static sl_status band_parse(struct sl_band *b, const struct sl_params *bands,
+                            const struct sl_colinfo *info)
+{
+    sl_status st = SL_OK;
+    const char **text = NULL;
+    double *num = NULL;
+    int n = 0;
+    const char *where;
+
+    if (info->type == SL_COL_DATE) {
+        SL_CALL(sl_params_strings(bands, info->name, true, &text, &n));
+        num = sl_malloc((size_t)(n > 0 ? n : 1) * sizeof *num);
+        SL_CHECK(num, SL_ERR_NOMEM, "out of memory");
+        for (int i = 0; i < n; i++) {
+            int32_t days;
+            SL_CHECK(sl_parse_date(text[i], strlen(text[i]), &days) == 0, SL_ERR_FORMAT,
+                     "%s: cut %d of date column '%s' is '%.40s'; expected a date YYYY-MM-DD",
+                     sl_params_where(bands, info->name), i + 1, info->name, text[i]);
+            num[i] = days;
+        }
+    } else {
+        SL_CALL(sl_params_doubles(bands, info->name, true, &num, &n));
+    }
+    where = sl_params_where(bands, info->name);
+    SL_CHECK(n >= 1 && n <= SL_BAND_MAX_CUTS, SL_ERR_FORMAT,
+             "%s: column '%s' needs between 1 and %d cut points, got %d", where, info->name,
+             SL_BAND_MAX_CUTS, n);
+    for (int i = 0; i < n; i++) {
+        SL_CHECK(isfinite(num[i]), SL_ERR_FORMAT, "%s: cut %d is not a finite number", where,
+                 i + 1);
+        /* whole numbers within 2^53 compare exactly with every int64 */
+        SL_CHECK(info->type != SL_COL_INT || (num[i] == floor(num[i]) && fabs(num[i]) <= 0x1p53),
+                 SL_ERR_FORMAT, "%s: cut %d (%.17g) of integer column '%s' is not a whole "
+                 "number", where, i + 1, num[i], info->name);
+        SL_CHECK(i == 0 || num[i] > num[i - 1], SL_ERR_FORMAT,
+                 "%s: cut points must increase strictly (cut %d is not above cut %d)", where,
+                 i + 1, i);
+        b->cuts[i] = num[i];
+    }
+    b->ncuts = n;
+    b->type = info->type;
+cleanup:
+    sl_free(text);
+    sl_free(num);
+    return st;
+}
+
+/* Adds cohort column `name` as the next grouping column: categorical, or
+ * numeric with cut points in `bands` (NULL when the analysis has none). */
 static sl_status add_column(struct sl_grouping *g, const struct sl_analysis *a, const char *key,
-                            const char *name, const struct sl_cohort *c)
+                            const char *name, const struct sl_params *bands,
+                            const struct sl_cohort *c)
 {
     sl_status st = SL_OK;
     int col = -1;
     const struct sl_colinfo *info;
+    struct sl_band *b = NULL;
+    int32_t nlevels;
 
     SL_CHECK(g->ndims < SL_TABLE_MAX_DIMS, SL_ERR_FORMAT,
              "%s: analysis '%s' groups by more than %d columns", sl_params_where(a->params, key),
              a->name, SL_TABLE_MAX_DIMS);
+    b = &g->band[g->ndims];
     SL_CALL(sl_column_find(c, name, sl_params_where(a->params, key), NULL, &col));
     info = sl_cohort_col(c, col);
-    SL_CHECK(info->type == SL_COL_CAT, SL_ERR_FORMAT,
-             "%s: column '%s' is %s; grouping needs a categorical column",
-             sl_params_where(a->params, key), name, sl_coltype_name(info->type));
     for (int j = 0; j < g->ndims; j++)
         SL_CHECK(g->cols[j] != col, SL_ERR_FORMAT, "%s: column '%s' is listed twice",
                  sl_params_where(a->params, key), name);
-    SL_CHECK(g->ncells <= INT32_MAX / (info->nlevels + 1), SL_ERR_FORMAT,
+    memset(b, 0, sizeof *b);
+    if (info->type == SL_COL_CAT) {
+        nlevels = info->nlevels;
+    } else {
+        SL_CHECK(info->type == SL_COL_INT || info->type == SL_COL_REAL ||
+                     info->type == SL_COL_DATE,
+                 SL_ERR_FORMAT, "%s: column '%s' is %s; grouping needs a categorical column",
+                 sl_params_where(a->params, key), name, sl_coltype_name(info->type));
+        SL_CHECK(bands && sl_params_has(bands, info->name), SL_ERR_FORMAT,
+                 "%s: column '%s' is %s; grouping needs a categorical column, or cut points "
+                 "that band this one (bands: {%s: [...]})",
+                 sl_params_where(a->params, key), name, sl_coltype_name(info->type), name);
+        SL_CALL(band_parse(b, bands, info));
+        nlevels = b->ncuts + 1;
+    }
+    SL_CHECK(g->ncells <= INT32_MAX / (nlevels + 1), SL_ERR_FORMAT,
              "%s: grouping by '%s' too would make more than 2^31 cells",
              sl_params_where(a->params, key), name);
     g->cols[g->ndims] = col;
-    g->nlevels[g->ndims] = info->nlevels;
+    g->nlevels[g->ndims] = nlevels;
     g->names[g->ndims] = info->name;
     g->ndims++;
-    g->ncells *= info->nlevels + 1;
+    g->ncells *= nlevels + 1;
 cleanup:
+    if (st != SL_OK && b)
+        memset(b, 0, sizeof *b);
     return st;
 }
 
@@ -49,6 +120,7 @@ sl_status sl_grouping_parse(struct sl_grouping *g, const struct sl_analysis *a, 
     sl_status st = SL_OK;
     const char **names = NULL;
     int n = 0;
+    struct sl_params *bands = NULL;
 
     memset(g, 0, sizeof *g);
     g->ncells = 1;
@@ -56,9 +128,12 @@ sl_status sl_grouping_parse(struct sl_grouping *g, const struct sl_analysis *a, 
     SL_CHECK(n <= SL_TABLE_MAX_DIMS, SL_ERR_FORMAT,
              "%s: analysis '%s' groups by %d columns; at most %d are allowed",
              sl_params_where(a->params, key), a->name, n, SL_TABLE_MAX_DIMS);
+    SL_CALL(sl_params_sub(a->params, "bands", &bands));
     for (int i = 0; i < n; i++)
-        SL_CALL(add_column(g, a, key, names[i], c));
+        SL_CALL(add_column(g, a, key, names[i], bands, c));
+    SL_CALL(sl_grouping_check_bands(g, a));
 cleanup:
+    sl_params_free(&bands);
     sl_free(names);
     return st;
 }
@@ -68,12 +143,73 @@ sl_status sl_grouping_append(struct sl_grouping *g, const struct sl_analysis *a,
 {
     sl_status st = SL_OK;
     const char *name = NULL;
+    struct sl_params *bands = NULL;
 
     SL_CALL(sl_params_string(a->params, key, required, &name));
+    SL_CALL(sl_params_sub(a->params, "bands", &bands));
     if (name)
-        SL_CALL(add_column(g, a, key, name, c));
+        SL_CALL(add_column(g, a, key, name, bands, c));
 cleanup:
+    sl_params_free(&bands);
     return st;
+}
+
+sl_status sl_grouping_check_bands(const struct sl_grouping *g, const struct sl_analysis *a)
+{
+    sl_status st = SL_OK;
+    struct sl_params *bands = NULL;
+    const char **keys = NULL;
+    int n = 0;
+
+    SL_CALL(sl_params_sub(a->params, "bands", &bands));
+    if (!bands)
+        goto cleanup;
+    SL_CALL(sl_params_keys(bands, &keys, &n));
+    for (int i = 0; i < n; i++) {
+        int d = 0;
+        while (d < g->ndims && strcmp(g->names[d], keys[i]) != 0)
+            d++;
+        SL_CHECK(d < g->ndims, SL_ERR_FORMAT,
+                 "%s: 'bands' cuts column '%s', which analysis '%s' does not group by",
+                 sl_params_where(bands, keys[i]), keys[i], a->name);
+        SL_CHECK(g->band[d].ncuts > 0, SL_ERR_FORMAT,
+                 "%s: column '%s' is categorical: its levels are its groups, and 'bands' cuts "
+                 "numeric columns only",
+                 sl_params_where(bands, keys[i]), keys[i]);
+    }
+cleanup:
+    sl_free(keys);
+    sl_params_free(&bands);
+    return st;
+}
+
+void sl_band_label(const struct sl_band *b, int32_t level, char *buf, size_t cap)
+{
+    char lo[40] = "", hi[40] = "";
+    double a = level > 0 ? b->cuts[level - 1] : 0, z = level < b->ncuts ? b->cuts[level] : 0;
+
+    if (b->type == SL_COL_DATE) {
+        if (level > 0)
+            sl_format_date((int32_t)a, lo);
+        if (level < b->ncuts)
+            sl_format_date((int32_t)z, hi);
+    } else {
+        if (level > 0)
+            snprintf(lo, sizeof lo, "%.15g", a);
+        /* an integer band [a, z) holds a .. z - 1 */
+        if (level < b->ncuts)
+            snprintf(hi, sizeof hi, "%.15g", b->type == SL_COL_INT && level > 0 ? z - 1 : z);
+    }
+    if (level == 0)
+        snprintf(buf, cap, "<%s", hi);
+    else if (level == b->ncuts)
+        snprintf(buf, cap, ">=%s", lo);
+    else if (b->type != SL_COL_INT)
+        snprintf(buf, cap, "[%s,%s)", lo, hi);
+    else if (z - a == 1)
+        snprintf(buf, cap, "%s", lo);
+    else
+        snprintf(buf, cap, a >= 0 ? "%s-%s" : "%s to %s", lo, hi);
 }
 
 /* Rows per block of the index loops: a constant trip count lets the compiler
@@ -103,6 +239,44 @@ static uint32_t first_level(const int32_t *restrict code, int32_t nlev, int32_t 
         cell[i] = v == SL_CAT_MISSING ? nlev : v;
     }
     return bad;
+}
+
+/* Count of the cuts at or below x (binary search). */
+static inline int32_t band_of(const double *cuts, int n, double x)
+{
+    int lo = 0, hi = n;
+    while (lo < hi) {
+        int mid = (lo + hi) / 2;
+        if (cuts[mid] <= x)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+/* cell[i] = the band of row i of banded column `col` (ncuts + 1 when
+ * missing) with `first`, else cell[i] * (ncuts + 2) + that band: straight
+ * into the (secret) cells, no value or band copied elsewhere. */
+static void band_levels(const struct sl_band *b, const void *col, int64_t n, int first,
+                        int32_t *cell)
+{
+    const int32_t f = b->ncuts + 2;
+    for (int64_t i = 0; i < n; i++) {
+        int32_t level;
+        if (b->type == SL_COL_REAL) {
+            double x = ((const double *)col)[i];
+            level = x != x ? f - 1 : band_of(b->cuts, b->ncuts, x);
+        } else if (b->type == SL_COL_INT) {
+            /* exact: the cuts are whole numbers within 2^53 */
+            int64_t x = ((const int64_t *)col)[i];
+            level = x == SL_INT_MISSING ? f - 1 : band_of(b->cuts, b->ncuts, (double)x);
+        } else {
+            int32_t x = ((const int32_t *)col)[i];
+            level = x == SL_DATE_MISSING ? f - 1 : band_of(b->cuts, b->ncuts, (double)x);
+        }
+        cell[i] = first ? level : cell[i] * f + level;
+    }
 }
 
 /* cell[i] = cell[i] * (nlev + 1) + level of code[i]. */
@@ -145,12 +319,16 @@ sl_status sl_grouping_cells_rows(const struct sl_grouping *g, const struct sl_fr
     sl_status st = SL_OK;
     int64_t n = r1 - r0;
     const int32_t *code[SL_TABLE_MAX_DIMS];
+    const void *value[SL_TABLE_MAX_DIMS] = {NULL};
 
     SL_CHECK(r0 >= 0 && r0 <= r1 && r1 <= fr->nrows, SL_ERR_INTERNAL, "row range out of frame");
     for (int d = 0; d < g->ndims; d++) {
         int fc = sl_frame_find(fr, g->cols[d]);
         SL_CHECK(fc >= 0, SL_ERR_INTERNAL, "grouping column not loaded");
         code[d] = (const int32_t *)fr->data[fc]->data + r0;
+        if (g->band[d].ncuts > 0)
+            value[d] = (const char *)fr->data[fc]->data +
+                       r0 * (g->band[d].type == SL_COL_DATE ? 4 : 8);
     }
     if (g->ndims == 0)
         memset(cell, 0, (size_t)n * sizeof *cell);
@@ -158,8 +336,14 @@ sl_status sl_grouping_cells_rows(const struct sl_grouping *g, const struct sl_fr
     for (int64_t b0 = 0; b0 < n; b0 += CELL_BLOCK) {
         int64_t len = n - b0 < CELL_BLOCK ? n - b0 : CELL_BLOCK;
         for (int d = 0; d < g->ndims; d++) {
-            uint32_t bad = d == 0 ? first_level(code[d] + b0, g->nlevels[d], cell + b0, len)
-                                  : next_level(code[d] + b0, g->nlevels[d], cell + b0, len);
+            uint32_t bad = 0;
+            if (value[d])
+                band_levels(&g->band[d],
+                            (const char *)value[d] + b0 * (g->band[d].type == SL_COL_DATE ? 4 : 8),
+                            len, d == 0, cell + b0);
+            else
+                bad = d == 0 ? first_level(code[d] + b0, g->nlevels[d], cell + b0, len)
+                             : next_level(code[d] + b0, g->nlevels[d], cell + b0, len);
             SL_CHECK(!bad, SL_ERR_FORMAT,
                      "column '%s' holds a category code outside its %d levels", g->names[d],
                      g->nlevels[d]);
@@ -331,6 +515,7 @@ sl_status sl_layout_table(const struct sl_layout *lay, const struct sl_grouping 
     sl_status st = SL_OK;
     struct sl_dim dims[SL_TABLE_MAX_DIMS];
     char **labels[SL_TABLE_MAX_DIMS] = {NULL};
+    char *text[SL_TABLE_MAX_DIMS] = {NULL}; /* band labels, 48 bytes each */
     struct sl_table *t = NULL;
     int ndims = lay->ndims + (extra ? 1 : 0);
 
@@ -341,10 +526,23 @@ sl_status sl_layout_table(const struct sl_layout *lay, const struct sl_grouping 
              SL_TABLE_MAX_DIMS);
     for (int d = 0; d < lay->ndims; d++) {
         const struct sl_colinfo *info = sl_cohort_col(c, g->cols[d]);
+        const struct sl_band *b = &g->band[d];
         labels[d] = sl_calloc((size_t)lay->pub[d], sizeof(char *));
         SL_CHECK(labels[d], SL_ERR_NOMEM, "out of memory");
-        for (int32_t l = 0; l < lay->shown[d]; l++)
-            labels[d][l] = l < info->nlevels ? info->levels[l] : (char *)SL_MISSING_LABEL;
+        if (b->ncuts > 0) {
+            text[d] = sl_malloc((size_t)(b->ncuts + 1) * 48);
+            SL_CHECK(text[d], SL_ERR_NOMEM, "out of memory");
+        }
+        for (int32_t l = 0; l < lay->shown[d]; l++) {
+            if (l >= g->nlevels[d]) {
+                labels[d][l] = (char *)SL_MISSING_LABEL;
+            } else if (b->ncuts > 0) {
+                labels[d][l] = text[d] + 48 * l;
+                sl_band_label(b, l, labels[d][l], 48);
+            } else {
+                labels[d][l] = info->levels[l];
+            }
+        }
         if (lay->margins)
             labels[d][lay->shown[d]] = (char *)SL_TOTAL_LABEL;
         dims[d] = (struct sl_dim){info->name, lay->pub[d], labels[d]};
@@ -356,8 +554,10 @@ sl_status sl_layout_table(const struct sl_layout *lay, const struct sl_grouping 
     *out = t;
     t = NULL;
 cleanup:
-    for (int d = 0; d < lay->ndims; d++)
+    for (int d = 0; d < lay->ndims; d++) {
         sl_free(labels[d]);
+        sl_free(text[d]);
+    }
     sl_table_destroy(&t);
     return st;
 }

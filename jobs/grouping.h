@@ -1,5 +1,6 @@
 /*
- * grouping.h: grouping rows by up to three categorical columns.
+ * grouping.h: grouping rows by up to three columns: categorical ones by
+ * their levels, numeric ones by bands between cut points the job gives.
  *
  * Shared by the analyses that tabulate (count, describe, crosstab,
  * histogram). A grouping maps each row to a cell of the "full grid": every
@@ -23,17 +24,35 @@
 #define SL_MISSING_LABEL "(missing)"
 #define SL_TOTAL_LABEL "Total"
 
+/* Bands of a numeric column (integer, real or date), from the analysis's
+ * `bands: {age: [18, 40, 65]}`: band 0 holds the values below the first
+ * cut, band i those in [cut i-1, cut i), the last those at or above the last
+ * cut, so every value has a band; missing values go to the column's missing
+ * level as a category's do. The cuts are the job's: public, never taken
+ * from the data. Integer and date columns take whole-number cuts (dates
+ * written YYYY-MM-DD), so their bands compare exactly. */
+#define SL_BAND_MAX_CUTS 99
+
+struct sl_band {
+    int ncuts;                     /* 0: the column is categorical */
+    enum sl_coltype type;          /* of the banded column */
+    double cuts[SL_BAND_MAX_CUTS]; /* strictly increasing */
+};
+
 struct sl_grouping {
     int ndims;
     int cols[SL_TABLE_MAX_DIMS];        /* cohort column indices */
-    int32_t nlevels[SL_TABLE_MAX_DIMS]; /* levels of each column (without missing) */
+    int32_t nlevels[SL_TABLE_MAX_DIMS]; /* levels or bands of each column (without missing) */
     const char *names[SL_TABLE_MAX_DIMS]; /* column names (borrowed from the cohort) */
+    struct sl_band band[SL_TABLE_MAX_DIMS];
     int64_t ncells;                     /* full grid incl. missing levels */
 };
 
 /* Reads the optional `key` (a column name or a list of up to 3) from the
- * analysis parameters and checks each is a categorical column of the cohort.
- * Not collective. */
+ * analysis parameters and checks each is a categorical column of the
+ * cohort, or a numeric one with cut points in the analysis's `bands`; then
+ * checks that `bands` names only numeric columns of the grouping
+ * (sl_grouping_check_bands). Not collective. */
 sl_status sl_grouping_parse(struct sl_grouping *g, const struct sl_analysis *a, const char *key,
                             const struct sl_cohort *c);
 
@@ -45,6 +64,17 @@ sl_status sl_grouping_parse(struct sl_grouping *g, const struct sl_analysis *a, 
 sl_status sl_grouping_append(struct sl_grouping *g, const struct sl_analysis *a, const char *key,
                              bool required, const struct sl_cohort *c);
 
+/* SL_ERR_FORMAT when the analysis's `bands` names a column that the
+ * grouping does not cut into bands (one it does not group by, or a
+ * categorical one). For callers that build a grouping with
+ * sl_grouping_append. Not collective. */
+sl_status sl_grouping_check_bands(const struct sl_grouping *g, const struct sl_analysis *a);
+
+/* The label of band `level` of `b` into buf: "<18", "18-39", "40",
+ * ">=65" for integer columns, "<18.5", "[18.5,25)", ">=30" for real ones
+ * and the same with YYYY-MM-DD for dates. */
+void sl_band_label(const struct sl_band *b, int32_t level, char *buf, size_t cap);
+
 /* Cell index of every row of the frame in [0, ncells), or -1 for rows the
  * mask drops. `cell` (secret) holds frame->nrows entries. Not collective. */
 sl_status sl_grouping_cells(const struct sl_grouping *g, const struct sl_exec *ex,
@@ -53,7 +83,8 @@ sl_status sl_grouping_cells(const struct sl_grouping *g, const struct sl_exec *e
 /* The same on any frame that holds the grouping columns; `mask` (borrowed,
  * may be NULL) drops rows whose byte is 0. SL_ERR_FORMAT when a category
  * code lies outside its column's levels (every row's code is checked,
- * dropped or not). Not collective. */
+ * dropped or not). A banded column's values give their bands. Not
+ * collective. */
 sl_status sl_grouping_cells_frame(const struct sl_grouping *g, const struct sl_frame *fr,
                                   const uint8_t *mask, int32_t *cell);
 

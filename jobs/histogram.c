@@ -9,7 +9,8 @@
  *                                      increasing; "YYYY-MM-DD" for dates)
  *     bins: 10                        (optional: equal-width bins between the
  *                                      column's public bounds in the schema)
- *     by: [sex]                       (optional: 0 to 2 categorical columns)
+ *     by: [sex]                       (optional: 0 to 2 categorical columns, or
+ *                                      numeric ones cut by `bands`)
  *     mitigation: suppress            (optional: suppress or round; engine)
  *     privacy: dp                     (optional: noisy counts, engine/dp.h;
  *     rho: 0.005  (or epsilon: 0.5)    every bin and missing level shown)
@@ -190,8 +191,8 @@ static sl_status histogram_prepare(const struct sl_analysis *a, const struct sl_
                                    const struct sl_rules *rules, void **state, int **cols,
                                    int *ncols)
 {
-    static const char *const known[] = {"column",  "edges", "bins",    "by", "mitigation",
-                                        "privacy", "rho",   "epsilon", NULL};
+    static const char *const known[] = {"column",     "edges",   "bins", "by",      "bands",
+                                        "mitigation", "privacy", "rho",  "epsilon", NULL};
     sl_status st = SL_OK;
     struct histogram_state *s = NULL;
     const char *column = NULL;

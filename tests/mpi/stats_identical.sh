@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # describe, crosstab and histogram, in every shape (overall and grouped by 1
-# to 3 columns, margins, every statistic, integer, real and date columns,
-# edges from the job and from public bounds, a row filter, suppression), on
-# 1, 2 and 4 ranks: the released and held CSVs are byte-identical and so
-# are the output sections of results.json.
+# to 3 columns, categorical or banded numeric ones, margins, every
+# statistic, integer, real and date columns, edges from the job and from
+# public bounds, a row filter, suppression), on 1, 2 and 4 ranks: the
+# released and held CSVs are byte-identical and so are the output sections
+# of results.json.
 source "$(dirname "$0")/stats_lib.sh"
 
 stats_cohort 40000 2500
@@ -28,9 +29,15 @@ analyses:
   - {type: histogram, name: h3, column: admission_date,
      edges: ['2015-01-01', '2018-01-01', '2021-01-01', '2025-01-01']}
   - {type: histogram, name: h4, column: systolic_bp, edges: [80, 120, 140, 160], by: [region]}
+  - {type: crosstab, name: c5, rows: age, cols: region, value: cost, mitigation: suppress,
+     bands: {age: [30, 45, 60, 75]}}
+  - {type: describe, name: d4, columns: [bmi], by: [admission_date, sex], margins: true,
+     bands: {admission_date: ['2016-01-01', '2020-01-01']}}
+  - {type: histogram, name: h5, column: bmi, edges: [18.5, 25, 30], by: [age],
+     bands: {age: [50]}}
 YAML
 outputs="d1_age d1_bmi d1_systolic_bp d1_hba1c d1_cost d1_admission_date d2_bmi d2_cost
-d3_systolic_bp c1 c2 c3 c4 h1 h2 h3 h4"
+d3_systolic_bp c1 c2 c3 c4 h1 h2 h3 h4 c5 d4_bmi h5"
 for np in 1 2 4; do
   # each run starts from an empty release ledger, and an audit log that
   # has no record of an earlier one (else the new ledger is a deletion)

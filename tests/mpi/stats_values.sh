@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# describe, crosstab and histogram on 2 ranks: every released value equals
-# an independent computation in Python from the export CSV (with the job's
-# filter applied): counts exactly, means, SDs and sums to 1e-12 relative,
-# quantiles, minima and maxima exactly (R's type 7 formula, and R itself when
-# Rscript is installed), bin labels and counts exactly.
+# describe, crosstab, histogram and count on 2 ranks: every released value
+# equals an independent computation in Python from the export CSV (with the
+# job's filter applied): counts exactly, means, SDs and sums to 1e-12
+# relative, quantiles, minima and maxima exactly (R's type 7 formula, and R
+# itself when Rscript is installed), bin and band labels and counts exactly.
 source "$(dirname "$0")/stats_lib.sh"
 
 stats_cohort 30000 2000
@@ -20,10 +20,15 @@ analyses:
   - {type: histogram, name: v6, column: bmi, edges: [20, 25, 30.5]}
   - {type: histogram, name: v7, column: admission_date,
      edges: ['2015-01-01', '2018-03-01', '2021-01-01', '2023-12-31']}
+  - {type: crosstab, name: v8, rows: age, cols: sex, value: bmi, bands: {age: [40, 41, 65]}}
+  - {type: describe, name: v9, columns: [cost], by: [admission_date],
+     bands: {admission_date: ['2018-01-01', '2021-01-01']}}
+  - {type: count, name: v10, by: [bmi, smoker], bands: {bmi: [18.5, 25, 30]}}
 YAML
 run_job 2 job.yaml vals >vals.out 2>vals.err || { cat vals.out vals.err; fail "run failed"; }
 files=""
-for o in v1_age v1_bmi v1_systolic_bp v1_cost v1_admission_date v2_hba1c v3 v4 v5 v6 v7; do
+for o in v1_age v1_bmi v1_systolic_bp v1_cost v1_admission_date v2_hba1c v3 v4 v5 v6 v7 \
+  v8 v9_cost v10; do
   files="$files $o=$(stats_output vals "$o")"
 done
 have_r=0
@@ -200,6 +205,65 @@ day = lambda s: float(datetime.date.fromisoformat(s).toordinal() - epoch)
 check_hist("v7", "admission_date", [day(s) for s in dates],
            lambda v: datetime.date.fromordinal(int(v) + epoch).isoformat(), None)
 
+# bands: every value in the band of the cuts at or below it, labels built
+# here from the cuts, the missing level only where a patient has it
+def band(v, cuts):
+    return None if v is None else sum(1 for c in cuts if c <= v)
+
+def band_labels(cuts, kind):
+    if kind == "int":
+        inner = [f"{a}" if b - a == 1 else f"{a}-{b - 1}" for a, b in zip(cuts, cuts[1:])]
+        return [f"<{cuts[0]}"] + inner + [f">={cuts[-1]}"]
+    fmt = num_fmt if kind == "real" else lambda v: datetime.date.fromordinal(int(v) + epoch).isoformat()
+    inner = [f"[{fmt(a)},{fmt(b)})" for a, b in zip(cuts, cuts[1:])]
+    return [f"<{fmt(cuts[0])}"] + inner + [f">={fmt(cuts[-1])}"]
+
+def band_levels(col, cuts, kind):
+    labs = [(l, i) for i, l in enumerate(band_labels(cuts, kind))]
+    if any(r[col] is None for r in rows):
+        labs.append(("(missing)", None))
+    return labs
+
+# crosstab by integer age bands (a one-year band among them) and sex, a value
+table = read("v8")
+i = 0
+for alab, a in band_levels("age", [40, 41, 65], "int") + [("Total", "T")]:
+    for s in sx + ["Total"]:
+        line = table[i]; i += 1
+        what = f"v8[{alab},{s}]"
+        check((line["age"], line["sex"]) == (alab, s), f"{what}: order {line['age']}")
+        grp = [r for r in rows if a in ("T", band(r["age"], [40, 41, 65])) and
+               s in ("Total", r["sex"])]
+        x = sorted(r["bmi"] for r in grp if r["bmi"] is not None)
+        check(int(line["n"]) == len(grp), f"{what} n {line['n']} vs {len(grp)}")
+        close(value(line["sum"]), math.fsum(x), f"{what} sum")
+        check(value(line["median"]) == type7(x, 0.5), f"{what} median")
+check(i == len(table), "v8: row count")
+
+# describe by date bands (the missing dates a level of their own, if any)
+table = read("v9_cost")
+dcuts = [day("2018-01-01"), day("2021-01-01")]
+levs = band_levels("admission_date", dcuts, "date")
+check(len(table) == len(levs), f"v9: {len(table)} rows")
+for (lab, b), line in zip(levs, table):
+    grp = [r for r in rows if band(r["admission_date"], dcuts) == b]
+    x = sorted(r["cost"] for r in grp if r["cost"] is not None)
+    check(line["admission_date"] == lab, f"v9: label {line['admission_date']} vs {lab}")
+    check(int(line["n"]) == len(grp) and int(line["present"]) == len(x), f"v9[{lab}] n")
+    close(value(line["mean"]), math.fsum(x) / len(x), f"v9[{lab}] mean")
+    check(value(line["median"]) == type7(x, 0.5), f"v9[{lab}] median")
+
+# count by real bmi bands and smoker (every smoker level, empty ones too)
+table = read("v10")
+i = 0
+for lab, b in band_levels("bmi", [18.5, 25, 30], "real"):
+    for k in sm:
+        line = table[i]; i += 1
+        n = sum(1 for r in rows if band(r["bmi"], [18.5, 25, 30]) == b and r["smoker"] == k)
+        check((line["bmi"], line["smoker"]) == (lab, k), f"v10: order {line['bmi']}")
+        check(int(line["n"]) == n, f"v10[{lab},{k}] {line['n']} vs {n}")
+check(i == len(table), "v10: row count")
+
 if have_r:  # the same quantiles from R itself
     with open("r_in.txt", "w") as f:
         for what, x, got, ps in r_checks:
@@ -214,7 +278,7 @@ if have_r:  # the same quantiles from R itself
         check(got == want, f"{what}: quantiles {got} vs R {want}")
     check(len(res.stdout.splitlines()) == len(r_checks), "R answered every cell")
 
-check(checked > 800, f"only {checked} values were compared")
+check(checked > 900, f"only {checked} values were compared")
 if errors:
     print("\n".join(errors[:40]), file=sys.stderr)
     sys.exit(1)

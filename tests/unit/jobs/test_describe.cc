@@ -1,7 +1,8 @@
-// The describe, crosstab and histogram job types' parameters: what they
-// accept, which columns they load, and the errors they give (file:line:col
-// and what was expected), on the fixture cohort's metadata (pid, age
-// integer 0..120, bmi real, sex categorical, dx_date date).
+// The describe, crosstab, histogram and count job types' parameters: what
+// they accept, which columns they load, and the errors they give
+// (file:line:col and what was expected), on the fixture cohort's metadata
+// (pid, age integer 0..120, bmi real, sex categorical, dx_date date); the
+// labels of banded grouping columns.
 #include <gtest/gtest.h>
 
 #include <string>
@@ -151,6 +152,92 @@ TEST_F(HistogramParams, RefusesBadEdges)
     EXPECT_TRUE(contains(p.error, "listed twice")) << p.error;
     p = prepare("{type: histogram, column: sex, edges: [0, 1]}");
     EXPECT_TRUE(contains(p.error, "numeric column")) << p.error;
+}
+
+class BandParams : public StatsTest {};
+
+TEST_F(BandParams, NumericColumnsGroupByTheJobsCuts)
+{
+    Prepared p = prepare("{type: describe, columns: [bmi], by: [sex, age], "
+                         "bands: {age: [18, 65]}}");
+    ASSERT_EQ(p.st, SL_OK) << p.error;
+    EXPECT_EQ(p.cols, (std::vector<int>{3, 1, 2}));
+    p = prepare("{type: crosstab, rows: dx_date, cols: sex, value: age, "
+                "bands: {dx_date: ['2021-01-01']}}");
+    ASSERT_EQ(p.st, SL_OK) << p.error;
+    EXPECT_EQ(p.cols, (std::vector<int>{4, 3, 1}));
+    p = prepare("{type: count, by: [bmi], bands: {bmi: [18.5, 25, 30]}}");
+    ASSERT_EQ(p.st, SL_OK) << p.error;
+    EXPECT_EQ(p.cols, (std::vector<int>{2}));
+    p = prepare("{type: histogram, column: bmi, edges: [10, 60], by: [age], bands: {age: [40]}}");
+    ASSERT_EQ(p.st, SL_OK) << p.error;
+    EXPECT_EQ(p.cols, (std::vector<int>{1, 2}));
+}
+
+TEST_F(BandParams, RefusesCutsItCannotUse)
+{
+    Prepared p = prepare("{type: describe, columns: [bmi], by: [age]}");
+    EXPECT_EQ(p.st, SL_ERR_FORMAT);
+    EXPECT_TRUE(contains(p.error, "job.yaml:3:")) << p.error;
+    EXPECT_TRUE(contains(p.error, "column 'age' is integer; grouping needs a categorical column, "
+                                  "or cut points that band this one (bands: {age: [...]})"))
+        << p.error;
+    p = prepare("{type: count, by: [pid], bands: {pid: [1]}}");
+    EXPECT_TRUE(contains(p.error, "column 'pid' is id; grouping needs a categorical column"))
+        << p.error;
+    p = prepare("{type: count, by: [age], bands: {age: [40, 30]}}");
+    EXPECT_TRUE(contains(p.error, "cut points must increase strictly (cut 2 is not above cut 1)"))
+        << p.error;
+    p = prepare("{type: count, by: [age], bands: {age: [17.5]}}");
+    EXPECT_TRUE(contains(p.error, "cut 1 (17.5) of integer column 'age' is not a whole number"))
+        << p.error;
+    p = prepare("{type: count, by: [age], bands: {age: []}}");
+    EXPECT_TRUE(contains(p.error, "column 'age' needs between 1 and 99 cut points, got 0"))
+        << p.error;
+    p = prepare("{type: count, by: [dx_date], bands: {dx_date: ['2021-02-30']}}");
+    EXPECT_TRUE(contains(p.error, "cut 1 of date column 'dx_date' is '2021-02-30'; expected a "
+                                  "date YYYY-MM-DD"))
+        << p.error;
+    p = prepare("{type: count, by: [sex], bands: {sex: [1]}}");
+    EXPECT_TRUE(contains(p.error, "column 'sex' is categorical: its levels are its groups"))
+        << p.error;
+    p = prepare("{type: count, name: c, by: [sex], bands: {bmi: [20]}}");
+    EXPECT_TRUE(contains(p.error, "'bands' cuts column 'bmi', which analysis 'c' does not group "
+                                  "by"))
+        << p.error;
+    p = prepare("{type: crosstab, name: x, rows: sex, bands: {age: [40]}}");
+    EXPECT_TRUE(contains(p.error, "'bands' cuts column 'age', which analysis 'x' does not group "
+                                  "by"))
+        << p.error;
+    p = prepare("{type: count, by: [age], bands: [age, 40]}");
+    EXPECT_EQ(p.st, SL_ERR_FORMAT);
+    EXPECT_TRUE(contains(p.error, "mapping")) << p.error;
+    p = prepare("{type: count, by: [age], band: {age: [40]}}");
+    EXPECT_TRUE(contains(p.error, "band")) << p.error;
+}
+
+TEST(BandLabels, IntegerRealAndDateBands)
+{
+    auto labels = [](sl_coltype type, std::vector<double> cuts) {
+        sl_band b{};
+        b.type = type;
+        b.ncuts = (int)cuts.size();
+        for (size_t i = 0; i < cuts.size(); i++)
+            b.cuts[i] = cuts[i];
+        std::vector<std::string> out;
+        for (int32_t l = 0; l <= b.ncuts; l++) {
+            char buf[48];
+            sl_band_label(&b, l, buf, sizeof buf);
+            out.push_back(buf);
+        }
+        return out;
+    };
+    using V = std::vector<std::string>;
+    EXPECT_EQ(labels(SL_COL_INT, {18, 40, 41}), (V{"<18", "18-39", "40", ">=41"}));
+    EXPECT_EQ(labels(SL_COL_INT, {-10, -5}), (V{"<-10", "-10 to -6", ">=-5"}));
+    EXPECT_EQ(labels(SL_COL_REAL, {18.5, 25}), (V{"<18.5", "[18.5,25)", ">=25"}));
+    EXPECT_EQ(labels(SL_COL_DATE, {18628, 18993}),
+              (V{"<2021-01-01", "[2021-01-01,2022-01-01)", ">=2022-01-01"}));
 }
 
 }  // namespace
