@@ -34,6 +34,7 @@
 
 #include "engine/core/alloc.h"
 #include "engine/core/secbuf.h"
+#include "io/schema.h"
 #include "jobs/chunkpass.h"
 #include "jobs/grouping.h"
 #include "jobs/jobs.h"
@@ -64,55 +65,13 @@ static void histogram_destroy(void *state)
     sl_free(s);
 }
 
-/* Days since 1970-01-01 of a proleptic Gregorian date. */
-static int64_t days_from_civil(int64_t y, int64_t m, int64_t d)
-{
-    int64_t era, yoe, doy, doe;
-    y -= m <= 2;
-    era = (y >= 0 ? y : y - 399) / 400;
-    yoe = y - era * 400;
-    doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
-}
-
-static void civil_from_days(int64_t z, int64_t *y, int64_t *m, int64_t *d)
-{
-    int64_t era, doe, yoe, doy, mp;
-    z += 719468;
-    era = (z >= 0 ? z : z - 146096) / 146097;
-    doe = z - era * 146097;
-    yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    mp = (5 * doy + 2) / 153;
-    *d = doy - (153 * mp + 2) / 5 + 1;
-    *m = mp + (mp < 10 ? 3 : -9);
-    *y = yoe + era * 400 + (*m <= 2);
-}
-
-/* Parses "YYYY-MM-DD"; returns 0 on success. */
-static int parse_date(const char *s, double *days)
-{
-    int y, m, d, used = 0;
-    int64_t yy, mm, dd;
-    if (strlen(s) != 10 || sscanf(s, "%4d-%2d-%2d%n", &y, &m, &d, &used) != 3 || used != 10)
-        return -1;
-    if (m < 1 || m > 12 || d < 1 || d > 31)
-        return -1;
-    civil_from_days(days_from_civil(y, m, d), &yy, &mm, &dd);
-    if (yy != y || mm != m || dd != d)
-        return -1;
-    *days = (double)days_from_civil(y, m, d);
-    return 0;
-}
-
 /* An edge as it appears in bin labels: ISO dates for date columns. */
 static void format_edge(char *buf, size_t cap, double v, enum sl_coltype type)
 {
     if (type == SL_COL_DATE && v == floor(v) && fabs(v) < 1e9) {
-        int64_t y, m, d;
-        civil_from_days((int64_t)v, &y, &m, &d);
-        snprintf(buf, cap, "%04lld-%02lld-%02lld", (long long)y, (long long)m, (long long)d);
+        char day[11];
+        sl_format_date((int32_t)v, day);
+        snprintf(buf, cap, "%s", day);
     } else {
         snprintf(buf, cap, "%.15g", v);
     }
@@ -129,10 +88,13 @@ static sl_status edges_from_job(struct histogram_state *s, const struct sl_analy
         SL_CALL(sl_params_strings(a->params, "edges", true, &text, &n));
         num = sl_malloc((size_t)(n > 0 ? n : 1) * sizeof *num);
         SL_CHECK(num, SL_ERR_NOMEM, "out of memory");
-        for (int i = 0; i < n; i++)
-            SL_CHECK(parse_date(text[i], &num[i]) == 0, SL_ERR_FORMAT,
+        for (int i = 0; i < n; i++) {
+            int32_t days;
+            SL_CHECK(sl_parse_date(text[i], strlen(text[i]), &days) == 0, SL_ERR_FORMAT,
                      "%s: edge '%s' of date column '%s' is not a date YYYY-MM-DD",
                      sl_params_where(a->params, "edges"), text[i], s->m.name);
+            num[i] = days;
+        }
     } else {
         SL_CALL(sl_params_doubles(a->params, "edges", true, &num, &n));
     }
