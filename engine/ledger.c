@@ -166,13 +166,24 @@ sl_status sl_ledger_entry(const struct sl_table *t, const char *job_id, const ch
     *out = NULL;
     SL_CHECK(dims && cells, SL_ERR_NOMEM, "out of memory");
     for (int d = 0; d < t->ndims; d++) {
-        json_t *levels = json_array();
+        const struct sl_intervals *iv = t->dims[d].iv;
+        json_t *levels = json_array(), *dim;
         for (int32_t i = 0; levels && i < t->dims[d].nlevels; i++)
             json_array_append_new(levels, json_string(t->dims[d].levels[i]));
-        SL_CHECK(levels && json_array_append_new(dims, json_pack("{s:s,s:o}", "name",
-                                                                 t->dims[d].name, "levels",
-                                                                 levels)) == 0,
-                 SL_ERR_NOMEM, "out of memory");
+        dim = levels ? json_pack("{s:s,s:o}", "name", t->dims[d].name, "levels", levels) : NULL;
+        SL_CHECK(dim && json_array_append_new(dims, dim) == 0, SL_ERR_NOMEM, "out of memory");
+        if (iv) {
+            json_t *ends = json_array(), *upper = json_array();
+            for (int32_t k = 0; ends && k < iv->nends; k++)
+                json_array_append_new(ends, json_pack("[f,b]", iv->end[k], iv->closed[k]));
+            for (int32_t i = 0; upper && i < t->dims[d].nlevels; i++)
+                json_array_append_new(upper, json_integer(iv->upper[i]));
+            SL_CHECK(ends && upper && json_object_set_new(dim, "column",
+                                                          json_string(iv->column)) == 0 &&
+                         json_object_set_new(dim, "ends", ends) == 0 &&
+                         json_object_set_new(dim, "upper", upper) == 0,
+                     SL_ERR_NOMEM, "out of memory");
+        }
     }
     for (int64_t c = 0; c < t->ncells; c++) {
         int margin = 0;
@@ -192,8 +203,13 @@ sl_status sl_ledger_entry(const struct sl_table *t, const char *job_id, const ch
                   sl_gate_is_frequency(t) ? json_integer((json_int_t)population) : json_null(),
                   "cells", cells);
     SL_CHECK(e, SL_ERR_NOMEM, "out of memory");
+    if (t->margins)
+        SL_CHECK(json_object_set_new(e, "margins", json_true()) == 0, SL_ERR_NOMEM,
+                 "out of memory");
     *out = e;
+    e = NULL;
 cleanup:
+    json_decref(e);
     json_decref(dims);
     json_decref(cells);
     return st;
@@ -462,47 +478,333 @@ static int same_dimensions(const json_t *a, const json_t *b)
     return 1;
 }
 
-const json_t *sl_ledger_conflict(const struct sl_ledger *l, const json_t *entry,
-                                 int64_t min_safe_count)
+/* Entry e's population conflict with the new entry (population pop, job,
+ * filter): another job's table on the same dimensions under another filter
+ * whose population differs by 1 .. min - 1. */
+static int population_conflict(const json_t *e, const json_t *entry, json_int_t pop,
+                               const char *job, const char *filter, int64_t min)
 {
+    const json_t *p = json_object_get(e, "population");
+    const char *ejob = json_string_value(json_object_get(e, "job_id"));
+    const char *efilter = json_string_value(json_object_get(e, "filter"));
+    json_int_t diff;
+    /* counts are never negative (adopt checks), so the difference cannot
+     * overflow */
+    if (!json_is_integer(p) || json_integer_value(p) < 0 || !ejob || !efilter ||
+        strcmp(ejob, job) == 0 || strcmp(efilter, filter) == 0 || !same_dimensions(e, entry))
+        return 0;
+    diff = json_integer_value(p) - pop;
+    if (diff < 0)
+        diff = -diff;
+    return diff > 0 && diff < min;
+}
+
+/* ---- slivers: intervals of one column that end at different points ----
+ *
+ * Two tables under the same filter that cut one numeric column at
+ * different points (bands, histogram bins) together give the patients
+ * between an end of one and an end of the other. Per combination of the
+ * levels of the dimensions both tables share (same name, same levels
+ * besides Total), each table gives the patients below each of its ends
+ * (summed over its other dimensions' levels, margins aside); in the merged
+ * order of both tables' ends, two neighbours from different tables at
+ * different points bound a group the tables did not show, whose size is
+ * the difference of their counts. A group of 1 .. min - 1 patients is a
+ * conflict. Groups between two ends of one table are that table's own
+ * cells (or sums of them), judged by the other rules; a wider group
+ * between ends of the two tables is a union of neighbouring groups, so
+ * the neighbours suffice. */
+
+/* An entry's table as the check reads it (the shape is checked: a ledger
+ * passes its MAC, but its entries come from older versions too). */
+struct grid {
+    int ndims, margins;
+    int64_t size[SL_TABLE_MAX_DIMS];
+    const json_t *dim[SL_TABLE_MAX_DIMS];
+    const json_t *cells;
+};
+
+static int grid_of(const json_t *e, struct grid *g)
+{
+    const json_t *dims = json_object_get(e, "dimensions");
+    size_t ncells = 1;
+
+    g->cells = json_object_get(e, "cells");
+    if (!json_is_array(dims) || !json_is_array(g->cells) ||
+        json_array_size(dims) > SL_TABLE_MAX_DIMS)
+        return 0;
+    g->ndims = (int)json_array_size(dims);
+    g->margins = json_is_true(json_object_get(e, "margins"));
+    for (int d = 0; d < g->ndims; d++) {
+        const json_t *levels = json_object_get(json_array_get(dims, (size_t)d), "levels");
+        g->dim[d] = json_array_get(dims, (size_t)d);
+        g->size[d] = (int64_t)json_array_size(levels);
+        if (!json_is_array(levels) || g->size[d] < 1 + g->margins ||
+            ncells > ((size_t)1 << 31) / (size_t)g->size[d])
+            return 0;
+        ncells *= (size_t)g->size[d];
+    }
+    return ncells == json_array_size(g->cells);
+}
+
+/* Orders interval ends: by value, and "below v" before "at or below v". */
+static int end_cmp(double a, int ca, double b, int cb)
+{
+    if (a != b)
+        return a < b ? -1 : 1;
+    return ca - cb;
+}
+
+/* The intervals of dimension d of g, checked: its column, the number of
+ * its ends; NULL when it has none. */
+static const char *intervals_of(const struct grid *g, int d, int64_t *nends)
+{
+    const json_t *ends = json_object_get(g->dim[d], "ends");
+    const json_t *upper = json_object_get(g->dim[d], "upper");
+    const char *column = json_string_value(json_object_get(g->dim[d], "column"));
+    size_t n = json_array_size(ends);
+
+    if (!column || !json_is_array(ends) || !json_is_array(upper) ||
+        (int64_t)json_array_size(upper) != g->size[d])
+        return NULL;
+    for (size_t k = 0; k < n; k++) {
+        const json_t *a = json_array_get(ends, k), *b = k ? json_array_get(ends, k - 1) : NULL;
+        if (json_array_size(a) != 2 || !json_is_number(json_array_get(a, 0)) ||
+            !json_is_boolean(json_array_get(a, 1)))
+            return NULL;
+        if (b && end_cmp(json_number_value(json_array_get(b, 0)),
+                         json_is_true(json_array_get(b, 1)),
+                         json_number_value(json_array_get(a, 0)),
+                         json_is_true(json_array_get(a, 1))) >= 0)
+            return NULL;
+    }
+    for (int64_t l = 0; l < g->size[d]; l++) {
+        const json_t *u = json_array_get(upper, (size_t)l);
+        if (!json_is_integer(u) || json_integer_value(u) < -1 ||
+            json_integer_value(u) > (json_int_t)n)
+            return NULL;
+    }
+    *nends = (int64_t)n;
+    return column;
+}
+
+/* The levels of dimension d besides its Total. */
+static int interior(const struct grid *g, int d)
+{
+    return (int)(g->size[d] - g->margins);
+}
+
+/* Dimensions a and b (of grids ga and gb) are the same grouping: the same
+ * name and the same levels besides Total. */
+static int same_dim(const struct grid *ga, int a, const struct grid *gb, int b)
+{
+    const char *na = json_string_value(json_object_get(ga->dim[a], "name"));
+    const char *nb = json_string_value(json_object_get(gb->dim[b], "name"));
+    const json_t *la = json_object_get(ga->dim[a], "levels");
+    const json_t *lb = json_object_get(gb->dim[b], "levels");
+    if (!na || !nb || strcmp(na, nb) != 0 || interior(ga, a) != interior(gb, b))
+        return 0;
+    for (int l = 0; l < interior(ga, a); l++)
+        if (!json_equal(json_array_get(la, (size_t)l), json_array_get(lb, (size_t)l)))
+            return 0;
+    return 1;
+}
+
+/* Adds g's patients to hist[ctx * (nends + 1) + u]: u the upper end of the
+ * cell's level of dimension iv, ctx its levels of the shared dimensions
+ * shared[0 .. nshared), in that order; cells on another dimension's Total
+ * are left out, as are levels of iv that are no interval. */
+static void accumulate(const struct grid *g, int iv, int64_t nends, const int *shared,
+                       int nshared, uint64_t *hist)
+{
+    const json_t *upper = json_object_get(g->dim[iv], "upper");
+    size_t c;
+    const json_t *n;
+
+    json_array_foreach(g->cells, c, n) {
+        int64_t lev[SL_TABLE_MAX_DIMS], rest = (int64_t)c, ctx = 0, u;
+        int skip = 0;
+        for (int d = g->ndims - 1; d >= 0; d--) {
+            lev[d] = rest % g->size[d];
+            rest /= g->size[d];
+            skip |= d != iv && g->margins && lev[d] == g->size[d] - 1;
+        }
+        u = json_integer_value(json_array_get(upper, (size_t)lev[iv]));
+        if (skip || u < 0 || !json_is_integer(n) || json_integer_value(n) < 0)
+            continue;
+        for (int i = 0; i < nshared; i++)
+            ctx = ctx * interior(g, shared[i]) + lev[shared[i]];
+        /* unsigned: a ledger's counts are real patients, far from 2^63, but
+         * the check must not overflow on any input */
+        hist[ctx * (nends + 1) + u] += (uint64_t)json_integer_value(n);
+    }
+}
+
+/* The first group of 1 .. min - 1 patients between neighbouring ends of
+ * the two tables, over contexts of ctxs: 1 when there is one. hist_a and
+ * hist_b as accumulate left them. */
+static int sliver_in(const json_t *ends_a, int64_t na, const uint64_t *hist_a,
+                     const json_t *ends_b, int64_t nb, const uint64_t *hist_b, int64_t ctxs,
+                     int64_t min)
+{
+    for (int64_t x = 0; x < ctxs; x++) {
+        const uint64_t *ha = hist_a + x * (na + 1), *hb = hist_b + x * (nb + 1);
+        int64_t i = 0, j = 0;
+        uint64_t fa = 0, fb = 0, last = 0;
+        int from = -1; /* the table of the previous end: 0 a, 1 b */
+        double pv = 0;
+        int pc = 0;
+        while (i < na || j < nb) {
+            const json_t *ea = i < na ? json_array_get(ends_a, (size_t)i) : NULL;
+            const json_t *eb = j < nb ? json_array_get(ends_b, (size_t)j) : NULL;
+            int side, same;
+            double v;
+            int closed;
+            if (ea && (!eb || end_cmp(json_number_value(json_array_get(ea, 0)),
+                                      json_is_true(json_array_get(ea, 1)),
+                                      json_number_value(json_array_get(eb, 0)),
+                                      json_is_true(json_array_get(eb, 1))) <= 0)) {
+                side = 0;
+                fa += ha[i];
+                v = json_number_value(json_array_get(ea, 0));
+                closed = json_is_true(json_array_get(ea, 1));
+                i++;
+            } else {
+                side = 1;
+                fb += hb[j];
+                v = json_number_value(json_array_get(eb, 0));
+                closed = json_is_true(json_array_get(eb, 1));
+                j++;
+            }
+            same = from >= 0 && end_cmp(pv, pc, v, closed) == 0;
+            if (from >= 0 && from != side && !same) {
+                uint64_t now = side ? fb : fa, diff = now > last ? now - last : last - now;
+                if (diff > 0 && diff < (uint64_t)min)
+                    return 1;
+            }
+            from = side;
+            last = side ? fb : fa;
+            pv = v;
+            pc = closed;
+        }
+    }
+    return 0;
+}
+
+/* Whether the tables of entries a and b, under the same filter, leave a
+ * group of 1 .. min - 1 patients between the ends of their intervals of
+ * one column; on a hit, that column into *column. SL_ERR_NOMEM. */
+static sl_status sliver_conflict(const json_t *a, const json_t *b, int64_t min, int *hit,
+                                 const char **column)
+{
+    sl_status st = SL_OK;
+    struct grid ga, gb;
+    uint64_t *ha = NULL, *hb = NULL;
+
+    *hit = 0;
+    if (!grid_of(a, &ga) || !grid_of(b, &gb))
+        return SL_OK;
+    for (int da = 0; da < ga.ndims && !*hit; da++) {
+        int64_t na = 0, nb = 0;
+        const char *ca = intervals_of(&ga, da, &na);
+        for (int db = 0; ca && db < gb.ndims && !*hit; db++) {
+            const char *cb = intervals_of(&gb, db, &nb);
+            int sa[SL_TABLE_MAX_DIMS], sb[SL_TABLE_MAX_DIMS], nshared = 0;
+            int64_t ctxs = 1;
+            if (!cb || strcmp(ca, cb) != 0)
+                continue;
+            for (int x = 0; x < ga.ndims; x++)
+                for (int y = 0; x != da && y < gb.ndims; y++)
+                    if (y != db && same_dim(&ga, x, &gb, y)) {
+                        sa[nshared] = x;
+                        sb[nshared++] = y;
+                        ctxs *= interior(&ga, x);
+                        break;
+                    }
+            /* a context holds at least one level of each side's intervals:
+             * a larger product is no table sluice wrote */
+            if ((uint64_t)ctxs * (uint64_t)(na + 1) > 3 * json_array_size(ga.cells) ||
+                (uint64_t)ctxs * (uint64_t)(nb + 1) > 3 * json_array_size(gb.cells))
+                continue;
+            ha = sl_calloc((size_t)(ctxs * (na + 1)), sizeof *ha);
+            hb = sl_calloc((size_t)(ctxs * (nb + 1)), sizeof *hb);
+            SL_CHECK(ha && hb, SL_ERR_NOMEM, "out of memory");
+            accumulate(&ga, da, na, sa, nshared, ha);
+            accumulate(&gb, db, nb, sb, nshared, hb);
+            *hit = sliver_in(json_object_get(ga.dim[da], "ends"), na, ha,
+                             json_object_get(gb.dim[db], "ends"), nb, hb, ctxs, min);
+            if (*hit)
+                *column = ca;
+            sl_free(ha);
+            sl_free(hb);
+            ha = hb = NULL;
+        }
+    }
+cleanup:
+    sl_free(ha);
+    sl_free(hb);
+    return st;
+}
+
+sl_status sl_ledger_conflict(const struct sl_ledger *l, const json_t *entry,
+                             int64_t min_safe_count, const json_t **hit, char *why, size_t cap)
+{
+    sl_status st = SL_OK;
     const json_t *pop = json_object_get(entry, "population");
     const char *job = json_string_value(json_object_get(entry, "job_id"));
     const char *filter = json_string_value(json_object_get(entry, "filter"));
     size_t i;
     json_t *e;
 
+    *hit = NULL;
     if (!json_is_integer(pop) || json_integer_value(pop) < 0 || !job || !filter)
-        return NULL;
+        return SL_OK;
     json_array_foreach(json_object_get(l->doc, "entries"), i, e) {
-        const json_t *p = json_object_get(e, "population");
         const char *ejob = json_string_value(json_object_get(e, "job_id"));
+        const char *eout = json_string_value(json_object_get(e, "output"));
         const char *efilter = json_string_value(json_object_get(e, "filter"));
-        json_int_t diff;
-        /* counts are never negative (adopt checks), so the difference
-         * cannot overflow */
-        if (!json_is_integer(p) || json_integer_value(p) < 0 || !ejob || !efilter ||
-            strcmp(ejob, job) == 0 || strcmp(efilter, filter) == 0 || !same_dimensions(e, entry))
-            continue;
-        diff = json_integer_value(p) - json_integer_value(pop);
-        if (diff < 0)
-            diff = -diff;
-        if (diff > 0 && diff < min_safe_count)
-            return e;
+        const char *column = NULL;
+        int sliver = 0;
+        if (population_conflict(e, entry, json_integer_value(pop), job, filter,
+                                min_safe_count)) {
+            snprintf(why, cap,
+                     "its population differs by between 1 and %" PRId64 " patients from "
+                     "output '%s' of job %s, released on the same dimensions with a different "
+                     "filter; together they would describe that small group",
+                     min_safe_count - 1, eout ? eout : "?", ejob);
+            *hit = e;
+            break;
+        }
+        if (json_is_integer(json_object_get(e, "population")) && efilter &&
+            strcmp(efilter, filter) == 0)
+            SL_CALL(sliver_conflict(entry, e, min_safe_count, &sliver, &column));
+        if (sliver) {
+            snprintf(why, cap,
+                     "its intervals of '%s' and those of output '%s' of job %s, released "
+                     "under the same filter, end at different points that leave between 1 and "
+                     "%" PRId64 " patients between them; together they would describe that "
+                     "small group",
+                     column, eout ? eout : "?", ejob ? ejob : "?", min_safe_count - 1);
+            *hit = e;
+            break;
+        }
     }
-    return NULL;
+cleanup:
+    return st;
 }
 
 sl_status sl_ledger_judge(const struct sl_ledger *l, struct sl_table *t, const json_t *entry,
                           const struct sl_rules *rules)
 {
     sl_status st = SL_OK;
-    const json_t *hit;
+    const json_t *hit = NULL;
     enum sl_decision *verdict = NULL;
     json_t *summary = NULL;
+    char why[512];
 
     if (!sl_gate_is_frequency(t))
         return SL_OK;
-    hit = sl_ledger_conflict(l, entry, rules->min_safe_count);
+    SL_CALL(sl_ledger_conflict(l, entry, rules->min_safe_count, &hit, why, sizeof why));
     verdict = sl_malloc((size_t)t->ncells * sizeof *verdict);
     summary = json_pack("{s:s,s:s,s:{s:I},s:I}", "rule", "differencing", "scope", "table",
                         "parameters", "min_safe_count", (json_int_t)rules->min_safe_count,
@@ -516,13 +818,7 @@ sl_status sl_ledger_judge(const struct sl_ledger *l, struct sl_table *t, const j
         const char *out = json_string_value(json_object_get(hit, "output"));
         json_object_set_new(summary, "earlier", json_pack("{s:s,s:s}", "job_id", job, "output",
                                                           out));
-        json_object_set_new(summary, "reason",
-                            json_sprintf("its population differs by between 1 and %" PRId64
-                                         " patients from output '%s' of job %s, released "
-                                         "earlier on the same dimensions with a different "
-                                         "filter; together they would describe that small "
-                                         "group",
-                                         rules->min_safe_count - 1, out, job));
+        json_object_set_new(summary, "reason", json_string(why));
     }
     st = sl_gate_add_verdict(t, "differencing", verdict, summary);
     summary = NULL;

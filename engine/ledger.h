@@ -7,9 +7,12 @@
  * The ledger records every released table per cohort (file UUID) and project,
  * and the gate refuses a new table on the same dimensions whose population
  * (its total number of patients) differs from an earlier released one by
- * 1 to min_safe_count - 1 patients under a different filter (rule
- * "differencing", scope "table": the output fails as a whole and the reason
- * names the earlier job; it never states the difference).
+ * 1 to min_safe_count - 1 patients under a different filter, or one under
+ * the same filter that cuts a numeric column (bands, histogram bins) at
+ * points that leave 1 to min_safe_count - 1 patients between its ends and
+ * an earlier table's (rule "differencing", scope "table": the output fails
+ * as a whole and the reason names the earlier job; it never states the
+ * difference). See sl_ledger_conflict.
  *
  * Only what is actually released is recorded: outputs that pass, when the
  * job is released, and held outputs when reviewers approve them (the review
@@ -20,7 +23,9 @@
  * "entries":[...], "mac":...}, each
  * entry {"job_id", "output", "analysis", "dimensions":[{name, levels}],
  * "filter" (canonical text, "" for none), "population", "cells":[n...],
- * "recorded"}; a privacy charge (dp.h) is an entry with a null population,
+ * "recorded"}, with "margins": true for tables with margins and, on a
+ * dimension of intervals of a column, "column", "ends":[[value, closed]...]
+ * and "upper":[end index per level] (table.h's struct sl_intervals); a privacy charge (dp.h) is an entry with a null population,
  * no cells and "privacy": {mechanism, rho, ...}. The project part of the name is "p_<project>" for names of
  * letters, digits, '.', '_', '-' (else "h_" and a hash), "none" without a
  * project. Operator-only: directories 0700, files 0600. Crash-safe: the
@@ -104,12 +109,21 @@ sl_status sl_ledger_adopt(const char *ledger_dir, const char *name, const unsign
  * No ledger yet is not an error. SL_ERR_ARG (a path too long), SL_ERR_NOMEM. */
 sl_status sl_ledger_list(const char *ledger_dir, json_t *names);
 
-/* The earliest recorded entry of another job that `entry` differs from by
- * 1 .. min_safe_count-1 patients on the same dimensions (a set of names)
- * under a different filter, or NULL. Borrowed; valid until the ledger
- * changes. Not collective. */
-const json_t *sl_ledger_conflict(const struct sl_ledger *l, const json_t *entry,
-                                 int64_t min_safe_count);
+/* The earliest recorded entry that `entry` may not be released beside,
+ * into *hit (NULL when none; borrowed, valid until the ledger changes):
+ * - population: a table of another job on the same dimensions (a set of
+ *   names) under a different filter whose population differs from entry's
+ *   by 1 .. min_safe_count-1 patients;
+ * - slivers: a table under the same filter (of any job, this one's earlier
+ *   outputs too) with intervals of the same numeric column (bands,
+ *   histogram bins; "ends" and "upper" of a dimension) that end at other
+ *   points, where two neighbouring ends, one of each table, leave 1 ..
+ *   min_safe_count-1 patients between them, in all or in any combination
+ *   of the levels of the dimensions both tables share.
+ * `why` (cap bytes) receives the reason on a hit, naming the entry but
+ * never the difference. SL_ERR_NOMEM. Not collective. */
+sl_status sl_ledger_conflict(const struct sl_ledger *l, const json_t *entry,
+                             int64_t min_safe_count, const json_t **hit, char *why, size_t cap);
 
 /* Judges `t` (already through sl_gate_evaluate) against the ledger: adds the
  * verdict "differencing" (pass, or fail for every cell, scope "table") for

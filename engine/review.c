@@ -275,7 +275,8 @@ static sl_status release_output(const struct sl_review_ctx *ctx, const char *job
 
     utc_now(now, sizeof now);
     if (lentry) {
-        const json_t *hit;
+        const json_t *hit = NULL;
+        char why[512];
         SL_CALL(sl_ledger_open(ctx->ledger_dir,
                                json_string_value(json_object_get(json_object_get(job, "cohort"),
                                                                  "uuid")),
@@ -284,15 +285,10 @@ static sl_status release_output(const struct sl_review_ctx *ctx, const char *job
         SL_CALL(sl_ledger_check_audited(ledger, ctx->audit, &note));
         if (note)
             sl_log_warn("release ledger of job %s: %s", job_id, note);
-        hit = sl_ledger_conflict(ledger, lentry, min > 0 ? min : 1);
+        SL_CALL(sl_ledger_conflict(ledger, lentry, min > 0 ? min : 1, &hit, why, sizeof why));
         if (hit) {
-            char reason[512];
-            snprintf(reason, sizeof reason,
-                     "differencing: its population differs by between 1 and %lld patients "
-                     "from output '%s' of job %s, released since on the same dimensions "
-                     "with a different filter",
-                     (long long)(min - 1), json_string_value(json_object_get(hit, "output")),
-                     json_string_value(json_object_get(hit, "job_id")));
+            char reason[600];
+            snprintf(reason, sizeof reason, "differencing: %s", why);
             SL_CALL(audit(ctx, "review_blocked",
                           json_pack("{s:s,s:s,s:s}", "job_id", job_id, "output", output,
                                     "reason", reason)));

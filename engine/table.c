@@ -18,6 +18,54 @@ const char *sl_decision_name(enum sl_decision d)
     return "fail";
 }
 
+sl_status sl_intervals_create(const char *column, int32_t nends, int32_t nlevels,
+                              struct sl_intervals **out)
+{
+    sl_status st = SL_OK;
+    struct sl_intervals *iv = sl_calloc(1, sizeof *iv);
+
+    *out = NULL;
+    SL_CHECK(iv, SL_ERR_NOMEM, "out of memory");
+    iv->nends = nends;
+    iv->column = sl_strdup(column);
+    iv->end = sl_calloc((size_t)nends + 1, sizeof *iv->end);
+    iv->closed = sl_calloc((size_t)nends + 1, sizeof *iv->closed);
+    iv->upper = sl_calloc((size_t)nlevels + 1, sizeof *iv->upper);
+    SL_CHECK(iv->column && iv->end && iv->closed && iv->upper, SL_ERR_NOMEM, "out of memory");
+    *out = iv;
+    iv = NULL;
+cleanup:
+    sl_intervals_destroy(&iv);
+    return st;
+}
+
+void sl_intervals_destroy(struct sl_intervals **ivp)
+{
+    struct sl_intervals *iv;
+    if (!ivp || !*ivp)
+        return;
+    iv = *ivp;
+    sl_free(iv->column);
+    sl_free(iv->end);
+    sl_free(iv->closed);
+    sl_free(iv->upper);
+    sl_free(iv);
+    *ivp = NULL;
+}
+
+/* A copy of src (levels of a dimension of `nlevels`) into *out. */
+static sl_status intervals_copy(const struct sl_intervals *src, int32_t nlevels,
+                                struct sl_intervals **out)
+{
+    sl_status st = SL_OK;
+    SL_CALL(sl_intervals_create(src->column, src->nends, nlevels, out));
+    memcpy((*out)->end, src->end, (size_t)src->nends * sizeof *src->end);
+    memcpy((*out)->closed, src->closed, (size_t)src->nends * sizeof *src->closed);
+    memcpy((*out)->upper, src->upper, (size_t)nlevels * sizeof *src->upper);
+cleanup:
+    return st;
+}
+
 static void dim_clear(struct sl_dim *d)
 {
     if (d->levels)
@@ -25,6 +73,7 @@ static void dim_clear(struct sl_dim *d)
             sl_free(d->levels[i]);
     sl_free(d->levels);
     sl_free(d->name);
+    sl_intervals_destroy(&d->iv);
     memset(d, 0, sizeof *d);
 }
 
@@ -54,6 +103,8 @@ sl_status sl_table_create(const char *name, const char *analysis, int ndims,
             t->dims[d].levels[i] = sl_strdup(dims[d].levels[i]);
             SL_CHECK(t->dims[d].levels[i], SL_ERR_NOMEM, "out of memory");
         }
+        if (dims[d].iv)
+            SL_CALL(intervals_copy(dims[d].iv, dims[d].nlevels, &t->dims[d].iv));
         SL_CHECK(ncells <= INT64_MAX / dims[d].nlevels, SL_ERR_ARG, "table too large");
         ncells *= dims[d].nlevels;
     }

@@ -39,10 +39,31 @@ enum sl_stat_kind {
     SL_STAT_OTHER
 };
 
+/* Levels of a dimension that are intervals of a numeric column (bands,
+ * histogram bins), for the differencing rule (ledger.h): level l holds the
+ * values up to end upper[l] of the ascending ends, end k being the value
+ * end[k], included when closed[k]; upper[l] == nends: no end (+inf), -1: a
+ * level that is no interval (missing, Total). Values below end k are the
+ * levels with upper <= k. */
+struct sl_intervals {
+    char *column;
+    int32_t nends;
+    double *end;           /* [nends] ascending */
+    unsigned char *closed; /* [nends] */
+    int32_t *upper;        /* [nlevels of the dimension] */
+};
+
+/* An interval description of `nends` ends and `nlevels` levels (zeroed,
+ * column copied). SL_ERR_NOMEM. */
+sl_status sl_intervals_create(const char *column, int32_t nends, int32_t nlevels,
+                              struct sl_intervals **out);
+void sl_intervals_destroy(struct sl_intervals **iv);
+
 struct sl_dim {
     char *name;
     int32_t nlevels;
     char **levels;
+    struct sl_intervals *iv; /* levels that are intervals of a column, or NULL */
 };
 
 struct sl_stat {

@@ -865,7 +865,7 @@ static sl_status build_table(const struct glm_state *s, const struct sl_design *
 {
     sl_status st = SL_OK;
     struct sl_table *t = NULL;
-    struct sl_dim dim = {(char *)"term", (int32_t)d->ncols, d->names};
+    struct sl_dim dim = {(char *)"term", (int32_t)d->ncols, d->names, NULL};
     int ie, ise, istat, ip, ilo, ihi;
     int binomial = s->family == SL_GLM_BINOMIAL_LOGIT;
     json_t *model = NULL, *facts = NULL, *levels = NULL, *ref = NULL;

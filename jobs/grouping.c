@@ -545,7 +545,15 @@ sl_status sl_layout_table(const struct sl_layout *lay, const struct sl_grouping 
         }
         if (lay->margins)
             labels[d][lay->shown[d]] = (char *)SL_TOTAL_LABEL;
-        dims[d] = (struct sl_dim){info->name, lay->pub[d], labels[d]};
+        dims[d] = (struct sl_dim){info->name, lay->pub[d], labels[d], NULL};
+        if (b->ncuts > 0) {
+            /* band l ends at cut l (open), the last one at +inf */
+            SL_CALL(sl_intervals_create(info->name, b->ncuts, lay->pub[d], &dims[d].iv));
+            for (int k = 0; k < b->ncuts; k++)
+                dims[d].iv->end[k] = b->cuts[k];
+            for (int32_t l = 0; l < lay->pub[d]; l++)
+                dims[d].iv->upper[l] = l < g->nlevels[d] ? l : -1;
+        }
     }
     if (extra)
         dims[lay->ndims] = *extra;
@@ -557,6 +565,7 @@ cleanup:
     for (int d = 0; d < lay->ndims; d++) {
         sl_free(labels[d]);
         sl_free(text[d]);
+        sl_intervals_destroy(&dims[d].iv);
     }
     sl_table_destroy(&t);
     return st;

@@ -200,7 +200,8 @@ cleanup:
 }
 
 /* The "bin" dimension: below, the bins, above, missing, keeping the slots
- * with keep[l] != 0. Labels sl_malloc'd. */
+ * with keep[l] != 0, and its intervals: slot l ends at edge l (the last
+ * edge included), the slot above at +inf. Labels sl_malloc'd. */
 static sl_status bin_dim(const struct histogram_state *s, const uint8_t *keep, struct sl_dim *dim)
 {
     sl_status st = SL_OK;
@@ -212,9 +213,13 @@ static sl_status bin_dim(const struct histogram_state *s, const uint8_t *keep, s
     dim->nlevels = 0;
     dim->levels = sl_calloc((size_t)nlev, sizeof(char *));
     SL_CHECK(dim->levels, SL_ERR_NOMEM, "out of memory");
+    SL_CALL(sl_intervals_create(s->m.name, (int32_t)s->nedges, nlev, &dim->iv));
+    memcpy(dim->iv->end, s->edges, (size_t)s->nedges * sizeof *s->edges);
+    dim->iv->closed[s->nedges - 1] = 1;
     for (int32_t l = 0; l < nlev; l++) {
         if (!keep[l])
             continue;
+        dim->iv->upper[dim->nlevels] = l <= nbins + 1 ? l : -1;
         if (l == 0) {
             format_edge(a, sizeof a, s->edges[0], s->m.type);
             snprintf(label, sizeof label, "(-inf,%s)", a);
@@ -243,6 +248,7 @@ static void bin_dim_free(struct sl_dim *dim)
             sl_free(dim->levels[l]);
     sl_free(dim->levels);
     dim->levels = NULL;
+    sl_intervals_destroy(&dim->iv);
 }
 
 /* Per-thread counts of the binning pass. */
@@ -342,7 +348,7 @@ static sl_status histogram_execute(void *state, struct sl_exec *ex, struct sl_ou
     int64_t width = s->nedges + 2, *full = NULL, *ngroup = NULL, kept = 0;
     uint8_t *keep = NULL;
     struct sl_layout lay;
-    struct sl_dim dim = {NULL, 0, NULL};
+    struct sl_dim dim = {NULL, 0, NULL, NULL};
     struct sl_table *t = NULL;
     json_t *edges = NULL;
 

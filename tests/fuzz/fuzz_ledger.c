@@ -12,7 +12,7 @@
  *  mode 1 (format 1, adopt): sl_ledger_adopt takes an unauthenticated
  *    format-1 ledger (the operator vouches for it). When it is adopted, its
  *    entries are trusted from then on: sl_ledger_conflict is run against a
- *    few entries, one is recorded and a job forgotten, the ledger is
+ *    few entries (the last with intervals, for the sliver check), one is recorded and a job forgotten, the ledger is
  *    committed, and it must then open with sl_ledger_open, hold as many
  *    entries, and pass sl_ledger_check_file at sequence 2.
  */
@@ -47,13 +47,21 @@ static void exercise(struct sl_ledger *l)
         "\"dimensions\":[{\"name\":\"sex\"},{\"name\":\"region\"}]}",
         "{\"job_id\":\"j1\",\"output\":\"o\",\"filter\":\"x\",\"population\":1,"
         "\"dimensions\":[{\"name\":\"a\"}]}",
+        /* bands of age by sex, margins: the sliver check reads the ledger's intervals */
+        "{\"job_id\":\"new\",\"output\":\"b\",\"filter\":\"\",\"population\":20,"
+        "\"margins\":true,\"dimensions\":[{\"name\":\"sex\",\"levels\":[\"F\",\"M\","
+        "\"Total\"]},{\"name\":\"age\",\"levels\":[\"<41\",\">=41\",\"Total\"],"
+        "\"column\":\"age\",\"ends\":[[41,false]],\"upper\":[0,1,-1]}],"
+        "\"cells\":[4,6,10,5,5,10,9,11,20]}",
     };
     for (size_t k = 0; k < sizeof entries / sizeof entries[0]; k++) {
         json_t *e = json_loads(entries[k], 0, NULL);
         if (!e)
             abort();
-        (void)sl_ledger_conflict(l, e, 10);
-        (void)sl_ledger_conflict(l, e, INT64_MAX);
+        const json_t *hit;
+        char why[512];
+        (void)sl_ledger_conflict(l, e, 10, &hit, why, sizeof why);
+        (void)sl_ledger_conflict(l, e, INT64_MAX, &hit, why, sizeof why);
         if (k == 0 && sl_ledger_record(l, e) != SL_OK)
             abort();
         json_decref(e);

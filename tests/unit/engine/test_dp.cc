@@ -317,8 +317,8 @@ TablePtr crosstab(const int64_t (&inner)[2][3])
 {
     static const char *rows[] = {"a", "b", "Total"};
     static const char *cols[] = {"x", "y", "z", "Total"};
-    sl_dim dims[2] = {{const_cast<char *>("r"), 3, const_cast<char **>(rows)},
-                      {const_cast<char *>("c"), 4, const_cast<char **>(cols)}};
+    sl_dim dims[2] = {{const_cast<char *>("r"), 3, const_cast<char **>(rows), nullptr},
+                      {const_cast<char *>("c"), 4, const_cast<char **>(cols), nullptr}};
     sl_table *t = nullptr;
     EXPECT_EQ(sl_table_create("ct", "crosstab", 2, dims, &t), SL_OK);
     t->margins = 1;
@@ -574,7 +574,7 @@ TEST(DpAudit, OnePatientChangesTheReleaseByAtMostEpsilon)
 TEST(DpRelease, NoisyMedianLandsNearTheMedian)
 {
     static const char *levels[] = {"a", "b"};
-    sl_dim dim{const_cast<char *>("g"), 2, const_cast<char **>(levels)};
+    sl_dim dim{const_cast<char *>("g"), 2, const_cast<char **>(levels), nullptr};
     sl_table *raw = nullptr;
     ASSERT_EQ(sl_table_create("d", "describe", 1, &dim, &raw), SL_OK);
     TablePtr t(raw);

@@ -21,7 +21,7 @@ TablePtr count_table(std::initializer_list<int64_t> counts)
 {
     static const char *levels[] = {"a", "b", "c", "d", "e", "f", "g", "h"};
     sl_dim dim{const_cast<char *>("group"), static_cast<int32_t>(counts.size()),
-               const_cast<char **>(levels)};
+               const_cast<char **>(levels), nullptr};
     sl_table *t = nullptr;
     EXPECT_EQ(sl_table_create("t", "count", 1, &dim, &t), SL_OK);
     int64_t i = 0;
@@ -136,7 +136,7 @@ TablePtr table_of(const char *analysis, std::initializer_list<int64_t> counts)
 {
     static const char *levels[] = {"a", "b", "c", "d", "e", "f", "g", "h"};
     sl_dim dim{const_cast<char *>("group"), static_cast<int32_t>(counts.size()),
-               const_cast<char **>(levels)};
+               const_cast<char **>(levels), nullptr};
     sl_table *t = nullptr;
     EXPECT_EQ(sl_table_create("t", analysis, 1, &dim, &t), SL_OK);
     int64_t i = 0;

@@ -29,7 +29,7 @@ using sltest::TablePtr;
 TablePtr make_table(int ncells, int64_t n = 100, const char *analysis = "describe")
 {
     static const char *levels[] = {"a", "b", "c", "d", "e", "f", "g", "h"};
-    sl_dim dim{const_cast<char *>("group"), ncells, const_cast<char **>(levels)};
+    sl_dim dim{const_cast<char *>("group"), ncells, const_cast<char **>(levels), nullptr};
     sl_table *t = nullptr;
     EXPECT_EQ(sl_table_create("t", analysis, 1, &dim, &t), SL_OK);
     for (int c = 0; c < ncells; c++)

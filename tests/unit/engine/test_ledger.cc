@@ -40,6 +40,19 @@ using LedgerPtr = std::unique_ptr<sl_ledger, LedgerDeleter>;
 const unsigned char kKey[32] = {7, 1, 7, 2, 7, 3, 7, 4, 7, 5, 7, 6, 7, 7, 7, 8,
                                 7, 9, 7, 10, 7, 11, 7, 12, 7, 13, 7, 14, 7, 15, 7, 16};
 
+std::string verdict_of(const sl_table *t, const char *rule, const char *key)
+{
+    size_t i;
+    json_t *v;
+    json_array_foreach(t->verdicts, i, v) {
+        if (std::strcmp(json_string_value(json_object_get(v, "rule")), rule) == 0) {
+            json_t *x = json_object_get(v, key);
+            return x ? json_string_value(x) : "";
+        }
+    }
+    return "absent";
+}
+
 class Ledger : public ::testing::Test {
 protected:
     void SetUp() override
@@ -67,7 +80,7 @@ protected:
         static const char *lv[] = {"F", "M"};
         std::vector<sl_dim> d;
         for (const char *n : dims)
-            d.push_back({const_cast<char *>(n), 2, const_cast<char **>(lv)});
+            d.push_back({const_cast<char *>(n), 2, const_cast<char **>(lv), nullptr});
         sl_table *t = nullptr;
         EXPECT_EQ(sl_table_create(name, "count", static_cast<int>(d.size()), d.data(), &t),
                   SL_OK);
@@ -75,6 +88,57 @@ protected:
             t->n[c] = counts[c];
         EXPECT_EQ(sl_gate_evaluate(t, &rules_), SL_OK);
         return TablePtr(t);
+    }
+
+    // A count table by age cut at `cuts` (bands, or with `last_closed` a
+    // histogram whose last end is included: "below", bins, "above"), after
+    // a leading "sex" dimension (F, M) when `by_sex`, with margins when
+    // asked; `counts` row-major over the shown levels.
+    TablePtr banded(std::vector<double> cuts, std::vector<int64_t> counts, bool by_sex = false,
+                    bool margins = false, bool last_closed = false)
+    {
+        static const char *sexes[] = {"F", "M", "Total"};
+        std::vector<std::string> names;
+        for (size_t l = 0; l <= cuts.size(); l++)
+            names.push_back("band" + std::to_string(l));
+        if (margins)
+            names.push_back("Total");
+        std::vector<char *> lv;
+        for (auto &n : names)
+            lv.push_back(const_cast<char *>(n.c_str()));
+        sl_intervals *iv = nullptr;
+        EXPECT_EQ(sl_intervals_create("age", static_cast<int32_t>(cuts.size()),
+                                      static_cast<int32_t>(lv.size()), &iv),
+                  SL_OK);
+        for (size_t k = 0; k < cuts.size(); k++)
+            iv->end[k] = cuts[k];
+        iv->closed[cuts.size() - 1] = last_closed;
+        for (size_t l = 0; l < lv.size(); l++)
+            iv->upper[l] = l <= cuts.size() ? static_cast<int32_t>(l) : -1;
+        std::vector<sl_dim> d;
+        if (by_sex)
+            d.push_back({const_cast<char *>("sex"), margins ? 3 : 2, const_cast<char **>(sexes),
+                         nullptr});
+        d.push_back({const_cast<char *>("age"), static_cast<int32_t>(lv.size()), lv.data(), iv});
+        sl_table *t = nullptr;
+        EXPECT_EQ(sl_table_create("by_age", "count", static_cast<int>(d.size()), d.data(), &t),
+                  SL_OK);
+        sl_intervals_destroy(&iv);
+        t->margins = margins;
+        EXPECT_EQ(static_cast<size_t>(t->ncells), counts.size());
+        for (size_t c = 0; c < counts.size(); c++)
+            t->n[c] = counts[c];
+        EXPECT_EQ(sl_gate_evaluate(t, &rules_), SL_OK);
+        return TablePtr(t);
+    }
+
+    // The differencing verdict of `t` under `filter` in job `job`.
+    std::string judged(sl_ledger *l, const TablePtr &t, const char *job, const char *filter = "")
+    {
+        json_t *e = entry(t.get(), job, filter);
+        EXPECT_EQ(sl_ledger_judge(l, t.get(), e, &rules_), SL_OK);
+        json_decref(e);
+        return verdict_of(t.get(), "differencing", "status");
     }
 
     json_t *entry(const sl_table *t, const char *job, const char *filter)
@@ -94,20 +158,6 @@ protected:
     std::string dir_;
     sl_rules rules_;
 };
-
-std::string verdict_of(const sl_table *t, const char *rule, const char *key)
-{
-    size_t i;
-    json_t *v;
-    json_array_foreach(t->verdicts, i, v) {
-        if (std::strcmp(json_string_value(json_object_get(v, "rule")), rule) == 0) {
-            json_t *x = json_object_get(v, key);
-            return x ? json_string_value(x) : "";
-        }
-    }
-    return "absent";
-}
-
 }  // namespace
 
 TEST_F(Ledger, EntryHoldsTheTruePopulation)
@@ -124,7 +174,7 @@ TEST_F(Ledger, EntryHoldsTheTruePopulation)
 TEST_F(Ledger, MarginCellsDoNotCountTwice)
 {
     static const char *lv[] = {"F", "M", "Total"};
-    sl_dim d{const_cast<char *>("sex"), 3, const_cast<char **>(lv)};
+    sl_dim d{const_cast<char *>("sex"), 3, const_cast<char **>(lv), nullptr};
     sl_table *raw = nullptr;
     ASSERT_EQ(sl_table_create("ct", "crosstab", 1, &d, &raw), SL_OK);
     TablePtr t(raw);
@@ -228,6 +278,80 @@ TEST_F(Ledger, DifferencingSurvivesMitigation)
     ASSERT_EQ(sl_mitigate(t.get(), &rules_, SL_MITIGATE_SUPPRESS), SL_OK);
     EXPECT_EQ(t->decision, SL_DECISION_FAIL);
     json_decref(e);
+}
+
+// Bands cut one year apart under the same filter give the patients of that
+// year: 1 .. min_safe_count-1 of them fail (in any job, this one too), 0 and
+// min_safe_count pass; the reason names the column and the earlier output
+// but not the size of the group.
+TEST_F(Ledger, SliversBetweenShiftedCutsFail)
+{
+    auto l = open();
+    record(l.get(), banded({40}, {500, 500}).get(), "job-early", "");
+    struct {
+        int64_t below41;
+        const char *want;
+    } cases[] = {{500, "pass"}, {501, "fail"}, {509, "fail"}, {510, "pass"}};
+    for (auto &k : cases) {
+        auto t = banded({41}, {k.below41, 1000 - k.below41});
+        EXPECT_EQ(judged(l.get(), t, "job-new"), k.want) << k.below41;
+        if (std::strcmp(k.want, "fail") == 0) {
+            std::string reason = verdict_of(t.get(), "differencing", "reason");
+            EXPECT_NE(reason.find("intervals of 'age'"), std::string::npos) << reason;
+            EXPECT_NE(reason.find("'by_age' of job job-early"), std::string::npos) << reason;
+            EXPECT_NE(reason.find("between 1 and 9"), std::string::npos) << reason;
+            EXPECT_EQ(reason.find(" 1 patient"), std::string::npos) << reason;
+        }
+    }
+    EXPECT_EQ(judged(l.get(), banded({41}, {503, 497}), "job-early"), "fail");
+    EXPECT_EQ(judged(l.get(), banded({41}, {503, 497}), "job-new", "age > 3"), "pass");
+    EXPECT_EQ(judged(l.get(), banded({40}, {500, 500}), "job-new"), "pass");
+    EXPECT_EQ(judged(l.get(), banded({20, 40, 60}, {100, 400, 300, 200}), "job-new"), "pass");
+}
+
+// Neighbouring ends only: a third table whose cut falls between two others
+// is compared with each, and groups between two ends of one table are that
+// table's own cells.
+TEST_F(Ledger, SliversAreFoundBetweenNeighbouringEnds)
+{
+    auto l = open();
+    record(l.get(), banded({30, 50}, {300, 400, 300}).get(), "j1", "");
+    // 45 lies between 30 and 50: [45, 50) holds 4 patients
+    EXPECT_EQ(judged(l.get(), banded({45}, {696, 304}), "j2"), "fail");
+    EXPECT_EQ(judged(l.get(), banded({45}, {650, 350}), "j2"), "pass");
+    // [30, 31) holds 2: found although 31's other neighbour is far
+    EXPECT_EQ(judged(l.get(), banded({31, 70}, {302, 600, 98}), "j2"), "fail");
+}
+
+// Within each combination of the shared dimensions' levels: a group of 3
+// women is found although the sexes together differ by 23; a table
+// without sex is compared on the sums over sex, margins left out.
+TEST_F(Ledger, SliversPerSharedLevelsAndWithoutDoubleCountedMargins)
+{
+    auto l = open();
+    record(l.get(), banded({40}, {250, 250, 250, 250}, true).get(), "j1", "");
+    EXPECT_EQ(judged(l.get(), banded({41}, {253, 247, 270, 230}, true), "j2"), "fail");
+    EXPECT_EQ(judged(l.get(), banded({41}, {523, 477}), "j2"), "pass");
+    EXPECT_EQ(judged(l.get(), banded({41}, {505, 495}), "j2"), "fail");
+    // margins: F <40, >=40, Total; M ...; Total ... (the Totals are sums)
+    auto m = l.get();
+    record(m, banded({60}, {200, 300, 500, 0, 0, 0, 200, 300, 500}, true, true).get(), "j3",
+           "f");
+    // without sex: 205 below 61 against 200 below 60 (400 if the sex
+    // margin were counted too)
+    EXPECT_EQ(judged(m, banded({61}, {205, 295}), "j4", "f"), "fail");
+    EXPECT_EQ(judged(m, banded({61}, {230, 270}), "j4", "f"), "pass");
+}
+
+// A histogram's last end includes its value: against a band cut at the
+// same value, the patients exactly at it are a group of their own.
+TEST_F(Ledger, ClosedAndOpenEndsAtOneValueDiffer)
+{
+    auto l = open();
+    record(l.get(), banded({40}, {500, 500}).get(), "j1", "");
+    // ends 0 (open) and 40 (closed): below 0, [0, 40], above 40
+    EXPECT_EQ(judged(l.get(), banded({0, 40}, {0, 507, 493}, false, false, true), "j2"), "fail");
+    EXPECT_EQ(judged(l.get(), banded({0, 40}, {0, 500, 500}, false, false, true), "j2"), "pass");
 }
 
 TEST_F(Ledger, CommittedEntriesPersistAndRecordIsIdempotent)
@@ -717,6 +841,10 @@ TEST_F(Ledger, PrivacyChargesAddUpAndOutliveForget)
     // a table differing by 1 patient from the charged ones is not compared
     auto t = table({"sex"}, {5, 7});
     json_t *e = entry(t.get(), "j3", "age > 9");
-    EXPECT_EQ(sl_ledger_conflict(l.get(), e, rules_.min_safe_count), nullptr);
+    const json_t *hit = e;
+    char why[512];
+    ASSERT_EQ(sl_ledger_conflict(l.get(), e, rules_.min_safe_count, &hit, why, sizeof why),
+              SL_OK);
+    EXPECT_EQ(hit, nullptr);
     json_decref(e);
 }

@@ -48,9 +48,9 @@ TablePtr make_table(const std::vector<std::vector<int64_t>> &interior, bool marg
     }
     sl_dim dims[2] = {
         {const_cast<char *>("rows"), static_cast<int32_t>(labels[0].size()),
-         const_cast<char **>(labels[0].data())},
+         const_cast<char **>(labels[0].data()), nullptr},
         {const_cast<char *>("cols"), static_cast<int32_t>(labels[1].size()),
-         const_cast<char **>(labels[1].data())}};
+         const_cast<char **>(labels[1].data()), nullptr}};
     sl_table *t = nullptr;
     if (one_d)
         EXPECT_EQ(sl_table_create("t", analysis, 1, &dims[1], &t), SL_OK);
@@ -95,7 +95,7 @@ TablePtr make_table3(const std::vector<std::vector<std::vector<int64_t>>> &v, bo
             labels[static_cast<size_t>(d)].push_back("Total");
         dims[d] = {const_cast<char *>(names[d]),
                    static_cast<int32_t>(labels[static_cast<size_t>(d)].size()),
-                   const_cast<char **>(labels[static_cast<size_t>(d)].data())};
+                   const_cast<char **>(labels[static_cast<size_t>(d)].data()), nullptr};
     }
     sl_table *t = nullptr;
     EXPECT_EQ(sl_table_create("t", "crosstab", 3, dims, &t), SL_OK);
@@ -608,9 +608,9 @@ TEST(Mitigate, ThreeDimensionalLinesHoldNoSingleWithheldCell)
 {
     sl_rules r = defaults();
     const char *lv[] = {"a", "b", "c"};
-    sl_dim dims[3] = {{const_cast<char *>("x"), 3, const_cast<char **>(lv)},
-                      {const_cast<char *>("y"), 3, const_cast<char **>(lv)},
-                      {const_cast<char *>("z"), 3, const_cast<char **>(lv)}};
+    sl_dim dims[3] = {{const_cast<char *>("x"), 3, const_cast<char **>(lv), nullptr},
+                      {const_cast<char *>("y"), 3, const_cast<char **>(lv), nullptr},
+                      {const_cast<char *>("z"), 3, const_cast<char **>(lv), nullptr}};
     sl_table *raw = nullptr;
     ASSERT_EQ(sl_table_create("t", "crosstab", 3, dims, &raw), SL_OK);
     TablePtr t(raw);

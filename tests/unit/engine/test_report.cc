@@ -97,7 +97,7 @@ TablePtr table(const char *name, std::vector<int64_t> counts, bool margins)
     if (margins)
         lv.push_back("Total");
     sl_dim d{const_cast<char *>("group <g>"), static_cast<int32_t>(lv.size()),
-             const_cast<char **>(lv.data())};
+             const_cast<char **>(lv.data()), nullptr};
     sl_table *t = nullptr;
     EXPECT_EQ(sl_table_create(name, "count", 1, &d, &t), SL_OK);
     t->margins = margins;

@@ -42,7 +42,7 @@ TablePtr table(const char *name, std::vector<int64_t> counts)
     std::vector<const char *> levels(lv, lv + counts.size());
     levels.push_back("Total");
     sl_dim d{const_cast<char *>("region"), static_cast<int32_t>(levels.size()),
-             const_cast<char **>(levels.data())};
+             const_cast<char **>(levels.data()), nullptr};
     sl_table *t = nullptr;
     EXPECT_EQ(sl_table_create(name, "count", 1, &d, &t), SL_OK);
     t->margins = 1;

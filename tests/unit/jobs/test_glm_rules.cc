@@ -32,7 +32,8 @@ Table model_table(int64_t p, int64_t n, int64_t df, std::initializer_list<Level>
                   bool with_cov = false)
 {
     static const char *names[] = {"(Intercept)", "a", "b", "c", "d", "e", "f", "g", "h", "i"};
-    sl_dim dim{const_cast<char *>("term"), static_cast<int32_t>(p), const_cast<char **>(names)};
+    sl_dim dim{const_cast<char *>("term"), static_cast<int32_t>(p), const_cast<char **>(names),
+               nullptr};
     sl_table *t = nullptr;
     EXPECT_EQ(sl_table_create("m", "glm", 1, &dim, &t), SL_OK);
     for (int64_t c = 0; c < p; c++)
@@ -94,7 +95,7 @@ TEST(ModelRules, ParamsBoundaryIsExact)
         many[i] = "t";
     for (auto &c : cases) {
         sl_dim dim{const_cast<char *>("term"), static_cast<int32_t>(c.p),
-                   const_cast<char **>(many)};
+                   const_cast<char **>(many), nullptr};
         sl_table *raw = nullptr;
         ASSERT_EQ(sl_table_create("m", "glm", 1, &dim, &raw), SL_OK);
         Table t(raw);
@@ -230,7 +231,7 @@ TEST(ModelRules, OnlyModelsAreJudged)
 {
     sl_rules r = defaults();
     static const char *levels[] = {"a", "b"};
-    sl_dim dim{const_cast<char *>("g"), 2, const_cast<char **>(levels)};
+    sl_dim dim{const_cast<char *>("g"), 2, const_cast<char **>(levels), nullptr};
     sl_table *raw = nullptr;
     ASSERT_EQ(sl_table_create("c", "count", 1, &dim, &raw), SL_OK);
     Table t(raw);

@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Differencing by cut points: a count by age bands is released; a later job
+# cutting age one year further along (bands, or a histogram whose last
+# edge includes that year) fails its differencing rule when that year holds
+# 1 to 9 patients (min_safe_count 10), and names the earlier output; the
+# same cuts again, a year holding 10 or more, or another filter pass. The
+# years are picked from the export, so the test knows each group's size.
+source "$(dirname "$0")/lib.sh"
+
+make_cohort 4000 1000
+write_policy true
+read -r small big < <(python3 - <<'PY'
+import csv
+from collections import Counter
+ages = Counter(int(r["age"]) for r in csv.DictReader(open("export.csv"))
+               if r["age"] not in ("", "NA"))
+def below(a):
+    return sum(n for b, n in ages.items() if b < a)
+total = sum(ages.values())
+# a year of 1 to 9 patients with enough on both sides for every band to pass
+small = min(a for a, n in ages.items()
+            if 1 <= n <= 9 and below(a) >= 10 and total - below(a + 1) >= 10)
+big = max(ages, key=lambda a: ages[a])
+assert ages[big] >= 10
+print(small, big)
+PY
+)
+# status of the differencing rule of output OUT of job ID
+differencing() {
+  python3 - "$1" "$2" <<'PY'
+import json, sys
+doc = json.load(open(f"released/{sys.argv[1]}/results.json"))
+out = [o for o in doc["outputs"] if o["name"] == sys.argv[2]][0]
+rule = [r for r in out["rules"] if r["rule"] == "differencing"][0]
+print(rule["status"], rule.get("reason", ""))
+PY
+}
+job() {  # job ID ANALYSIS [FILTER]
+  { echo "cohort: cohort.h5"; [ -n "${3:-}" ] && echo "filter: '$3'"
+    echo "analyses:"; echo "  - $2"; } >"$1.yaml"
+  run_job 1 "$1.yaml" "$1" >"$1.out" 2>"$1.err" || { cat "$1.out" "$1.err"; fail "job $1 failed"; }
+}
+
+job first "{type: count, name: a, by: [age], bands: {age: [$small]}}"
+test -f released/first/a.csv || fail "the first table was not released"
+
+job shifted "{type: count, name: b, by: [age], bands: {age: [$((small + 1))]}}"
+read -r status reason < <(differencing shifted b)
+[ "$status" = fail ] || fail "bands one year apart around $small passed differencing"
+case "$reason" in
+  *"intervals of 'age'"*"output 'a' of job first"*) ;;
+  *) fail "reason does not name the column and the earlier output: $reason" ;;
+esac
+
+job edges "{type: histogram, name: h, column: age, edges: [0, $small]}"
+[ "$(differencing edges h | cut -d' ' -f1)" = fail ] ||
+  fail "a histogram whose last edge includes $small passed differencing"
+
+job again "{type: describe, name: d, columns: [bmi], by: [age], bands: {age: [$small]}}"
+[ "$(differencing again d_bmi | cut -d' ' -f1)" = pass ] || fail "the same cuts again failed"
+
+job big1 "{type: count, name: b1, by: [age], bands: {age: [$big]}}"
+[ "$(differencing big1 b1 | cut -d' ' -f1)" = pass ] || fail "cuts far apart failed"
+job big2 "{type: count, name: b2, by: [age], bands: {age: [$((big + 1))]}}"
+[ "$(differencing big2 b2 | cut -d' ' -f1)" = pass ] || fail "a year of 10 or more patients failed"
+
+job filtered "{type: count, name: f, by: [age], bands: {age: [$((small + 1))]}}" "sex == \"F\""
+[ "$(differencing filtered f | cut -d' ' -f1)" = pass ] || fail "another filter was compared"
+echo "slivers: ok ($small: a small year, $big: a large one)"
