@@ -8,6 +8,9 @@
  *     weights: w                                   (optional numeric column)
  *     offset: o                                    (optional numeric column)
  *     reference: {race: "white"}                   (optional; default the first used level)
+ *     bands: {age: [40, 65]}                       (optional: numeric predictors as
+ *                                                   categorical ones, cut at these points
+ *                                                   like a table's bands, jobs/grouping.h)
  *     covariance: true                             (optional; released only if the policy
  *                                                   sets rules.release_covariance)
  *
@@ -44,6 +47,7 @@
 #include "io/format.h"
 #include "jobs/formula.h"
 #include "jobs/glm_fit.h"
+#include "jobs/grouping.h"
 #include "jobs/jobs.h"
 #include "jobs/measure.h"
 
@@ -55,9 +59,11 @@ struct glm_col {
     enum glm_role role;
     int var;               /* predictors: index in the formula's variables, else -1 */
     int col;               /* cohort column */
-    enum sl_coltype type;
-    int32_t nlevels;       /* categorical: dictionary size */
+    enum sl_coltype type;  /* SL_COL_CAT for a banded predictor too */
+    int32_t nlevels;       /* categorical: dictionary size, or bands */
     const char *const *labels; /* categorical: dictionary, borrowed from the cohort */
+    struct sl_band *band;  /* a numeric predictor cut into bands (owned), or NULL */
+    char **band_labels;    /* their labels (owned, one allocation), or NULL */
 };
 
 struct glm_state {
@@ -81,15 +87,45 @@ static void glm_destroy(void *state)
     sl_free(s->name);
     json_decref(s->spec);
     sl_formula_destroy(&s->f);
+    for (int k = 0; s->cols && k < s->ncols; k++) {
+        sl_free(s->cols[k].band);
+        sl_free(s->cols[k].band_labels);
+    }
     sl_free(s->cols);
     sl_free(s->ref);
     sl_free(s);
 }
 
-/* Binds `name` to a cohort column for `role`, checking its type. */
+/* Makes predictor `gc` (numeric) categorical: its bands from the job's cut
+ * points, labelled as a table's bands are. */
+static sl_status band_col(struct glm_col *gc, const struct sl_params *bands,
+                          const struct sl_colinfo *info)
+{
+    sl_status st = SL_OK;
+    enum { LABEL = 48 };
+
+    gc->band = sl_calloc(1, sizeof *gc->band);
+    SL_CHECK(gc->band, SL_ERR_NOMEM, "out of memory");
+    SL_CALL(sl_band_parse(gc->band, bands, info));
+    gc->nlevels = gc->band->ncuts + 1;
+    gc->band_labels = sl_malloc((size_t)gc->nlevels * (sizeof(char *) + LABEL));
+    SL_CHECK(gc->band_labels, SL_ERR_NOMEM, "out of memory");
+    for (int32_t l = 0; l < gc->nlevels; l++) {
+        gc->band_labels[l] = (char *)(gc->band_labels + gc->nlevels) + (size_t)l * LABEL;
+        sl_band_label(gc->band, l, gc->band_labels[l], LABEL);
+    }
+    gc->type = SL_COL_CAT;
+    gc->labels = (const char *const *)gc->band_labels;
+cleanup:
+    return st;
+}
+
+/* Binds `name` to a cohort column for `role`, checking its type; a
+ * predictor that `bands` (may be NULL) cuts becomes categorical. */
 static sl_status bind_col(const struct sl_analysis *a, const struct sl_cohort *c,
                           enum sl_glm_family fam, const char *key, const char *name,
-                          enum glm_role role, int var, struct glm_col *out)
+                          enum glm_role role, int var, const struct sl_params *bands,
+                          struct glm_col *out)
 {
     sl_status st = SL_OK;
     int col = -1;
@@ -126,8 +162,17 @@ static sl_status bind_col(const struct sl_analysis *a, const struct sl_cohort *c
                  sl_coltype_name(info->type));
         break;
     }
-    *out = (struct glm_col){name, role, var, col, info->type, info->nlevels,
-                            (const char *const *)info->levels};
+    *out = (struct glm_col){name,       role,          var,  col,
+                            info->type, info->nlevels, (const char *const *)info->levels,
+                            NULL,       NULL};
+    if (role == ROLE_PREDICTOR && bands && sl_params_has(bands, name)) {
+        SL_CHECK(info->type == SL_COL_INT || info->type == SL_COL_REAL ||
+                     info->type == SL_COL_DATE,
+                 SL_ERR_FORMAT, "%s: 'bands' cuts '%s', which is %s; only numeric predictors "
+                 "are cut into bands",
+                 sl_params_where(bands, name), name, sl_coltype_name(info->type));
+        SL_CALL(band_col(out, bands, info));
+    }
 cleanup:
     return st;
 }
@@ -135,15 +180,16 @@ cleanup:
 static sl_status glm_prepare(const struct sl_analysis *a, const struct sl_cohort *c,
                              const struct sl_rules *rules, void **state, int **cols, int *ncols)
 {
-    static const char *const known[] = {"type",      "name",   "formula",   "family",
-                                        "weights",   "offset", "reference", "covariance",
-                                        NULL};
+    static const char *const known[] = {"type",      "name",       "formula", "family",
+                                        "weights",   "offset",     "bands",   "reference",
+                                        "covariance", NULL};
     sl_status st = SL_OK;
     struct glm_state *s = NULL;
     const char *formula = NULL, *family = "gaussian", *wname = NULL, *oname = NULL;
-    const char **rkeys = NULL, **rvals = NULL;
-    int nref = 0, *out = NULL, nout = 0;
+    const char **rkeys = NULL, **rvals = NULL, **bkeys = NULL;
+    int nref = 0, nbands = 0, *out = NULL, nout = 0;
     json_t *refj = NULL;
+    struct sl_params *bands = NULL;
 
     (void)rules;
     *state = NULL;
@@ -176,22 +222,33 @@ static sl_status glm_prepare(const struct sl_analysis *a, const struct sl_cohort
     s->cols = sl_calloc((size_t)s->f->nvars + 3, sizeof *s->cols);
     s->ref = sl_malloc(((size_t)s->f->nvars + 1) * sizeof *s->ref);
     SL_CHECK(s->cols && s->ref, SL_ERR_NOMEM, "out of memory");
-    SL_CALL(bind_col(a, c, s->family, "formula", s->f->response, ROLE_RESPONSE, -1,
+    SL_CALL(sl_params_sub(a->params, "bands", &bands));
+    SL_CALL(bind_col(a, c, s->family, "formula", s->f->response, ROLE_RESPONSE, -1, NULL,
                      &s->cols[s->ncols++]));
     for (int v = 0; v < s->f->nvars; v++) {
         s->ref[v] = -1;
-        SL_CALL(bind_col(a, c, s->family, "formula", s->f->vars[v], ROLE_PREDICTOR, v,
+        SL_CALL(bind_col(a, c, s->family, "formula", s->f->vars[v], ROLE_PREDICTOR, v, bands,
                          &s->cols[s->ncols++]));
     }
     if (wname) {
         s->weights = s->ncols;
-        SL_CALL(bind_col(a, c, s->family, "weights", wname, ROLE_WEIGHTS, -1,
+        SL_CALL(bind_col(a, c, s->family, "weights", wname, ROLE_WEIGHTS, -1, NULL,
                          &s->cols[s->ncols++]));
     }
     if (oname) {
         s->offset = s->ncols;
-        SL_CALL(bind_col(a, c, s->family, "offset", oname, ROLE_OFFSET, -1,
+        SL_CALL(bind_col(a, c, s->family, "offset", oname, ROLE_OFFSET, -1, NULL,
                          &s->cols[s->ncols++]));
+    }
+    if (bands)
+        SL_CALL(sl_params_keys(bands, &bkeys, &nbands));
+    for (int i = 0; i < nbands; i++) {
+        int v = 0;
+        while (v < s->f->nvars && strcmp(s->f->vars[v], bkeys[i]) != 0)
+            v++;
+        SL_CHECK(v < s->f->nvars && sl_formula_uses_var(s->f, v), SL_ERR_FORMAT,
+                 "%s: 'bands' cuts '%.64s', which is not a predictor of the formula",
+                 sl_params_where(bands, bkeys[i]), bkeys[i]);
     }
 
     refj = json_object();
@@ -224,6 +281,12 @@ static sl_status glm_prepare(const struct sl_analysis *a, const struct sl_cohort
     SL_CHECK(s->spec, SL_ERR_NOMEM, "out of memory");
     json_object_set_new(s->spec, "weights", wname ? json_string(wname) : json_null());
     json_object_set_new(s->spec, "offset", oname ? json_string(oname) : json_null());
+    if (bands) {
+        json_t *all = sl_params_to_json(a->params);
+        SL_CHECK(all, SL_ERR_NOMEM, "out of memory");
+        json_object_set(s->spec, "bands", json_object_get(all, "bands"));
+        json_decref(all);
+    }
 
     out = sl_malloc((size_t)s->ncols * sizeof *out);
     SL_CHECK(out, SL_ERR_NOMEM, "out of memory");
@@ -241,6 +304,8 @@ static sl_status glm_prepare(const struct sl_analysis *a, const struct sl_cohort
     s = NULL;
 cleanup:
     json_decref(refj);
+    sl_params_free(&bands);
+    sl_free(bkeys);
     sl_free(rkeys);
     sl_free(rvals);
     sl_free(out);
@@ -967,7 +1032,7 @@ static sl_status glm_execute(void *state, struct sl_exec *ex, struct sl_outputs 
     struct glm_state *s = state;
     const struct sl_frame *fr = sl_exec_frame(ex);
     const void **data = NULL;
-    struct sl_secbuf *ccbuf = NULL, *xbuf = NULL, *onesbuf = NULL;
+    struct sl_secbuf *ccbuf = NULL, *xbuf = NULL, *onesbuf = NULL, **bandbuf = NULL;
     struct scan sc;
     struct levels lv;
     struct rows rw;
@@ -988,10 +1053,18 @@ static sl_status glm_execute(void *state, struct sl_exec *ex, struct sl_outputs 
     memset(&rw, 0, sizeof rw);
     data = sl_calloc((size_t)s->ncols, sizeof *data);
     SL_CHECK(data, SL_ERR_NOMEM, "out of memory");
+    bandbuf = sl_calloc((size_t)s->ncols, sizeof *bandbuf);
+    SL_CHECK(bandbuf, SL_ERR_NOMEM, "out of memory");
     for (int k = 0; k < s->ncols; k++) {
         int fc = sl_frame_find(fr, s->cols[k].col);
         SL_CHECK(fc >= 0, SL_ERR_INTERNAL, "model column '%s' not loaded", s->cols[k].name);
         data[k] = fr->data[fc]->data;
+        if (s->cols[k].band) {
+            /* a banded predictor is read as the category codes of its bands */
+            SL_CALL(sl_secbuf_create((size_t)(n > 0 ? n : 1) * sizeof(int32_t), &bandbuf[k]));
+            sl_band_rows(s->cols[k].band, data[k], n, SL_CAT_MISSING, 0, bandbuf[k]->data);
+            data[k] = bandbuf[k]->data;
+        }
     }
     SL_CALL(sl_secbuf_create((size_t)(n > 0 ? n : 1), &ccbuf));
     cc = ccbuf->data;
@@ -1093,6 +1166,9 @@ cleanup:
     levels_free(&lv, s->f->nvars);
     scan_free(&sc);
     sl_secbuf_destroy(&ccbuf);
+    for (int k = 0; bandbuf && k < s->ncols; k++)
+        sl_secbuf_destroy(&bandbuf[k]);
+    sl_free(bandbuf);
     sl_free(data);
     return st;
 }

@@ -15,10 +15,8 @@
 #include "io/format.h"
 #include "io/schema.h"
 
-/* The cut points of numeric column `info` from the analysis's `bands`
- * mapping into b. */
-static sl_status band_parse(struct sl_band *b, const struct sl_params *bands,
-                            const struct sl_colinfo *info)
+sl_status sl_band_parse(struct sl_band *b, const struct sl_params *bands,
+                        const struct sl_colinfo *info)
 {
     sl_status st = SL_OK;
     const char **text = NULL;
@@ -97,7 +95,7 @@ static sl_status add_column(struct sl_grouping *g, const struct sl_analysis *a, 
                  "%s: column '%s' is %s; grouping needs a categorical column, or cut points "
                  "that band this one (bands: {%s: [...]})",
                  sl_params_where(a->params, key), name, sl_coltype_name(info->type), name);
-        SL_CALL(band_parse(b, bands, info));
+        SL_CALL(sl_band_parse(b, bands, info));
         nlevels = b->ncuts + 1;
     }
     SL_CHECK(g->ncells <= INT32_MAX / (nlevels + 1), SL_ERR_FORMAT,
@@ -255,27 +253,23 @@ static inline int32_t band_of(const double *cuts, int n, double x)
     return lo;
 }
 
-/* cell[i] = the band of row i of banded column `col` (ncuts + 1 when
- * missing) with `first`, else cell[i] * (ncuts + 2) + that band: straight
- * into the (secret) cells, no value or band copied elsewhere. */
-static void band_levels(const struct sl_band *b, const void *col, int64_t n, int first,
-                        int32_t *cell)
+void sl_band_rows(const struct sl_band *b, const void *col, int64_t n, int32_t missing,
+                  int32_t scale, int32_t *out)
 {
-    const int32_t f = b->ncuts + 2;
     for (int64_t i = 0; i < n; i++) {
         int32_t level;
         if (b->type == SL_COL_REAL) {
             double x = ((const double *)col)[i];
-            level = x != x ? f - 1 : band_of(b->cuts, b->ncuts, x);
+            level = x != x ? missing : band_of(b->cuts, b->ncuts, x);
         } else if (b->type == SL_COL_INT) {
             /* exact: the cuts are whole numbers within 2^53 */
             int64_t x = ((const int64_t *)col)[i];
-            level = x == SL_INT_MISSING ? f - 1 : band_of(b->cuts, b->ncuts, (double)x);
+            level = x == SL_INT_MISSING ? missing : band_of(b->cuts, b->ncuts, (double)x);
         } else {
             int32_t x = ((const int32_t *)col)[i];
-            level = x == SL_DATE_MISSING ? f - 1 : band_of(b->cuts, b->ncuts, (double)x);
+            level = x == SL_DATE_MISSING ? missing : band_of(b->cuts, b->ncuts, (double)x);
         }
-        cell[i] = first ? level : cell[i] * f + level;
+        out[i] = scale ? out[i] * scale + level : level;
     }
 }
 
@@ -338,9 +332,10 @@ sl_status sl_grouping_cells_rows(const struct sl_grouping *g, const struct sl_fr
         for (int d = 0; d < g->ndims; d++) {
             uint32_t bad = 0;
             if (value[d])
-                band_levels(&g->band[d],
-                            (const char *)value[d] + b0 * (g->band[d].type == SL_COL_DATE ? 4 : 8),
-                            len, d == 0, cell + b0);
+                /* straight into the (secret) cells: no band is kept elsewhere */
+                sl_band_rows(&g->band[d],
+                             (const char *)value[d] + b0 * (g->band[d].type == SL_COL_DATE ? 4 : 8),
+                             len, g->nlevels[d], d == 0 ? 0 : g->nlevels[d] + 1, cell + b0);
             else
                 bad = d == 0 ? first_level(code[d] + b0, g->nlevels[d], cell + b0, len)
                              : next_level(code[d] + b0, g->nlevels[d], cell + b0, len);

@@ -70,6 +70,20 @@ sl_status sl_grouping_append(struct sl_grouping *g, const struct sl_analysis *a,
  * sl_grouping_append. Not collective. */
 sl_status sl_grouping_check_bands(const struct sl_grouping *g, const struct sl_analysis *a);
 
+/* The cut points of numeric column `info` (integer, real or date) from an
+ * analysis's `bands` mapping (sl_params_sub) into b: 1 to SL_BAND_MAX_CUTS,
+ * strictly increasing, whole numbers for integer columns, YYYY-MM-DD for
+ * dates. SL_ERR_FORMAT naming the entry's file:line:col. Not collective. */
+sl_status sl_band_parse(struct sl_band *b, const struct sl_params *bands,
+                        const struct sl_colinfo *info);
+
+/* out[i] = the band of row i of `col` (the frame's data of the banded
+ * column, from the first row wanted), `missing` where the value is missing;
+ * with `scale` nonzero, out[i] * scale + that instead (cell indices built a
+ * column at a time). */
+void sl_band_rows(const struct sl_band *b, const void *col, int64_t n, int32_t missing,
+                  int32_t scale, int32_t *out);
+
 /* The label of band `level` of `b` into buf: "<18", "18-39", "40",
  * ">=65" for integer columns, "<18.5", "[18.5,25)", ">=30" for real ones
  * and the same with YYYY-MM-DD for dates. */

@@ -3,8 +3,9 @@
 # at its boundary (rules tightened in the job file), the covariance matrix
 # only where the policy releases it, the reports for separation and
 # aliasing, the null model's fit (converged, and flagged where it stalls),
-# and parameter errors that name the file, line and column (and
-# the character within the formula).
+# a numeric predictor cut into bands against the same bands as a column,
+# and parameter errors that name the file, line and column (and the
+# character within the formula).
 source "$(dirname "$0")/../e2e/lib.sh"
 DATA=${SL_TEST_DATA:?}/glm
 
@@ -165,6 +166,49 @@ w = [t for t in m["warnings"] if t.startswith("null-model non-convergence")]
 assert len(w) == 1 and "iteration 14" in w[0], m["warnings"]
 PY
 
+# a numeric predictor cut into bands is the same model as a categorical
+# column holding those bands: birthwt again with age's bands written out
+python3 - "$DATA" <<'PY'
+import csv, sys
+rows = list(csv.DictReader(open(f"{sys.argv[1]}/birthwt.csv")))
+def band(a):
+    a = int(a)
+    return "<20" if a < 20 else "20-24" if a < 25 else "25-29" if a < 30 else ">=30"
+with open("banded.csv", "w", newline="") as f:
+    w = csv.DictWriter(f, fieldnames=list(rows[0]) + ["age_band"])
+    w.writeheader()
+    for r in rows:
+        w.writerow(dict(r, age_band=band(r["age"])))
+schema = open(f"{sys.argv[1]}/birthwt.schema.yaml").read().rstrip("\n")
+open("banded.schema.yaml", "w").write(schema + '\n  - {name: age_band, type: categorical, '
+                                      'class: quasi, levels: ["<20", "20-24", "25-29", ">=30"]}\n')
+PY
+"$SL_BIN/sluice" ingest --quiet --key centre.kek --in banded.csv --schema banded.schema.yaml \
+  --out banded.h5 >/dev/null
+sed -i 's|cohorts: \[|cohorts: [{path: banded.h5, users: ["*"]}, |' policy.yaml
+cat >bands.yaml <<YAML
+cohort: banded.h5
+analyses:
+  - {type: glm, name: cut, formula: "low ~ age*smoke + lwt", family: binomial,
+     bands: {age: [20, 25, 30]}, reference: {age: "20-24"}}
+  - {type: glm, name: coded, formula: "low ~ age_band*smoke + lwt", family: binomial,
+     reference: {age_band: "20-24"}}
+YAML
+run_job 2 bands.yaml bands >/dev/null 2>bands.err || { cat bands.err; fail "banded glm job failed"; }
+python3 - <<'PY' || fail "the banded predictor differs from its categorical twin"
+import json
+out = {o["name"]: o for o in json.load(open("released/bands/results.json"))["outputs"]}
+cut, coded = out["cut"], out["coded"]
+terms = cut["dimensions"][0]["levels"]
+assert terms == [t.replace("age_band", "age") for t in coded["dimensions"][0]["levels"]], terms
+assert "age<20" in terms and "age>=30:smoke" in terms and "age20-24" not in terms, terms
+for a, b in zip(cut["cells"], coded["cells"]):
+    assert a["stats"] == b["stats"], (a, b)
+for k in ("deviance", "null_deviance", "aic", "n", "df_residual", "iterations"):
+    assert cut["model"][k] == coded["model"][k], k
+assert cut["spec"]["bands"] == {"age": [20, 25, 30]}, cut["spec"]
+PY
+
 # parameter errors: file:line:col, and the character within the formula
 expect_error() {
   printf 'cohort: birthwt.h5\nanalyses:\n  - %s\n' "$1" >err.yaml
@@ -179,4 +223,7 @@ expect_error '{type: glm, formula: "low ~ race", family: binomial, reference: {r
 expect_error '{type: glm, formula: "race ~ age", family: binomial}' "a binomial outcome must be"
 expect_error '{type: glm, formula: "bwt ~ age", family: binomial}' "must be 0 or 1"
 expect_error '{type: glm, formula: "low ~ log(age)", family: binomial}' "functions such as log() are not supported"
+expect_error '{type: glm, formula: "low ~ race", family: binomial, bands: {race: [1]}}' "'bands' cuts 'race', which is categorical"
+expect_error '{type: glm, formula: "low ~ age", family: binomial, bands: {lwt: [100]}}' "'bands' cuts 'lwt', which is not a predictor"
+expect_error '{type: glm, formula: "low ~ age", family: binomial, bands: {age: [30, 20]}}' "cut points must increase strictly"
 echo "glm job checks: ok"
