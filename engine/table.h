@@ -1,8 +1,9 @@
 /*
  * table.h: an analysis output on its way to the release gate.
  *
- * A table is a grid of cells over up to SL_TABLE_MAX_DIMS categorical
- * dimensions (row-major: the last dimension varies fastest), or a single cell
+ * A table is a grid of cells over up to SL_TABLE_MAX_DIMS dimensions of
+ * labelled levels (categories, or intervals of a numeric column: bands,
+ * bins; row-major: the last dimension varies fastest), or a single cell
  * when it has no dimension. Every cell carries the exact number of distinct
  * patients behind it (what count rules judge) and any number of statistic
  * columns. Model outputs use one dimension ("term") and add model-level

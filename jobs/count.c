@@ -110,7 +110,7 @@ cleanup:
 
 const struct sl_job_type sl_job_count = {
     .name = "count",
-    .summary = "distinct patients, optionally by up to 3 categorical columns",
+    .summary = "distinct patients, optionally by up to 3 categorical or banded columns",
     .prepare = count_prepare,
     .execute = count_execute,
     .destroy = count_destroy,

@@ -374,8 +374,8 @@ cleanup:
 
 const struct sl_job_type sl_job_crosstab = {
     .name = "crosstab",
-    .summary = "distinct patients by 1 to 3 categorical columns with margins, optionally with "
-               "the sum, mean, sd and median of a numeric column per cell",
+    .summary = "distinct patients by 1 to 3 categorical or banded columns with margins, "
+               "optionally with the sum, mean, sd and median of a numeric column per cell",
     .prepare = crosstab_prepare,
     .execute = crosstab_execute,
     .destroy = crosstab_destroy,

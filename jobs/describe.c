@@ -435,7 +435,7 @@ cleanup:
 const struct sl_job_type sl_job_describe = {
     .name = "describe",
     .summary = "count, missing, mean, sd and exact quantiles of numeric columns, optionally "
-               "by up to 3 categorical columns",
+               "by up to 3 categorical or banded columns",
     .prepare = describe_prepare,
     .execute = describe_execute,
     .destroy = describe_destroy,

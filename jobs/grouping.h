@@ -56,7 +56,8 @@ struct sl_grouping {
 sl_status sl_grouping_parse(struct sl_grouping *g, const struct sl_analysis *a, const char *key,
                             const struct sl_cohort *c);
 
-/* Appends the one categorical column named by the string parameter `key`.
+/* Appends the one column named by the string parameter `key` (categorical,
+ * or numeric with cut points in `bands`).
  * When the key is absent: SL_ERR_FORMAT if `required`, else nothing is
  * appended. Fails when the grouping would exceed SL_TABLE_MAX_DIMS columns or
  * repeat a column. `g` must have been initialised (zeroed with ncells = 1, or

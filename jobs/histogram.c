@@ -1,6 +1,7 @@
 /*
  * histogram.c: the `histogram` analysis: patients per bin of a numeric
- * column, optionally by up to two categorical columns.
+ * column, optionally by up to two other columns (categorical, or numeric
+ * cut into bands).
  *
  *   - type: histogram
  *     name: age_hist                  (optional)
@@ -407,7 +408,7 @@ cleanup:
 const struct sl_job_type sl_job_histogram = {
     .name = "histogram",
     .summary = "patients per bin of a numeric column, bins from the job or from public bounds, "
-               "optionally by up to 2 categorical columns",
+               "optionally by up to 2 categorical or banded columns",
     .prepare = histogram_prepare,
     .execute = histogram_execute,
     .destroy = histogram_destroy,
