@@ -43,8 +43,8 @@ static sl_status count_prepare(const struct sl_analysis *a, const struct sl_coho
                                const struct sl_rules *rules, void **state, int **cols,
                                int *ncols)
 {
-    static const char *const known[] = {"type", "name",    "by",  "bands",   "mitigation",
-                                        "privacy", "rho", "epsilon", NULL};
+    static const char *const known[] = {"by",  "bands",   "mitigation", "privacy",
+                                        "rho", "epsilon", NULL};
     sl_status st = SL_OK;
     struct count_state *s = NULL;
     int *out = NULL;

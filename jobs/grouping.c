@@ -239,7 +239,7 @@ static uint32_t first_level(const int32_t *restrict code, int32_t nlev, int32_t 
     return bad;
 }
 
-/* Count of the cuts at or below x (binary search). */
+/* Count of the cuts at or below x (binary search, for many cuts). */
 static inline int32_t band_of(const double *cuts, int n, double x)
 {
     int lo = 0, hi = n;
@@ -253,23 +253,84 @@ static inline int32_t band_of(const double *cuts, int n, double x)
     return lo;
 }
 
+/* Up to this many cuts are counted without branches (values are random to
+ * the branch predictor), padded with NaN, which no value is at or above. */
+#define BAND_WIDE 16
+
+/* sl_band_rows for one column type and `w` padded cuts c (0: binary
+ * search), constants once inlined; with `combine`, out[i] * scale + band. */
+static inline __attribute__((always_inline)) void
+band_run(const struct sl_band *b, const double *c, const int w, const int type,
+         const int combine, const void *col, int64_t n, int32_t missing, int32_t scale,
+         int32_t *out)
+{
+    for (int64_t i = 0; i < n; i++) {
+        double x;
+        int miss;
+        int32_t l = 0;
+        if (type == SL_COL_REAL) {
+            x = ((const double *)col)[i];
+            miss = x != x;
+        } else if (type == SL_COL_INT) {
+            /* exact: the cuts are whole numbers within 2^53 */
+            int64_t v = ((const int64_t *)col)[i];
+            x = (double)v;
+            miss = v == SL_INT_MISSING;
+        } else {
+            int32_t v = ((const int32_t *)col)[i];
+            x = (double)v;
+            miss = v == SL_DATE_MISSING;
+        }
+        if (w)
+            for (int k = 0; k < w; k++)
+                l += c[k] <= x;
+        else
+            l = band_of(b->cuts, b->ncuts, x);
+        l = miss ? missing : l;
+        out[i] = combine ? out[i] * scale + l : l;
+    }
+}
+
+/* band_run for one column type: the width by the number of cuts. */
+static inline __attribute__((always_inline)) void
+band_type(const struct sl_band *b, const double *c, const int type, const int combine,
+          const void *col, int64_t n, int32_t missing, int32_t scale, int32_t *out)
+{
+    if (b->ncuts <= 4)
+        band_run(b, c, 4, type, combine, col, n, missing, scale, out);
+    else if (b->ncuts <= 8)
+        band_run(b, c, 8, type, combine, col, n, missing, scale, out);
+    else if (b->ncuts <= BAND_WIDE)
+        band_run(b, c, BAND_WIDE, type, combine, col, n, missing, scale, out);
+    else
+        band_run(b, c, 0, type, combine, col, n, missing, scale, out);
+}
+
 void sl_band_rows(const struct sl_band *b, const void *col, int64_t n, int32_t missing,
                   int32_t scale, int32_t *out)
 {
-    for (int64_t i = 0; i < n; i++) {
-        int32_t level;
-        if (b->type == SL_COL_REAL) {
-            double x = ((const double *)col)[i];
-            level = x != x ? missing : band_of(b->cuts, b->ncuts, x);
-        } else if (b->type == SL_COL_INT) {
-            /* exact: the cuts are whole numbers within 2^53 */
-            int64_t x = ((const int64_t *)col)[i];
-            level = x == SL_INT_MISSING ? missing : band_of(b->cuts, b->ncuts, (double)x);
-        } else {
-            int32_t x = ((const int32_t *)col)[i];
-            level = x == SL_DATE_MISSING ? missing : band_of(b->cuts, b->ncuts, (double)x);
-        }
-        out[i] = scale ? out[i] * scale + level : level;
+    double c[BAND_WIDE];
+    for (int k = 0; k < BAND_WIDE; k++)
+        c[k] = k < b->ncuts ? b->cuts[k] : NAN;
+    switch (b->type) {
+    case SL_COL_REAL:
+        if (scale)
+            band_type(b, c, SL_COL_REAL, 1, col, n, missing, scale, out);
+        else
+            band_type(b, c, SL_COL_REAL, 0, col, n, missing, scale, out);
+        break;
+    case SL_COL_INT:
+        if (scale)
+            band_type(b, c, SL_COL_INT, 1, col, n, missing, scale, out);
+        else
+            band_type(b, c, SL_COL_INT, 0, col, n, missing, scale, out);
+        break;
+    default:
+        if (scale)
+            band_type(b, c, SL_COL_DATE, 1, col, n, missing, scale, out);
+        else
+            band_type(b, c, SL_COL_DATE, 0, col, n, missing, scale, out);
+        break;
     }
 }
 

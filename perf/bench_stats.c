@@ -30,7 +30,10 @@
  *                 120 cells;
  *   extremes      (with --only only) the counts of values at each cell's
  *                 minimum and maximum, bmi, sbp and cost by sex with
- *                 margins (describe where the policy allows min and max).
+ *                 margins (describe where the policy allows min and max);
+ *   crosstab_bands  (with --only only) crosstab_n's table with age cut into
+ *                 bands at 18, 40, 65 in place of region: the cost of a
+ *                 banded grouping column against a categorical one.
  * Input bytes are the columns a computation reads (8 per real value, 4 per
  * category code); their rate is compared with the read bandwidth of T
  * threads (default: all online CPUs) summing squares over 1 GiB. Kernel
@@ -406,9 +409,10 @@ cleanup:
     return st;
 }
 
-/* crosstab: region x sex x smoker with margins; with `value`, cost's
- * moments and dominance evidence per cell, else counts only. */
-static sl_status run_crosstab(struct bench *b, struct sl_backend *be, int value,
+/* crosstab: region x sex x smoker with margins (or, `banded`, age cut at
+ * 18, 40 and 65 in place of region); with `value`, cost's moments and
+ * dominance evidence per cell, else counts only. */
+static sl_status run_crosstab(struct bench *b, struct sl_backend *be, int value, int banded,
                               struct timing *tm, double *check)
 {
     sl_status st = SL_OK;
@@ -421,8 +425,16 @@ static sl_status run_crosstab(struct bench *b, struct sl_backend *be, int value,
     struct sl_dominance *dfull = NULL, *dom = NULL;
     int64_t *nfull = NULL, *n = NULL;
     struct sl_measure m = measure(C_COST);
-    double t0 = sl_bench_now(), t1;
+    double t0, t1;
 
+    if (banded) {
+        g.cols[0] = C_AGE;
+        g.names[0] = g_names[C_AGE];
+        g.band[0] = (struct sl_band){3, SL_COL_INT, {18, 40, 65}};
+        g.nlevels[0] = 4;
+        g.ncells = g.ncells / (g_nlevels[C_REGION] + 1) * 5;
+    }
+    t0 = sl_bench_now();
     sl_reducer_single(&red);
     nfull = sl_calloc((size_t)g.ncells, sizeof *nfull);
     dfull = sl_calloc((size_t)g.ncells, sizeof *dfull);
@@ -485,10 +497,11 @@ int main(int argc, char **argv)
     struct bench b;
     struct sl_backend *be = NULL;
     struct timing td = {0, 0, 0}, ta = {0, 0, 0}, tq = {0, 0, 0}, tc = {0, 0, 0},
-                  tn = {0, 0, 0}, tr = {0, 0, 0}, tg = {0, 0, 0}, te = {0, 0, 0}, t;
+                  tn = {0, 0, 0}, tr = {0, 0, 0}, tg = {0, 0, 0}, te = {0, 0, 0},
+                  tb = {0, 0, 0}, t;
     const int by_sex[1] = {C_SEX}, by_region[1] = {C_REGION},
               by_grid[3] = {C_REGION, C_SEX, C_SMOKER};
-    double bw, cd = 0, ca = 0, cq = 0, cc = 0, cn = 0, cr = 0, cg = 0, ce = 0, r;
+    double bw, cd = 0, ca = 0, cq = 0, cc = 0, cn = 0, cr = 0, cg = 0, ce = 0, cb = 0, r;
 
     memset(&b, 0, sizeof b);
     for (int i = 1; i + 1 < argc; i += 2) {
@@ -511,7 +524,7 @@ int main(int argc, char **argv)
         argc % 2 == 0) {
         fprintf(stderr, "usage: bench_stats [--rows N] [--reps R] [--chunk-rows C] "
                         "[--bw-threads T] [--only describe|describe_all|quantiles|crosstab|"
-                        "crosstab_n|quantiles_region|quantiles_grid|extremes]\n"
+                        "crosstab_n|quantiles_region|quantiles_grid|extremes|crosstab_bands]\n"
                         "                   [--isa generic|avx2|avx512]\n");
         return 2;
     }
@@ -541,11 +554,11 @@ int main(int argc, char **argv)
             keep_best(&ta, &t);
         }
         if (wanted(only, "crosstab")) {
-            SL_CALL(run_crosstab(&b, be, 1, &t, &cc));
+            SL_CALL(run_crosstab(&b, be, 1, 0, &t, &cc));
             keep_best(&tc, &t);
         }
         if (wanted(only, "crosstab_n")) {
-            SL_CALL(run_crosstab(&b, be, 0, &t, &cn));
+            SL_CALL(run_crosstab(&b, be, 0, 0, &t, &cn));
             keep_best(&tn, &t);
         }
         if (wanted(only, "quantiles")) {
@@ -565,6 +578,12 @@ int main(int argc, char **argv)
             SL_CALL(run_extremes(&b, &t, &ce));
             keep_best(&te, &t);
         }
+        if (only && strcmp(only, "crosstab_bands") == 0) {
+            SL_CALL(run_crosstab(&b, be, 0, 1, &t, &cb));
+            keep_best(&tb, &t);
+            SL_CALL(run_crosstab(&b, be, 0, 0, &t, &cn));
+            keep_best(&tn, &t);
+        }
     }
     r = (double)rows;
     if (wanted(only, "describe"))
@@ -581,8 +600,10 @@ int main(int argc, char **argv)
         report("extremes", &te, r * (3 * 8 + 4), r, bw, ce);
     if (wanted(only, "crosstab"))
         report("crosstab", &tc, r * (3 * 4 + 8), r, bw, cc);
-    if (wanted(only, "crosstab_n"))
+    if (wanted(only, "crosstab_n") || (only && strcmp(only, "crosstab_bands") == 0))
         report("crosstab_n", &tn, r * 3 * 4, r, bw, cn);
+    if (only && strcmp(only, "crosstab_bands") == 0)
+        report("crosstab_bands", &tb, r * (8 + 2 * 4), r, bw, cb);
 cleanup:
     bench_free(&b);
     sl_backends_shutdown();

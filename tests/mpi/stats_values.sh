@@ -24,11 +24,14 @@ analyses:
   - {type: describe, name: v9, columns: [cost], by: [admission_date],
      bands: {admission_date: ['2018-01-01', '2021-01-01']}}
   - {type: count, name: v10, by: [bmi, smoker], bands: {bmi: [18.5, 25, 30]}}
+  - {type: count, name: v11, by: [age],
+     bands: {age: [20, 23, 26, 29, 32, 35, 38, 41, 44, 47, 50, 53, 56, 59, 62, 65, 68, 71, 74]}}
+  - {type: count, name: v12, by: [bmi], bands: {bmi: [17, 19.5, 22, 24.5, 27, 29.5]}}
 YAML
 run_job 2 job.yaml vals >vals.out 2>vals.err || { cat vals.out vals.err; fail "run failed"; }
 files=""
 for o in v1_age v1_bmi v1_systolic_bp v1_cost v1_admission_date v2_hba1c v3 v4 v5 v6 v7 \
-  v8 v9_cost v10; do
+  v8 v9_cost v10 v11 v12; do
   files="$files $o=$(stats_output vals "$o")"
 done
 have_r=0
@@ -263,6 +266,17 @@ for lab, b in band_levels("bmi", [18.5, 25, 30], "real"):
         check((line["bmi"], line["smoker"]) == (lab, k), f"v10: order {line['bmi']}")
         check(int(line["n"]) == n, f"v10[{lab},{k}] {line['n']} vs {n}")
 check(i == len(table), "v10: row count")
+
+# more cuts: 19 (a binary search) and 6 (compared at once)
+for name, col, cuts, kind in (
+        ("v11", "age", list(range(20, 75, 3)), "int"),
+        ("v12", "bmi", [17, 19.5, 22, 24.5, 27, 29.5], "real")):
+    table = read(name)
+    levs = band_levels(col, cuts, kind)
+    check(len(table) == len(levs), f"{name}: {len(table)} rows")
+    for (lab, b), line in zip(levs, table):
+        n = sum(1 for r in rows if band(r[col], cuts) == b)
+        check(line[col] == lab and int(line["n"]) == n, f"{name}[{lab}] {line['n']} vs {n}")
 
 if have_r:  # the same quantiles from R itself
     with open("r_in.txt", "w") as f:
