@@ -254,25 +254,119 @@ static inline int32_t band_of(const double *cuts, int n, double x)
 }
 
 /* Up to this many cuts are counted without branches (values are random to
- * the branch predictor), padded with NaN, which no value is at or above. */
+ * the branch predictor) over padded cut lists; more take a binary search. */
 #define BAND_WIDE 16
 
-/* sl_band_rows for one column type and `w` padded cuts c (0: binary
- * search), constants once inlined; with `combine`, out[i] * scale + band. */
+/* The cuts of b padded to BAND_WIDE in each column type's own numbers:
+ * doubles padded with NaN (no value is at or above one), whole numbers
+ * (exact: the cuts of integer and date columns are whole, within 2^53)
+ * padded with the type's largest value, which the count then caps. */
+struct band_cuts {
+    double r[BAND_WIDE];
+    int64_t i[BAND_WIDE];
+    int32_t d[BAND_WIDE];
+};
+
+/* out[i] = the band of row i of `col` (of column type `type`), counted
+ * against w padded cuts, or `missing`; with `combine`, out[i] * scale + that.
+ * Blocks of INDEX_BLOCK rows with constant trip counts, so that GCC
+ * vectorises them at -O2; type, w and combine are constants once inlined. */
 static inline __attribute__((always_inline)) void
-band_run(const struct sl_band *b, const double *c, const int w, const int type,
-         const int combine, const void *col, int64_t n, int32_t missing, int32_t scale,
-         int32_t *out)
+band_block(const struct band_cuts *bc, const int type, const int w, int32_t nc,
+           const int combine, const void *col, int64_t n, int32_t missing, int32_t scale,
+           int32_t *restrict out)
 {
+    for (int64_t b0 = 0; b0 < n; b0 += INDEX_BLOCK) {
+        int64_t len = n - b0 < INDEX_BLOCK ? n - b0 : INDEX_BLOCK;
+        for (int64_t j = 0; j < len; j++) {
+            int32_t l = 0;
+            int miss;
+            if (type == SL_COL_REAL) {
+                double x = ((const double *)col)[b0 + j];
+                for (int k = 0; k < w; k++)
+                    l += bc->r[k] <= x;
+                miss = x != x;
+            } else if (type == SL_COL_INT) {
+                int64_t x = ((const int64_t *)col)[b0 + j];
+                for (int k = 0; k < w; k++)
+                    l += bc->i[k] <= x;
+                miss = x == SL_INT_MISSING;
+            } else {
+                int32_t x = ((const int32_t *)col)[b0 + j];
+                for (int k = 0; k < w; k++)
+                    l += bc->d[k] <= x;
+                miss = x == SL_DATE_MISSING;
+            }
+            l = l > nc ? nc : l;
+            l = miss ? missing : l;
+            out[b0 + j] = combine ? out[b0 + j] * scale + l : l;
+        }
+    }
+}
+
+/* band_block with the width the number of cuts needs. */
+static inline __attribute__((always_inline)) void
+band_width(const struct band_cuts *bc, const int type, int32_t nc, const int combine,
+           const void *col, int64_t n, int32_t missing, int32_t scale, int32_t *out)
+{
+    if (nc <= 4)
+        band_block(bc, type, 4, nc, combine, col, n, missing, scale, out);
+    else if (nc <= 8)
+        band_block(bc, type, 8, nc, combine, col, n, missing, scale, out);
+    else
+        band_block(bc, type, BAND_WIDE, nc, combine, col, n, missing, scale, out);
+}
+
+SL_CLONES_AVX2
+static void band_wide(const struct sl_band *b, const struct band_cuts *bc, const void *col,
+                      int64_t n, int32_t missing, int32_t scale, int32_t *out)
+{
+    int32_t nc = b->ncuts;
+    switch (b->type) {
+    case SL_COL_REAL:
+        if (scale)
+            band_width(bc, SL_COL_REAL, nc, 1, col, n, missing, scale, out);
+        else
+            band_width(bc, SL_COL_REAL, nc, 0, col, n, missing, scale, out);
+        break;
+    case SL_COL_INT:
+        if (scale)
+            band_width(bc, SL_COL_INT, nc, 1, col, n, missing, scale, out);
+        else
+            band_width(bc, SL_COL_INT, nc, 0, col, n, missing, scale, out);
+        break;
+    default:
+        if (scale)
+            band_width(bc, SL_COL_DATE, nc, 1, col, n, missing, scale, out);
+        else
+            band_width(bc, SL_COL_DATE, nc, 0, col, n, missing, scale, out);
+        break;
+    }
+}
+
+void sl_band_rows(const struct sl_band *b, const void *col, int64_t n, int32_t missing,
+                  int32_t scale, int32_t *out)
+{
+    struct band_cuts bc;
+
+    if (b->ncuts <= BAND_WIDE) {
+        for (int k = 0; k < BAND_WIDE; k++) {
+            int in = k < b->ncuts;
+            bc.r[k] = in ? b->cuts[k] : NAN;
+            bc.i[k] = in ? (int64_t)b->cuts[k] : INT64_MAX;
+            bc.d[k] = in ? (int32_t)b->cuts[k] : INT32_MAX;
+        }
+        band_wide(b, &bc, col, n, missing, scale, out);
+        return;
+    }
     for (int64_t i = 0; i < n; i++) {
         double x;
         int miss;
-        int32_t l = 0;
-        if (type == SL_COL_REAL) {
+        int32_t l;
+        if (b->type == SL_COL_REAL) {
             x = ((const double *)col)[i];
             miss = x != x;
-        } else if (type == SL_COL_INT) {
-            /* exact: the cuts are whole numbers within 2^53 */
+        } else if (b->type == SL_COL_INT) {
             int64_t v = ((const int64_t *)col)[i];
             x = (double)v;
             miss = v == SL_INT_MISSING;
@@ -281,56 +375,8 @@ band_run(const struct sl_band *b, const double *c, const int w, const int type,
             x = (double)v;
             miss = v == SL_DATE_MISSING;
         }
-        if (w)
-            for (int k = 0; k < w; k++)
-                l += c[k] <= x;
-        else
-            l = band_of(b->cuts, b->ncuts, x);
-        l = miss ? missing : l;
-        out[i] = combine ? out[i] * scale + l : l;
-    }
-}
-
-/* band_run for one column type: the width by the number of cuts. */
-static inline __attribute__((always_inline)) void
-band_type(const struct sl_band *b, const double *c, const int type, const int combine,
-          const void *col, int64_t n, int32_t missing, int32_t scale, int32_t *out)
-{
-    if (b->ncuts <= 4)
-        band_run(b, c, 4, type, combine, col, n, missing, scale, out);
-    else if (b->ncuts <= 8)
-        band_run(b, c, 8, type, combine, col, n, missing, scale, out);
-    else if (b->ncuts <= BAND_WIDE)
-        band_run(b, c, BAND_WIDE, type, combine, col, n, missing, scale, out);
-    else
-        band_run(b, c, 0, type, combine, col, n, missing, scale, out);
-}
-
-void sl_band_rows(const struct sl_band *b, const void *col, int64_t n, int32_t missing,
-                  int32_t scale, int32_t *out)
-{
-    double c[BAND_WIDE];
-    for (int k = 0; k < BAND_WIDE; k++)
-        c[k] = k < b->ncuts ? b->cuts[k] : NAN;
-    switch (b->type) {
-    case SL_COL_REAL:
-        if (scale)
-            band_type(b, c, SL_COL_REAL, 1, col, n, missing, scale, out);
-        else
-            band_type(b, c, SL_COL_REAL, 0, col, n, missing, scale, out);
-        break;
-    case SL_COL_INT:
-        if (scale)
-            band_type(b, c, SL_COL_INT, 1, col, n, missing, scale, out);
-        else
-            band_type(b, c, SL_COL_INT, 0, col, n, missing, scale, out);
-        break;
-    default:
-        if (scale)
-            band_type(b, c, SL_COL_DATE, 1, col, n, missing, scale, out);
-        else
-            band_type(b, c, SL_COL_DATE, 0, col, n, missing, scale, out);
-        break;
+        l = miss ? missing : band_of(b->cuts, b->ncuts, x);
+        out[i] = scale ? out[i] * scale + l : l;
     }
 }
 

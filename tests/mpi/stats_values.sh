@@ -24,9 +24,9 @@ analyses:
   - {type: describe, name: v9, columns: [cost], by: [admission_date],
      bands: {admission_date: ['2018-01-01', '2021-01-01']}}
   - {type: count, name: v10, by: [bmi, smoker], bands: {bmi: [18.5, 25, 30]}}
-  - {type: count, name: v11, by: [age],
+  - {type: count, name: v11, by: [sex, age],
      bands: {age: [20, 23, 26, 29, 32, 35, 38, 41, 44, 47, 50, 53, 56, 59, 62, 65, 68, 71, 74]}}
-  - {type: count, name: v12, by: [bmi], bands: {bmi: [17, 19.5, 22, 24.5, 27, 29.5]}}
+  - {type: count, name: v12, by: [sex, bmi], bands: {bmi: [17, 19.5, 22, 24.5, 27, 29.5]}}
 YAML
 run_job 2 job.yaml vals >vals.out 2>vals.err || { cat vals.out vals.err; fail "run failed"; }
 files=""
@@ -267,16 +267,19 @@ for lab, b in band_levels("bmi", [18.5, 25, 30], "real"):
         check(int(line["n"]) == n, f"v10[{lab},{k}] {line['n']} vs {n}")
 check(i == len(table), "v10: row count")
 
-# more cuts: 19 (a binary search) and 6 (compared at once)
-for name, col, cuts, kind in (
-        ("v11", "age", list(range(20, 75, 3)), "int"),
-        ("v12", "bmi", [17, 19.5, 22, 24.5, 27, 29.5], "real")):
+# bands after another column: 19 cuts (a binary search) and 6 (compared at once)
+for name, by, col, cuts, kind in (
+        ("v11", "sex", "age", list(range(20, 75, 3)), "int"),
+        ("v12", "sex", "bmi", [17, 19.5, 22, 24.5, 27, 29.5], "real")):
     table = read(name)
     levs = band_levels(col, cuts, kind)
-    check(len(table) == len(levs), f"{name}: {len(table)} rows")
-    for (lab, b), line in zip(levs, table):
-        n = sum(1 for r in rows if band(r[col], cuts) == b)
-        check(line[col] == lab and int(line["n"]) == n, f"{name}[{lab}] {line['n']} vs {n}")
+    outer = levels(by) if by else [None]
+    check(len(table) == len(levs) * len(outer), f"{name}: {len(table)} rows")
+    for (k, lvl), (lab, b) in ((x, y) for x in enumerate(outer) for y in levs):
+        line = table[k * len(levs) + levs.index((lab, b))]
+        n = sum(1 for r in rows if band(r[col], cuts) == b and (by is None or r[by] == lvl))
+        check(line[col] == lab and (by is None or line[by] == lvl) and int(line["n"]) == n,
+              f"{name}[{lvl},{lab}] {line['n']} vs {n}")
 
 if have_r:  # the same quantiles from R itself
     with open("r_in.txt", "w") as f:
