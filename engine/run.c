@@ -37,6 +37,7 @@
 #include "engine/ledger.h"
 #include "engine/mitigate.h"
 #include "engine/mpi_impl.h"
+#include "engine/prepare.h"
 #include "engine/release.h"
 #include "io/frame.h"
 #include "io/keys.h"
@@ -65,11 +66,6 @@ struct run_opts {
     const char *backend;
 };
 
-struct prepared {
-    const struct sl_job_type *type;
-    void *state;
-};
-
 struct run_ctx {
     struct run_opts opt;
     struct sl_exec ex;
@@ -82,10 +78,8 @@ struct run_ctx {
     struct sl_cohort *cohort;
     struct sl_filter *filter;
     struct sl_frame *frame;
-    struct prepared *prep;
+    struct sl_prepared *prep; /* per analysis */
     struct sl_outputs outs;
-    unsigned *kinds;   /* per analysis: the mitigation it asks for (mitigate.h) */
-    struct sl_dp_request *dp; /* per analysis: the noisy counts it asks for (dp.h) */
     int *out_analysis; /* per output: the analysis that made it */
     char job_id[128];
     char user[64];
@@ -298,9 +292,7 @@ static sl_status prepare(struct run_ctx *r, int **cols_out, int *ncols_out)
     *ncols_out = 0;
     want = sl_calloc((size_t)ncohort, sizeof *want);
     r->prep = sl_calloc((size_t)r->job->nanalyses + 1, sizeof *r->prep);
-    r->kinds = sl_calloc((size_t)r->job->nanalyses + 1, sizeof *r->kinds);
-    r->dp = sl_calloc((size_t)r->job->nanalyses + 1, sizeof *r->dp);
-    SL_CHECK(want && r->prep && r->kinds && r->dp, SL_ERR_NOMEM, "out of memory");
+    SL_CHECK(want && r->prep, SL_ERR_NOMEM, "out of memory");
     if (r->job->filter) {
         SL_CALL(sl_filter_parse(r->job->filter, r->job->filter_where, &r->filter));
         SL_CALL(sl_filter_bind(r->filter, r->cohort));
@@ -309,30 +301,10 @@ static sl_status prepare(struct run_ctx *r, int **cols_out, int *ncols_out)
             want[fcols[i]] = 1;
     }
     for (int a = 0; a < r->job->nanalyses; a++) {
-        const struct sl_analysis *an = &r->job->analyses[a];
-        int *acols = NULL, nac = 0;
-        r->prep[a].type = sl_job_type_find(an->type);
-        if (!r->prep[a].type) {
-            char known[256] = "";
-            for (const struct sl_job_type *const *t = sl_job_types(); *t; t++)
-                snprintf(known + strlen(known), sizeof known - strlen(known), "%s%s",
-                         known[0] ? ", " : "", (*t)->name);
-            SL_FAIL(SL_ERR_FORMAT, "%s: unknown analysis type '%s'; expected one of: %s",
-                    sl_params_where(an->params, "type"), an->type, known);
-        }
-        SL_CALL(sl_dp_param(an->params, an->name, r->prep[a].type->dp_counts, &r->dp[a]));
-        SL_CHECK(r->dp[a].mechanism == SL_DP_NONE || r->policy->privacy_budget > 0,
-                 SL_ERR_FORMAT,
-                 "%s: analysis '%s' asks for noisy counts, but the policy %s sets no privacy "
-                 "budget (privacy: {rho: ...})",
-                 sl_params_where(an->params, "privacy"), an->name, r->policy->path);
-        st = r->prep[a].type->prepare(an, r->cohort, &r->job->rules, &r->prep[a].state, &acols,
-                                      &nac);
-        for (int i = 0; st == SL_OK && i < nac; i++)
-            want[acols[i]] = 1;
-        sl_free(acols);
-        SL_CALL(st);
-        SL_CALL(sl_mitigation_param(an->params, &r->kinds[a]));
+        SL_CALL(sl_analysis_prepare(r->job, &r->job->analyses[a], r->policy, r->cohort,
+                                    &r->prep[a]));
+        for (int i = 0; i < r->prep[a].ncols; i++)
+            want[r->prep[a].cols[i]] = 1;
     }
     cols = sl_malloc((size_t)ncohort * sizeof *cols);
     SL_CHECK(cols, SL_ERR_NOMEM, "out of memory");
@@ -521,7 +493,7 @@ static const struct sl_dp_request *dp_of(const struct run_ctx *r, int i)
     const struct sl_dp_request *req;
     if (!r->out_analysis)
         return NULL;
-    req = &r->dp[r->out_analysis[i]];
+    req = &r->prep[r->out_analysis[i]].dp;
     return req->mechanism != SL_DP_NONE ? req : NULL;
 }
 
@@ -606,7 +578,7 @@ static sl_status gate_and_release(struct run_ctx *r)
         SL_CALL(sl_ledger_entry(t, r->job_id, filter, &entries[i]));
         SL_CALL(sl_ledger_judge(ledger, t, entries[i], &r->job->rules));
         SL_CALL(sl_mitigate(t, &r->job->rules,
-                            r->out_analysis ? r->kinds[r->out_analysis[i]] : 0));
+                            r->out_analysis ? r->prep[r->out_analysis[i]].kinds : 0));
         if (t->decision == SL_DECISION_PASS) {
             SL_CALL(sl_ledger_record(ledger, entries[i]));
             recorded++;
@@ -759,11 +731,8 @@ static void ctx_release(struct run_ctx *r)
 {
     if (r->prep && r->job)
         for (int a = 0; a < r->job->nanalyses; a++)
-            if (r->prep[a].type && r->prep[a].type->destroy)
-                r->prep[a].type->destroy(r->prep[a].state);
+            sl_prepared_clear(&r->prep[a]);
     sl_free(r->prep);
-    sl_free(r->kinds);
-    sl_free(r->dp);
     sl_free(r->out_analysis);
     sl_outputs_clear(&r->outs);
     sl_frame_destroy(&r->frame);

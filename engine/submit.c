@@ -22,7 +22,10 @@
 #include <unistd.h>
 
 #include "engine/core/alloc.h"
+#include "engine/core/status.h"
+#include "engine/prepare.h"
 #include "engine/submit.h"
+#include "io/cohort.h"
 
 #define SL_DEFAULT_POLICY "/etc/sluice/policy.yaml"
 
@@ -34,7 +37,9 @@ static const char *usage_text =
     "resources) and submits it with sbatch, printing the Slurm job id. The job\n"
     "runs as `srun --mpi=pmix sluice run --policy POLICY JOB.yaml` (with\n"
     "threads: N, as N CPUs per task and OMP_NUM_THREADS=N); its output and\n"
-    "error files go to logs/ beside the job file.\n"
+    "error files go to logs/ beside the job file. Before that, the job's filter\n"
+    "and analyses are checked against the cohort's metadata (no key needed), as\n"
+    "the run will check them, when this node can read the cohort.\n"
     "\n"
     "  --dry-run       print the script instead of submitting it\n"
     "  --emergency     use the policy's emergency partition (listed users only)\n"
@@ -398,6 +403,29 @@ cleanup:
     return st;
 }
 
+/* The job's filter and analyses against the cohort's metadata (no key, no
+ * row), as `sluice run` will check them: a typo fails here rather than
+ * after the wait in the queue. A cohort this node cannot read (it may live
+ * on enclave storage only) is left to the run, with a note. */
+static sl_status check_analyses(const struct sl_job *job, const struct sl_policy *policy)
+{
+    sl_status st = SL_OK;
+    struct sl_cohort *c = NULL;
+
+    st = sl_cohort_open(job->cohort, &c);
+    if (st == SL_ERR_IO) {
+        fprintf(stderr, "sluice submit: note: %s; the analyses are checked when the job runs\n",
+                sl_error_message());
+        st = SL_OK;
+        goto cleanup;
+    }
+    SL_CALL(st);
+    SL_CALL(sl_job_check(job, policy, c));
+cleanup:
+    sl_cohort_close(&c);
+    return st;
+}
+
 int sl_cmd_submit(int argc, char **argv)
 {
     sl_status st = SL_OK;
@@ -425,6 +453,7 @@ int sl_cmd_submit(int argc, char **argv)
     }
     SL_CALL(sl_policy_load(a.policy, &policy));
     SL_CALL(sl_job_load(a.job, policy, &job));
+    SL_CALL(check_analyses(job, policy));
     n = readlink("/proc/self/exe", exe, sizeof exe - 1);
     SL_CHECK(n > 0, SL_ERR_IO, "cannot find the running sluice binary: %s", strerror(errno));
     exe[n] = '\0';

@@ -218,4 +218,52 @@ TEST_F(Submit, UnsafePathsAreRefused)
     sl_policy_destroy(&pol);
 }
 
+// The analyses and the filter are checked against the cohort's metadata
+// before anything is submitted (the committed fixture cohort: pid, age,
+// bmi, sex, dx_date), with the job file's line and column; a cohort this
+// node cannot read leaves the check to the run, with a note.
+TEST_F(Submit, AnalysesAreCheckedAgainstTheCohortFirst)
+{
+    std::string cohort = std::string(getenv("SL_TEST_DATA") ? getenv("SL_TEST_DATA")
+                                                            : "tests/data") +
+                         "/cohort_v1.h5";
+    std::string p = write("policy.yaml", "version: 1\nkey_file: centre.kek\n"
+                                         "enclave: {partitions: [enclave]}\n"
+                                         "cohorts: [{path: " + cohort + ", users: [\"*\"]}]\n");
+    auto jobfile = [&](const std::string &body) {
+        return write("job.yaml", "name: j\ncohort: " + cohort + "\n" + body);
+    };
+    std::string out, err;
+    std::string ok = jobfile("filter: 'age >= 18'\nanalyses:\n"
+                             "  - {type: count, by: [sex, age], bands: {age: [40]}}\n");
+    ASSERT_EQ(submit({ok, "--dry-run", "--policy", p}, &out, &err), 0) << err;
+    EXPECT_EQ(out.rfind("#!/bin/bash\n", 0), 0u) << out;
+
+    std::string bad = jobfile("analyses:\n  - {type: count, by: [sex, agee]}\n");
+    EXPECT_EQ(submit({bad, "--dry-run", "--policy", p}, &out, &err), 1);
+    EXPECT_EQ(out, "") << "nothing is printed for a job that would fail";
+    EXPECT_NE(err.find("job.yaml:4:"), std::string::npos) << err;
+    EXPECT_NE(err.find("the cohort has no column 'agee'; did you mean 'age'?"), std::string::npos)
+        << err;
+    bad = jobfile("analyses:\n  - {type: describe, columns: [bmi], by: [age]}\n");
+    EXPECT_EQ(submit({bad, "--dry-run", "--policy", p}, &out, &err), 1);
+    EXPECT_NE(err.find("cut points that band this one"), std::string::npos) << err;
+    bad = jobfile("filter: 'sex == \"Q\"'\nanalyses:\n  - {type: count}\n");
+    EXPECT_EQ(submit({bad, "--dry-run", "--policy", p}, &out, &err), 1);
+    EXPECT_NE(err.find("\"Q\" is not a level of column 'sex'"), std::string::npos) << err;
+    bad = jobfile("analyses:\n  - {type: histogramm, column: bmi}\n");
+    EXPECT_EQ(submit({bad, "--dry-run", "--policy", p}, &out, &err), 1);
+    EXPECT_NE(err.find("unknown analysis type 'histogramm'"), std::string::npos) << err;
+
+    // not readable here: submitted, with a note
+    std::string elsewhere = write("job.yaml", "name: j\ncohort: /nonexistent/c.h5\n"
+                                              "analyses: [{type: count, by: [agee]}]\n");
+    std::string p2 = write("policy2.yaml", "version: 1\nkey_file: centre.kek\n"
+                                           "enclave: {partitions: [enclave]}\n"
+                                           "cohorts: [{path: /nonexistent/c.h5, users: [\"*\"]}]\n");
+    ASSERT_EQ(submit({elsewhere, "--dry-run", "--policy", p2}, &out, &err), 0) << err;
+    EXPECT_NE(err.find("note: cannot open cohort /nonexistent/c.h5"), std::string::npos) << err;
+    EXPECT_NE(err.find("checked when the job runs"), std::string::npos) << err;
+}
+
 }  // namespace
