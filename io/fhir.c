@@ -9,7 +9,9 @@
  * resource type the spec needs, streaming: a line is tokenized in place
  * (json_impl.h, no copy of a value leaves secret memory), its codings are
  * looked up among the spec's interned codes, and only a matching
- * resource's patient and date are read before it is folded.
+ * resource's patient and date are read before it is folded. A source may
+ * read several types, one after the other (medications: ordered, stated,
+ * given), each with its own date elements.
  */
 #include "io/omop.h"
 
@@ -57,6 +59,31 @@ static const struct fhir_desc fhir_src[NSRC] = {
     [SRC_VISIT] = {"Encounter", {"class"}, {"period.start", "actualPeriod.start"}},
     [SRC_DEATH] = {"Patient", {NULL}, {"deceasedDateTime"}},
 };
+
+/* Resource types the medication source reads after MedicationRequest:
+ * medications stated (taken, as the patient or a record says) and given,
+ * with their own date elements (R4 effective[x]; R5 keeps it for
+ * MedicationStatement and names MedicationAdministration's occurence[x],
+ * spelt so). */
+#define FHIR_MAX_TYPES 3
+static const struct fhir_desc fhir_drug_more[FHIR_MAX_TYPES - 1] = {
+    {"MedicationStatement", {"medicationCodeableConcept", "medication.concept"},
+     {"effectiveDateTime", "effectivePeriod.start", "dateAsserted"}},
+    {"MedicationAdministration", {"medicationCodeableConcept", "medication.concept"},
+     {"effectiveDateTime", "effectivePeriod.start", "occurenceDateTime",
+      "occurencePeriod.start"}},
+};
+
+/* The resource types source s reads, in reading order, into d; how many. */
+static int source_types(enum source s, const struct fhir_desc **d)
+{
+    d[0] = &fhir_src[s];
+    if (s != SRC_DRUG)
+        return 1;
+    for (int k = 1; k < FHIR_MAX_TYPES; k++)
+        d[k] = &fhir_drug_more[k - 1];
+    return FHIR_MAX_TYPES;
+}
 
 /* A patient in the lookup table. */
 struct pslot {
@@ -280,29 +307,79 @@ cleanup:
     return st;
 }
 
-/* The files of source s's resource type; a type without files is an error
- * saying who needs it. */
-static sl_status need_files(struct pivot *g, enum source s, const char *why, struct files *fl)
+/* A pass over the files of a source's resource types, resource by
+ * resource. */
+struct scan {
+    struct files fl;        /* the files of every type, type after type */
+    const struct fhir_desc *types[FHIR_MAX_TYPES];
+    int type_end[FHIR_MAX_TYPES]; /* files of type k end at type_end[k] */
+    int ntypes;
+    int next;               /* the file to open next */
+    struct ndjson r;        /* the file being read; fd -1 between files */
+    const struct fhir_desc *desc; /* the type of the file being read */
+    int parse;              /* tokenize each line and check its type */
+    int64_t rows;           /* resources (non-blank lines) so far */
+};
+
+/* The type of file i of the scan. */
+static const struct fhir_desc *file_type(const struct scan *sc, int i)
+{
+    int k = 0;
+    while (k + 1 < sc->ntypes && i >= sc->type_end[k])
+        k++;
+    return sc->types[k];
+}
+
+/* The files of source s's resource types into sc; a source without any is
+ * an error saying who needs it. */
+static sl_status need_files(struct pivot *g, enum source s, const char *why, struct scan *sc)
 {
     sl_status st = SL_OK;
     struct fhir *rs = g->rs;
     struct stat sb;
-    char mpath[4200];
-    SL_CALL(list_files(g, fhir_src[s].type, fl));
+    struct files one = {NULL, 0};
+    char mpath[4200], names[160] = "";
+    int cap = 0;
+
+    sc->ntypes = source_types(s, sc->types);
+    for (int k = 0; k < sc->ntypes; k++) {
+        SL_CALL(list_files(g, sc->types[k]->type, &one));
+        for (int i = 0; i < one.n; i++) {
+            SL_CHECK(sc->fl.n < FHIR_MAX_FILES, SL_ERR_FORMAT, "%s: more than %d files of one "
+                     "source", g->o->dir, FHIR_MAX_FILES);
+            if (sc->fl.n == cap) {
+                cap = cap ? 2 * cap : 8;
+                char **more = sl_realloc(sc->fl.path, (size_t)cap * sizeof *more);
+                SL_CHECK(more, SL_ERR_NOMEM, "out of memory");
+                sc->fl.path = more;
+            }
+            sc->fl.path[sc->fl.n++] = one.path[i];
+            one.path[i] = NULL;
+        }
+        files_free(&one);
+        sc->type_end[k] = sc->fl.n;
+        snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s",
+                 k == 0 ? "" : k + 1 < sc->ntypes ? ", " : " or ", sc->types[k]->type);
+    }
     snprintf(mpath, sizeof mpath, "%s/manifest.json", g->o->dir);
-    if (fl->n == 0 && stat(mpath, &sb) == 0)
+    if (sc->fl.n == 0 && stat(mpath, &sb) == 0)
         SL_FAIL(SL_ERR_IO, "%s: no output of type %s; expected the %s resources (%s)", mpath,
-                fhir_src[s].type, fhir_src[s].type, why);
-    SL_CHECK(fl->n > 0, SL_ERR_IO,
-             "%s: no %s.ndjson (nor %s.*.ndjson, %s-*.ndjson); expected the %s resources (%s)",
-             g->o->dir, fhir_src[s].type, fhir_src[s].type, fhir_src[s].type, fhir_src[s].type,
-             why);
+                names, names, why);
+    if (sc->fl.n == 0 && sc->ntypes == 1)
+        SL_FAIL(SL_ERR_IO,
+                "%s: no %s.ndjson (nor %s.*.ndjson, %s-*.ndjson); expected the %s resources (%s)",
+                g->o->dir, names, names, names, names, why);
+    SL_CHECK(sc->fl.n > 0, SL_ERR_IO,
+             "%s: no %s files (T.ndjson, T.*.ndjson or T-*.ndjson of a type T); expected the "
+             "%s resources (%s)",
+             g->o->dir, names, names, why);
     if (s == SRC_DEATH)
         s = SRC_PERSON;
     if (!(rs->types_seen & (1u << s)))
         g->tables++;
     rs->types_seen |= 1u << s;
 cleanup:
+    files_free(&one);
     return st;
 }
 
@@ -419,24 +496,13 @@ cleanup:
     return st;
 }
 
-/* A pass over the files of one resource type, resource by resource. */
-struct scan {
-    struct files fl;
-    int next;               /* the file to open next */
-    struct ndjson r;        /* the file being read; fd -1 between files */
-    const char *type;
-    int parse;              /* tokenize each line and check its type */
-    int64_t rows;           /* resources (non-blank lines) so far */
-};
-
 static sl_status scan_open(struct pivot *g, enum source s, const char *why, int parse,
                            struct scan *sc)
 {
     memset(sc, 0, sizeof *sc);
     sc->r.fd = -1;
-    sc->type = fhir_src[s].type;
     sc->parse = parse;
-    return need_files(g, s, why, &sc->fl);
+    return need_files(g, s, why, sc);
 }
 
 /* The next resource in *s (tokenized into the reader's JSON when parse),
@@ -451,6 +517,7 @@ static sl_status scan_next(struct pivot *g, struct scan *sc, const char **s, int
             *got = 0;
             if (sc->next == sc->fl.n)
                 goto cleanup;
+            sc->desc = file_type(sc, sc->next);
             SL_CALL(nd_open(sc->fl.path[sc->next++], &sc->r));
         }
         SL_CALL(nd_next(&sc->r, s, &n, got));
@@ -463,7 +530,7 @@ static sl_status scan_next(struct pivot *g, struct scan *sc, const char **s, int
     if ((++sc->rows & 0xFFFF) == 0 && sc->parse)
         sl_pivot_progress(g, sc->r.path, sc->rows, sc->r.offset, sc->r.size, 0);
     if (sc->parse)
-        SL_CALL(parse_line(g->rs, &sc->r, *s, n, sc->type));
+        SL_CALL(parse_line(g->rs, &sc->r, *s, n, sc->desc->type));
 cleanup:
     return st;
 }
@@ -479,7 +546,7 @@ static sl_status scan_peek(struct pivot *g, struct scan *sc)
         SL_CALL(nd_open(sc->fl.path[i], &sc->r));
         SL_CALL(nd_next(&sc->r, &s, &n, &got));
         if (got)
-            SL_CALL(parse_line(g->rs, &sc->r, s, n, sc->type));
+            SL_CALL(parse_line(g->rs, &sc->r, s, n, file_type(sc, i)->type));
         nd_close(&sc->r);
     }
 cleanup:
@@ -817,13 +884,12 @@ static int entered_in_error(const struct sl_json *js, const char *s, enum source
     return 0;
 }
 
-/* The date of the current resource: the first of the source's date
- * elements that it has. */
+/* The date of the current resource: the first of its type's date elements
+ * that it has. */
 static sl_status event_date(struct fhir *rs, const struct ndjson *r, const char *s,
-                            enum source src, int32_t *days)
+                            const struct fhir_desc *d, int32_t *days)
 {
     sl_status st = SL_OK;
-    const struct fhir_desc *d = &fhir_src[src];
     char msg[240];
     int k, len;
     for (k = 0; k < 4 && d->date[k]; k++) {
@@ -868,7 +934,7 @@ static sl_status read_index(struct pivot *g)
         if (entered_in_error(&rs->js, s, SRC_VISIT))
             continue;
         SL_CALL(subject(g, &sc.r, s, &p));
-        SL_CALL(event_date(rs, &sc.r, s, SRC_VISIT, &d));
+        SL_CALL(event_date(rs, &sc.r, s, sc.desc, &d));
         if (index[p] == SL_DATE_MISSING || d < index[p])
             index[p] = d;
     }
@@ -1006,11 +1072,12 @@ cleanup:
  * codes of its components, as panels such as blood pressure carry their
  * measurements. */
 static sl_status match_resource(struct pivot *g, struct ndjson *r, const char *s,
-                                enum source src, const struct pivot_matches *m, struct hits *h)
+                                enum source src, const struct fhir_desc *d,
+                                const struct pivot_matches *m, struct hits *h)
 {
     sl_status st = SL_OK;
     const struct sl_json *js = &((struct fhir *)g->rs)->js;
-    const char *const *code = fhir_src[src].code;
+    const char *const *code = d->code;
     uint32_t c0 = sl_json_path(js, s, 0, code[0]);
     h->n = 0;
     if (!c0 && code[1])
@@ -1084,13 +1151,13 @@ static sl_status read_events(struct pivot *g, enum source src)
         if (!got)
             break;
         h.stamp = sc.rows;
-        SL_CALL(match_resource(g, &sc.r, s, src, &m, &h));
+        SL_CALL(match_resource(g, &sc.r, s, src, sc.desc, &m, &h));
         if (h.n == 0 || entered_in_error(&rs->js, s, src))
             continue;
         SL_CALL(subject(g, &sc.r, s, &p));
         if (index[p] == SL_DATE_MISSING)
             continue;
-        SL_CALL(event_date(rs, &sc.r, s, src, &d));
+        SL_CALL(event_date(rs, &sc.r, s, sc.desc, &d));
         fe.line = s;
         fe.order = sc.rows;
         for (int k = 0; k < h.n; k++) {

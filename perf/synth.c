@@ -616,7 +616,16 @@ cleanup:
 #define USCORE "http://hl7.org/fhir/us/core/StructureDefinition/"
 #define OMB "urn:oid:2.16.840.1.113883.6.238"
 
-enum { F_PATIENT, F_ENCOUNTER, F_OBSERVATION, F_CONDITION, F_MEDICATION, NFHIR };
+enum {
+    F_PATIENT,
+    F_ENCOUNTER,
+    F_OBSERVATION,
+    F_CONDITION,
+    F_MEDICATION,
+    F_STATEMENT,
+    F_ADMINISTRATION,
+    NFHIR
+};
 
 /* One NDJSON file. A finished line waits in a random one of FHIR_SLOTS slots
  * and is written when the next line drawn to that slot arrives. */
@@ -963,6 +972,39 @@ static sl_status fhir_medication(struct fhir *x, int m, int64_t day, int eie)
     return fhir_emit(x, F_MEDICATION);
 }
 
+/* A medication the patient says they take (MedicationStatement: its
+ * effective dateTime or period, or only the date it was asserted) or that
+ * was given (MedicationAdministration: R4 effectiveDateTime, or R5's
+ * medication.concept and occurenceDateTime, spelt as R5 spells it). */
+static sl_status fhir_medication_taken(struct fhir *x, int given, int m, int64_t day, int eie)
+{
+    struct out *l = &x->l;
+    double u = uniform(&x->r);
+    put_head(x, given ? "MedicationAdministration" : "MedicationStatement", NULL);
+    put_str(l, eie ? ",\"status\":\"entered-in-error\""
+                   : given ? ",\"status\":\"completed\"" : ",\"status\":\"active\"");
+    put_str(l, given && u < 0.5 ? ",\"medication\":{\"concept\":{\"coding\":["
+                                : ",\"medicationCodeableConcept\":{\"coding\":[");
+    put_coding(l, RXNORM, medications[m][0], medications[m][1]);
+    put_str(l, given && u < 0.5 ? "]}}" : "]}");
+    put_subject(x);
+    if (given) {
+        put_str(l, u < 0.5 ? ",\"occurenceDateTime\":" : ",\"effectiveDateTime\":");
+        put_time(x, day, 1.0);
+    } else if (u < 0.5) {
+        put_str(l, ",\"effectiveDateTime\":");
+        put_time(x, day, 0.3);
+    } else if (u < 0.75) {
+        put_str(l, ",\"effectivePeriod\":{\"start\":");
+        put_time(x, day, 0.3);
+        put_char(l, '}');
+    } else {
+        put_str(l, ",\"dateAsserted\":");
+        put_time(x, day, 0.3);
+    }
+    return fhir_emit(x, given ? F_ADMINISTRATION : F_STATEMENT);
+}
+
 /* One patient and their resources. The index date is the first encounter
  * (2010..2019; 3 in 100 patients have none, some of them only one entered
  * in error); later encounters run to 2022, and laboratory history reaches
@@ -1101,6 +1143,16 @@ static sl_status fhir_patient(struct fhir *x)
             n = 1 + (int)(uniform(r) * 4.0);
             for (int k = 0; k < n; k++)
                 SL_CALL(fhir_medication(x, treat[c], day + 180 * k, 0));
+            /* some say they took it between the diagnosis and the first
+             * order, some had it given in hospital; a few statements were
+             * entered in error */
+            if (uniform(r) < 0.3)
+                SL_CALL(fhir_medication_taken(
+                    x, 0, treat[c], onset + (int64_t)(uniform(r) * (double)(day - onset)),
+                    uniform(r) < 0.05));
+            if (uniform(r) < 0.2)
+                SL_CALL(fhir_medication_taken(x, 1, treat[c], day + (int64_t)(uniform(r) * 30.0),
+                                              0));
         }
     }
 cleanup:
@@ -1109,8 +1161,10 @@ cleanup:
 
 static sl_status generate_fhir(const char *dir, int64_t patients, uint64_t seed, int force)
 {
-    static const char *const names[NFHIR] = {"Patient", "Encounter", "Observation", "Condition",
-                                             "MedicationRequest"};
+    static const char *const names[NFHIR] = {
+        "Patient",           "Encounter",           "Observation",
+        "Condition",         "MedicationRequest",   "MedicationStatement",
+        "MedicationAdministration"};
     sl_status st = SL_OK;
     struct fhir *x = sl_malloc(sizeof *x);
     struct stat sb;
@@ -1249,9 +1303,10 @@ static void usage(FILE *f)
           "              diagnosis) .csv in DIR (which must exist)\n"
           "  --fhir DIR  writes them as a FHIR R4 Bulk Data export instead:\n"
           "              Patient, Encounter, Observation (HbA1c in % and mmol/mol,\n"
-          "              BMI, blood pressure, smoking status), Condition and\n"
-          "              MedicationRequest .ndjson in DIR (which must exist), one\n"
-          "              resource a line, the patients' resources mixed\n"
+          "              BMI, blood pressure, smoking status), Condition,\n"
+          "              MedicationRequest, MedicationStatement and\n"
+          "              MedicationAdministration .ndjson in DIR (which must\n"
+          "              exist), one resource a line, the patients' resources mixed\n"
           "  --plink PREFIX  writes N genotyped samples as a PLINK 1 fileset\n"
           "              instead: PREFIX.fam, .bim, .bed with 20 variants, case/\n"
           "              control status depending on rs1000003 and rs1000007\n"

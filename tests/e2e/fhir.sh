@@ -14,8 +14,10 @@
 # text only, same-day repeats, local codings beside and instead of LOINC,
 # dateTimes whose date as written is not the date in UTC, effectivePeriod and
 # effectiveInstant, onsetPeriod and recordedDate, absolute and urn:uuid
-# references, birth years without a day, deceasedBoolean without a date, and
-# blood pressure panels whose 8480-6 components count as systolic values.
+# references, birth years without a day, deceasedBoolean without a date,
+# blood pressure panels whose 8480-6 components count as systolic values,
+# and medications stated (some before the first order, some entered in
+# error) and given (R4 and R5 shapes) besides those ordered.
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 SPEC=$ROOT/demo/fhir-features.yaml
 source "$(dirname "$0")/lib.sh"
@@ -157,10 +159,19 @@ for r in resources("Condition"):
             d = day(r.get("onsetDateTime") or (r.get("onsetPeriod") or {}).get("start")
                     or r["recordedDate"])
             first[patient(r), code] = min(first.get((patient(r), code), d), d)
-for r in resources("MedicationRequest"):
-    if has(r["medicationCodeableConcept"].get("coding", []), RXNORM, "860975"):
-        d = day(r["authoredOn"])
-        first[patient(r), "860975"] = min(first.get((patient(r), "860975"), d), d)
+# a medication ordered, stated or given: R4 medicationCodeableConcept or R5
+# medication.concept; each type's date elements in docs/fhir.md's order
+for kind, dates in (("MedicationRequest", ("authoredOn",)),
+                    ("MedicationStatement", ("effectiveDateTime", "effectivePeriod",
+                                             "dateAsserted")),
+                    ("MedicationAdministration", ("effectiveDateTime", "effectivePeriod",
+                                                  "occurenceDateTime", "occurencePeriod"))):
+    for r in resources(kind):
+        med = r.get("medicationCodeableConcept") or r["medication"]["concept"]
+        if has(med.get("coding", []), RXNORM, "860975"):
+            when = next(r[k] for k in dates if k in r)
+            d = day(when["start"] if isinstance(when, dict) else when)
+            first[patient(r), "860975"] = min(first.get((patient(r), "860975"), d), d)
 
 rows = []
 for p, r in patients.items():
@@ -241,6 +252,7 @@ analyses:
   - {type: crosstab, name: hypertension, rows: hypertension, cols: sex, margins: false}
   - {type: crosstab, name: smoking, rows: smoking, cols: sex, margins: false}
   - {type: crosstab, name: metformin, rows: metformin, cols: diabetes, margins: false}
+  - {type: crosstab, name: metformin_sex, rows: metformin, cols: sex, margins: false}
   - {type: describe, name: d, columns: [bmi, systolic_bp, inpatient_stays, days_to_death, age]}
 YAML
 run_job 1 job.yaml one >job1.log 2>&1 || { cat job1.log; fail "job on 1 rank"; }
@@ -254,6 +266,7 @@ for f in hba1c hypertension smoking d_bmi d_systolic_bp d_inpatient_stays d_days
 done
 python3 oracle.py fhir first_encounter released/one "$persons" --sex-present \
   ct:hba1c:diabetes:sex:hba1c ct:hypertension:hypertension:sex: ct:smoking:smoking:sex: \
+  ct:metformin_sex:metformin:sex: \
   d:d:bmi,systolic_bp,inpatient_stays,days_to_death,age none:metformin:yes:diabetes:no ||
   fail "sluice and the oracle disagree (index: first_encounter)"
 
@@ -262,8 +275,8 @@ python3 oracle.py fhir first_encounter released/one "$persons" --sex-present \
 # are split into two files, read in name order (Observation-2 first), beside
 # a file of another resource type that must be ignored.
 mkdir split
-cp fhir/Patient.ndjson fhir/Encounter.ndjson fhir/Condition.ndjson \
-  fhir/MedicationRequest.ndjson split/
+cp fhir/Patient.ndjson fhir/Encounter.ndjson fhir/Condition.ndjson fhir/Medication*.ndjson \
+  split/
 half=$(($(wc -l <fhir/Observation.ndjson) / 2))
 head -n "$half" fhir/Observation.ndjson >split/Observation.ndjson
 echo >>split/Observation.ndjson

@@ -549,4 +549,66 @@ TEST_F(FhirTest, MedicationProcedureAndLevelsFromData) {
     EXPECT_EQ(at<int32_t>(col("proc"), 1), 0);
 }
 
+// A medication feature reads what was ordered, stated and given, in that
+// order of files: MedicationStatement (R4 effective[x], else dateAsserted)
+// and MedicationAdministration (R4 effective[x], R5 occurence[x]), each
+// entered-in-error one passed over; any one of the three types suffices.
+TEST_F(FhirTest, MedicationsOrderedStatedAndGiven) {
+    write("Patient.ndjson", R"({"resourceType":"Patient","id":"a"})"
+                            "\n"
+                            R"({"resourceType":"Patient","id":"b"})"
+                            "\n"
+                            R"({"resourceType":"Patient","id":"c"})"
+                            "\n");
+    const std::string rx = R"("medicationCodeableConcept":{"coding":[{"system":"rx","code":"1"}]})";
+    write("MedicationStatement.ndjson",
+          R"({"resourceType":"MedicationStatement","status":"recorded",)" + rx +
+              R"(,"subject":{"reference":"Patient/a"},"effectivePeriod":{"start":"2019-11-01"}})"
+              "\n"
+              R"({"resourceType":"MedicationStatement",)" + rx +
+              R"(,"subject":{"reference":"Patient/b"},"dateAsserted":"2019-12-02"})"
+              "\n"
+              R"({"resourceType":"MedicationStatement","status":"entered-in-error",)" + rx +
+              R"(,"subject":{"reference":"Patient/c"},"effectiveDateTime":"2019-01-01"})"
+              "\n");
+    write("MedicationAdministration-1.ndjson",
+          R"({"resourceType":"MedicationAdministration","medication":{"concept":{"coding":)"
+          R"([{"system":"rx","code":"1"}]}},"subject":{"reference":"Patient/a"},)"
+          R"("occurenceDateTime":"2019-12-30T23:00:00Z"})"
+          "\n"
+          R"({"resourceType":"MedicationAdministration",)" + rx +
+              R"(,"subject":{"reference":"Patient/c"},"effectiveDateTime":"2019-12-25"})"
+              "\n");
+    const std::string spec = "sluice_fhir: 1\nindex: 2020-01-01\nfeatures:\n"
+                             "  - {name: first, medication: [rx|1], value: days_to_first}\n"
+                             "  - {name: n, medication: [rx|1], value: count}\n";
+    ASSERT_EQ(ingest(spec), SL_OK) << last_error();
+    load(out_);
+    EXPECT_EQ(at<int64_t>(col("first"), 0), -61);  // stated 2019-11-01, given 2019-12-30
+    EXPECT_EQ(at<int64_t>(col("n"), 0), 2);
+    EXPECT_EQ(at<int64_t>(col("first"), 1), -30);  // asserted 2019-12-02
+    EXPECT_EQ(at<int64_t>(col("first"), 2), -7);   // the stated 2019-01-01 never happened
+    EXPECT_EQ(at<int64_t>(col("n"), 2), 1);
+    discard();
+
+    write("MedicationAdministration-1.ndjson",
+          R"({"resourceType":"MedicationAdministration",)" + rx +
+              R"(,"subject":{"reference":"Patient/a"}})"
+              "\n");
+    expect_error(spec, SL_ERR_FORMAT,
+                 "MedicationAdministration-1.ndjson:1: no date: expected effectiveDateTime, "
+                 "effectivePeriod.start, occurenceDateTime or occurencePeriod.start");
+    write("MedicationAdministration-1.ndjson",
+          R"({"resourceType":"MedicationStatement",)" + rx +
+              R"(,"subject":{"reference":"Patient/a"},"dateAsserted":"2019-12-02"})"
+              "\n");
+    expect_error(spec, SL_ERR_FORMAT,
+                 "MedicationAdministration-1.ndjson:1: expected a resource of type "
+                 "MedicationAdministration");
+    ASSERT_EQ(std::remove(dir_.file("MedicationAdministration-1.ndjson").c_str()), 0);
+    ASSERT_EQ(std::remove(dir_.file("MedicationStatement.ndjson").c_str()), 0);
+    expect_error(spec, SL_ERR_IO,
+                 "no MedicationRequest, MedicationStatement or MedicationAdministration files");
+}
+
 }  // namespace
