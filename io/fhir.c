@@ -124,6 +124,25 @@ struct fhir {
     uint64_t last_hash;
     unsigned types_seen;    /* sources whose files were found, by bit */
     int manifest_warned;    /* manifest.json's error list looked at */
+    struct medtab *meds;    /* Medication resources, for medicationReference; NULL until read */
+    int64_t med_dangling;   /* medication resources whose Medication the export lacks */
+};
+
+/* The export's Medication resources (drug definitions, not patient data):
+ * id -> the interned codes of its code.coding that the spec asks for. */
+struct medslot {
+    uint64_t hash;
+    int64_t id1;            /* 1 + offset of the id in ids; 0: empty */
+    int64_t code0, ncode;   /* its codes: codes[code0 .. code0 + ncode) */
+};
+
+struct medtab {
+    char *ids;
+    size_t ids_used, ids_cap;
+    int64_t *codes;
+    size_t ncodes, codes_cap;
+    struct medslot *slot;
+    size_t nslots, n;       /* nslots a power of two, at most half full */
 };
 
 /* The current resource, for sl_pivot_fold. */
@@ -825,30 +844,41 @@ cleanup:
  * the tail of a URL too, or urn:uuid:<id>): its row, or an error. Exports
  * list a patient's resources together, so the last patient found is tried
  * first. */
+/* The id a reference v[0, n) names: `urn:uuid:<id>`, or `<type>/<id>`, also
+ * as the tail of an absolute URL and before `/_history/...`; NULL when it
+ * names none. */
+static const char *ref_id(const char *v, size_t n, const char *type, size_t *len)
+{
+    size_t tn = strlen(type);
+    const char *id = NULL;
+    *len = 0;
+    if (n > 9 && memcmp(v, "urn:uuid:", 9) == 0) {
+        *len = n - 9;
+        return v + 9;
+    }
+    for (size_t i = n >= tn + 1 ? n - tn : 0; i-- > 0 && !id;)
+        if (memcmp(v + i, type, tn) == 0 && v[i + tn] == '/' && (i == 0 || v[i - 1] == '/'))
+            id = v + i + tn + 1;
+    while (id && id + *len < v + n && id[*len] != '/')
+        (*len)++;
+    return id && *len ? id : NULL;
+}
+
 static sl_status subject(struct pivot *g, struct ndjson *r, const char *s, int64_t *p)
 {
     sl_status st = SL_OK;
     struct fhir *rs = g->rs;
     static const char *const expected =
         "subject.reference: expected Patient/<id> of a patient in the Patient files";
-    const char *v, *id = NULL;
-    size_t n, len = 0;
+    const char *v, *id;
+    size_t n, len;
     uint32_t t = sl_json_path(&rs->js, s, 0, "subject.reference");
 
     if (!t)
         SL_CALL(line_error(r, expected));
     SL_CALL(get_text(rs, r, s, t, "subject.reference", &v, &n));
-    if (n > 9 && memcmp(v, "urn:uuid:", 9) == 0) {
-        id = v + 9;
-        len = n - 9;
-    } else {
-        for (size_t i = n >= 8 ? n - 8 + 1 : 0; i-- > 0 && !id;)
-            if (memcmp(v + i, "Patient/", 8) == 0 && (i == 0 || v[i - 1] == '/'))
-                id = v + i + 8;
-        while (id && id + len < v + n && id[len] != '/')
-            len++;
-    }
-    if (!id || len == 0)
+    id = ref_id(v, n, "Patient", &len);
+    if (!id)
         SL_CALL(line_error(r, expected));
     uint64_t h = sl_pivot_hash(id, len);
     if (rs->last_row >= 0 && rs->last_hash == h) {
@@ -1068,6 +1098,190 @@ cleanup:
     return st;
 }
 
+/* ---- Medication resources, for medicationReference ---- */
+
+static const struct fhir_desc fhir_medication = {"Medication", {"code"}, {NULL}};
+
+static void medtab_free(struct medtab **tp)
+{
+    struct medtab *t = *tp;
+    if (!t)
+        return;
+    sl_free(t->ids);
+    sl_free(t->codes);
+    sl_free(t->slot);
+    sl_free(t);
+    *tp = NULL;
+}
+
+/* The slot of id[0, len) (hash h): its entry, or the empty slot it would
+ * take. */
+static struct medslot *med_slot(const struct medtab *t, const char *id, size_t len, uint64_t h)
+{
+    size_t i = (size_t)h & (t->nslots - 1);
+    while (t->slot[i].id1) {
+        const char *have = t->ids + t->slot[i].id1 - 1;
+        if (t->slot[i].hash == h && strncmp(have, id, len) == 0 && have[len] == '\0')
+            break;
+        i = (i + 1) & (t->nslots - 1);
+    }
+    return &t->slot[i];
+}
+
+/* Doubles the slots. */
+static sl_status med_grow(struct medtab *t)
+{
+    sl_status st = SL_OK;
+    struct medslot *old = t->slot;
+    size_t n = t->nslots;
+    t->nslots = n ? 2 * n : 64;
+    t->slot = sl_calloc(t->nslots, sizeof *t->slot);
+    SL_CHECK(t->slot, SL_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; i < n; i++)
+        if (old[i].id1) {
+            const char *id = t->ids + old[i].id1 - 1;
+            *med_slot(t, id, strlen(id), old[i].hash) = old[i];
+        }
+cleanup:
+    sl_free(old);
+    return st;
+}
+
+/* Appends `n` bytes (or int64s) to a growing array. */
+static sl_status med_push(void **a, size_t *used, size_t *cap, size_t size, const void *v, size_t n)
+{
+    sl_status st = SL_OK;
+    if (*used + n > *cap) {
+        size_t c = *cap ? 2 * *cap : 1024;
+        while (c < *used + n)
+            c *= 2;
+        void *more = sl_realloc(*a, c * size);
+        SL_CHECK(more, SL_ERR_NOMEM, "out of memory");
+        *a = more;
+        *cap = c;
+    }
+    memcpy((char *)*a + *used * size, v, n * size);
+    *used += n;
+cleanup:
+    return st;
+}
+
+/* Reads the export's Medication files, if it has any, into rs->meds: each
+ * id with the codes of its code.coding that the spec asks for. */
+static sl_status read_medications(struct pivot *g)
+{
+    sl_status st = SL_OK;
+    struct fhir *rs = g->rs;
+    struct medtab *t;
+    struct scan sc;
+    const char *s, *v;
+    size_t n;
+    int got;
+
+    memset(&sc, 0, sizeof sc);
+    sc.r.fd = -1;
+    sc.parse = 1;
+    sc.ntypes = 1;
+    sc.types[0] = &fhir_medication;
+    rs->meds = t = sl_calloc(1, sizeof *t);
+    SL_CHECK(t, SL_ERR_NOMEM, "out of memory");
+    SL_CALL(med_grow(t));
+    SL_CALL(list_files(g, "Medication", &sc.fl));
+    sc.type_end[0] = sc.fl.n;
+    if (sc.fl.n == 0)
+        goto cleanup;
+    g->tables++;
+    if (g->o->check) {
+        SL_CALL(scan_peek(g, &sc));
+        goto cleanup;
+    }
+    for (;;) {
+        char id[65];
+        struct medslot *slot;
+        uint32_t codings;
+        uint64_t h;
+        int64_t code0 = (int64_t)t->ncodes;
+        SL_CALL(scan_next(g, &sc, &s, &got));
+        if (!got)
+            break;
+        uint32_t it = sl_json_get(&rs->js, s, 0, "id");
+        if (!it)
+            SL_CALL(line_error(&sc.r, "id: expected the Medication's id"));
+        SL_CALL(get_text(rs, &sc.r, s, it, "id", &v, &n));
+        if (!id_ok(v, n))
+            SL_CALL(line_error(&sc.r, "id: expected 1 to 64 letters, digits, '-' or '.'"));
+        memcpy(id, v, n);
+        id[n] = '\0';
+        codings = sl_json_path(&rs->js, s, 0, "code.coding");
+        for (uint32_t x = sl_json_first(&rs->js, codings); x;
+             x = sl_json_next(&rs->js, codings, x)) {
+            int64_t c;
+            SL_CALL(coding_code(g, rs, &sc.r, s, x, 0, &c));
+            if (c)
+                SL_CALL(med_push((void **)&t->codes, &t->ncodes, &t->codes_cap, sizeof c, &c, 1));
+        }
+        h = sl_pivot_hash(id, n);
+        slot = med_slot(t, id, n, h);
+        if (slot->id1)
+            SL_CALL(line_error(&sc.r, "id: an earlier Medication has the same id"));
+        *slot = (struct medslot){h, (int64_t)t->ids_used + 1, code0, (int64_t)t->ncodes - code0};
+        SL_CALL(med_push((void **)&t->ids, &t->ids_used, &t->ids_cap, 1, id, n + 1));
+        if (++t->n * 2 >= t->nslots)
+            SL_CALL(med_grow(t));
+    }
+cleanup:
+    scan_close(&sc);
+    return st;
+}
+
+/* The features a medication given by reference matches: a contained
+ * Medication (`#<id>`) by its code, or one of the export's Medication
+ * resources; a reference to a Medication the export lacks matches none
+ * and is counted. */
+static sl_status match_medication(struct pivot *g, struct ndjson *r, const char *s,
+                                  uint32_t ref, const struct pivot_matches *m, struct hits *h)
+{
+    sl_status st = SL_OK;
+    struct fhir *rs = g->rs;
+    const struct sl_json *js = &rs->js;
+    const struct medslot *slot;
+    const char *v, *id;
+    size_t n, len;
+    char want[65];
+
+    SL_CALL(get_text(rs, r, s, ref, "medicationReference.reference", &v, &n));
+    if (n >= 2 && v[0] == '#') {
+        uint32_t list = sl_json_get(js, s, 0, "contained");
+        if (!id_ok(v + 1, n - 1))
+            SL_CALL(line_error(r, "medicationReference.reference: expected #<id> of a "
+                                  "contained Medication"));
+        memcpy(want, v + 1, n - 1);
+        want[n - 1] = '\0';
+        for (uint32_t x = sl_json_first(js, list); x; x = sl_json_next(js, list, x))
+            if (sl_json_string_eq(js, s, sl_json_get(js, s, x, "resourceType"), "Medication") &&
+                sl_json_string_eq(js, s, sl_json_get(js, s, x, "id"), want)) {
+                SL_CALL(match_codes(g, r, s, sl_json_get(js, s, x, "code"), 0, m, h));
+                goto cleanup;
+            }
+        SL_CALL(line_error(r, "medicationReference.reference: no contained Medication has the "
+                              "id it names"));
+    }
+    id = ref_id(v, n, "Medication", &len);
+    if (!id)
+        SL_CALL(line_error(r, "medicationReference.reference: expected Medication/<id>, or #<id> "
+                              "of a contained Medication"));
+    slot = med_slot(rs->meds, id, len, sl_pivot_hash(id, len));
+    if (!slot->id1) {
+        rs->med_dangling++;
+        goto cleanup;
+    }
+    for (int64_t k = 0; k < slot->ncode; k++)
+        add_hits(m, rs->meds->codes[slot->code0 + k], 0, h);
+cleanup:
+    sl_wipe(rs->text, FHIR_TEXT_MAX);
+    return st;
+}
+
 /* The features a resource matches: by its code, then (Observation) by the
  * codes of its components, as panels such as blood pressure carry their
  * measurements. */
@@ -1082,6 +1296,15 @@ static sl_status match_resource(struct pivot *g, struct ndjson *r, const char *s
     h->n = 0;
     if (!c0 && code[1])
         c0 = sl_json_path(js, s, 0, code[1]);
+    if (!c0 && src == SRC_DRUG) {
+        /* R4 medicationReference, R5 medication.reference */
+        uint32_t ref = sl_json_path(js, s, 0, "medicationReference.reference");
+        if (!ref)
+            ref = sl_json_path(js, s, 0, "medication.reference.reference");
+        if (ref)
+            SL_CALL(match_medication(g, r, s, ref, m, h));
+        goto cleanup;
+    }
     SL_CALL(match_codes(g, r, s, c0, 0, m, h));
     if (src == SRC_OBSERVATION) {
         uint32_t comp = sl_json_get(js, s, 0, "component");
@@ -1131,6 +1354,8 @@ static sl_status read_events(struct pivot *g, enum source src)
     memset(&sc, 0, sizeof sc);
     sc.r.fd = -1;
     SL_CALL(sl_pivot_matches(g, src, &m));
+    if (src == SRC_DRUG && !rs->meds)
+        SL_CALL(read_medications(g));
     SL_CALL(scan_open(g, src, m.why, 1, &sc));
     if (g->o->check) {
         SL_CALL(scan_peek(g, &sc));
@@ -1166,6 +1391,10 @@ static sl_status read_events(struct pivot *g, enum source src)
         }
     }
     g->events += sc.rows;
+    if (src == SRC_DRUG && rs->med_dangling)
+        sl_log_warn("%lld medication resources name a Medication that no Medication file "
+                    "holds; they match no feature",
+                    (long long)rs->med_dangling);
 cleanup:
     scan_close(&sc);
     sl_pivot_matches_free(&m);
@@ -1205,6 +1434,7 @@ static void fhir_free(struct pivot *g)
     sl_json_free(&rs->js);
     sl_secbuf_destroy(&rs->textbuf);
     rs->text = NULL;
+    medtab_free(&rs->meds);
 }
 
 static const struct pivot_reader fhir_reader = {

@@ -611,4 +611,86 @@ TEST_F(FhirTest, MedicationsOrderedStatedAndGiven) {
                  "no MedicationRequest, MedicationStatement or MedicationAdministration files");
 }
 
+// A medication given by reference: to one of the export's Medication
+// resources (R4 medicationReference, R5 medication.reference; also as an
+// absolute URL) or to a Medication contained in the resource. A reference
+// the export cannot resolve matches nothing, and is counted in a warning.
+TEST_F(FhirTest, MedicationsByReference) {
+    write("Patient.ndjson", R"({"resourceType":"Patient","id":"a"})"
+                            "\n"
+                            R"({"resourceType":"Patient","id":"b"})"
+                            "\n"
+                            R"({"resourceType":"Patient","id":"c"})"
+                            "\n"
+                            R"({"resourceType":"Patient","id":"d"})"
+                            "\n");
+    write("Medication.ndjson",
+          R"({"resourceType":"Medication","id":"m1","code":{"coding":[{"system":"other",)"
+          R"("code":"x"},{"system":"rx","code":"1"}]}})"
+          "\n"
+          R"({"resourceType":"Medication","id":"m2","code":{"coding":[{"system":"rx","code":"2"}]}})"
+          "\n");
+    write("MedicationRequest.ndjson",
+          R"({"resourceType":"MedicationRequest","medicationReference":{"reference":)"
+          R"("Medication/m1"},"subject":{"reference":"Patient/a"},"authoredOn":"2019-12-01"})"
+          "\n"
+          R"({"resourceType":"MedicationRequest","medicationReference":{"reference":)"
+          R"("Medication/m2"},"subject":{"reference":"Patient/b"},"authoredOn":"2019-12-01"})"
+          "\n"
+          R"({"resourceType":"MedicationRequest","medicationReference":{"reference":)"
+          R"("Medication/m9"},"subject":{"reference":"Patient/d"},"authoredOn":"2019-12-01"})"
+          "\n");
+    write("MedicationStatement.ndjson",
+          R"({"resourceType":"MedicationStatement","medication":{"reference":{"reference":)"
+          R"("https://h.example/fhir/Medication/m1/_history/3"}},)"
+          R"("subject":{"reference":"Patient/b"},"effectiveDateTime":"2019-12-21"})"
+          "\n");
+    write("MedicationAdministration.ndjson",
+          R"({"resourceType":"MedicationAdministration","contained":[{"resourceType":)"
+          R"("Medication","id":"c1","code":{"coding":[{"system":"rx","code":"1"}]}}],)"
+          R"("medicationReference":{"reference":"#c1"},"subject":{"reference":"Patient/c"},)"
+          R"("effectiveDateTime":"2019-12-31"})"
+          "\n");
+    const std::string spec = "sluice_fhir: 1\nindex: 2020-01-01\nfeatures:\n"
+                             "  - {name: one, medication: [rx|1], value: days_to_first}\n"
+                             "  - {name: two, medication: [rx|2], value: days_to_first}\n";
+    testing::internal::CaptureStderr();
+    sl_status st = ingest(spec);
+    std::string err = testing::internal::GetCapturedStderr();
+    ASSERT_EQ(st, SL_OK) << last_error();
+    EXPECT_NE(err.find("1 medication resources name a Medication that no Medication file holds"),
+              std::string::npos)
+        << err;
+    load(out_);
+    EXPECT_EQ(at<int64_t>(col("one"), 0), -31);
+    EXPECT_EQ(at<int64_t>(col("two"), 0), SL_INT_MISSING);
+    EXPECT_EQ(at<int64_t>(col("one"), 1), -11);
+    EXPECT_EQ(at<int64_t>(col("two"), 1), -31);
+    EXPECT_EQ(at<int64_t>(col("one"), 2), -1);
+    EXPECT_EQ(at<int64_t>(col("one"), 3), SL_INT_MISSING);
+    discard();
+
+    write("MedicationAdministration.ndjson",
+          R"({"resourceType":"MedicationAdministration","medicationReference":{"reference":)"
+          R"("#c2"},"subject":{"reference":"Patient/c"},"effectiveDateTime":"2019-12-31"})"
+          "\n");
+    expect_error(spec, SL_ERR_FORMAT,
+                 "MedicationAdministration.ndjson:1: medicationReference.reference: no "
+                 "contained Medication has the id it names");
+    write("MedicationAdministration.ndjson",
+          R"({"resourceType":"MedicationAdministration","medicationReference":{"reference":)"
+          R"("Substance/s1"},"subject":{"reference":"Patient/c"},"effectiveDateTime":"2019-12-31"})"
+          "\n");
+    expect_error(spec, SL_ERR_FORMAT,
+                 "MedicationAdministration.ndjson:1: medicationReference.reference: expected "
+                 "Medication/<id>");
+    write("Medication.ndjson",
+          R"({"resourceType":"Medication","id":"m1"})"
+          "\n"
+          R"({"resourceType":"Medication","id":"m1"})"
+          "\n");
+    expect_error(spec, SL_ERR_FORMAT,
+                 "Medication.ndjson:2: id: an earlier Medication has the same id");
+}
+
 }  // namespace
