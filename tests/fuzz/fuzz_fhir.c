@@ -3,11 +3,13 @@
  * io/pivot.c): the NDJSON reader, the in-place JSON tokenizer, references,
  * codings, dates and values, and the FHIR dialect of the feature spec.
  *
- * The first byte picks what the rest is: 0 mod 4, Observation.ndjson; 1,
+ * The first byte picks what the rest is: 0 mod 6, Observation.ndjson; 1,
  * Patient.ndjson; 2, the feature spec; 3, the export's manifest.json (the
- * folder then also holds the fixed files under other names); the other
- * files are fixed (3 patients, encounters for 2 of them, conditions). A failed ingest leaves no
- * cohort behind. A cohort that was written must open, unlock, verify, hold
+ * folder then also holds the fixed files under other names); 4,
+ * Medication.ndjson; 5, MedicationRequest.ndjson (medications by code, by
+ * reference and contained); the other files are fixed (3 patients,
+ * encounters for 2 of them, conditions, medications). A failed ingest leaves
+ * no cohort behind. A cohort that was written must open, unlock, verify, hold
  * one row per patient with an index date and the columns the stats report,
  * and no feature may have a value for more patients than were written.
  */
@@ -27,7 +29,8 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static char g_dir[4200], g_out[4200], g_spec[4200], g_fixed_spec[4200], g_manifest[4200];
+static char g_dir[4200], g_out[4200], g_spec[4200], g_fixed_spec[4200], g_med_spec[4200],
+    g_manifest[4200];
 
 static const char kPatient[] =
     "{\"resourceType\":\"Patient\",\"id\":\"a\",\"gender\":\"female\",\"birthDate\":\"1950\","
@@ -55,6 +58,21 @@ static const char kCondition[] =
     "{\"resourceType\":\"Condition\",\"code\":{\"coding\":[{\"system\":\"sct\",\"code\":"
     "\"44054006\"}]},\"subject\":{\"reference\":\"Patient/a\"},\"onsetDateTime\":\"2000-01-01\"}"
     "\n";
+static const char kMedication[] =
+    "{\"resourceType\":\"Medication\",\"id\":\"m1\",\"code\":{\"coding\":[{\"system\":"
+    "\"rx\",\"code\":\"1\"}]}}\n"
+    "{\"resourceType\":\"Medication\",\"id\":\"m2\"}\n";
+static const char kMedicationRequest[] =
+    "{\"resourceType\":\"MedicationRequest\",\"medicationReference\":{\"reference\":"
+    "\"Medication/m1\"},\"subject\":{\"reference\":\"Patient/a\"},\"authoredOn\":"
+    "\"2009-01-01\"}\n"
+    "{\"resourceType\":\"MedicationRequest\",\"contained\":[{\"resourceType\":"
+    "\"Medication\",\"id\":\"c\",\"code\":{\"coding\":[{\"system\":\"rx\",\"code\":"
+    "\"1\"}]}}],\"medication\":{\"reference\":{\"reference\":\"#c\"}},\"subject\":"
+    "{\"reference\":\"Patient/b\"},\"authoredOn\":\"2012-01-01\"}\n"
+    "{\"resourceType\":\"MedicationRequest\",\"medicationCodeableConcept\":{\"coding\":"
+    "[{\"system\":\"rx\",\"code\":\"1\"}]},\"subject\":{\"reference\":\"Patient/b\"},"
+    "\"authoredOn\":\"2012-02-01\"}\n";
 static const char kFixedSpec[] =
     "sluice_fhir: 1\n"
     "index: first_encounter\n"
@@ -70,6 +88,8 @@ static const char kFixedSpec[] =
     "  - {name: f, condition: [sct|44054006], value: days_to_first}\n"
     "  - {name: g, encounter: [act|IMP, act|AMB], value: count}\n"
     "  - {name: h, death: any}\n";
+/* modes 4 and 5: the fixed spec and a medication feature */
+static const char kMedicationFeature[] = "  - {name: i, medication: [rx|1], value: days_to_first}\n";
 
 static void put_file(const char *name, const void *data, size_t n)
 {
@@ -92,6 +112,12 @@ static void init(void)
     put_file("pat_1.ndjson", kPatient, sizeof kPatient - 1);
     put_file("obs_1.ndjson", kObservation, sizeof kObservation - 1);
     fuzz_put(g_fixed_spec, kFixedSpec, sizeof kFixedSpec - 1);
+    {
+        char spec[sizeof kFixedSpec + sizeof kMedicationFeature];
+        snprintf(spec, sizeof spec, "%s%s", kFixedSpec, kMedicationFeature);
+        fuzz_workdir_file("med.yaml", g_med_spec, sizeof g_med_spec);
+        fuzz_put(g_med_spec, spec, strlen(spec));
+    }
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -100,7 +126,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         init();
     if (size < 1)
         return 0;
-    int what = data[0] % 4;
+    int what = data[0] % 6;
     unlink(g_out);
     unlink(g_manifest);
     if (what == 3)
@@ -109,6 +135,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
              what == 0 ? size - 1 : sizeof kObservation - 1);
     put_file("Patient.ndjson", what == 1 ? (const void *)(data + 1) : kPatient,
              what == 1 ? size - 1 : sizeof kPatient - 1);
+    put_file("Medication.ndjson", what == 4 ? (const void *)(data + 1) : kMedication,
+             what == 4 ? size - 1 : sizeof kMedication - 1);
+    put_file("MedicationRequest.ndjson", what == 5 ? (const void *)(data + 1) : kMedicationRequest,
+             what == 5 ? size - 1 : sizeof kMedicationRequest - 1);
     if (what == 2)
         fuzz_put(g_spec, data + 1, size - 1);
 
@@ -117,7 +147,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memset(&o, 0, sizeof o);
     memset(&stats, 0, sizeof stats);
     o.dir = g_dir;
-    o.spec = what == 2 ? g_spec : g_fixed_spec;
+    o.spec = what == 2 ? g_spec : what >= 4 ? g_med_spec : g_fixed_spec;
     o.out = g_out;
     o.kek = fuzz_kek();
     o.chunk_rows = 2;
