@@ -317,31 +317,27 @@ band_width(const struct band_cuts *bc, const int type, int32_t nc, const int com
         band_block(bc, type, BAND_WIDE, nc, combine, col, n, missing, scale, out);
 }
 
+/* band_width for one column type, the first column or combined. */
+static inline __attribute__((always_inline)) void
+band_typed(const struct band_cuts *bc, const int type, int32_t nc, const void *col, int64_t n,
+           int32_t missing, int32_t scale, int32_t *out)
+{
+    if (scale)
+        band_width(bc, type, nc, 1, col, n, missing, scale, out);
+    else
+        band_width(bc, type, nc, 0, col, n, missing, scale, out);
+}
+
 SL_CLONES_AVX2
 static void band_wide(const struct sl_band *b, const struct band_cuts *bc, const void *col,
                       int64_t n, int32_t missing, int32_t scale, int32_t *out)
 {
-    int32_t nc = b->ncuts;
-    switch (b->type) {
-    case SL_COL_REAL:
-        if (scale)
-            band_width(bc, SL_COL_REAL, nc, 1, col, n, missing, scale, out);
-        else
-            band_width(bc, SL_COL_REAL, nc, 0, col, n, missing, scale, out);
-        break;
-    case SL_COL_INT:
-        if (scale)
-            band_width(bc, SL_COL_INT, nc, 1, col, n, missing, scale, out);
-        else
-            band_width(bc, SL_COL_INT, nc, 0, col, n, missing, scale, out);
-        break;
-    default:
-        if (scale)
-            band_width(bc, SL_COL_DATE, nc, 1, col, n, missing, scale, out);
-        else
-            band_width(bc, SL_COL_DATE, nc, 0, col, n, missing, scale, out);
-        break;
-    }
+    if (b->type == SL_COL_REAL)
+        band_typed(bc, SL_COL_REAL, b->ncuts, col, n, missing, scale, out);
+    else if (b->type == SL_COL_INT)
+        band_typed(bc, SL_COL_INT, b->ncuts, col, n, missing, scale, out);
+    else
+        band_typed(bc, SL_COL_DATE, b->ncuts, col, n, missing, scale, out);
 }
 
 void sl_band_rows(const struct sl_band *b, const void *col, int64_t n, int32_t missing,

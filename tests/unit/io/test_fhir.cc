@@ -28,6 +28,13 @@ protected:
     }
     sl_status run_spec(const std::string &spec) override { return run(spec); }
     void write_example();
+    // Patient.ndjson with bare Patients of these ids.
+    void write_patients(const std::vector<std::string> &ids) {
+        std::string text;
+        for (const auto &id : ids)
+            text += R"({"resourceType":"Patient","id":")" + id + "\"}\n";
+        write("Patient.ndjson", text);
+    }
 };
 
 const char *const kRace =
@@ -554,12 +561,7 @@ TEST_F(FhirTest, MedicationProcedureAndLevelsFromData) {
 // and MedicationAdministration (R4 effective[x], R5 occurence[x]), each
 // entered-in-error one passed over; any one of the three types suffices.
 TEST_F(FhirTest, MedicationsOrderedStatedAndGiven) {
-    write("Patient.ndjson", R"({"resourceType":"Patient","id":"a"})"
-                            "\n"
-                            R"({"resourceType":"Patient","id":"b"})"
-                            "\n"
-                            R"({"resourceType":"Patient","id":"c"})"
-                            "\n");
+    write_patients({"a", "b", "c"});
     const std::string rx = R"("medicationCodeableConcept":{"coding":[{"system":"rx","code":"1"}]})";
     write("MedicationStatement.ndjson",
           R"({"resourceType":"MedicationStatement","status":"recorded",)" + rx +
@@ -616,14 +618,7 @@ TEST_F(FhirTest, MedicationsOrderedStatedAndGiven) {
 // absolute URL) or to a Medication contained in the resource. A reference
 // the export cannot resolve matches nothing, and is counted in a warning.
 TEST_F(FhirTest, MedicationsByReference) {
-    write("Patient.ndjson", R"({"resourceType":"Patient","id":"a"})"
-                            "\n"
-                            R"({"resourceType":"Patient","id":"b"})"
-                            "\n"
-                            R"({"resourceType":"Patient","id":"c"})"
-                            "\n"
-                            R"({"resourceType":"Patient","id":"d"})"
-                            "\n");
+    write_patients({"a", "b", "c", "d"});
     write("Medication.ndjson",
           R"({"resourceType":"Medication","id":"m1","code":{"coding":[{"system":"other",)"
           R"("code":"x"},{"system":"rx","code":"1"}]}})"
