@@ -180,9 +180,8 @@ cleanup:
 static sl_status glm_prepare(const struct sl_analysis *a, const struct sl_cohort *c,
                              const struct sl_rules *rules, void **state, int **cols, int *ncols)
 {
-    static const char *const known[] = {"type",      "name",       "formula", "family",
-                                        "weights",   "offset",     "bands",   "reference",
-                                        "covariance", NULL};
+    static const char *const known[] = {"formula",   "family", "weights",    "offset",
+                                        "bands",     "reference", "covariance", NULL};
     sl_status st = SL_OK;
     struct glm_state *s = NULL;
     const char *formula = NULL, *family = "gaussian", *wname = NULL, *oname = NULL;

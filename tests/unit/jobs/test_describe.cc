@@ -216,6 +216,20 @@ TEST_F(BandParams, RefusesCutsItCannotUse)
     EXPECT_TRUE(contains(p.error, "band")) << p.error;
 }
 
+// An unknown key's error lists the accepted ones once each (type and name
+// are always accepted).
+TEST_F(BandParams, AcceptedKeysAreListedOnce)
+{
+    Prepared p = prepare("{type: count, byy: [sex]}");
+    EXPECT_TRUE(contains(p.error, "accepted keys: type, name, by, bands, mitigation, privacy, "
+                                  "rho, epsilon"))
+        << p.error;
+    p = prepare("{type: glm, formula: \"age ~ bmi\", bandz: {bmi: [20]}}");
+    EXPECT_TRUE(contains(p.error, "accepted keys: type, name, formula, family, weights, offset, "
+                                  "bands, reference, covariance"))
+        << p.error;
+}
+
 TEST(BandLabels, IntegerRealAndDateBands)
 {
     auto labels = [](sl_coltype type, std::vector<double> cuts) {
