@@ -2,7 +2,7 @@
  * cmd_ledger.c: `sluice ledger adopt`, taking release ledgers written before
  * ledgers had MACs (format 1) into the current format, audited; and
  * `sluice ledger budget`, what each cohort and project has spent of the
- * privacy budget.
+ * privacy budget; and `sluice ledger list`, what each has released.
  */
 #include <getopt.h>
 #include <math.h>
@@ -14,6 +14,7 @@
 
 #include "engine/cli.h"
 #include "engine/config.h"
+#include "engine/config_impl.h"
 #include "engine/core/secbuf.h"
 #include "engine/dp.h"
 #include "engine/ledger.h"
@@ -23,6 +24,7 @@
 static const char *usage_text =
     "usage: sluice ledger adopt [--policy POLICY] [--dry-run]\n"
     "       sluice ledger budget [--policy POLICY]\n"
+    "       sluice ledger list [--policy POLICY]\n"
     "\n"
     "adopt: release ledgers written by sluice before they carried a MAC (format 1)\n"
     "are refused by jobs and reviews, since nothing in them could tell an edit. An\n"
@@ -38,11 +40,17 @@ static const char *usage_text =
     "left, and the rho spent as epsilon at the policy's delta. Each ledger's MAC\n"
     "and its last audited commit are checked first, as a job does.\n"
     "\n"
+    "list: for every ledger, what it remembers, oldest first: each released table\n"
+    "(when, job, output, analysis, its dimensions with the cut points of banded\n"
+    "columns and histogram bins, the filter, its patients) and each privacy charge\n"
+    "(mechanism and rho). The differencing rule compares new tables with these.\n"
+    "Checked first as for budget. Operators only: the ledger is theirs.\n"
+    "\n"
     "  --policy FILE   operator's policy (default: $SLUICE_POLICY)\n"
     "  --dry-run       adopt: list the format-1 ledgers and their entries; change nothing\n"
     "\n"
     "Exit codes: 0 done (or nothing to do), 4 a ledger that is not a well-formed\n"
-    "format-1 or current ledger, or (budget) one whose MAC or audit record does\n"
+    "format-1 or current ledger, or (budget, list) one whose MAC or audit record does\n"
     "not match (nothing after it is adopted or listed), 1 other failure, 2 bad usage.\n";
 
 /* The format of the ledger at path and its number of entries and jobs;
@@ -250,6 +258,101 @@ cleanup:
     return st;
 }
 
+/* A ledger entry's dimensions as text: names, with the ends of interval
+ * dimensions ("age cut at 40, 65"; "bin of bmi at 18.5, 25, 30]", a closed
+ * end marked). */
+static void dims_text(const json_t *dims, char *buf, size_t cap)
+{
+    size_t i;
+    const json_t *d;
+    buf[0] = '\0';
+    json_array_foreach(dims, i, d) {
+        const char *name = json_string_value(json_object_get(d, "name"));
+        const char *column = json_string_value(json_object_get(d, "column"));
+        const json_t *ends = json_object_get(d, "ends"), *e;
+        size_t k;
+        sl_strbuf_append(buf, cap, "%s%s", i ? " x " : "", name ? name : "?");
+        if (!column)
+            continue;
+        if (strcmp(column, name ? name : "") != 0)
+            sl_strbuf_append(buf, cap, " of %s", column);
+        sl_strbuf_append(buf, cap, " cut at");
+        json_array_foreach(ends, k, e)
+            sl_strbuf_append(buf, cap, "%s %.15g%s", k ? "," : "",
+                             json_number_value(json_array_get(e, 0)),
+                             json_is_true(json_array_get(e, 1)) ? "]" : "");
+    }
+    if (!buf[0])
+        sl_strbuf_append(buf, cap, "(none)");
+}
+
+static sl_status list_all(const char *policy_path)
+{
+    sl_status st = SL_OK;
+    struct ledger_cmd c;
+    json_t *v, *doc = NULL;
+    const char *name, *note = NULL;
+    int64_t count = 0, tables = 0, charges = 0;
+
+    SL_CALL(cmd_open(&c, policy_path, "the ledgers' MACs need it"));
+    SL_CALL(cmd_audit(&c));
+    json_object_foreach(c.names, name, v) {
+        char path[4096];
+        const char *cohort = NULL, *project = NULL;
+        size_t i;
+        json_t *e;
+        SL_CHECK((size_t)snprintf(path, sizeof path, "%s/%s", c.p->ledger_dir, name) < sizeof path,
+                 SL_ERR_ARG, "ledger path too long under %s", c.p->ledger_dir);
+        SL_CALL(ledger_names(path, &doc, &cohort, &project));
+        SL_CALL(sl_ledger_open(c.p->ledger_dir, cohort, project, c.key, &c.l));
+        SL_CALL(sl_ledger_check_audited(c.l, c.audit, &note));
+        if (note)
+            fprintf(stderr, "sluice ledger: %s: %s\n", path, note);
+        /* what was checked, not the file read before the lock */
+        json_decref(doc);
+        doc = NULL;
+        SL_CALL(ledger_names(path, &doc, &cohort, &project));
+        printf("cohort %s, project %s: %zu entr%s, commit %lld\n", cohort,
+               project ? project : "(none)", json_array_size(json_object_get(doc, "entries")),
+               json_array_size(json_object_get(doc, "entries")) == 1 ? "y" : "ies",
+               (long long)json_integer_value(json_object_get(doc, "sequence")));
+        json_array_foreach(json_object_get(doc, "entries"), i, e) {
+            const char *rec = json_string_value(json_object_get(e, "recorded"));
+            const char *job = json_string_value(json_object_get(e, "job_id"));
+            const char *out = json_string_value(json_object_get(e, "output"));
+            const char *an = json_string_value(json_object_get(e, "analysis"));
+            const char *filter = json_string_value(json_object_get(e, "filter"));
+            const json_t *priv = json_object_get(e, "privacy");
+            char dims[1024];
+            dims_text(json_object_get(e, "dimensions"), dims, sizeof dims);
+            printf("  %-20s  %-28s  %s (%s)\n", rec ? rec : "?", job ? job : "?",
+                   out ? out : "?", an ? an : "?");
+            if (priv) {
+                const char *mech = json_string_value(json_object_get(priv, "mechanism"));
+                const char *rho = json_string_value(json_object_get(priv, "rho"));
+                printf("      privacy charge: %s, rho %s\n", mech ? mech : "?", rho ? rho : "?");
+                charges++;
+                continue;
+            }
+            printf("      by %s; filter %s%s%s; %lld patients\n", dims,
+                   filter && filter[0] ? "'" : "", filter && filter[0] ? filter : "(none)",
+                   filter && filter[0] ? "'" : "",
+                   (long long)json_integer_value(json_object_get(e, "population")));
+            tables++;
+        }
+        sl_ledger_close(&c.l);
+        json_decref(doc);
+        doc = NULL;
+        count++;
+    }
+    printf("%lld ledger(s) under %s: %lld released table(s), %lld privacy charge(s)\n",
+           (long long)count, c.p->ledger_dir, (long long)tables, (long long)charges);
+cleanup:
+    json_decref(doc);
+    cmd_close(&c);
+    return st;
+}
+
 int sl_cmd_ledger(int argc, char **argv)
 {
     static const struct option longs[] = {{"policy", required_argument, NULL, 'p'},
@@ -264,7 +367,8 @@ int sl_cmd_ledger(int argc, char **argv)
         fputs(usage_text, argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
     }
-    if (strcmp(argv[1], "adopt") != 0 && strcmp(argv[1], "budget") != 0) {
+    if (strcmp(argv[1], "adopt") != 0 && strcmp(argv[1], "budget") != 0 &&
+        strcmp(argv[1], "list") != 0) {
         fprintf(stderr, "sluice ledger: unknown subcommand '%s'\n%s", argv[1], usage_text);
         return 2;
     }
@@ -286,11 +390,13 @@ int sl_cmd_ledger(int argc, char **argv)
                 usage_text);
         return 2;
     }
-    if (dry_run && strcmp(argv[1], "budget") == 0) {
+    if (dry_run && strcmp(argv[1], "adopt") != 0) {
         fprintf(stderr, "sluice ledger: --dry-run is an option of adopt\n%s", usage_text);
         return 2;
     }
-    st = strcmp(argv[1], "adopt") == 0 ? adopt_all(policy, dry_run) : budget_all(policy);
+    st = strcmp(argv[1], "adopt") == 0    ? adopt_all(policy, dry_run)
+         : strcmp(argv[1], "budget") == 0 ? budget_all(policy)
+                                          : list_all(policy);
     if (st != SL_OK) {
         fprintf(stderr, "sluice ledger: %s\n", sl_error_message());
         return sl_exit_code(st);

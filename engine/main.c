@@ -31,6 +31,7 @@ static const char *usage_text =
     "  audit verify LOG --key K     check the audit log for tampering\n"
     "  ledger adopt [--dry-run]     take format-1 release ledgers into the current format\n"
     "  ledger budget                privacy budget spent and left per cohort and project\n"
+    "  ledger list                  what each cohort and project has released\n"
     "  review list|show|approve|reject JOB/OUTPUT\n"
     "                               vote on outputs held for review\n"
     "Researchers:\n"

@@ -5,6 +5,8 @@
 # 1 to 9 patients (min_safe_count 10), and names the earlier output; the
 # same cuts again, a year holding 10 or more, or another filter pass. The
 # years are picked from the export, so the test knows each group's size.
+# Then `sluice ledger list` shows the operator every table that passed, with
+# its cuts and filter, and none that failed.
 source "$(dirname "$0")/lib.sh"
 
 make_cohort 4000 1000
@@ -66,4 +68,15 @@ job big2 "{type: count, name: b2, by: [age], bands: {age: [$((big + 1))]}}"
 
 job filtered "{type: count, name: f, by: [age], bands: {age: [$((small + 1))]}}" "sex == \"F\""
 [ "$(differencing filtered f | cut -d' ' -f1)" = pass ] || fail "another filter was compared"
+# The operator's view of what was released: every table that passed, with
+# its cut points and filter, none that failed.
+"$SL_BIN/sluice" ledger list --policy policy.yaml >list.out || { cat list.out; fail "ledger list"; }
+for o in "a (count)" "d_bmi (describe)" "b1 (count)" "b2 (count)" "f (count)"; do
+  grep -q "  $o\$" list.out || { cat list.out; fail "ledger list lacks $o"; }
+done
+! grep -Eq "  (b|h) \(" list.out || { cat list.out; fail "ledger list shows a failed output"; }
+grep -q "by age cut at $small; filter (none); " list.out || { cat list.out; fail "no cut points"; }
+grep -q "filter 'sex == \"F\"'" list.out || { cat list.out; fail "no filter"; }
+grep -q "^1 ledger(s) under ledger: 5 released table(s), 0 privacy charge(s)$" list.out ||
+  { cat list.out; fail "ledger list totals"; }
 echo "slivers: ok ($small: a small year, $big: a large one)"
