@@ -9,6 +9,7 @@ find_package(OpenMP COMPONENTS C)
 pkg_check_modules(HDF5 REQUIRED IMPORTED_TARGET hdf5-openmpi)
 pkg_check_modules(FYAML REQUIRED IMPORTED_TARGET libfyaml)
 pkg_check_modules(JANSSON REQUIRED IMPORTED_TARGET jansson)
+find_package(ZLIB REQUIRED)
 
 set(SL_CUDA_FOUND OFF)
 if(NOT SL_WITH_CUDA STREQUAL "OFF")

@@ -10,7 +10,7 @@ SL_PACKAGES=(
   openmpi-bin libopenmpi-dev libpmix-dev
   libhdf5-openmpi-dev hdf5-tools
   libopenblas-dev liblapacke-dev
-  libssl-dev libfyaml-dev libjansson-dev libgtest-dev sqlite3 plink1.9
+  libssl-dev libfyaml-dev libjansson-dev zlib1g-dev libgtest-dev sqlite3 plink1.9
   slurm-wlm slurm-client munge libslurm-dev
   "$@"
 )

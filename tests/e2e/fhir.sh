@@ -80,7 +80,7 @@ grep -Eq "inpatient_stays +integer +sensitive" inspect.out || fail "inpatient_st
 #   d:NAME:COL,COL,...       describe NAME_COL.csv: n, present and mean
 #   none:A:LA:B:LB           no person has A == LA and B == LB
 cat >oracle.py <<'PY'
-import csv, datetime, json, os, sys
+import csv, datetime, gzip, json, os, sys
 from collections import Counter, defaultdict
 
 LOINC, SCT = "http://loinc.org", "http://snomed.info/sct"
@@ -94,11 +94,14 @@ def day(text):  # a date, or a dateTime that counts by its date as written
     assert len(text) == 10 or text[10] == "T", text
     return datetime.date.fromisoformat(text[:10]).toordinal()
 
-def resources(kind):  # T.ndjson, T.*.ndjson and T-*.ndjson in name order
-    names = sorted(n for n in os.listdir(folder) if n.endswith(".ndjson") and (
-        n == kind + ".ndjson" or n.startswith(kind + ".") or n.startswith(kind + "-")))
+def resources(kind):  # T.ndjson, T.*.ndjson and T-*.ndjson (or .ndjson.gz) in name order
+    names = sorted(n for n in os.listdir(folder) if n.endswith((".ndjson", ".ndjson.gz")) and (
+        n in (kind + ".ndjson", kind + ".ndjson.gz") or n.startswith(kind + ".")
+        or n.startswith(kind + "-")))
     for name in names:
-        with open(os.path.join(folder, name), encoding="utf-8") as f:
+        path = os.path.join(folder, name)
+        with (gzip.open(path, "rt", encoding="utf-8") if name.endswith(".gz")
+              else open(path, encoding="utf-8")) as f:
             for line in f:
                 if not line.strip():
                     continue
@@ -272,15 +275,16 @@ python3 oracle.py fhir first_encounter released/one "$persons" --sex-present \
 
 # A date as the index: every patient is in, with or without encounters;
 # race and ethnicity added (their levels: the OMB codes). The observations
-# are split into two files, read in name order (Observation-2 first), beside
-# a file of another resource type that must be ignored.
+# are split into two files, read in name order (Observation-2 first, and
+# gzip-compressed), beside a file of another resource type that must be
+# ignored.
 mkdir split
 cp fhir/Patient.ndjson fhir/Encounter.ndjson fhir/Condition.ndjson fhir/Medication*.ndjson \
   split/
 half=$(($(wc -l <fhir/Observation.ndjson) / 2))
 head -n "$half" fhir/Observation.ndjson >split/Observation.ndjson
 echo >>split/Observation.ndjson
-tail -n +$((half + 1)) fhir/Observation.ndjson >split/Observation-2.ndjson
+tail -n +$((half + 1)) fhir/Observation.ndjson | gzip >split/Observation-2.ndjson.gz
 echo '{"resourceType":"ObservationDefinition","id":"od1"}' >split/ObservationDefinition.ndjson
 { sed 's/^index: .*/index: 2018-01-01/' "$SPEC"
   printf '  - {name: race, person: race}\n  - {name: ethnicity, person: ethnicity}\n'

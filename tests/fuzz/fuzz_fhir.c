@@ -3,7 +3,8 @@
  * io/pivot.c): the NDJSON reader, the in-place JSON tokenizer, references,
  * codings, dates and values, and the FHIR dialect of the feature spec.
  *
- * The first byte picks what the rest is: 0 mod 6, Observation.ndjson; 1,
+ * The first byte picks what the rest is: 0 mod 6, Observation.ndjson (gzip
+ * when it starts with gzip's magic bytes); 1,
  * Patient.ndjson; 2, the feature spec; 3, the export's manifest.json (the
  * folder then also holds the fixed files under other names); 4,
  * Medication.ndjson; 5, MedicationRequest.ndjson (medications by code, by

@@ -3,6 +3,8 @@
 // the index date, codings (several per resource, R4 and R5 shapes), units,
 // entered-in-error records, ties across files and pseudonyms; errors name the
 // file and line, never a value, and leave nothing behind.
+#include <zlib.h>
+
 #include "pivot_test.hh"
 
 namespace {
@@ -197,6 +199,61 @@ TEST_F(FhirTest, HandWorkedExport) {
     EXPECT_EQ(at<int64_t>(col("stays"), 1), 0);
     EXPECT_EQ(at<int64_t>(col("died"), 0), SL_INT_MISSING);
     EXPECT_EQ(at<int64_t>(col("died"), 1), 394);  // 2020-02-01 -> 2021-03-01
+}
+
+// gzip bytes of `text` (one member).
+std::string gzip(const std::string &text) {
+    z_stream z{};
+    std::string out;
+    EXPECT_EQ(deflateInit2(&z, 6, Z_DEFLATED, 16 + 15, 8, Z_DEFAULT_STRATEGY), Z_OK);
+    out.resize(deflateBound(&z, text.size()) + 32);
+    z.next_in = reinterpret_cast<Bytef *>(const_cast<char *>(text.data()));
+    z.avail_in = static_cast<uInt>(text.size());
+    z.next_out = reinterpret_cast<Bytef *>(out.data());
+    z.avail_out = static_cast<uInt>(out.size());
+    EXPECT_EQ(deflate(&z, Z_FINISH), Z_STREAM_END);
+    out.resize(z.total_out);
+    deflateEnd(&z);
+    return out;
+}
+
+// The same export with Patient and Observation files gzip-compressed (the
+// observations as two members, a file written in parts, named
+// Observation-1.ndjson.gz) gives the same cohort; a truncated or corrupt
+// gzip file is an error naming it.
+TEST_F(FhirTest, GzipFilesReadAsPlainOnes) {
+    write_example();
+    auto text = [&](const char *name) {
+        auto bytes = sltest::read_file(dir_.file(name));
+        return std::string(bytes.begin(), bytes.end());
+    };
+    std::string obs = text("Observation.ndjson"), pat = text("Patient.ndjson");
+    size_t half = obs.find('\n', obs.size() / 2) + 1;
+    ASSERT_EQ(std::remove(dir_.file("Observation.ndjson").c_str()), 0);
+    ASSERT_EQ(std::remove(dir_.file("Patient.ndjson").c_str()), 0);
+    write("Observation-1.ndjson.gz", gzip(obs.substr(0, half)) + gzip(obs.substr(half)));
+    write("Patient.ndjson.gz", gzip(pat));
+    Stats stats;
+    ASSERT_EQ(ingest(kExampleSpec, &stats), SL_OK) << last_error();
+    EXPECT_EQ(stats.persons, 2);
+    EXPECT_EQ(stats.events, 7 + 3 + 4);
+    load(out_);
+    EXPECT_EQ(id_at(1), hmac("p-2.x"));
+    EXPECT_EQ(at<int64_t>(col("age"), 1), 40);
+    EXPECT_EQ(at<double>(col("hba1c"), 0), 7.25);
+    EXPECT_EQ(at<int64_t>(col("hba1c_n"), 0), 3);
+    EXPECT_EQ(at<int32_t>(col("smoking"), 1), 0);
+    EXPECT_EQ(at<int64_t>(col("died"), 1), 394);
+    discard();
+
+    std::string whole = gzip(obs);
+    write("Observation-1.ndjson.gz", whole.substr(0, whole.size() - 12));
+    expect_error(kExampleSpec, SL_ERR_FORMAT,
+                 "Observation-1.ndjson.gz: the gzip file ends before its compressed stream does");
+    whole[20] = static_cast<char>(whole[20] ^ 0x55);
+    whole[21] = static_cast<char>(whole[21] ^ 0x55);
+    write("Observation-1.ndjson.gz", whole);
+    expect_error(kExampleSpec, SL_ERR_FORMAT, "Observation-1.ndjson.gz: not a valid gzip file");
 }
 
 TEST_F(FhirTest, CheckLooksAtFilesAndFirstResources) {
