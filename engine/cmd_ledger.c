@@ -206,12 +206,38 @@ cleanup:
     return st;
 }
 
+/* Opens and locks the ledger file `name` (under the policy's ledger
+ * directory), checks its MAC and its last audited commit as a job does,
+ * and reads the document so checked into *doc (the caller frees it and
+ * closes c->l); *cohort and *project are borrowed from it. */
+static sl_status open_checked(struct ledger_cmd *c, const char *name, json_t **doc,
+                              const char **cohort, const char **project)
+{
+    sl_status st = SL_OK;
+    char path[4096];
+    const char *note = NULL;
+
+    SL_CHECK((size_t)snprintf(path, sizeof path, "%s/%s", c->p->ledger_dir, name) < sizeof path,
+             SL_ERR_ARG, "ledger path too long under %s", c->p->ledger_dir);
+    SL_CALL(ledger_names(path, doc, cohort, project));
+    SL_CALL(sl_ledger_open(c->p->ledger_dir, *cohort, *project, c->key, &c->l));
+    SL_CALL(sl_ledger_check_audited(c->l, c->audit, &note));
+    if (note)
+        fprintf(stderr, "sluice ledger: %s: %s\n", path, note);
+    /* what was checked, not the file read before the lock */
+    json_decref(*doc);
+    *doc = NULL;
+    SL_CALL(ledger_names(path, doc, cohort, project));
+cleanup:
+    return st;
+}
+
 static sl_status budget_all(const char *policy_path)
 {
     sl_status st = SL_OK;
     struct ledger_cmd c;
     json_t *v, *doc = NULL;
-    const char *name, *note = NULL;
+    const char *name;
     int64_t count = 0;
     char bs[48];
 
@@ -221,18 +247,12 @@ static sl_status budget_all(const char *policy_path)
     printf("%-32s  %-20s  %7s  %-15s  %-15s  %s\n", "cohort", "project", "charges", "spent rho",
            "left", "epsilon spent");
     json_object_foreach(c.names, name, v) {
-        char path[4096], ss[48], ls[48];
+        char ss[48], ls[48];
         const char *cohort = NULL, *project = NULL;
         int64_t spent = 0, charges = 0;
         size_t i;
         json_t *e;
-        SL_CHECK((size_t)snprintf(path, sizeof path, "%s/%s", c.p->ledger_dir, name) < sizeof path,
-                 SL_ERR_ARG, "ledger path too long under %s", c.p->ledger_dir);
-        SL_CALL(ledger_names(path, &doc, &cohort, &project));
-        SL_CALL(sl_ledger_open(c.p->ledger_dir, cohort, project, c.key, &c.l));
-        SL_CALL(sl_ledger_check_audited(c.l, c.audit, &note));
-        if (note)
-            fprintf(stderr, "sluice ledger: %s: %s\n", path, note);
+        SL_CALL(open_checked(&c, name, &doc, &cohort, &project));
         SL_CALL(sl_ledger_privacy_spent(c.l, &spent));
         json_array_foreach(json_object_get(doc, "entries"), i, e)
             charges += json_object_get(e, "privacy") != NULL;
@@ -291,27 +311,16 @@ static sl_status list_all(const char *policy_path)
     sl_status st = SL_OK;
     struct ledger_cmd c;
     json_t *v, *doc = NULL;
-    const char *name, *note = NULL;
+    const char *name;
     int64_t count = 0, tables = 0, charges = 0;
 
     SL_CALL(cmd_open(&c, policy_path, "the ledgers' MACs need it"));
     SL_CALL(cmd_audit(&c));
     json_object_foreach(c.names, name, v) {
-        char path[4096];
         const char *cohort = NULL, *project = NULL;
         size_t i;
         json_t *e;
-        SL_CHECK((size_t)snprintf(path, sizeof path, "%s/%s", c.p->ledger_dir, name) < sizeof path,
-                 SL_ERR_ARG, "ledger path too long under %s", c.p->ledger_dir);
-        SL_CALL(ledger_names(path, &doc, &cohort, &project));
-        SL_CALL(sl_ledger_open(c.p->ledger_dir, cohort, project, c.key, &c.l));
-        SL_CALL(sl_ledger_check_audited(c.l, c.audit, &note));
-        if (note)
-            fprintf(stderr, "sluice ledger: %s: %s\n", path, note);
-        /* what was checked, not the file read before the lock */
-        json_decref(doc);
-        doc = NULL;
-        SL_CALL(ledger_names(path, &doc, &cohort, &project));
+        SL_CALL(open_checked(&c, name, &doc, &cohort, &project));
         printf("cohort %s, project %s: %zu entr%s, commit %lld\n", cohort,
                project ? project : "(none)", json_array_size(json_object_get(doc, "entries")),
                json_array_size(json_object_get(doc, "entries")) == 1 ? "y" : "ies",
