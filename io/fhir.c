@@ -338,6 +338,15 @@ static sl_status list_files(struct pivot *g, const char *type, struct files *fl)
     }
     if (fl->n > 1)
         qsort(fl->path, (size_t)fl->n, sizeof *fl->path, cmp_str);
+    /* a file beside its own gzip copy would be read twice (they sort
+     * together: X.ndjson, X.ndjson.gz) */
+    for (int i = 0; i + 1 < fl->n; i++) {
+        size_t len = strlen(fl->path[i]);
+        SL_CHECK(strncmp(fl->path[i], fl->path[i + 1], len) != 0 ||
+                     strcmp(fl->path[i + 1] + len, ".gz") != 0,
+                 SL_ERR_FORMAT, "%s and %s.gz: the same file twice, plain and compressed; "
+                 "expected one of them", fl->path[i], fl->path[i]);
+    }
 cleanup:
     if (d)
         closedir(d);

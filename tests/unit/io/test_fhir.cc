@@ -219,8 +219,8 @@ std::string gzip(const std::string &text) {
 
 // The same export with Patient and Observation files gzip-compressed (the
 // observations as two members, a file written in parts, named
-// Observation-1.ndjson.gz) gives the same cohort; a truncated or corrupt
-// gzip file is an error naming it.
+// Observation-1.ndjson.gz) gives the same cohort; a file beside its own
+// gzip copy, a truncated or a corrupt gzip file is an error naming it.
 TEST_F(FhirTest, GzipFilesReadAsPlainOnes) {
     write_example();
     auto text = [&](const char *name) {
@@ -246,6 +246,10 @@ TEST_F(FhirTest, GzipFilesReadAsPlainOnes) {
     EXPECT_EQ(at<int64_t>(col("died"), 1), 394);
     discard();
 
+    write("Patient.ndjson", pat);
+    expect_error(kExampleSpec, SL_ERR_FORMAT,
+                 "Patient.ndjson.gz: the same file twice, plain and compressed");
+    ASSERT_EQ(std::remove(dir_.file("Patient.ndjson").c_str()), 0);
     std::string whole = gzip(obs);
     write("Observation-1.ndjson.gz", whole.substr(0, whole.size() - 12));
     expect_error(kExampleSpec, SL_ERR_FORMAT,
