@@ -46,6 +46,20 @@ void sl_prepared_clear(struct sl_prepared *p)
     memset(p, 0, sizeof *p);
 }
 
+sl_status sl_job_authorised(const struct sl_job *job, const struct sl_policy *policy,
+                            const char *user)
+{
+    sl_status st = SL_OK;
+    const struct sl_cohort_grant *g = sl_policy_find_cohort(policy, job->cohort);
+    SL_CHECK(g, SL_ERR_DENIED, "%s: cohort %s is not covered by the policy %s", job->path,
+             job->cohort, policy->path);
+    SL_CHECK(sl_grant_allows(g, user), SL_ERR_DENIED,
+             "user '%s' may not run jobs on cohort %s (policy %s)", user, job->cohort,
+             policy->path);
+cleanup:
+    return st;
+}
+
 sl_status sl_job_check(const struct sl_job *job, const struct sl_policy *policy,
                        const struct sl_cohort *c)
 {

@@ -4,7 +4,8 @@
  * Preparing needs no key and reads no row: the analyses' parameters are
  * checked against the cohort's public metadata (column names, types,
  * levels, bounds), so `sluice run` does it before it unwraps a key, and
- * `sluice submit` before it queues the job.
+ * `sluice submit` before it queues the job; both also ask whether the
+ * policy grants the cohort to the user.
  */
 #ifndef SL_ENGINE_PREPARE_H
 #define SL_ENGINE_PREPARE_H
@@ -34,6 +35,11 @@ sl_status sl_analysis_prepare(const struct sl_job *job, const struct sl_analysis
                               const struct sl_policy *policy, const struct sl_cohort *c,
                               struct sl_prepared *p);
 void sl_prepared_clear(struct sl_prepared *p);
+
+/* SL_ERR_DENIED unless `policy` covers the job's cohort and grants it to
+ * `user`, naming the job, cohort and policy. Not collective. */
+sl_status sl_job_authorised(const struct sl_job *job, const struct sl_policy *policy,
+                            const char *user);
 
 /* Checks every analysis of `job` and its row filter against cohort c's
  * metadata, as `sluice run` will (sl_analysis_prepare), and keeps nothing.

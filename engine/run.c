@@ -255,15 +255,7 @@ cleanup:
 
 static sl_status authorise(struct run_ctx *r)
 {
-    sl_status st = SL_OK;
-    const struct sl_cohort_grant *g = sl_policy_find_cohort(r->policy, r->job->cohort);
-    SL_CHECK(g, SL_ERR_DENIED, "%s: cohort %s is not covered by the policy %s", r->job->path,
-             r->job->cohort, r->policy->path);
-    SL_CHECK(sl_grant_allows(g, r->user), SL_ERR_DENIED,
-             "user '%s' may not run jobs on cohort %s (policy %s)", r->user, r->job->cohort,
-             r->policy->path);
-cleanup:
-    return st;
+    return sl_job_authorised(r->job, r->policy, r->user);
 }
 
 static json_t *rules_json(const struct sl_rules *r)

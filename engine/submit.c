@@ -37,9 +37,10 @@ static const char *usage_text =
     "resources) and submits it with sbatch, printing the Slurm job id. The job\n"
     "runs as `srun --mpi=pmix sluice run --policy POLICY JOB.yaml` (with\n"
     "threads: N, as N CPUs per task and OMP_NUM_THREADS=N); its output and\n"
-    "error files go to logs/ beside the job file. Before that, the job's filter\n"
-    "and analyses are checked against the cohort's metadata (no key needed), as\n"
-    "the run will check them, when this node can read the cohort.\n"
+    "error files go to logs/ beside the job file. Before that, as the run will:\n"
+    "the policy must grant the cohort to you, and the job's filter and analyses\n"
+    "are checked against the cohort's metadata (no key needed) when this node\n"
+    "can read the cohort.\n"
     "\n"
     "  --dry-run       print the script instead of submitting it\n"
     "  --emergency     use the policy's emergency partition (listed users only)\n"
@@ -403,11 +404,13 @@ cleanup:
     return st;
 }
 
-/* The job's filter and analyses against the cohort's metadata (no key, no
- * row), as `sluice run` will check them: a typo fails here rather than
- * after the wait in the queue. A cohort this node cannot read (it may live
- * on enclave storage only) is left to the run, with a note. */
-static sl_status check_analyses(const struct sl_job *job, const struct sl_policy *policy)
+/* What `sluice run` will check first, so that a refusal or a typo fails
+ * here rather than after the wait in the queue: the policy grants the
+ * cohort to `user`, and the job's filter and analyses fit the cohort's
+ * metadata (no key, no row). A cohort this node cannot read (it may live on
+ * enclave storage only) leaves both to the run, with a note. */
+static sl_status check_job(const struct sl_job *job, const struct sl_policy *policy,
+                           const char *user)
 {
     sl_status st = SL_OK;
     struct sl_cohort *c = NULL;
@@ -420,6 +423,7 @@ static sl_status check_analyses(const struct sl_job *job, const struct sl_policy
         goto cleanup;
     }
     SL_CALL(st);
+    SL_CALL(sl_job_authorised(job, policy, user));
     SL_CALL(sl_job_check(job, policy, c));
 cleanup:
     sl_cohort_close(&c);
@@ -453,7 +457,7 @@ int sl_cmd_submit(int argc, char **argv)
     }
     SL_CALL(sl_policy_load(a.policy, &policy));
     SL_CALL(sl_job_load(a.job, policy, &job));
-    SL_CALL(check_analyses(job, policy));
+    SL_CALL(check_job(job, policy, pw ? pw->pw_name : NULL));
     n = readlink("/proc/self/exe", exe, sizeof exe - 1);
     SL_CHECK(n > 0, SL_ERR_IO, "cannot find the running sluice binary: %s", strerror(errno));
     exe[n] = '\0';

@@ -218,10 +218,11 @@ TEST_F(Submit, UnsafePathsAreRefused)
     sl_policy_destroy(&pol);
 }
 
-// The analyses and the filter are checked against the cohort's metadata
-// before anything is submitted (the committed fixture cohort: pid, age,
-// bmi, sex, dx_date), with the job file's line and column; a cohort this
-// node cannot read leaves the check to the run, with a note.
+// The grant, the analyses and the filter are checked against the policy and
+// the cohort's metadata before anything is submitted (the committed fixture
+// cohort: pid, age, bmi, sex, dx_date), with the job file's line and
+// column; a cohort this node cannot read leaves the checks to the run, with
+// a note.
 TEST_F(Submit, AnalysesAreCheckedAgainstTheCohortFirst)
 {
     std::string cohort = std::string(getenv("SL_TEST_DATA") ? getenv("SL_TEST_DATA")
@@ -254,6 +255,15 @@ TEST_F(Submit, AnalysesAreCheckedAgainstTheCohortFirst)
     bad = jobfile("analyses:\n  - {type: histogramm, column: bmi}\n");
     EXPECT_EQ(submit({bad, "--dry-run", "--policy", p}, &out, &err), 1);
     EXPECT_NE(err.find("unknown analysis type 'histogramm'"), std::string::npos) << err;
+
+    // a cohort the policy does not grant to this user
+    std::string p3 = write("policy3.yaml", "version: 1\nkey_file: centre.kek\n"
+                                           "enclave: {partitions: [enclave]}\n"
+                                           "cohorts: [{path: " + cohort +
+                                               ", users: [someone-else]}]\n");
+    EXPECT_EQ(submit({ok, "--dry-run", "--policy", p3}, &out, &err), 1);
+    EXPECT_EQ(out, "");
+    EXPECT_NE(err.find("may not run jobs on cohort " + cohort), std::string::npos) << err;
 
     // not readable here: submitted, with a note
     std::string elsewhere = write("job.yaml", "name: j\ncohort: /nonexistent/c.h5\n"
