@@ -3,7 +3,9 @@
  * a centre key made once per process in the scratch directory, and the two
  * properties every ingest must keep: a refused input leaves no cohort
  * behind, and a written cohort opens with the key, holds the rows and
- * columns the ingest reported and verifies (every chunk authenticates).
+ * columns the ingest reported and verifies (every chunk authenticates); and
+ * for the event ingests (OMOP, FHIR) running them and checking what they
+ * wrote.
  * Include after fuzz_workdir.h, from the target's only source file.
  */
 #ifndef SL_TESTS_FUZZ_COHORT_H
@@ -14,6 +16,7 @@
 #include "engine/core/status.h"
 #include "io/cohort.h"
 #include "io/keys.h"
+#include "io/omop.h"
 
 static struct sl_kek *fuzz_kek_loaded;
 
@@ -78,6 +81,41 @@ static inline void fuzz_check_present(const int64_t *present, int n, int64_t per
                     (long long)present[i], (long long)persons);
             abort();
         }
+}
+
+/* An event ingest (sl_omop_ingest or sl_fhir_ingest; `what` names it) of
+ * folder `dir` with the spec file `spec` into `out`, 2 rows a chunk.
+ * Returns 0 after a refusal (checked: nothing left behind), else 1 with
+ * *stats filled; the caller checks the persons, then fuzz_events_done. */
+static inline int fuzz_events_run(sl_status (*ingest)(const struct sl_omop_opts *,
+                                                      struct sl_omop_stats *),
+                                  const char *what, const char *dir, const char *spec,
+                                  const char *out, struct sl_omop_stats *stats)
+{
+    struct sl_omop_opts o;
+    memset(&o, 0, sizeof o);
+    memset(stats, 0, sizeof *stats);
+    o.dir = dir;
+    o.spec = spec;
+    o.out = out;
+    o.kek = fuzz_kek();
+    o.chunk_rows = 2;
+    if (ingest(&o, stats) != SL_OK) {
+        fuzz_refused(what, out);
+        return 0;
+    }
+    return 1;
+}
+
+/* After an event ingest wrote `out`: the cohort checks (fuzz_check_cohort,
+ * fuzz_check_present), then the stats are freed and the cohort removed. */
+static inline void fuzz_events_done(const char *out, struct sl_omop_stats *stats)
+{
+    fuzz_check_cohort(out, stats->persons, stats->ncols);
+    fuzz_check_present(stats->present, stats->ncols - 1, stats->persons);
+    sl_omop_stats_clear(stats);
+    unlink(out);
+    sl_error_clear();
 }
 
 #endif

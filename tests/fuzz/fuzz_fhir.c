@@ -143,20 +143,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (what == 2)
         fuzz_put(g_spec, data + 1, size - 1);
 
-    struct sl_omop_opts o;
     struct sl_omop_stats stats;
-    memset(&o, 0, sizeof o);
-    memset(&stats, 0, sizeof stats);
-    o.dir = g_dir;
-    o.spec = what == 2 ? g_spec : what >= 4 ? g_med_spec : g_fixed_spec;
-    o.out = g_out;
-    o.kek = fuzz_kek();
-    o.chunk_rows = 2;
-    sl_status st = sl_fhir_ingest(&o, &stats);
-    if (st != SL_OK) {
-        fuzz_refused("FHIR ingest", g_out);
+    if (!fuzz_events_run(sl_fhir_ingest, "FHIR ingest", g_dir,
+                         what == 2 ? g_spec : what >= 4 ? g_med_spec : g_fixed_spec, g_out,
+                         &stats))
         return 0;
-    }
     /* with the fixed patients, 2 have an encounter (a fixed index keeps all 3);
      * a manifest may list the patients' file more than once */
     if ((what != 1 && what != 3 && (stats.persons + stats.left_out != 3 || stats.persons < 2)) ||
@@ -165,10 +156,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 (long long)stats.left_out);
         abort();
     }
-    fuzz_check_cohort(g_out, stats.persons, stats.ncols);
-    fuzz_check_present(stats.present, stats.ncols - 1, stats.persons);
-    sl_omop_stats_clear(&stats);
-    unlink(g_out);
-    sl_error_clear();
+    fuzz_events_done(g_out, &stats);
     return 0;
 }

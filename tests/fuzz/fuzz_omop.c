@@ -110,20 +110,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         fuzz_put(g_spec, data + 1, size - 1);
     }
 
-    struct sl_omop_opts o;
     struct sl_omop_stats stats;
-    memset(&o, 0, sizeof o);
-    memset(&stats, 0, sizeof stats);
-    o.dir = g_dir;
-    o.spec = tables ? g_fixed_spec : g_spec;
-    o.out = g_out;
-    o.kek = fuzz_kek();
-    o.chunk_rows = 2;
-    sl_status st = sl_omop_ingest(&o, &stats);
-    if (st != SL_OK) {
-        fuzz_refused("OMOP ingest", g_out);
+    if (!fuzz_events_run(sl_omop_ingest, "OMOP ingest", g_dir, tables ? g_fixed_spec : g_spec,
+                         g_out, &stats))
         return 0;
-    }
     /* 3 persons have an observation period, cohorts 1 and 2 hold 2 and 1; a
      * fixed index date keeps all 4 */
     if (stats.persons + stats.left_out != 4 || stats.persons < 1) {
@@ -131,10 +121,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 (long long)stats.left_out);
         abort();
     }
-    fuzz_check_cohort(g_out, stats.persons, stats.ncols);
-    fuzz_check_present(stats.present, stats.ncols - 1, stats.persons);
-    sl_omop_stats_clear(&stats);
-    unlink(g_out);
-    sl_error_clear();
+    fuzz_events_done(g_out, &stats);
     return 0;
 }
