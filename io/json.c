@@ -256,6 +256,19 @@ cleanup:
     return st;
 }
 
+/* A string token for the text between the quotes at s[open] and s[close]
+ * (escaped: it holds a backslash escape), in *t. */
+static sl_status tok_string(struct sl_json *j, size_t open, size_t close, uint8_t escaped,
+                            uint32_t *t)
+{
+    sl_status st = SL_OK;
+    SL_CALL(tok_push(j, SL_JSON_STRING, open + 1, t));
+    j->tok[*t].len = (uint32_t)(close - open - 1);
+    j->tok[*t].escaped = escaped;
+cleanup:
+    return st;
+}
+
 /* Closes container token t at its closing bracket s[i]. */
 static void tok_close(struct sl_json *j, uint32_t t, size_t i)
 {
@@ -307,9 +320,7 @@ sl_status sl_json_parse(struct sl_json *j, const char *text, size_t n, size_t *e
             why = scan_string(s, n, &q, &escaped);
             if (why)
                 SL_JSON_REFUSE(q, why);
-            SL_CALL(tok_push(j, SL_JSON_STRING, i + 1, &t));
-            j->tok[t].len = (uint32_t)(q - i - 1);
-            j->tok[t].escaped = escaped;
+            SL_CALL(tok_string(j, i, q, escaped, &t));
             j->tok[nest[depth - 1]].size++;
             i = skip_ws(s, n, q + 1);
             if (i == n || s[i] != ':')
@@ -345,9 +356,7 @@ sl_status sl_json_parse(struct sl_json *j, const char *text, size_t n, size_t *e
                 why = scan_string(s, n, &q, &escaped);
                 if (why)
                     SL_JSON_REFUSE(q, why);
-                SL_CALL(tok_push(j, SL_JSON_STRING, i + 1, &t));
-                j->tok[t].len = (uint32_t)(q - i - 1);
-                j->tok[t].escaped = escaped;
+                SL_CALL(tok_string(j, i, q, escaped, &t));
                 q++;
                 break;
             case '-': case '0': case '1': case '2': case '3': case '4':
