@@ -53,18 +53,7 @@ grep -q "Observation.ndjson:$line:" last.err || { cat last.err; fail "data error
 ! grep -q "nobody-here" last.err || fail "the error shows a value: $(cat last.err)"
 test ! -e cohort.h5 || fail "a refused ingest left cohort.h5"
 
-"$SL_BIN/sluice" ingest --fhir fhir --features "$SPEC" --check >check.out ||
-  fail "--check: $(cat check.out)"
-grep -q "11 features;.*nothing was written" check.out || fail "--check: $(cat check.out)"
-expect_exit 2 "$SL_BIN/sluice" ingest --fhir fhir --features bad.yaml --check
-test ! -e cohort.h5 || fail "--check wrote a cohort"
-"$SL_BIN/sluice" ingest --quiet --key centre.kek --fhir fhir --features "$SPEC" \
-  --out cohort.h5 --chunk-rows 500 >ingest.out
-cat ingest.out
-persons=$(sed -n 's/^ingested \([0-9]*\) persons x 12 columns.*/\1/p' ingest.out)
-left=$(sed -n 's/^left out \([0-9]*\) persons without.*/\1/p' ingest.out)
-[ -n "$persons" ] && [ -n "$left" ] || fail "ingest summary: $(cat ingest.out)"
-[ $((persons + left)) -eq 3000 ] || fail "persons $persons + left out $left != 3000"
+ingest_events --fhir fhir "$SPEC" "11 features;.*nothing was written"
 "$SL_BIN/sluice" inspect cohort.h5 >inspect.out
 grep -Eq "hba1c +real +sensitive" inspect.out || fail "hba1c column: $(cat inspect.out)"
 grep -Eq "sex +categorical +quasi +2" inspect.out || fail "sex column: $(cat inspect.out)"

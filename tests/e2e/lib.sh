@@ -56,6 +56,26 @@ no_launcher() {
   )
 }
 
+# ingest_events FLAG DIR SPEC CHECKED: an event export (--omop or --fhir)
+# of 3000 persons. `--check` with SPEC passes and prints CHECKED, with
+# bad.yaml it is refused and writes nothing; then the ingest into
+# cohort.h5 (500-row chunks, summary in ingest.out) sets persons and left
+# (left out without an index date), which must add up to 3000.
+ingest_events() {
+  "$SL_BIN/sluice" ingest "$1" "$2" --features "$3" --check >check.out ||
+    fail "--check: $(cat check.out)"
+  grep -q "$4" check.out || fail "--check: $(cat check.out)"
+  expect_exit 2 "$SL_BIN/sluice" ingest "$1" "$2" --features bad.yaml --check
+  test ! -e cohort.h5 || fail "--check wrote a cohort"
+  "$SL_BIN/sluice" ingest --quiet --key centre.kek "$1" "$2" --features "$3" \
+    --out cohort.h5 --chunk-rows 500 >ingest.out
+  cat ingest.out
+  persons=$(sed -n 's/^ingested \([0-9]*\) persons x 12 columns.*/\1/p' ingest.out)
+  left=$(sed -n 's/^left out \([0-9]*\) persons without.*/\1/p' ingest.out)
+  [ -n "$persons" ] && [ -n "$left" ] || fail "ingest summary: $(cat ingest.out)"
+  [ $((persons + left)) -eq 3000 ] || fail "persons $persons + left out $left != 3000"
+}
+
 # run_job NP JOB ID [extra args]: runs the job on NP ranks.
 run_job() {
   local np=$1 job=$2 id=$3; shift 3

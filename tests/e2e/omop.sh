@@ -26,18 +26,7 @@ expect_exit 2 "$SL_BIN/sluice" ingest --key centre.kek --omop omop --features ba
 grep -q "bad.yaml:4:33: 'mean' needs values" last.err || { cat last.err; fail "spec error"; }
 test ! -e cohort.h5 || fail "a refused ingest left cohort.h5"
 
-"$SL_BIN/sluice" ingest --omop omop --features "$SPEC" --check >check.out ||
-  fail "--check: $(cat check.out)"
-grep -q "11 features; the headers of 6 tables" check.out || fail "--check: $(cat check.out)"
-expect_exit 2 "$SL_BIN/sluice" ingest --omop omop --features bad.yaml --check
-test ! -e cohort.h5 || fail "--check wrote a cohort"
-"$SL_BIN/sluice" ingest --quiet --key centre.kek --omop omop --features "$SPEC" \
-  --out cohort.h5 --chunk-rows 500 >ingest.out
-cat ingest.out
-persons=$(sed -n 's/^ingested \([0-9]*\) persons x 12 columns.*/\1/p' ingest.out)
-left=$(sed -n 's/^left out \([0-9]*\) persons without.*/\1/p' ingest.out)
-[ -n "$persons" ] && [ -n "$left" ] || fail "ingest summary: $(cat ingest.out)"
-[ $((persons + left)) -eq 3000 ] || fail "persons $persons + left out $left != 3000"
+ingest_events --omop omop "$SPEC" "11 features; the headers of 6 tables"
 "$SL_BIN/sluice" inspect cohort.h5 >inspect.out
 grep -Eq "hba1c +real +sensitive" inspect.out || fail "hba1c column: $(cat inspect.out)"
 grep -Eq "diabetes +categorical +sensitive +2" inspect.out || fail "diabetes column"
