@@ -260,17 +260,20 @@ static inline int32_t band_of(const double *cuts, int n, double x)
 /* The cuts of b padded to BAND_WIDE in each column type's own numbers:
  * doubles padded with NaN (no value is at or above one), whole numbers
  * (exact: the cuts of integer and date columns are whole, within 2^53)
- * padded with the type's largest value, which the count then caps. */
+ * padded with the type's largest value, which the count then caps; and
+ * all the cuts as doubles, for the binary search. */
 struct band_cuts {
     double r[BAND_WIDE];
     int64_t i[BAND_WIDE];
     int32_t d[BAND_WIDE];
+    const double *all;
 };
 
 /* out[i] = the band of row i of `col` (of column type `type`), counted
- * against w padded cuts, or `missing`; with `combine`, out[i] * scale + that.
- * Blocks of INDEX_BLOCK rows with constant trip counts, so that GCC
- * vectorises them at -O2; type, w and combine are constants once inlined. */
+ * against w padded cuts (w 0: a binary search of all nc), or `missing`;
+ * with `combine`, out[i] * scale + that. Blocks of INDEX_BLOCK rows with
+ * constant trip counts, so that GCC vectorises them at -O2; type, w and
+ * combine are constants once inlined. */
 static inline __attribute__((always_inline)) void
 band_block(const struct band_cuts *bc, const int type, const int w, int32_t nc,
            const int combine, const void *col, int64_t n, int32_t missing, int32_t scale,
@@ -285,16 +288,22 @@ band_block(const struct band_cuts *bc, const int type, const int w, int32_t nc,
                 double x = ((const double *)col)[b0 + j];
                 for (int k = 0; k < w; k++)
                     l += bc->r[k] <= x;
+                if (!w)
+                    l = band_of(bc->all, nc, x);
                 miss = x != x;
             } else if (type == SL_COL_INT) {
                 int64_t x = ((const int64_t *)col)[b0 + j];
                 for (int k = 0; k < w; k++)
                     l += bc->i[k] <= x;
+                if (!w)
+                    l = band_of(bc->all, nc, (double)x);
                 miss = x == SL_INT_MISSING;
             } else {
                 int32_t x = ((const int32_t *)col)[b0 + j];
                 for (int k = 0; k < w; k++)
                     l += bc->d[k] <= x;
+                if (!w)
+                    l = band_of(bc->all, nc, (double)x);
                 miss = x == SL_DATE_MISSING;
             }
             l = l > nc ? nc : l;
@@ -313,8 +322,10 @@ band_width(const struct band_cuts *bc, const int type, int32_t nc, const int com
         band_block(bc, type, 4, nc, combine, col, n, missing, scale, out);
     else if (nc <= 8)
         band_block(bc, type, 8, nc, combine, col, n, missing, scale, out);
-    else
+    else if (nc <= BAND_WIDE)
         band_block(bc, type, BAND_WIDE, nc, combine, col, n, missing, scale, out);
+    else
+        band_block(bc, type, 0, nc, combine, col, n, missing, scale, out);
 }
 
 /* band_width for one column type, the first column or combined. */
@@ -345,35 +356,14 @@ void sl_band_rows(const struct sl_band *b, const void *col, int64_t n, int32_t m
 {
     struct band_cuts bc;
 
-    if (b->ncuts <= BAND_WIDE) {
-        for (int k = 0; k < BAND_WIDE; k++) {
-            int in = k < b->ncuts;
-            bc.r[k] = in ? b->cuts[k] : NAN;
-            bc.i[k] = in ? (int64_t)b->cuts[k] : INT64_MAX;
-            bc.d[k] = in ? (int32_t)b->cuts[k] : INT32_MAX;
-        }
-        band_wide(b, &bc, col, n, missing, scale, out);
-        return;
+    for (int k = 0; k < BAND_WIDE; k++) {
+        int in = k < b->ncuts;
+        bc.r[k] = in ? b->cuts[k] : NAN;
+        bc.i[k] = in ? (int64_t)b->cuts[k] : INT64_MAX;
+        bc.d[k] = in ? (int32_t)b->cuts[k] : INT32_MAX;
     }
-    for (int64_t i = 0; i < n; i++) {
-        double x;
-        int miss;
-        int32_t l;
-        if (b->type == SL_COL_REAL) {
-            x = ((const double *)col)[i];
-            miss = x != x;
-        } else if (b->type == SL_COL_INT) {
-            int64_t v = ((const int64_t *)col)[i];
-            x = (double)v;
-            miss = v == SL_INT_MISSING;
-        } else {
-            int32_t v = ((const int32_t *)col)[i];
-            x = (double)v;
-            miss = v == SL_DATE_MISSING;
-        }
-        l = miss ? missing : band_of(b->cuts, b->ncuts, x);
-        out[i] = scale ? out[i] * scale + l : l;
-    }
+    bc.all = b->cuts;
+    band_wide(b, &bc, col, n, missing, scale, out);
 }
 
 /* cell[i] = cell[i] * (nlev + 1) + level of code[i]. */
