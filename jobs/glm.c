@@ -102,17 +102,17 @@ static sl_status band_col(struct glm_col *gc, const struct sl_params *bands,
                           const struct sl_colinfo *info)
 {
     sl_status st = SL_OK;
-    enum { LABEL = 48 };
 
     gc->band = sl_calloc(1, sizeof *gc->band);
     SL_CHECK(gc->band, SL_ERR_NOMEM, "out of memory");
     SL_CALL(sl_band_parse(gc->band, bands, info));
     gc->nlevels = gc->band->ncuts + 1;
-    gc->band_labels = sl_malloc((size_t)gc->nlevels * (sizeof(char *) + LABEL));
+    gc->band_labels = sl_malloc((size_t)gc->nlevels * (sizeof(char *) + SL_BAND_LABEL_MAX));
     SL_CHECK(gc->band_labels, SL_ERR_NOMEM, "out of memory");
     for (int32_t l = 0; l < gc->nlevels; l++) {
-        gc->band_labels[l] = (char *)(gc->band_labels + gc->nlevels) + (size_t)l * LABEL;
-        sl_band_label(gc->band, l, gc->band_labels[l], LABEL);
+        gc->band_labels[l] =
+            (char *)(gc->band_labels + gc->nlevels) + (size_t)l * SL_BAND_LABEL_MAX;
+        sl_band_label(gc->band, l, gc->band_labels[l], SL_BAND_LABEL_MAX);
     }
     gc->type = SL_COL_CAT;
     gc->labels = (const char *const *)gc->band_labels;

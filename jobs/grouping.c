@@ -603,7 +603,7 @@ sl_status sl_layout_table(const struct sl_layout *lay, const struct sl_grouping 
     sl_status st = SL_OK;
     struct sl_dim dims[SL_TABLE_MAX_DIMS];
     char **labels[SL_TABLE_MAX_DIMS] = {NULL};
-    char *text[SL_TABLE_MAX_DIMS] = {NULL}; /* band labels, 48 bytes each */
+    char *text[SL_TABLE_MAX_DIMS] = {NULL}; /* band labels, SL_BAND_LABEL_MAX bytes each */
     struct sl_table *t = NULL;
     int ndims = lay->ndims + (extra ? 1 : 0);
 
@@ -618,15 +618,15 @@ sl_status sl_layout_table(const struct sl_layout *lay, const struct sl_grouping 
         labels[d] = sl_calloc((size_t)lay->pub[d], sizeof(char *));
         SL_CHECK(labels[d], SL_ERR_NOMEM, "out of memory");
         if (b->ncuts > 0) {
-            text[d] = sl_malloc((size_t)(b->ncuts + 1) * 48);
+            text[d] = sl_malloc((size_t)(b->ncuts + 1) * SL_BAND_LABEL_MAX);
             SL_CHECK(text[d], SL_ERR_NOMEM, "out of memory");
         }
         for (int32_t l = 0; l < lay->shown[d]; l++) {
             if (l >= g->nlevels[d]) {
                 labels[d][l] = (char *)SL_MISSING_LABEL;
             } else if (b->ncuts > 0) {
-                labels[d][l] = text[d] + 48 * l;
-                sl_band_label(b, l, labels[d][l], 48);
+                labels[d][l] = text[d] + SL_BAND_LABEL_MAX * l;
+                sl_band_label(b, l, labels[d][l], SL_BAND_LABEL_MAX);
             } else {
                 labels[d][l] = info->levels[l];
             }

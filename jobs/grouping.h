@@ -85,9 +85,10 @@ sl_status sl_band_parse(struct sl_band *b, const struct sl_params *bands,
 void sl_band_rows(const struct sl_band *b, const void *col, int64_t n, int32_t missing,
                   int32_t scale, int32_t *out);
 
-/* The label of band `level` of `b` into buf: "<18", "18-39", "40",
- * ">=65" for integer columns, "<18.5", "[18.5,25)", ">=30" for real ones
- * and the same with YYYY-MM-DD for dates. */
+/* The label of band `level` of `b` into buf (SL_BAND_LABEL_MAX holds any):
+ * "<18", "18-39", "40", ">=65" for integer columns, "<18.5", "[18.5,25)",
+ * ">=30" for real ones and the same with YYYY-MM-DD for dates. */
+#define SL_BAND_LABEL_MAX 96
 void sl_band_label(const struct sl_band *b, int32_t level, char *buf, size_t cap);
 
 /* Cell index of every row of the frame in [0, ncells), or -1 for rows the
