@@ -458,47 +458,6 @@ cleanup:
     return st;
 }
 
-/* True when two entries have the same set of dimension names. */
-static int same_dimensions(const json_t *a, const json_t *b)
-{
-    const json_t *da = json_object_get(a, "dimensions"), *db = json_object_get(b, "dimensions");
-    size_t n = json_array_size(da);
-    if (n != json_array_size(db))
-        return 0;
-    for (size_t i = 0; i < n; i++) {
-        const char *name = json_string_value(json_object_get(json_array_get(da, i), "name"));
-        int found = 0;
-        for (size_t j = 0; name && j < n && !found; j++) {
-            const char *other = json_string_value(json_object_get(json_array_get(db, j), "name"));
-            found = other && strcmp(name, other) == 0;
-        }
-        if (!found)
-            return 0;
-    }
-    return 1;
-}
-
-/* Entry e's population conflict with the new entry (population pop, job,
- * filter): another job's table on the same dimensions under another filter
- * whose population differs by 1 .. min - 1. */
-static int population_conflict(const json_t *e, const json_t *entry, json_int_t pop,
-                               const char *job, const char *filter, int64_t min)
-{
-    const json_t *p = json_object_get(e, "population");
-    const char *ejob = json_string_value(json_object_get(e, "job_id"));
-    const char *efilter = json_string_value(json_object_get(e, "filter"));
-    json_int_t diff;
-    /* counts are never negative (adopt checks), so the difference cannot
-     * overflow */
-    if (!json_is_integer(p) || json_integer_value(p) < 0 || !ejob || !efilter ||
-        strcmp(ejob, job) == 0 || strcmp(efilter, filter) == 0 || !same_dimensions(e, entry))
-        return 0;
-    diff = json_integer_value(p) - pop;
-    if (diff < 0)
-        diff = -diff;
-    return diff > 0 && diff < min;
-}
-
 /* ---- slivers: intervals of one column that end at different points ----
  *
  * Two tables under the same filter that cut one numeric column at
@@ -595,14 +554,17 @@ static int interior(const struct grid *g, int d)
 }
 
 /* Dimensions a and b (of grids ga and gb) are the same grouping: the same
- * name and the same levels besides Total. */
+ * name, the same levels besides Total and the same interval ends, if any. */
 static int same_dim(const struct grid *ga, int a, const struct grid *gb, int b)
 {
     const char *na = json_string_value(json_object_get(ga->dim[a], "name"));
     const char *nb = json_string_value(json_object_get(gb->dim[b], "name"));
     const json_t *la = json_object_get(ga->dim[a], "levels");
     const json_t *lb = json_object_get(gb->dim[b], "levels");
-    if (!na || !nb || strcmp(na, nb) != 0 || interior(ga, a) != interior(gb, b))
+    const json_t *ea = json_object_get(ga->dim[a], "ends");
+    const json_t *eb = json_object_get(gb->dim[b], "ends");
+    if (!na || !nb || strcmp(na, nb) != 0 || interior(ga, a) != interior(gb, b) ||
+        !(ea == eb || (ea && eb && json_equal(ea, eb))))
         return 0;
     for (int l = 0; l < interior(ga, a); l++)
         if (!json_equal(json_array_get(la, (size_t)l), json_array_get(lb, (size_t)l)))
@@ -611,25 +573,27 @@ static int same_dim(const struct grid *ga, int a, const struct grid *gb, int b)
 }
 
 /* Adds g's patients to hist[ctx * (nends + 1) + u]: u the upper end of the
- * cell's level of dimension iv, ctx its levels of the shared dimensions
- * shared[0 .. nshared), in that order; cells on another dimension's Total
- * are left out, as are levels of iv that are no interval. */
+ * cell's level of dimension iv (0 when iv is -1: no intervals), ctx its
+ * levels of the shared dimensions shared[0 .. nshared), in that order;
+ * cells on another dimension's Total are left out, as are levels of iv
+ * that are no interval. */
 static void accumulate(const struct grid *g, int iv, int64_t nends, const int *shared,
                        int nshared, uint64_t *hist)
 {
-    const json_t *upper = json_object_get(g->dim[iv], "upper");
+    const json_t *upper = iv >= 0 ? json_object_get(g->dim[iv], "upper") : NULL;
     size_t c;
     const json_t *n;
 
     json_array_foreach(g->cells, c, n) {
-        int64_t lev[SL_TABLE_MAX_DIMS], rest = (int64_t)c, ctx = 0, u;
+        int64_t lev[SL_TABLE_MAX_DIMS], rest = (int64_t)c, ctx = 0, u = 0;
         int skip = 0;
         for (int d = g->ndims - 1; d >= 0; d--) {
             lev[d] = rest % g->size[d];
             rest /= g->size[d];
             skip |= d != iv && g->margins && lev[d] == g->size[d] - 1;
         }
-        u = json_integer_value(json_array_get(upper, (size_t)lev[iv]));
+        if (upper)
+            u = json_integer_value(json_array_get(upper, (size_t)lev[iv]));
         if (skip || u < 0 || !json_is_integer(n) || json_integer_value(n) < 0)
             continue;
         for (int i = 0; i < nshared; i++)
@@ -638,6 +602,26 @@ static void accumulate(const struct grid *g, int iv, int64_t nends, const int *s
          * the check must not overflow on any input */
         hist[ctx * (nends + 1) + u] += (uint64_t)json_integer_value(n);
     }
+}
+
+/* The dimensions ga and gb share (same_dim), besides ga's skip_a and gb's
+ * skip_b (-1: none), into sa and sb in ga's order; their number into
+ * *nshared. Returns the number of combinations of their levels. */
+static int64_t shared_dims(const struct grid *ga, int skip_a, const struct grid *gb, int skip_b,
+                           int *sa, int *sb, int *nshared)
+{
+    int64_t ctxs = 1;
+
+    *nshared = 0;
+    for (int x = 0; x < ga->ndims; x++)
+        for (int y = 0; x != skip_a && y < gb->ndims; y++)
+            if (y != skip_b && same_dim(ga, x, gb, y)) {
+                sa[*nshared] = x;
+                sb[(*nshared)++] = y;
+                ctxs *= interior(ga, x);
+                break;
+            }
+    return ctxs;
 }
 
 /* The first group of 1 .. min - 1 patients between neighbouring ends of
@@ -709,18 +693,11 @@ static sl_status sliver_conflict(const json_t *a, const json_t *b, int64_t min, 
         const char *ca = intervals_of(&ga, da, &na);
         for (int db = 0; ca && db < gb.ndims && !*hit; db++) {
             const char *cb = intervals_of(&gb, db, &nb);
-            int sa[SL_TABLE_MAX_DIMS], sb[SL_TABLE_MAX_DIMS], nshared = 0;
-            int64_t ctxs = 1;
+            int sa[SL_TABLE_MAX_DIMS], sb[SL_TABLE_MAX_DIMS], nshared;
+            int64_t ctxs;
             if (!cb || strcmp(ca, cb) != 0)
                 continue;
-            for (int x = 0; x < ga.ndims; x++)
-                for (int y = 0; x != da && y < gb.ndims; y++)
-                    if (y != db && same_dim(&ga, x, &gb, y)) {
-                        sa[nshared] = x;
-                        sb[nshared++] = y;
-                        ctxs *= interior(&ga, x);
-                        break;
-                    }
+            ctxs = shared_dims(&ga, da, &gb, db, sa, sb, &nshared);
             /* a context holds at least one level of each side's intervals:
              * a larger product is no table sluice wrote */
             if ((uint64_t)ctxs * (uint64_t)(na + 1) > 3 * json_array_size(ga.cells) ||
@@ -746,6 +723,68 @@ cleanup:
     return st;
 }
 
+/* ---- populations: tables under different filters ----
+ *
+ * Two tables under different filters whose populations differ by a few
+ * patients describe those patients when one filter's patients are among
+ * the other's (age >= 40, then age >= 41); so do their counts within one
+ * combination of the levels of the dimensions both tables show (women 500
+ * and 497, although all differ by 23), each table summed over its other
+ * dimensions, margins left out. Where one population holds the other
+ * within a set of combinations, each of them differs by the group's
+ * patients there, so a group of 1 .. min - 1 over any union of them shows
+ * in one combination: the populations and each combination suffice.
+ * Whether one filter's patients are among the other's is not known here,
+ * so any difference of 1 .. min - 1 is a conflict. */
+
+/* Whether entries a and b, under different filters, differ by 1 .. min - 1
+ * patients: *hit 1 for their populations, 2 within a combination of the
+ * levels of their shared dimensions (whose names, a's, go into dims, cap
+ * bytes, separated by ", "). Both populations are counts. SL_ERR_NOMEM. */
+static sl_status population_conflict(const json_t *a, const json_t *b, int64_t min, int *hit,
+                                      char *dims, size_t cap)
+{
+    sl_status st = SL_OK;
+    struct grid ga, gb;
+    int sa[SL_TABLE_MAX_DIMS], sb[SL_TABLE_MAX_DIMS], nshared;
+    int64_t ctxs;
+    uint64_t *ha = NULL, *hb = NULL;
+    json_int_t pa = json_integer_value(json_object_get(a, "population"));
+    json_int_t pb = json_integer_value(json_object_get(b, "population"));
+
+    *hit = pa != pb && (pa > pb ? pa - pb : pb - pa) < min;
+    if (*hit || !grid_of(a, &ga) || !grid_of(b, &gb))
+        return SL_OK;
+    ctxs = shared_dims(&ga, -1, &gb, -1, sa, sb, &nshared);
+    /* each combination is a cell of both tables: a larger product is no
+     * table sluice wrote */
+    if (nshared == 0 || (uint64_t)ctxs > json_array_size(ga.cells) ||
+        (uint64_t)ctxs > json_array_size(gb.cells))
+        return SL_OK;
+    ha = sl_calloc((size_t)ctxs, sizeof *ha);
+    hb = sl_calloc((size_t)ctxs, sizeof *hb);
+    SL_CHECK(ha && hb, SL_ERR_NOMEM, "out of memory");
+    accumulate(&ga, -1, 0, sa, nshared, ha);
+    accumulate(&gb, -1, 0, sb, nshared, hb);
+    for (int64_t x = 0; x < ctxs && !*hit; x++) {
+        uint64_t diff = ha[x] > hb[x] ? ha[x] - hb[x] : hb[x] - ha[x];
+        if (diff > 0 && diff < (uint64_t)min)
+            *hit = 2;
+    }
+    if (*hit && cap)
+        for (int i = 0, at = 0; i < nshared; i++) {
+            int w = snprintf(dims + at, cap - (size_t)at, "%s%s", i ? ", " : "",
+                             json_string_value(json_object_get(ga.dim[sa[i]], "name")));
+            if (w < 0 || (size_t)w >= cap - (size_t)at)
+                break;
+            at += w;
+        }
+cleanup:
+    sl_free(ha);
+    sl_free(hb);
+    return st;
+}
+
 sl_status sl_ledger_conflict(const struct sl_ledger *l, const json_t *entry,
                              int64_t min_safe_count, const json_t **hit, char *why, size_t cap)
 {
@@ -763,20 +802,31 @@ sl_status sl_ledger_conflict(const struct sl_ledger *l, const json_t *entry,
         const char *ejob = json_string_value(json_object_get(e, "job_id"));
         const char *eout = json_string_value(json_object_get(e, "output"));
         const char *efilter = json_string_value(json_object_get(e, "filter"));
+        const json_t *epop = json_object_get(e, "population");
         const char *column = NULL;
-        int sliver = 0;
-        if (population_conflict(e, entry, json_integer_value(pop), job, filter,
-                                min_safe_count)) {
+        int sliver = 0, differs = 0;
+        char dims[SL_TABLE_MAX_DIMS * 80] = "";
+        /* counts are never negative (adopt checks); a job has one filter */
+        if (json_is_integer(epop) && json_integer_value(epop) >= 0 && ejob && efilter &&
+            strcmp(ejob, job) != 0 && strcmp(efilter, filter) != 0)
+            SL_CALL(population_conflict(entry, e, min_safe_count, &differs, dims, sizeof dims));
+        if (differs == 1)
             snprintf(why, cap,
-                     "its population differs by between 1 and %" PRId64 " patients from "
-                     "output '%s' of job %s, released on the same dimensions with a different "
-                     "filter; together they would describe that small group",
+                     "its population differs by between 1 and %" PRId64 " patients from that "
+                     "of output '%s' of job %s, released under a different filter; together "
+                     "they would describe that small group",
                      min_safe_count - 1, eout ? eout : "?", ejob);
+        else if (differs == 2)
+            snprintf(why, cap,
+                     "within one combination of the levels of %s, its count differs by between "
+                     "1 and %" PRId64 " patients from that of output '%s' of job %s, released "
+                     "under a different filter; together they would describe that small group",
+                     dims, min_safe_count - 1, eout ? eout : "?", ejob);
+        if (differs) {
             *hit = e;
             break;
         }
-        if (json_is_integer(json_object_get(e, "population")) && efilter &&
-            strcmp(efilter, filter) == 0)
+        if (json_is_integer(epop) && efilter && strcmp(efilter, filter) == 0)
             SL_CALL(sliver_conflict(entry, e, min_safe_count, &sliver, &column));
         if (sliver) {
             snprintf(why, cap,

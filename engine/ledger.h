@@ -5,8 +5,9 @@
  * combination with an earlier one: two counts of the same breakdown over
  * populations that differ by three patients describe those three patients.
  * The ledger records every released table per cohort (file UUID) and project,
- * and the gate refuses a new table on the same dimensions whose population
- * (its total number of patients) differs from an earlier released one by
+ * and the gate refuses a new table whose population (its total number of
+ * patients), or its count within a combination of the levels of the
+ * dimensions both tables show, differs from an earlier released one's by
  * 1 to min_safe_count - 1 patients under a different filter, or one under
  * the same filter that cuts a numeric column (bands, histogram bins) at
  * points that leave 1 to min_safe_count - 1 patients between its ends and
@@ -111,9 +112,11 @@ sl_status sl_ledger_list(const char *ledger_dir, json_t *names);
 
 /* The earliest recorded entry that `entry` may not be released beside,
  * into *hit (NULL when none; borrowed, valid until the ledger changes):
- * - population: a table of another job on the same dimensions (a set of
- *   names) under a different filter whose population differs from entry's
- *   by 1 .. min_safe_count-1 patients;
+ * - population: a table of another job under a different filter whose
+ *   population differs from entry's by 1 .. min_safe_count-1 patients, or
+ *   whose count within a combination of the levels of the dimensions both
+ *   tables share (same name, levels and interval ends; each table summed
+ *   over its other dimensions, margins left out) does;
  * - slivers: a table under the same filter (of any job, this one's earlier
  *   outputs too) with intervals of the same numeric column (bands,
  *   histogram bins; "ends" and "upper" of a dimension) that end at other
