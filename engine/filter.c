@@ -79,6 +79,7 @@ struct node {
     int nlits;
     /* binding */
     int colidx;
+    bool ordered;             /* an integer, real or date column */
     enum storage stor;
     enum form form;
     int64_t iv;               /* F_CMP on ST_I64 / ST_I32 */
@@ -863,10 +864,10 @@ static sl_status bind_leaf(struct sl_filter *f, struct node *n, const struct sl_
     case SL_COL_ID:
         FFAIL(f, n->col_off, "column '%s' holds patient identifiers and cannot be filtered on; "
               "expected a column of another type", c->name);
-    case SL_COL_INT: n->stor = ST_I64; break;
-    case SL_COL_REAL: n->stor = ST_F64; break;
+    case SL_COL_INT: n->stor = ST_I64; n->ordered = true; break;
+    case SL_COL_REAL: n->stor = ST_F64; n->ordered = true; break;
     case SL_COL_CAT: n->stor = ST_I32; n->miss_max = -1; break;
-    case SL_COL_DATE: n->stor = ST_I32; n->miss_max = INT32_MIN; break;
+    case SL_COL_DATE: n->stor = ST_I32; n->miss_max = INT32_MIN; n->ordered = true; break;
     default:
         FFAIL(f, n->col_off, "column '%s' has an unknown type; expected integer, real, "
               "categorical or date", c->name);
@@ -1076,6 +1077,148 @@ sl_status sl_filter_bind(struct sl_filter *f, const struct sl_cohort *c)
 cleanup:
     sl_free(cols);
     return st;
+}
+
+/* Narrows the range of column n->col in r[0 .. *n) (adding it when new) by
+ * the comparison n. */
+static void narrow(struct sl_filter_range *r, int *nr, const struct node *n)
+{
+    double v = n->stor == ST_F64 ? n->dv : (double)n->iv;
+    struct sl_filter_range *x = NULL;
+    bool lower = n->op == OP_GT || n->op == OP_GE || n->op == OP_EQ;
+    bool upper = n->op == OP_LT || n->op == OP_LE || n->op == OP_EQ;
+
+    for (int i = 0; i < *nr && !x; i++)
+        if (strcmp(r[i].column, n->col) == 0)
+            x = &r[i];
+    if (!x) {
+        x = &r[(*nr)++];
+        *x = (struct sl_filter_range){.column = n->col};
+    }
+    if (lower) {
+        bool closed = n->op == OP_GT;
+        if (!x->has_from || v > x->from || (v == x->from && closed && !x->from_closed)) {
+            x->from = v;
+            x->from_closed = closed;
+        }
+        x->has_from = true;
+    }
+    if (upper) {
+        bool closed = n->op != OP_LT;
+        if (!x->has_to || v < x->to || (v == x->to && !closed && x->to_closed)) {
+            x->to = v;
+            x->to_closed = closed;
+        }
+        x->has_to = true;
+    }
+}
+
+/* The top-level conjuncts of f (the nodes under the root's chain of
+ * "and"s) into c (room for nnodes), in order; returns their number. */
+static int conjuncts(const struct sl_filter *f, int *c)
+{
+    int n = 0, depth = 0;
+    int *stack = c + f->nnodes; /* the second half of c's room */
+
+    stack[depth++] = f->root;
+    while (depth > 0) {
+        int idx = stack[--depth];
+        if (f->nodes[idx].kind == N_AND) {
+            stack[depth++] = f->nodes[idx].right;
+            stack[depth++] = f->nodes[idx].left;
+        } else {
+            c[n++] = idx;
+        }
+    }
+    return n;
+}
+
+/* Whether conjunct n bounds an ordered column (a range comparison). */
+static bool bounds(const struct node *n)
+{
+    return n->kind == N_CMP && n->ordered && n->form == F_CMP && n->op != OP_NE;
+}
+
+static int str_cmp(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+sl_status sl_filter_normal(const struct sl_filter *f, const char *except, char **out)
+{
+    sl_status st = SL_OK;
+    int *c = NULL, nc = 0, nt = 0, depth = 0;
+    char **text = NULL;
+    struct sbuf b = {0};
+
+    SL_CHECK(f != NULL && out != NULL, SL_ERR_ARG, "sl_filter_normal: NULL argument");
+    SL_CHECK(f->bound, SL_ERR_ARG, "sl_filter_normal: the filter is not bound to a cohort");
+    c = sl_malloc(2 * ((size_t)f->nnodes + 1) * sizeof *c);
+    text = sl_calloc((size_t)f->nnodes + 1, sizeof *text);
+    SL_CHECK(c && text, SL_ERR_NOMEM, "out of memory");
+    nc = conjuncts(f, c);
+    for (int i = 0; i < nc; i++) {
+        struct sbuf t = {0};
+        const struct node *n = &f->nodes[c[i]];
+        if (except && bounds(n) && strcmp(n->col, except) == 0)
+            continue;
+        st = canon(f, c[i], N_AND, false, 0, &depth, &t);
+        text[nt++] = t.p;
+        SL_CALL(st);
+    }
+    qsort(text, (size_t)nt, sizeof *text, str_cmp);
+    SL_CALL(sb_str(&b, ""));
+    for (int i = 0; i < nt; i++)
+        if (i == 0 || strcmp(text[i], text[i - 1]) != 0) {
+            SL_CALL(sb_str(&b, b.len ? " and " : ""));
+            SL_CALL(sb_str(&b, text[i]));
+        }
+    *out = b.p;
+    b.p = NULL;
+cleanup:
+    for (int i = 0; text && i < nt; i++)
+        sl_free(text[i]);
+    sl_free(text);
+    sl_free(c);
+    sl_free(b.p);
+    return st;
+}
+
+sl_status sl_filter_ranges(const struct sl_filter *f, struct sl_filter_range **out, int *nout)
+{
+    sl_status st = SL_OK;
+    struct sl_filter_range *r = NULL;
+    int *c = NULL, nc, nr = 0;
+
+    SL_CHECK(f != NULL && out != NULL && nout != NULL, SL_ERR_ARG,
+             "sl_filter_ranges: NULL argument");
+    SL_CHECK(f->bound, SL_ERR_ARG, "sl_filter_ranges: the filter is not bound to a cohort");
+    r = sl_calloc((size_t)f->nnodes + 1, sizeof *r);
+    c = sl_malloc(2 * ((size_t)f->nnodes + 1) * sizeof *c);
+    SL_CHECK(r && c, SL_ERR_NOMEM, "out of memory");
+    nc = conjuncts(f, c);
+    for (int i = 0; i < nc; i++)
+        if (bounds(&f->nodes[c[i]]))
+            narrow(r, &nr, &f->nodes[c[i]]);
+    for (int i = 0; i < nr; i++)
+        SL_CALL(sl_filter_normal(f, r[i].column, &r[i].rest));
+    *out = r;
+    *nout = nr;
+    r = NULL;
+cleanup:
+    sl_filter_ranges_free(&r, nr);
+    sl_free(c);
+    return st;
+}
+
+void sl_filter_ranges_free(struct sl_filter_range **r, int n)
+{
+    if (*r == NULL)
+        return;
+    for (int i = 0; i < n; i++)
+        sl_free((*r)[i].rest);
+    sl_free(*r);
+    *r = NULL;
 }
 
 sl_status sl_filter_columns(const struct sl_filter *f, int **cols, int *ncols)

@@ -18,6 +18,7 @@
 #ifndef SL_ENGINE_FILTER_H
 #define SL_ENGINE_FILTER_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "engine/core/status.h"
@@ -45,6 +46,36 @@ sl_status sl_filter_bind_columns(struct sl_filter *f, const struct sl_colinfo *c
 /* Cohort columns the bound filter reads, ascending and distinct; *cols is
  * sl_malloc'd. SL_ERR_ARG when not bound. */
 sl_status sl_filter_columns(const struct sl_filter *f, int **cols, int *ncols);
+
+/* What the filter implies of one numeric or date column: every row it
+ * passes has a value of `column` at or above the end `from` and below the
+ * end `to`, ends as in table.h's struct sl_intervals (closed: the value
+ * itself is below the end); dates in days since 1970-01-01. */
+struct sl_filter_range {
+    const char *column; /* borrowed from the filter */
+    bool has_from, has_to;
+    bool from_closed, to_closed;
+    double from, to;
+    char *rest; /* the filter without them: sl_filter_normal(f, column) */
+};
+
+/* The ranges of the bound filter's comparisons (<, <=, >, >=, ==) of an
+ * integer, real or date column with a value that are conjuncts of the whole
+ * expression (`age >= 40 and age < 65 and sex == "F"` gives age from 40 to
+ * 65, the rest `sex == "F"`), one per column, the tightest bounds each;
+ * comparisons under "or" or "not" give none. *out for
+ * sl_filter_ranges_free, *n entries. SL_ERR_ARG when not bound,
+ * SL_ERR_NOMEM. */
+sl_status sl_filter_ranges(const struct sl_filter *f, struct sl_filter_range **out, int *n);
+void sl_filter_ranges_free(struct sl_filter_range **r, int n);
+
+/* The bound filter's top-level conjuncts, each in canonical text, sorted,
+ * repeats once, joined by " and " ("" for none), leaving out the range
+ * comparisons of column `except` (NULL: none): equal for filters that
+ * differ only in the order of their conjuncts (or in bounds of `except`).
+ * A text to compare, not to parse. *out sl_malloc'd. SL_ERR_ARG when not
+ * bound, SL_ERR_NOMEM. */
+sl_status sl_filter_normal(const struct sl_filter *f, const char *except, char **out);
 
 /* For rows [row0, row0+nrows) of the frame, mask[i] = 1 if row row0 + i
  * passes (the expression is true), else 0. The frame must hold every column of
