@@ -4,6 +4,7 @@
  */
 #define _XOPEN_SOURCE 700 /* realpath */
 
+#include "engine/filter.h"
 #include "engine/ledger.h"
 
 #include <dirent.h>
@@ -212,6 +213,40 @@ cleanup:
     json_decref(e);
     json_decref(dims);
     json_decref(cells);
+    return st;
+}
+
+sl_status sl_ledger_entry_filter(json_t *entry, const char *base, const struct sl_filter_range *r,
+                                 int n)
+{
+    sl_status st = SL_OK;
+    json_t *ranges = json_array();
+
+    SL_CHECK(ranges, SL_ERR_NOMEM, "out of memory");
+    if (base)
+        SL_CHECK(json_object_set_new(entry, "base", json_string(base)) == 0, SL_ERR_NOMEM,
+                 "out of memory");
+    for (int i = 0; i < n; i++) {
+        json_t *x = json_pack("{s:s,s:s}", "column", r[i].column, "rest",
+                              r[i].rest ? r[i].rest : "");
+        SL_CHECK(x && json_array_append_new(ranges, x) == 0, SL_ERR_NOMEM, "out of memory");
+        SL_CHECK(json_object_set_new(x, "from",
+                                     r[i].has_from
+                                         ? json_pack("[f,b]", r[i].from, r[i].from_closed)
+                                         : json_null()) == 0 &&
+                     json_object_set_new(x, "to",
+                                         r[i].has_to
+                                             ? json_pack("[f,b]", r[i].to, r[i].to_closed)
+                                             : json_null()) == 0,
+                 SL_ERR_NOMEM, "out of memory");
+    }
+    if (n > 0) {
+        SL_CHECK(json_object_set_new(entry, "ranges", ranges) == 0, SL_ERR_NOMEM,
+                 "out of memory");
+        ranges = NULL;
+    }
+cleanup:
+    json_decref(ranges);
     return st;
 }
 
@@ -460,19 +495,30 @@ cleanup:
 
 /* ---- slivers: intervals of one column that end at different points ----
  *
- * Two tables under the same filter that cut one numeric column at
- * different points (bands, histogram bins) together give the patients
- * between an end of one and an end of the other. Per combination of the
- * levels of the dimensions both tables share (same name, same levels
- * besides Total), each table gives the patients below each of its ends
- * (summed over its other dimensions' levels, margins aside); in the merged
- * order of both tables' ends, two neighbours from different tables at
- * different points bound a group the tables did not show, whose size is
- * the difference of their counts. A group of 1 .. min - 1 patients is a
- * conflict. Groups between two ends of one table are that table's own
- * cells (or sums of them), judged by the other rules; a wider group
- * between ends of the two tables is a union of neighbouring groups, so
- * the neighbours suffice. */
+ * Two tables that cut one numeric column at different points together
+ * give the patients between an end of one and an end of the other. The
+ * cuts are a dimension's intervals (bands, histogram bins) and the bounds
+ * a filter puts on the column (a table under `age >= 40` has no patient
+ * below 40, all of them below 65 under `age < 65`). Per combination of
+ * the levels of the dimensions both tables share (same name, levels and
+ * ends besides Total), each table gives the patients below each of its
+ * ends and those at or above it (summed over its other dimensions' levels,
+ * margins aside); in the merged order of both tables' ends, two
+ * neighbours from different tables bound a group the tables did not show,
+ * whose size is the difference of their counts below the ends, or of
+ * those above. A group of 1 .. min - 1 patients is a conflict.
+ *
+ * Compared are tables under the same filter but for their bounds of the
+ * column (comparable): then every such difference is a group of patients
+ * the two tables give. A table with bounds knows its counts only from
+ * them on, so counts are compared from the nearest end both tables have
+ * (or either infinity); with no bounds, both differences are the same.
+ * Groups between two ends of one table are that table's own cells (or
+ * sums of them), judged by the other rules; a wider group between ends of
+ * the two tables is a union of neighbouring groups, so the neighbours
+ * suffice. Under filters that differ otherwise, the counts also differ by
+ * the patients one filter keeps and the other does not, so a small
+ * difference need not be a group, and those are not compared. */
 
 /* An entry's table as the check reads it (the shape is checked: a ledger
  * passes its MAC, but its entries come from older versions too). */
@@ -624,102 +670,303 @@ static int64_t shared_dims(const struct grid *ga, int skip_a, const struct grid 
     return ctxs;
 }
 
-/* The first group of 1 .. min - 1 patients between neighbouring ends of
- * the two tables, over contexts of ctxs: 1 when there is one. hist_a and
- * hist_b as accumulate left them. */
-static int sliver_in(const json_t *ends_a, int64_t na, const uint64_t *hist_a,
-                     const json_t *ends_b, int64_t nb, const uint64_t *hist_b, int64_t ctxs,
-                     int64_t min)
+/* An end of a table's cuts of one column, and its patients below it. */
+struct point {
+    double v;
+    int closed;
+    uint64_t below;
+};
+
+/* One table's cuts of one column: its dimension of intervals of it (iv, -1
+ * when none) and the range its filter keeps (from, to: ends, NULL when
+ * unbounded); its patients per combination of the shared dimensions'
+ * levels and level of iv (hist), and room for its points (nends + 2). */
+struct side {
+    const struct grid *g;
+    int iv;
+    int64_t nends;
+    const json_t *ends, *from, *to;
+    uint64_t *hist;
+    struct point *pt;
+};
+
+static int point_cmp(const void *a, const void *b)
 {
-    for (int64_t x = 0; x < ctxs; x++) {
-        const uint64_t *ha = hist_a + x * (na + 1), *hb = hist_b + x * (nb + 1);
-        int64_t i = 0, j = 0;
-        uint64_t fa = 0, fb = 0, last = 0;
-        int from = -1; /* the table of the previous end: 0 a, 1 b */
-        double pv = 0;
-        int pc = 0;
-        while (i < na || j < nb) {
-            const json_t *ea = i < na ? json_array_get(ends_a, (size_t)i) : NULL;
-            const json_t *eb = j < nb ? json_array_get(ends_b, (size_t)j) : NULL;
-            int side, same;
-            double v;
-            int closed;
-            if (ea && (!eb || end_cmp(json_number_value(json_array_get(ea, 0)),
-                                      json_is_true(json_array_get(ea, 1)),
-                                      json_number_value(json_array_get(eb, 0)),
-                                      json_is_true(json_array_get(eb, 1))) <= 0)) {
-                side = 0;
-                fa += ha[i];
-                v = json_number_value(json_array_get(ea, 0));
-                closed = json_is_true(json_array_get(ea, 1));
-                i++;
-            } else {
-                side = 1;
-                fb += hb[j];
-                v = json_number_value(json_array_get(eb, 0));
-                closed = json_is_true(json_array_get(eb, 1));
-                j++;
-            }
-            same = from >= 0 && end_cmp(pv, pc, v, closed) == 0;
-            if (from >= 0 && from != side && !same) {
-                uint64_t now = side ? fb : fa, diff = now > last ? now - last : last - now;
-                if (diff > 0 && diff < (uint64_t)min)
-                    return 1;
-            }
-            from = side;
-            last = side ? fb : fa;
-            pv = v;
-            pc = closed;
+    const struct point *x = a, *y = b;
+    return end_cmp(x->v, x->closed, y->v, y->closed);
+}
+
+/* An end [value, closed] of a range, checked: NULL when absent or bad. */
+static const json_t *range_end(const json_t *range, const char *key)
+{
+    const json_t *e = json_object_get(range, key);
+    return json_array_size(e) == 2 && json_is_number(json_array_get(e, 0)) &&
+                   json_is_boolean(json_array_get(e, 1))
+               ? e
+               : NULL;
+}
+
+/* The cuts of `column` in entry e (grid g) into s: 0 when it has none. */
+static int side_of(const json_t *e, const struct grid *g, const char *column, struct side *s)
+{
+    size_t i;
+    const json_t *r;
+
+    *s = (struct side){.g = g, .iv = -1};
+    for (int d = 0; d < g->ndims && s->iv < 0; d++) {
+        const char *c = intervals_of(g, d, &s->nends);
+        if (c && strcmp(c, column) == 0) {
+            s->iv = d;
+            s->ends = json_object_get(g->dim[d], "ends");
+        }
+    }
+    if (s->iv < 0)
+        s->nends = 0;
+    json_array_foreach(json_object_get(e, "ranges"), i, r) {
+        const char *c = json_string_value(json_object_get(r, "column"));
+        if (c && strcmp(c, column) == 0) {
+            s->from = range_end(r, "from");
+            s->to = range_end(r, "to");
+            break;
+        }
+    }
+    return s->iv >= 0 || s->from || s->to;
+}
+
+static struct point end_point(const json_t *end, uint64_t below)
+{
+    return (struct point){json_number_value(json_array_get(end, 0)),
+                          json_is_true(json_array_get(end, 1)), below};
+}
+
+/* The points of s in context x, ascending, into s->pt: its ends with the
+ * patients below each, its range's lower end (none below) and upper end
+ * (all below). Returns their number; the context's patients with a value
+ * into *total. */
+static int64_t points_of(const struct side *s, int64_t x, uint64_t *total)
+{
+    const uint64_t *h = s->hist + x * (s->nends + 1);
+    uint64_t below = 0;
+    int64_t n = 0;
+
+    *total = 0;
+    for (int64_t k = 0; k <= s->nends; k++)
+        *total += h[k];
+    for (int64_t k = 0; k < s->nends; k++) {
+        below += h[k];
+        s->pt[n++] = end_point(json_array_get(s->ends, (size_t)k), below);
+    }
+    if (s->from)
+        s->pt[n++] = end_point(s->from, 0);
+    if (s->to)
+        s->pt[n++] = end_point(s->to, *total);
+    qsort(s->pt, (size_t)n, sizeof *s->pt, point_cmp);
+    return n;
+}
+
+static int small_gap(uint64_t x, uint64_t y, int64_t min)
+{
+    uint64_t d = x > y ? x - y : y - x;
+    return d > 0 && d < (uint64_t)min;
+}
+
+/* A point of either side's ends in a context: which sides have an end
+ * there (bit 0 a, bit 1 b), each one's patients below it, and the next
+ * point both sides have (the index of +inf when none). */
+struct mpoint {
+    double v;
+    int closed, has;
+    uint64_t below[2];
+    int64_t next_both;
+};
+
+/* The points of pa and pb (ascending) as distinct points into m. Returns
+ * their number. */
+static int64_t merge_points(const struct point *pa, int64_t na, const struct point *pb,
+                            int64_t nb, struct mpoint *m)
+{
+    int64_t i = 0, j = 0, n = 0;
+
+    while (i < na || j < nb) {
+        int side = !(i < na && (j >= nb || point_cmp(&pa[i], &pb[j]) <= 0));
+        const struct point *p = side ? &pb[j++] : &pa[i++];
+        if (n == 0 || end_cmp(m[n - 1].v, m[n - 1].closed, p->v, p->closed) != 0)
+            m[n++] = (struct mpoint){.v = p->v, .closed = p->closed};
+        m[n - 1].has |= 1 << side;
+        m[n - 1].below[side] = p->below;
+    }
+    for (int64_t k = n - 1, next = n; k >= 0; k--) {
+        m[k].next_both = next;
+        if (m[k].has == 3)
+            next = k;
+    }
+    return n;
+}
+
+/* Side s's patients below anchor x of the n points m: -1 is -inf, n is
+ * +inf (all of its total[s] patients). */
+static uint64_t below_anchor(const struct mpoint *m, int64_t n, int64_t x, int s,
+                             const uint64_t total[2])
+{
+    return x < 0 ? 0 : x >= n ? total[s] : m[x].below[s];
+}
+
+/* Whether the n merged points leave a group of 1 .. min - 1 patients. The
+ * counts of the two sides are compared from the nearest point both have
+ * (or -inf), and up to the nearest one after (or +inf): a side with
+ * bounds has no patients outside them, so its counts agree with the
+ * other side's only from a shared point on. Compared: a point of both
+ * (its patients since the last, and up to the next) and two neighbours of
+ * one side each (a group between them); a point of both beside one of one
+ * side bounds that side's own cell. */
+static int sliver_at(const struct mpoint *m, int64_t n, const uint64_t total[2], int64_t min)
+{
+    int64_t left = -1;
+
+    for (int64_t k = 0; k < n; k++) {
+        int64_t right = m[k].next_both;
+        if (m[k].has == 3) {
+            if (small_gap(m[k].below[0] - below_anchor(m, n, left, 0, total),
+                          m[k].below[1] - below_anchor(m, n, left, 1, total), min) ||
+                small_gap(below_anchor(m, n, right, 0, total) - m[k].below[0],
+                          below_anchor(m, n, right, 1, total) - m[k].below[1], min))
+                return 1;
+            left = k;
+        } else if (k > 0 && m[k - 1].has != 3 && m[k - 1].has != m[k].has) {
+            int s = m[k - 1].has == 2, o = !s; /* the sides of k - 1 and k */
+            if (small_gap(m[k - 1].below[s] - below_anchor(m, n, left, s, total),
+                          m[k].below[o] - below_anchor(m, n, left, o, total), min) ||
+                small_gap(below_anchor(m, n, right, s, total) - m[k - 1].below[s],
+                          below_anchor(m, n, right, o, total) - m[k].below[o], min))
+                return 1;
         }
     }
     return 0;
 }
 
-/* Whether the tables of entries a and b, under the same filter, leave a
- * group of 1 .. min - 1 patients between the ends of their intervals of
- * one column; on a hit, that column into *column. SL_ERR_NOMEM. */
+/* The first group of 1 .. min - 1 patients between the ends of the two
+ * sides, over their ctxs contexts: 1 when there is one. m has room for
+ * both sides' points. */
+static int sliver_in(const struct side *a, const struct side *b, int64_t ctxs, int64_t min,
+                     struct mpoint *m)
+{
+    for (int64_t x = 0; x < ctxs; x++) {
+        uint64_t total[2];
+        int64_t na = points_of(a, x, &total[0]), nb = points_of(b, x, &total[1]);
+        if (sliver_at(m, merge_points(a->pt, na, b->pt, nb, m), total, min))
+            return 1;
+    }
+    return 0;
+}
+
+/* The filter of entry e but for its bounds of `column`: the rest of its
+ * range of it, else its normal form ("base"), else (entries of older
+ * versions) its canonical text. */
+static const char *filter_but(const json_t *e, const char *column)
+{
+    size_t i;
+    const json_t *r;
+
+    json_array_foreach(json_object_get(e, "ranges"), i, r) {
+        const char *c = json_string_value(json_object_get(r, "column"));
+        if (c && strcmp(c, column) == 0)
+            return json_string_value(json_object_get(r, "rest"));
+    }
+    if (json_is_string(json_object_get(e, "base")))
+        return json_string_value(json_object_get(e, "base"));
+    return json_string_value(json_object_get(e, "filter"));
+}
+
+/* Whether entries a and b count the same patients but for their bounds of
+ * `column`: the same filter, or the same conjuncts besides those bounds
+ * (filter.h's sl_filter_normal). Only then is a difference between their
+ * counts a group of patients of their own; under other filters it also
+ * holds the patients one filter keeps and the other does not. */
+static int comparable(const json_t *a, const json_t *b, const char *column)
+{
+    const char *fa = json_string_value(json_object_get(a, "filter"));
+    const char *fb = json_string_value(json_object_get(b, "filter"));
+    const char *ra = filter_but(a, column), *rb = filter_but(b, column);
+    return (fa && fb && strcmp(fa, fb) == 0) || (ra && rb && strcmp(ra, rb) == 0);
+}
+
+/* Whether the cuts of one column in sides a and b (one of them a dimension
+ * of intervals) leave a group of 1 .. min - 1 patients. SL_ERR_NOMEM. */
+static sl_status sliver_column(struct side *a, struct side *b, int64_t min, int *hit)
+{
+    sl_status st = SL_OK;
+    int sa[SL_TABLE_MAX_DIMS], sb[SL_TABLE_MAX_DIMS], nshared;
+    int64_t ctxs = shared_dims(a->g, a->iv, b->g, b->iv, sa, sb, &nshared);
+    struct mpoint *m = NULL;
+
+    /* a context holds at least one level of each side's intervals: a
+     * larger product is no table sluice wrote */
+    if ((uint64_t)ctxs * (uint64_t)(a->nends + 1) > 3 * json_array_size(a->g->cells) ||
+        (uint64_t)ctxs * (uint64_t)(b->nends + 1) > 3 * json_array_size(b->g->cells))
+        return SL_OK;
+    a->hist = sl_calloc((size_t)(ctxs * (a->nends + 1)), sizeof *a->hist);
+    b->hist = sl_calloc((size_t)(ctxs * (b->nends + 1)), sizeof *b->hist);
+    a->pt = sl_malloc((size_t)(a->nends + 2) * sizeof *a->pt);
+    b->pt = sl_malloc((size_t)(b->nends + 2) * sizeof *b->pt);
+    m = sl_malloc((size_t)(a->nends + b->nends + 4) * sizeof *m);
+    SL_CHECK(a->hist && b->hist && a->pt && b->pt && m, SL_ERR_NOMEM, "out of memory");
+    accumulate(a->g, a->iv, a->nends, sa, nshared, a->hist);
+    accumulate(b->g, b->iv, b->nends, sb, nshared, b->hist);
+    *hit = sliver_in(a, b, ctxs, min, m);
+cleanup:
+    sl_free(m);
+    sl_free(a->hist);
+    sl_free(b->hist);
+    sl_free(a->pt);
+    sl_free(b->pt);
+    return st;
+}
+
+/* The k-th column whose cuts two tables (grids ga, gb; ranges ra, rb) may
+ * share: a's intervals, b's intervals, a's ranges, b's ranges; NULL for
+ * none there. */
+static const char *cut_column(const struct grid *ga, const struct grid *gb, const json_t *ra,
+                              const json_t *rb, size_t k)
+{
+    const size_t m = SL_TABLE_MAX_DIMS;
+    int64_t nends;
+
+    if (k < m)
+        return (int)k < ga->ndims ? intervals_of(ga, (int)k, &nends) : NULL;
+    if ((k -= m) < m)
+        return (int)k < gb->ndims ? intervals_of(gb, (int)k, &nends) : NULL;
+    if ((k -= m) < json_array_size(ra))
+        return json_string_value(json_object_get(json_array_get(ra, k), "column"));
+    k -= json_array_size(ra);
+    return json_string_value(json_object_get(json_array_get(rb, k), "column"));
+}
+
+/* Whether the tables of entries a and b leave a group of 1 .. min - 1
+ * patients between the ends of their cuts of one column, where at least
+ * one of them has intervals of it; on a hit, that column into *column.
+ * SL_ERR_NOMEM. */
 static sl_status sliver_conflict(const json_t *a, const json_t *b, int64_t min, int *hit,
                                  const char **column)
 {
     sl_status st = SL_OK;
     struct grid ga, gb;
-    uint64_t *ha = NULL, *hb = NULL;
+    struct side sa, sb;
+    const json_t *ra = json_object_get(a, "ranges"), *rb = json_object_get(b, "ranges");
+    size_t ncols = 2 * SL_TABLE_MAX_DIMS + json_array_size(ra) + json_array_size(rb);
 
     *hit = 0;
     if (!grid_of(a, &ga) || !grid_of(b, &gb))
         return SL_OK;
-    for (int da = 0; da < ga.ndims && !*hit; da++) {
-        int64_t na = 0, nb = 0;
-        const char *ca = intervals_of(&ga, da, &na);
-        for (int db = 0; ca && db < gb.ndims && !*hit; db++) {
-            const char *cb = intervals_of(&gb, db, &nb);
-            int sa[SL_TABLE_MAX_DIMS], sb[SL_TABLE_MAX_DIMS], nshared;
-            int64_t ctxs;
-            if (!cb || strcmp(ca, cb) != 0)
-                continue;
-            ctxs = shared_dims(&ga, da, &gb, db, sa, sb, &nshared);
-            /* a context holds at least one level of each side's intervals:
-             * a larger product is no table sluice wrote */
-            if ((uint64_t)ctxs * (uint64_t)(na + 1) > 3 * json_array_size(ga.cells) ||
-                (uint64_t)ctxs * (uint64_t)(nb + 1) > 3 * json_array_size(gb.cells))
-                continue;
-            ha = sl_calloc((size_t)(ctxs * (na + 1)), sizeof *ha);
-            hb = sl_calloc((size_t)(ctxs * (nb + 1)), sizeof *hb);
-            SL_CHECK(ha && hb, SL_ERR_NOMEM, "out of memory");
-            accumulate(&ga, da, na, sa, nshared, ha);
-            accumulate(&gb, db, nb, sb, nshared, hb);
-            *hit = sliver_in(json_object_get(ga.dim[da], "ends"), na, ha,
-                             json_object_get(gb.dim[db], "ends"), nb, hb, ctxs, min);
-            if (*hit)
-                *column = ca;
-            sl_free(ha);
-            sl_free(hb);
-            ha = hb = NULL;
-        }
+    for (size_t k = 0; k < ncols && !*hit; k++) {
+        const char *c = cut_column(&ga, &gb, ra, rb, k);
+        if (!c || !comparable(a, b, c) || !side_of(a, &ga, c, &sa) || !side_of(b, &gb, c, &sb) ||
+            (sa.iv < 0 && sb.iv < 0))
+            continue;
+        SL_CALL(sliver_column(&sa, &sb, min, hit));
+        if (*hit)
+            *column = c;
     }
 cleanup:
-    sl_free(ha);
-    sl_free(hb);
     return st;
 }
 
@@ -826,14 +1073,13 @@ sl_status sl_ledger_conflict(const struct sl_ledger *l, const json_t *entry,
             *hit = e;
             break;
         }
-        if (json_is_integer(epop) && efilter && strcmp(efilter, filter) == 0)
+        if (json_is_integer(epop))
             SL_CALL(sliver_conflict(entry, e, min_safe_count, &sliver, &column));
         if (sliver) {
             snprintf(why, cap,
-                     "its intervals of '%s' and those of output '%s' of job %s, released "
-                     "under the same filter, end at different points that leave between 1 and "
-                     "%" PRId64 " patients between them; together they would describe that "
-                     "small group",
+                     "its cuts of '%s' (intervals, or its filter's bounds) and those of output "
+                     "'%s' of job %s end at points that leave between 1 and %" PRId64
+                     " patients between them; together they would describe that small group",
                      column, eout ? eout : "?", ejob ? ejob : "?", min_safe_count - 1);
             *hit = e;
             break;

@@ -8,8 +8,8 @@
  * and the gate refuses a new table whose population (its total number of
  * patients), or its count within a combination of the levels of the
  * dimensions both tables show, differs from an earlier released one's by
- * 1 to min_safe_count - 1 patients under a different filter, or one under
- * the same filter that cuts a numeric column (bands, histogram bins) at
+ * 1 to min_safe_count - 1 patients under a different filter, or one that
+ * cuts a numeric column (bands, histogram bins, a filter's bounds) at
  * points that leave 1 to min_safe_count - 1 patients between its ends and
  * an earlier table's (rule "differencing", scope "table": the output fails
  * as a whole and the reason names the earlier job; it never states the
@@ -26,7 +26,8 @@
  * "filter" (canonical text, "" for none), "population", "cells":[n...],
  * "recorded"}, with "margins": true for tables with margins and, on a
  * dimension of intervals of a column, "column", "ends":[[value, closed]...]
- * and "upper":[end index per level] (table.h's struct sl_intervals); a privacy charge (dp.h) is an entry with a null population,
+ * and "upper":[end index per level] (table.h's struct sl_intervals), and
+ * "ranges" for a filter that bounds numeric columns; a privacy charge (dp.h) is an entry with a null population,
  * no cells and "privacy": {mechanism, rho, ...}. The project part of the name is "p_<project>" for names of
  * letters, digits, '.', '_', '-' (else "h_" and a hash), "none" without a
  * project. Operator-only: directories 0700, files 0600. Crash-safe: the
@@ -58,6 +59,7 @@
 #include "engine/table.h"
 
 struct sl_ledger;
+struct sl_filter_range; /* engine/filter.h */
 
 /* The ledger entry of a gated table, before any mitigation (its population
  * and cell counts are the true ones). `filter` is the canonical filter text
@@ -66,6 +68,14 @@ struct sl_ledger;
  * *out is a new reference. SL_ERR_NOMEM. Not collective. */
 sl_status sl_ledger_entry(const struct sl_table *t, const char *job_id, const char *filter,
                           json_t **out);
+
+/* Adds to `entry` what the differencing rule reads of its job's filter:
+ * "base", its normal form (filter.h's sl_filter_normal; NULL: none added),
+ * and "ranges", the ranges it keeps of numeric and date columns
+ * (sl_filter_ranges) as [{"column", "from", "to", "rest"}], ends [value,
+ * closed] or null, none when n is 0. SL_ERR_NOMEM. */
+sl_status sl_ledger_entry_filter(json_t *entry, const char *base, const struct sl_filter_range *r,
+                                 int n);
 
 #define SL_LEDGER_FORMAT 2
 
@@ -117,12 +127,16 @@ sl_status sl_ledger_list(const char *ledger_dir, json_t *names);
  *   whose count within a combination of the levels of the dimensions both
  *   tables share (same name, levels and interval ends; each table summed
  *   over its other dimensions, margins left out) does;
- * - slivers: a table under the same filter (of any job, this one's earlier
- *   outputs too) with intervals of the same numeric column (bands,
- *   histogram bins; "ends" and "upper" of a dimension) that end at other
- *   points, where two neighbouring ends, one of each table, leave 1 ..
- *   min_safe_count-1 patients between them, in all or in any combination
- *   of the levels of the dimensions both tables share.
+ * - slivers: a table (of any job, this one's earlier outputs too) under
+ *   the same filter but for its bounds of a numeric column (the same text,
+ *   or the same "base" or range "rest": sl_ledger_entry_filter) that cuts
+ *   that column at other points (intervals of the column: bands, histogram
+ *   bins, "ends" and "upper" of a dimension; or its filter's bounds,
+ *   "ranges"; one of the two tables with intervals), where two
+ *   neighbouring ends, one of each table, leave 1 .. min_safe_count-1
+ *   patients between them, counted from the nearest end both tables have
+ *   (or either infinity), in all or in any combination of the levels of
+ *   the dimensions both tables share.
  * `why` (cap bytes) receives the reason on a hit, naming the entry but
  * never the difference. SL_ERR_NOMEM. Not collective. */
 sl_status sl_ledger_conflict(const struct sl_ledger *l, const json_t *entry,

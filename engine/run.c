@@ -551,12 +551,18 @@ static sl_status gate_and_release(struct run_ctx *r)
     struct sl_release_info info;
     struct sl_ledger *ledger;
     const char *filter = r->filter ? sl_filter_text(r->filter) : NULL;
-    int recorded = 0;
+    struct sl_filter_range *ranges = NULL;
+    char *base = NULL;
+    int recorded = 0, nranges = 0;
 
     if (r->ex.rank != 0)
         return SL_OK;
     entries = sl_calloc((size_t)r->outs.count + 1, sizeof *entries);
     SL_CHECK(entries, SL_ERR_NOMEM, "out of memory");
+    if (r->filter) {
+        SL_CALL(sl_filter_ranges(r->filter, &ranges, &nranges));
+        SL_CALL(sl_filter_normal(r->filter, NULL, &base));
+    }
     for (int i = 0; i < r->outs.count; i++)
         if (!dp_of(r, i))
             SL_CALL(sl_gate_evaluate(r->outs.tables[i], &r->job->rules));
@@ -568,6 +574,7 @@ static sl_status gate_and_release(struct run_ctx *r)
         if (dp_of(r, i))
             continue;
         SL_CALL(sl_ledger_entry(t, r->job_id, filter, &entries[i]));
+        SL_CALL(sl_ledger_entry_filter(entries[i], base ? base : "", ranges, nranges));
         SL_CALL(sl_ledger_judge(ledger, t, entries[i], &r->job->rules));
         SL_CALL(sl_mitigate(t, &r->job->rules,
                             r->out_analysis ? r->prep[r->out_analysis[i]].kinds : 0));
@@ -612,6 +619,8 @@ cleanup:
     for (int i = 0; entries && i < r->outs.count; i++)
         json_decref(entries[i]);
     sl_free(entries);
+    sl_filter_ranges_free(&ranges, nranges);
+    sl_free(base);
     json_decref(results);
     json_decref(jsec);
     json_decref(psec);

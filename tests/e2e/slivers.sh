@@ -3,7 +3,8 @@
 # cutting age one year further along (bands, or a histogram whose last
 # edge includes that year) fails its differencing rule when that year holds
 # 1 to 9 patients (min_safe_count 10), and names the earlier output; the
-# same cuts again, a year holding 10 or more, or another filter pass. The
+# same cuts again, a year holding 10 or more, or another filter far apart
+# pass; a filter's bound on age is a cut like a band's. The
 # years are picked from the export, so the test knows each group's size.
 # Then `sluice ledger list` shows the operator every table that passed, with
 # its cuts and filter, and none that failed.
@@ -50,7 +51,7 @@ job shifted "{type: count, name: b, by: [age], bands: {age: [$((small + 1))]}}"
 read -r status reason < <(differencing shifted b)
 [ "$status" = fail ] || fail "bands one year apart around $small passed differencing"
 case "$reason" in
-  *"intervals of 'age'"*"output 'a' of job first"*) ;;
+  *"cuts of 'age'"*"output 'a' of job first"*) ;;
   *) fail "reason does not name the column and the earlier output: $reason" ;;
 esac
 
@@ -67,16 +68,30 @@ job big2 "{type: count, name: b2, by: [age], bands: {age: [$((big + 1))]}}"
 [ "$(differencing big2 b2 | cut -d' ' -f1)" = pass ] || fail "a year of 10 or more patients failed"
 
 job filtered "{type: count, name: f, by: [age], bands: {age: [$((small + 1))]}}" "sex == \"F\""
-[ "$(differencing filtered f | cut -d' ' -f1)" = pass ] || fail "another filter was compared"
+[ "$(differencing filtered f | cut -d' ' -f1)" = pass ] ||
+  fail "another filter's table, far apart above and below the cuts, failed"
+
+# A filter's bound is a cut: the patients at or above small + 1 against
+# those at or above small (the first table) leave the year small.
+job bound "{type: count, name: g, by: [sex]}" "age >= $((small + 1))"
+read -r status reason < <(differencing bound g)
+[ "$status" = fail ] || fail "a filter bounding age at $((small + 1)) passed differencing"
+case "$reason" in
+  *"cuts of 'age'"*) ;;
+  *) fail "reason does not name the column cut by the filter: $reason" ;;
+esac
+job bound2 "{type: count, name: g2, by: [sex]}" "age >= $((big + 1))"
+[ "$(differencing bound2 g2 | cut -d' ' -f1)" = pass ] ||
+  fail "a filter bound beside a year of 10 or more patients failed"
 # The operator's view of what was released: every table that passed, with
 # its cut points and filter, none that failed.
 "$SL_BIN/sluice" ledger list --policy policy.yaml >list.out || { cat list.out; fail "ledger list"; }
-for o in "a (count)" "d_bmi (describe)" "b1 (count)" "b2 (count)" "f (count)"; do
+for o in "a (count)" "d_bmi (describe)" "b1 (count)" "b2 (count)" "f (count)" "g2 (count)"; do
   grep -q "  $o\$" list.out || { cat list.out; fail "ledger list lacks $o"; }
 done
-! grep -Eq "  (b|h) \(" list.out || { cat list.out; fail "ledger list shows a failed output"; }
+! grep -Eq "  (b|h|g) \(" list.out || { cat list.out; fail "ledger list shows a failed output"; }
 grep -q "by age cut at $small; filter (none); " list.out || { cat list.out; fail "no cut points"; }
 grep -q "filter 'sex == \"F\"'" list.out || { cat list.out; fail "no filter"; }
-grep -q "^1 ledger(s) under ledger: 5 released table(s), 0 privacy charge(s)$" list.out ||
+grep -q "^1 ledger(s) under ledger: 6 released table(s), 0 privacy charge(s)$" list.out ||
   { cat list.out; fail "ledger list totals"; }
 echo "slivers: ok ($small: a small year, $big: a large one)"

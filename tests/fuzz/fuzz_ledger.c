@@ -12,7 +12,8 @@
  *  mode 1 (format 1, adopt): sl_ledger_adopt takes an unauthenticated
  *    format-1 ledger (the operator vouches for it). When it is adopted, its
  *    entries are trusted from then on: sl_ledger_conflict is run against a
- *    few entries (the last with intervals, for the sliver check), one is recorded and a job forgotten, the ledger is
+ *    few entries (two for the sliver check: intervals, a filter's bounds),
+ *    one is recorded and a job forgotten, the ledger is
  *    committed, and it must then open with sl_ledger_open, hold as many
  *    entries, and pass sl_ledger_check_file at sequence 2.
  */
@@ -53,6 +54,11 @@ static void exercise(struct sl_ledger *l)
         "\"Total\"]},{\"name\":\"age\",\"levels\":[\"<41\",\">=41\",\"Total\"],"
         "\"column\":\"age\",\"ends\":[[41,false]],\"upper\":[0,1,-1]}],"
         "\"cells\":[4,6,10,5,5,10,9,11,20]}",
+        /* a filter's bounds of age: the sliver check reads the ranges */
+        "{\"job_id\":\"new\",\"output\":\"r\",\"filter\":\"age >= 40\",\"base\":\"age >= 40\","
+        "\"population\":20,\"dimensions\":[{\"name\":\"sex\",\"levels\":[\"F\",\"M\"]}],"
+        "\"cells\":[10,10],\"ranges\":[{\"column\":\"age\",\"from\":[40,false],\"to\":null,"
+        "\"rest\":\"\"}]}",
     };
     for (size_t k = 0; k < sizeof entries / sizeof entries[0]; k++) {
         json_t *e = json_loads(entries[k], 0, NULL);

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -23,6 +24,7 @@ extern "C" {
 #include "engine/audit.h"
 #include "engine/gate.h"
 #include "engine/dp.h"
+#include "engine/filter.h"
 #include "engine/ledger.h"
 #include "engine/mitigate.h"
 #include "engine/rules.h"
@@ -132,27 +134,48 @@ protected:
         return TablePtr(t);
     }
 
-    // The differencing verdict of `t` under `filter` in job `job`.
-    std::string judged(sl_ledger *l, const TablePtr &t, const char *job, const char *filter = "")
+    // The differencing verdict of `t` under `filter` (keeping `ranges`) in
+    // job `job`.
+    std::string judged(sl_ledger *l, const TablePtr &t, const char *job, const char *filter = "",
+                       std::vector<sl_filter_range> ranges = {})
     {
-        json_t *e = entry(t.get(), job, filter);
+        json_t *e = entry(t.get(), job, filter, ranges);
         EXPECT_EQ(sl_ledger_judge(l, t.get(), e, &rules_), SL_OK);
         json_decref(e);
         return verdict_of(t.get(), "differencing", "status");
     }
 
-    json_t *entry(const sl_table *t, const char *job, const char *filter)
+    json_t *entry(const sl_table *t, const char *job, const char *filter,
+                  const std::vector<sl_filter_range> &ranges = {})
     {
         json_t *e = nullptr;
         EXPECT_EQ(sl_ledger_entry(t, job, filter, &e), SL_OK);
+        EXPECT_EQ(sl_ledger_entry_filter(e, nullptr, ranges.data(),
+                                         static_cast<int>(ranges.size())),
+                  SL_OK);
         return e;
     }
 
-    void record(sl_ledger *l, const sl_table *t, const char *job, const char *filter)
+    void record(sl_ledger *l, const sl_table *t, const char *job, const char *filter,
+                const std::vector<sl_filter_range> &ranges = {})
     {
-        json_t *e = entry(t, job, filter);
+        json_t *e = entry(t, job, filter, ranges);
         ASSERT_EQ(sl_ledger_record(l, e), SL_OK);
         json_decref(e);
+    }
+
+    // The range of age a filter such as `age >= from and age < to` keeps
+    // (NaN: unbounded), its other conjuncts `rest`.
+    static sl_filter_range age_range(double from, double to = NAN, const char *rest = "")
+    {
+        sl_filter_range r{};
+        r.column = "age";
+        r.rest = const_cast<char *>(rest);
+        r.has_from = !std::isnan(from);
+        r.from = r.has_from ? from : 0;
+        r.has_to = !std::isnan(to);
+        r.to = r.has_to ? to : 0;
+        return r;
     }
 
     std::string dir_;
@@ -273,15 +296,88 @@ TEST_F(Ledger, CountsWithinSharedLevelsAreCompared)
               "pass");
 }
 
-// A dimension of intervals with other cuts is no shared dimension: the
-// tables are compared on their populations only (cuts are compared under
-// one filter, where they are slivers).
-TEST_F(Ledger, OtherCutsUnderOtherFiltersAreComparedOnPopulations)
+// Under other filters, the counts of two tables also differ by the
+// patients one filter keeps and the other does not: their cuts are not
+// compared (the same cuts make a shared dimension, compared level by
+// level). Filters with the same conjuncts in another order are the same
+// filter.
+TEST_F(Ledger, CutsUnderOtherFiltersAreNotSlivers)
 {
     auto l = open();
     record(l.get(), banded({40}, {500, 500}).get(), "j1", "a");
-    EXPECT_EQ(judged(l.get(), banded({41}, {497, 480}), "j2", "b"), "pass");
+    EXPECT_EQ(judged(l.get(), banded({41}, {503, 480}), "j2", "b"), "pass");
     EXPECT_EQ(judged(l.get(), banded({40}, {497, 480}), "j2", "b"), "fail");
+
+    json_t *e = entry(banded({40}, {500, 500}).get(), "j3", "(x and y)");
+    ASSERT_EQ(sl_ledger_entry_filter(e, "x and y", nullptr, 0), SL_OK);
+    ASSERT_EQ(sl_ledger_record(l.get(), e), SL_OK);
+    json_decref(e);
+    for (const char *base : {"x and y", "x and y and z"}) {
+        auto t = banded({41}, {503, 497});
+        e = entry(t.get(), "j4", "(y and x)");
+        ASSERT_EQ(sl_ledger_entry_filter(e, base, nullptr, 0), SL_OK);
+        ASSERT_EQ(sl_ledger_judge(l.get(), t.get(), e, &rules_), SL_OK);
+        EXPECT_EQ(verdict_of(t.get(), "differencing", "status"),
+                  std::strcmp(base, "x and y") == 0 ? "fail" : "pass")
+            << base;
+        json_decref(e);
+    }
+}
+
+// A filter's bounds cut its column: under `age >= 40` a count by sex
+// holds the patients at or above 40, a band at 41 without a filter those
+// at or above 41; 3 apart, they describe 3 patients aged 40. Both ends of
+// a range: the patients from 40 to 65 against the band [40, 66) leave
+// those aged 65. Intervals under a range: a band at 50 under `age >= 40`
+// shows the patients from 40 to 49, its own cell.
+TEST_F(Ledger, FilterBoundsAreCuts)
+{
+    {
+        auto l = open("p1");
+        record(l.get(), banded({41}, {600, 400}).get(), "j1", "");
+        auto t = table({"sex"}, {203, 200});
+        EXPECT_EQ(judged(l.get(), t, "j2", "age >= 40", {age_range(40)}), "fail");
+        EXPECT_NE(verdict_of(t.get(), "differencing", "reason").find("cuts of 'age'"),
+                  std::string::npos);
+        EXPECT_EQ(judged(l.get(), table({"sex"}, {210, 200}), "j2", "age >= 40", {age_range(40)}),
+                  "pass");
+        // the other way round: the range recorded first
+        auto m = open("p2");
+        record(m.get(), table({"sex"}, {203, 200}).get(), "j1", "age >= 40", {age_range(40)});
+        EXPECT_EQ(judged(m.get(), banded({41}, {600, 400}), "j2"), "fail");
+        EXPECT_EQ(judged(m.get(), banded({41}, {580, 420}), "j2"), "pass");
+    }
+    {
+        // the rest of the filter must be the same
+        auto l = open("p5");
+        record(l.get(), banded({41}, {600, 400}).get(), "j1", "");
+        record(l.get(), banded({41}, {300, 200}).get(), "j2", "sex == \"F\"");
+        EXPECT_EQ(judged(l.get(), table({"region"}, {100, 103}), "j3",
+                         "(age >= 40 and sex == \"F\")", {age_range(40, NAN, "sex == \"F\"")}),
+                  "fail");
+        EXPECT_EQ(judged(l.get(), table({"region"}, {200, 203}), "j3",
+                         "(age >= 40 and sex == \"F\")", {age_range(40, NAN, "sex == \"F\"")}),
+                  "pass");
+    }
+    {
+        auto l = open("p3");
+        record(l.get(), banded({40, 66}, {300, 500, 200}).get(), "j1", "");
+        EXPECT_EQ(judged(l.get(), table({"sex"}, {250, 247}), "j2", "age >= 40 and age < 65",
+                         {age_range(40, 65)}),
+                  "fail");
+        EXPECT_EQ(judged(l.get(), table({"sex"}, {240, 240}), "j2", "age >= 40 and age < 65",
+                         {age_range(40, 65)}),
+                  "pass");
+    }
+    {
+        auto l = open("p4");
+        record(l.get(), banded({50}, {700, 300}).get(), "j1", "");
+        EXPECT_EQ(judged(l.get(), banded({50}, {197, 300}), "j2", "age >= 40", {age_range(40)}),
+                  "pass");
+        record(l.get(), banded({41}, {506, 494}).get(), "j0", "");
+        EXPECT_EQ(judged(l.get(), banded({50}, {197, 300}), "j2", "age >= 40", {age_range(40)}),
+                  "fail");
+    }
 }
 
 TEST_F(Ledger, DimensionOrderDoesNotMatter)
@@ -339,14 +435,17 @@ TEST_F(Ledger, SliversBetweenShiftedCutsFail)
         EXPECT_EQ(judged(l.get(), t, "job-new"), k.want) << k.below41;
         if (std::strcmp(k.want, "fail") == 0) {
             std::string reason = verdict_of(t.get(), "differencing", "reason");
-            EXPECT_NE(reason.find("intervals of 'age'"), std::string::npos) << reason;
+            EXPECT_NE(reason.find("cuts of 'age'"), std::string::npos) << reason;
             EXPECT_NE(reason.find("'by_age' of job job-early"), std::string::npos) << reason;
             EXPECT_NE(reason.find("between 1 and 9"), std::string::npos) << reason;
             EXPECT_EQ(reason.find(" 1 patient"), std::string::npos) << reason;
         }
     }
     EXPECT_EQ(judged(l.get(), banded({41}, {503, 497}), "job-early"), "fail");
-    EXPECT_EQ(judged(l.get(), banded({41}, {503, 497}), "job-new", "age > 3"), "pass");
+    EXPECT_EQ(judged(l.get(), banded({41}, {503, 497}), "job-new", "sex == 1"), "pass");
+    // a bound of the same column is a cut of its own, not another filter
+    EXPECT_EQ(judged(l.get(), banded({41}, {503, 497}), "job-new", "age >= 4", {age_range(4)}),
+              "fail");
     EXPECT_EQ(judged(l.get(), banded({40}, {500, 500}), "job-new"), "pass");
     EXPECT_EQ(judged(l.get(), banded({20, 40, 60}, {100, 400, 300, 200}), "job-new"), "pass");
 }
