@@ -1139,49 +1139,61 @@ static bool bounds(const struct node *n)
     return n->kind == N_CMP && n->ordered && n->form == F_CMP && n->op != OP_NE;
 }
 
-static int str_cmp(const void *a, const void *b)
+static int conjunct_cmp(const void *a, const void *b)
 {
-    return strcmp(*(char *const *)a, *(char *const *)b);
+    const struct sl_filter_conjunct *x = a, *y = b;
+    return strcmp(x->text, y->text);
 }
 
-sl_status sl_filter_normal(const struct sl_filter *f, const char *except, char **out)
+sl_status sl_filter_conjuncts(const struct sl_filter *f, struct sl_filter_conjunct **out,
+                              int *nout)
 {
     sl_status st = SL_OK;
-    int *c = NULL, nc = 0, nt = 0, depth = 0;
-    char **text = NULL;
-    struct sbuf b = {0};
+    struct sl_filter_conjunct *cj = NULL;
+    int *c = NULL, nc = 0, n = 0, k = 0, depth = 0;
 
-    SL_CHECK(f != NULL && out != NULL, SL_ERR_ARG, "sl_filter_normal: NULL argument");
-    SL_CHECK(f->bound, SL_ERR_ARG, "sl_filter_normal: the filter is not bound to a cohort");
+    SL_CHECK(f != NULL && out != NULL && nout != NULL, SL_ERR_ARG,
+             "sl_filter_conjuncts: NULL argument");
+    SL_CHECK(f->bound, SL_ERR_ARG, "sl_filter_conjuncts: the filter is not bound to a cohort");
     c = sl_malloc(2 * ((size_t)f->nnodes + 1) * sizeof *c);
-    text = sl_calloc((size_t)f->nnodes + 1, sizeof *text);
-    SL_CHECK(c && text, SL_ERR_NOMEM, "out of memory");
+    cj = sl_calloc((size_t)f->nnodes + 1, sizeof *cj);
+    SL_CHECK(c && cj, SL_ERR_NOMEM, "out of memory");
     nc = conjuncts(f, c);
     for (int i = 0; i < nc; i++) {
         struct sbuf t = {0};
-        const struct node *n = &f->nodes[c[i]];
-        if (except && bounds(n) && strcmp(n->col, except) == 0)
-            continue;
+        const struct node *nd = &f->nodes[c[i]];
         st = canon(f, c[i], N_AND, false, 0, &depth, &t);
-        text[nt++] = t.p;
+        cj[n].text = t.p;
+        cj[n++].bounds = bounds(nd) ? nd->col : NULL;
         SL_CALL(st);
     }
-    qsort(text, (size_t)nt, sizeof *text, str_cmp);
-    SL_CALL(sb_str(&b, ""));
-    for (int i = 0; i < nt; i++)
-        if (i == 0 || strcmp(text[i], text[i - 1]) != 0) {
-            SL_CALL(sb_str(&b, b.len ? " and " : ""));
-            SL_CALL(sb_str(&b, text[i]));
-        }
-    *out = b.p;
-    b.p = NULL;
+    qsort(cj, (size_t)n, sizeof *cj, conjunct_cmp);
+    for (int i = 0; i < n; i++) {
+        struct sl_filter_conjunct x = cj[i];
+        cj[i].text = NULL;
+        if (k > 0 && strcmp(x.text, cj[k - 1].text) == 0)
+            sl_free(x.text);
+        else
+            cj[k++] = x;
+    }
+    n = k;
+    *out = cj;
+    *nout = n;
+    cj = NULL;
 cleanup:
-    for (int i = 0; text && i < nt; i++)
-        sl_free(text[i]);
-    sl_free(text);
+    sl_filter_conjuncts_free(&cj, n);
     sl_free(c);
-    sl_free(b.p);
     return st;
+}
+
+void sl_filter_conjuncts_free(struct sl_filter_conjunct **c, int n)
+{
+    if (*c == NULL)
+        return;
+    for (int i = 0; i < n; i++)
+        sl_free((*c)[i].text);
+    sl_free(*c);
+    *c = NULL;
 }
 
 sl_status sl_filter_ranges(const struct sl_filter *f, struct sl_filter_range **out, int *nout)
@@ -1200,25 +1212,13 @@ sl_status sl_filter_ranges(const struct sl_filter *f, struct sl_filter_range **o
     for (int i = 0; i < nc; i++)
         if (bounds(&f->nodes[c[i]]))
             narrow(r, &nr, &f->nodes[c[i]]);
-    for (int i = 0; i < nr; i++)
-        SL_CALL(sl_filter_normal(f, r[i].column, &r[i].rest));
     *out = r;
     *nout = nr;
     r = NULL;
 cleanup:
-    sl_filter_ranges_free(&r, nr);
+    sl_free(r);
     sl_free(c);
     return st;
-}
-
-void sl_filter_ranges_free(struct sl_filter_range **r, int n)
-{
-    if (*r == NULL)
-        return;
-    for (int i = 0; i < n; i++)
-        sl_free((*r)[i].rest);
-    sl_free(*r);
-    *r = NULL;
 }
 
 sl_status sl_filter_columns(const struct sl_filter *f, int **cols, int *ncols)

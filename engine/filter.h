@@ -56,26 +56,31 @@ struct sl_filter_range {
     bool has_from, has_to;
     bool from_closed, to_closed;
     double from, to;
-    char *rest; /* the filter without them: sl_filter_normal(f, column) */
 };
 
 /* The ranges of the bound filter's comparisons (<, <=, >, >=, ==) of an
  * integer, real or date column with a value that are conjuncts of the whole
  * expression (`age >= 40 and age < 65 and sex == "F"` gives age from 40 to
- * 65, the rest `sex == "F"`), one per column, the tightest bounds each;
- * comparisons under "or" or "not" give none. *out for
- * sl_filter_ranges_free, *n entries. SL_ERR_ARG when not bound,
- * SL_ERR_NOMEM. */
-sl_status sl_filter_ranges(const struct sl_filter *f, struct sl_filter_range **out, int *n);
-void sl_filter_ranges_free(struct sl_filter_range **r, int n);
-
-/* The bound filter's top-level conjuncts, each in canonical text, sorted,
- * repeats once, joined by " and " ("" for none), leaving out the range
- * comparisons of column `except` (NULL: none): equal for filters that
- * differ only in the order of their conjuncts (or in bounds of `except`).
- * A text to compare, not to parse. *out sl_malloc'd. SL_ERR_ARG when not
+ * 65), one per column, the tightest bounds each; comparisons under "or" or
+ * "not" give none. *out sl_malloc'd, *n entries. SL_ERR_ARG when not
  * bound, SL_ERR_NOMEM. */
-sl_status sl_filter_normal(const struct sl_filter *f, const char *except, char **out);
+sl_status sl_filter_ranges(const struct sl_filter *f, struct sl_filter_range **out, int *n);
+
+/* A top-level conjunct of a filter: its canonical text, and the column of
+ * the range it bounds when it is one of sl_filter_ranges' comparisons. */
+struct sl_filter_conjunct {
+    char *text;
+    const char *bounds; /* borrowed from the filter, or NULL */
+};
+
+/* The bound filter's top-level conjuncts (the operands of its outermost
+ * chain of "and"s, the whole expression when that is no "and"), sorted by
+ * text, repeats once: the same list for filters that differ only in the
+ * order and grouping of their conjuncts. *out for
+ * sl_filter_conjuncts_free, *n entries. SL_ERR_ARG when not bound,
+ * SL_ERR_NOMEM. */
+sl_status sl_filter_conjuncts(const struct sl_filter *f, struct sl_filter_conjunct **out, int *n);
+void sl_filter_conjuncts_free(struct sl_filter_conjunct **c, int n);
 
 /* For rows [row0, row0+nrows) of the frame, mask[i] = 1 if row row0 + i
  * passes (the expression is true), else 0. The frame must hold every column of

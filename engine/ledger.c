@@ -216,19 +216,22 @@ cleanup:
     return st;
 }
 
-sl_status sl_ledger_entry_filter(json_t *entry, const char *base, const struct sl_filter_range *r,
-                                 int n)
+sl_status sl_ledger_entry_filter(json_t *entry, const struct sl_filter_conjunct *c, int nc,
+                                 const struct sl_filter_range *r, int nr)
 {
     sl_status st = SL_OK;
-    json_t *ranges = json_array();
+    json_t *conj = json_array(), *ranges = json_array();
 
-    SL_CHECK(ranges, SL_ERR_NOMEM, "out of memory");
-    if (base)
-        SL_CHECK(json_object_set_new(entry, "base", json_string(base)) == 0, SL_ERR_NOMEM,
-                 "out of memory");
-    for (int i = 0; i < n; i++) {
-        json_t *x = json_pack("{s:s,s:s}", "column", r[i].column, "rest",
-                              r[i].rest ? r[i].rest : "");
+    SL_CHECK(conj && ranges, SL_ERR_NOMEM, "out of memory");
+    for (int i = 0; i < nc; i++) {
+        json_t *x = json_pack("{s:s}", "text", c[i].text);
+        SL_CHECK(x && json_array_append_new(conj, x) == 0, SL_ERR_NOMEM, "out of memory");
+        if (c[i].bounds)
+            SL_CHECK(json_object_set_new(x, "bounds", json_string(c[i].bounds)) == 0,
+                     SL_ERR_NOMEM, "out of memory");
+    }
+    for (int i = 0; i < nr; i++) {
+        json_t *x = json_pack("{s:s}", "column", r[i].column);
         SL_CHECK(x && json_array_append_new(ranges, x) == 0, SL_ERR_NOMEM, "out of memory");
         SL_CHECK(json_object_set_new(x, "from",
                                      r[i].has_from
@@ -240,12 +243,11 @@ sl_status sl_ledger_entry_filter(json_t *entry, const char *base, const struct s
                                              : json_null()) == 0,
                  SL_ERR_NOMEM, "out of memory");
     }
-    if (n > 0) {
-        SL_CHECK(json_object_set_new(entry, "ranges", ranges) == 0, SL_ERR_NOMEM,
-                 "out of memory");
-        ranges = NULL;
-    }
+    SL_CHECK(json_object_set(entry, "conjuncts", conj) == 0 &&
+                 (nr == 0 || json_object_set(entry, "ranges", ranges) == 0),
+             SL_ERR_NOMEM, "out of memory");
 cleanup:
+    json_decref(conj);
     json_decref(ranges);
     return st;
 }
@@ -706,12 +708,28 @@ static const json_t *range_end(const json_t *range, const char *key)
                : NULL;
 }
 
-/* The cuts of `column` in entry e (grid g) into s: 0 when it has none. */
-static int side_of(const json_t *e, const struct grid *g, const char *column, struct side *s)
+/* The range of `column` in entry e: its ends (NULL: unbounded); 0 when e
+ * has no range of it. */
+static int range_of(const json_t *e, const char *column, const json_t **from, const json_t **to)
 {
     size_t i;
     const json_t *r;
 
+    json_array_foreach(json_object_get(e, "ranges"), i, r) {
+        const char *c = json_string_value(json_object_get(r, "column"));
+        if (c && strcmp(c, column) == 0) {
+            *from = range_end(r, "from");
+            *to = range_end(r, "to");
+            return 1;
+        }
+    }
+    *from = *to = NULL;
+    return 0;
+}
+
+/* The cuts of `column` in entry e (grid g) into s: 0 when it has none. */
+static int side_of(const json_t *e, const struct grid *g, const char *column, struct side *s)
+{
     *s = (struct side){.g = g, .iv = -1};
     for (int d = 0; d < g->ndims && s->iv < 0; d++) {
         const char *c = intervals_of(g, d, &s->nends);
@@ -722,14 +740,7 @@ static int side_of(const json_t *e, const struct grid *g, const char *column, st
     }
     if (s->iv < 0)
         s->nends = 0;
-    json_array_foreach(json_object_get(e, "ranges"), i, r) {
-        const char *c = json_string_value(json_object_get(r, "column"));
-        if (c && strcmp(c, column) == 0) {
-            s->from = range_end(r, "from");
-            s->to = range_end(r, "to");
-            break;
-        }
-    }
+    range_of(e, column, &s->from, &s->to);
     return s->iv >= 0 || s->from || s->to;
 }
 
@@ -859,35 +870,115 @@ static int sliver_in(const struct side *a, const struct side *b, int64_t ctxs, i
     return 0;
 }
 
-/* The filter of entry e but for its bounds of `column`: the rest of its
- * range of it, else its normal form ("base"), else (entries of older
- * versions) its canonical text. */
-static const char *filter_but(const json_t *e, const char *column)
-{
-    size_t i;
-    const json_t *r;
+/* ---- filters as conjuncts ----
+ *
+ * An entry records its filter's top-level conjuncts (filter.h's
+ * sl_filter_conjuncts: canonical text, sorted, each range comparison
+ * marked with its column) and the ranges they keep. Entries of older
+ * versions have none: their filter is known only as text. */
 
-    json_array_foreach(json_object_get(e, "ranges"), i, r) {
-        const char *c = json_string_value(json_object_get(r, "column"));
-        if (c && strcmp(c, column) == 0)
-            return json_string_value(json_object_get(r, "rest"));
+/* The conjuncts of entry e into *c (NULL for none: no filter): 0 when
+ * unknown (or malformed). */
+static int conjuncts_of(const json_t *e, const json_t **c)
+{
+    const char *filter = json_string_value(json_object_get(e, "filter"));
+    size_t i;
+    const json_t *x;
+
+    *c = json_object_get(e, "conjuncts");
+    if (!*c)
+        return filter && filter[0] == '\0';
+    json_array_foreach(*c, i, x) {
+        if (!json_is_string(json_object_get(x, "text")))
+            return 0;
     }
-    if (json_is_string(json_object_get(e, "base")))
-        return json_string_value(json_object_get(e, "base"));
-    return json_string_value(json_object_get(e, "filter"));
+    return json_is_array(*c);
+}
+
+/* Conjunct x bounds `column` (NULL: any column). */
+static int bounds_column(const json_t *x, const char *column)
+{
+    const char *b = json_string_value(json_object_get(x, "bounds"));
+    return b && (!column || strcmp(b, column) == 0);
+}
+
+/* Whether the conjuncts ca and cb, but for those bounding `column`, are
+ * the same list. */
+static int same_but(const json_t *ca, const json_t *cb, const char *column)
+{
+    size_t i = 0, j = 0, na = json_array_size(ca), nb = json_array_size(cb);
+
+    for (;;) {
+        while (i < na && bounds_column(json_array_get(ca, i), column))
+            i++;
+        while (j < nb && bounds_column(json_array_get(cb, j), column))
+            j++;
+        if (i == na || j == nb)
+            return i == na && j == nb;
+        if (strcmp(json_string_value(json_object_get(json_array_get(ca, i), "text")),
+                   json_string_value(json_object_get(json_array_get(cb, j), "text"))) != 0)
+            return 0;
+        i++;
+        j++;
+    }
 }
 
 /* Whether entries a and b count the same patients but for their bounds of
- * `column`: the same filter, or the same conjuncts besides those bounds
- * (filter.h's sl_filter_normal). Only then is a difference between their
- * counts a group of patients of their own; under other filters it also
- * holds the patients one filter keeps and the other does not. */
+ * `column`: the same filter, or the same conjuncts besides those bounds.
+ * Only then is a difference between their counts a group of patients of
+ * their own; under other filters it also holds the patients one filter
+ * keeps and the other does not. */
 static int comparable(const json_t *a, const json_t *b, const char *column)
 {
     const char *fa = json_string_value(json_object_get(a, "filter"));
     const char *fb = json_string_value(json_object_get(b, "filter"));
-    const char *ra = filter_but(a, column), *rb = filter_but(b, column);
-    return (fa && fb && strcmp(fa, fb) == 0) || (ra && rb && strcmp(ra, rb) == 0);
+    const json_t *ca, *cb;
+    return (fa && fb && strcmp(fa, fb) == 0) ||
+           (conjuncts_of(a, &ca) && conjuncts_of(b, &cb) && same_but(ca, cb, column));
+}
+
+/* Whether end x (NULL: -inf when lower, else +inf) lies at or beyond end
+ * y towards the inside of a range: at or above y for a lower end. */
+static int end_within(const json_t *x, const json_t *y, int lower)
+{
+    int c;
+    if (!y)
+        return 1;
+    if (!x)
+        return 0;
+    c = end_cmp(json_number_value(json_array_get(x, 0)), json_is_true(json_array_get(x, 1)),
+                json_number_value(json_array_get(y, 0)), json_is_true(json_array_get(y, 1)));
+    return lower ? c >= 0 : c <= 0;
+}
+
+/* Whether entry a's filter keeps only patients entry b's keeps, as far as
+ * their conjuncts tell: each of b's conjuncts is one of a's, or a range
+ * comparison of a column whose range in a lies within b's. */
+static int within(const json_t *a, const json_t *b)
+{
+    const json_t *ca, *cb, *x;
+    size_t i;
+
+    if (!conjuncts_of(a, &ca) || !conjuncts_of(b, &cb))
+        return 0;
+    json_array_foreach(cb, i, x) {
+        const char *text = json_string_value(json_object_get(x, "text"));
+        const char *column = json_string_value(json_object_get(x, "bounds"));
+        const json_t *af, *at, *bf, *bt, *y;
+        size_t j;
+        int found = 0;
+        json_array_foreach(ca, j, y) {
+            if (strcmp(text, json_string_value(json_object_get(y, "text"))) == 0) {
+                found = 1;
+                break;
+            }
+        }
+        if (!found && !(column && range_of(a, column, &af, &at) &&
+                        range_of(b, column, &bf, &bt) && end_within(af, bf, 1) &&
+                        end_within(at, bt, 0)))
+            return 0;
+    }
+    return 1;
 }
 
 /* Whether the cuts of one column in sides a and b (one of them a dimension
@@ -974,20 +1065,25 @@ cleanup:
  *
  * Two tables under different filters whose populations differ by a few
  * patients describe those patients when one filter's patients are among
- * the other's (age >= 40, then age >= 41); so do their counts within one
- * combination of the levels of the dimensions both tables show (women 500
- * and 497, although all differ by 23), each table summed over its other
- * dimensions, margins left out. Where one population holds the other
- * within a set of combinations, each of them differs by the group's
- * patients there, so a group of 1 .. min - 1 over any union of them shows
- * in one combination: the populations and each combination suffice.
- * Whether one filter's patients are among the other's is not known here,
- * so any difference of 1 .. min - 1 is a conflict. */
+ * the other's (age >= 40, then age >= 41). Whether they are is not known
+ * here, so any difference of 1 .. min - 1 between populations is a
+ * conflict. Where the conjuncts tell that one filter keeps only patients
+ * the other keeps (within: the same conjuncts and more, or a range inside
+ * the other's), the counts within each combination of the levels of the
+ * dimensions both tables show describe a group too (women 500 and 497,
+ * although all differ by 23), each table summed over its other
+ * dimensions, margins left out. Each combination then differs by the
+ * group's patients there, so a group of 1 .. min - 1 over any union of
+ * them shows in one combination: the populations and each combination
+ * suffice. Between filters that do not nest so, combinations are not
+ * compared: a small difference of two unrelated counts is no group, and
+ * among many combinations one is likely. */
 
 /* Whether entries a and b, under different filters, differ by 1 .. min - 1
  * patients: *hit 1 for their populations, 2 within a combination of the
- * levels of their shared dimensions (whose names, a's, go into dims, cap
- * bytes, separated by ", "). Both populations are counts. SL_ERR_NOMEM. */
+ * levels of their shared dimensions when one filter is within the other
+ * (the dimensions' names, a's, go into dims, cap bytes, separated by ",
+ * "). Both populations are counts. SL_ERR_NOMEM. */
 static sl_status population_conflict(const json_t *a, const json_t *b, int64_t min, int *hit,
                                       char *dims, size_t cap)
 {
@@ -1000,7 +1096,7 @@ static sl_status population_conflict(const json_t *a, const json_t *b, int64_t m
     json_int_t pb = json_integer_value(json_object_get(b, "population"));
 
     *hit = pa != pb && (pa > pb ? pa - pb : pb - pa) < min;
-    if (*hit || !grid_of(a, &ga) || !grid_of(b, &gb))
+    if (*hit || !(within(a, b) || within(b, a)) || !grid_of(a, &ga) || !grid_of(b, &gb))
         return SL_OK;
     ctxs = shared_dims(&ga, -1, &gb, -1, sa, sb, &nshared);
     /* each combination is a cell of both tables: a larger product is no

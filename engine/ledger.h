@@ -6,9 +6,10 @@
  * populations that differ by three patients describe those three patients.
  * The ledger records every released table per cohort (file UUID) and project,
  * and the gate refuses a new table whose population (its total number of
- * patients), or its count within a combination of the levels of the
- * dimensions both tables show, differs from an earlier released one's by
- * 1 to min_safe_count - 1 patients under a different filter, or one that
+ * patients) differs from an earlier released one's by 1 to
+ * min_safe_count - 1 patients under a different filter (or its count
+ * within a combination of the levels of the dimensions both tables show,
+ * where one filter nests in the other by its conjuncts), or one that
  * cuts a numeric column (bands, histogram bins, a filter's bounds) at
  * points that leave 1 to min_safe_count - 1 patients between its ends and
  * an earlier table's (rule "differencing", scope "table": the output fails
@@ -27,7 +28,7 @@
  * "recorded"}, with "margins": true for tables with margins and, on a
  * dimension of intervals of a column, "column", "ends":[[value, closed]...]
  * and "upper":[end index per level] (table.h's struct sl_intervals), and
- * "ranges" for a filter that bounds numeric columns; a privacy charge (dp.h) is an entry with a null population,
+ * "conjuncts" and "ranges" of its filter (sl_ledger_entry_filter); a privacy charge (dp.h) is an entry with a null population,
  * no cells and "privacy": {mechanism, rho, ...}. The project part of the name is "p_<project>" for names of
  * letters, digits, '.', '_', '-' (else "h_" and a hash), "none" without a
  * project. Operator-only: directories 0700, files 0600. Crash-safe: the
@@ -59,7 +60,8 @@
 #include "engine/table.h"
 
 struct sl_ledger;
-struct sl_filter_range; /* engine/filter.h */
+struct sl_filter_conjunct; /* engine/filter.h */
+struct sl_filter_range;
 
 /* The ledger entry of a gated table, before any mitigation (its population
  * and cell counts are the true ones). `filter` is the canonical filter text
@@ -69,13 +71,14 @@ struct sl_filter_range; /* engine/filter.h */
 sl_status sl_ledger_entry(const struct sl_table *t, const char *job_id, const char *filter,
                           json_t **out);
 
-/* Adds to `entry` what the differencing rule reads of its job's filter:
- * "base", its normal form (filter.h's sl_filter_normal; NULL: none added),
- * and "ranges", the ranges it keeps of numeric and date columns
- * (sl_filter_ranges) as [{"column", "from", "to", "rest"}], ends [value,
- * closed] or null, none when n is 0. SL_ERR_NOMEM. */
-sl_status sl_ledger_entry_filter(json_t *entry, const char *base, const struct sl_filter_range *r,
-                                 int n);
+/* Adds to `entry` what the differencing rule reads of its job's filter
+ * (filter.h): "conjuncts", its top-level conjuncts (sl_filter_conjuncts)
+ * as [{"text", "bounds": column of a range comparison}], empty for no
+ * filter, and "ranges", the ranges they keep of numeric and date columns
+ * (sl_filter_ranges) as [{"column", "from", "to"}], ends [value, closed]
+ * or null, none when nr is 0. SL_ERR_NOMEM. */
+sl_status sl_ledger_entry_filter(json_t *entry, const struct sl_filter_conjunct *c, int nc,
+                                 const struct sl_filter_range *r, int nr);
 
 #define SL_LEDGER_FORMAT 2
 
@@ -123,13 +126,15 @@ sl_status sl_ledger_list(const char *ledger_dir, json_t *names);
 /* The earliest recorded entry that `entry` may not be released beside,
  * into *hit (NULL when none; borrowed, valid until the ledger changes):
  * - population: a table of another job under a different filter whose
- *   population differs from entry's by 1 .. min_safe_count-1 patients, or
- *   whose count within a combination of the levels of the dimensions both
- *   tables share (same name, levels and interval ends; each table summed
- *   over its other dimensions, margins left out) does;
+ *   population differs from entry's by 1 .. min_safe_count-1 patients, or,
+ *   where one filter keeps only patients the other keeps by their
+ *   "conjuncts" and "ranges" (sl_ledger_entry_filter), whose count within
+ *   a combination of the levels of the dimensions both tables share (same
+ *   name, levels and interval ends; each table summed over its other
+ *   dimensions, margins left out) does;
  * - slivers: a table (of any job, this one's earlier outputs too) under
  *   the same filter but for its bounds of a numeric column (the same text,
- *   or the same "base" or range "rest": sl_ledger_entry_filter) that cuts
+ *   or the same "conjuncts" besides its bounds: sl_ledger_entry_filter) that cuts
  *   that column at other points (intervals of the column: bands, histogram
  *   bins, "ends" and "upper" of a dimension; or its filter's bounds,
  *   "ranges"; one of the two tables with intervals), where two

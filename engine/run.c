@@ -552,8 +552,8 @@ static sl_status gate_and_release(struct run_ctx *r)
     struct sl_ledger *ledger;
     const char *filter = r->filter ? sl_filter_text(r->filter) : NULL;
     struct sl_filter_range *ranges = NULL;
-    char *base = NULL;
-    int recorded = 0, nranges = 0;
+    struct sl_filter_conjunct *conj = NULL;
+    int recorded = 0, nranges = 0, nconj = 0;
 
     if (r->ex.rank != 0)
         return SL_OK;
@@ -561,7 +561,7 @@ static sl_status gate_and_release(struct run_ctx *r)
     SL_CHECK(entries, SL_ERR_NOMEM, "out of memory");
     if (r->filter) {
         SL_CALL(sl_filter_ranges(r->filter, &ranges, &nranges));
-        SL_CALL(sl_filter_normal(r->filter, NULL, &base));
+        SL_CALL(sl_filter_conjuncts(r->filter, &conj, &nconj));
     }
     for (int i = 0; i < r->outs.count; i++)
         if (!dp_of(r, i))
@@ -574,7 +574,7 @@ static sl_status gate_and_release(struct run_ctx *r)
         if (dp_of(r, i))
             continue;
         SL_CALL(sl_ledger_entry(t, r->job_id, filter, &entries[i]));
-        SL_CALL(sl_ledger_entry_filter(entries[i], base ? base : "", ranges, nranges));
+        SL_CALL(sl_ledger_entry_filter(entries[i], conj, nconj, ranges, nranges));
         SL_CALL(sl_ledger_judge(ledger, t, entries[i], &r->job->rules));
         SL_CALL(sl_mitigate(t, &r->job->rules,
                             r->out_analysis ? r->prep[r->out_analysis[i]].kinds : 0));
@@ -619,8 +619,8 @@ cleanup:
     for (int i = 0; entries && i < r->outs.count; i++)
         json_decref(entries[i]);
     sl_free(entries);
-    sl_filter_ranges_free(&ranges, nranges);
-    sl_free(base);
+    sl_free(ranges);
+    sl_filter_conjuncts_free(&conj, nconj);
     json_decref(results);
     json_decref(jsec);
     json_decref(psec);

@@ -55,10 +55,10 @@ static void exercise(struct sl_ledger *l)
         "\"column\":\"age\",\"ends\":[[41,false]],\"upper\":[0,1,-1]}],"
         "\"cells\":[4,6,10,5,5,10,9,11,20]}",
         /* a filter's bounds of age: the sliver check reads the ranges */
-        "{\"job_id\":\"new\",\"output\":\"r\",\"filter\":\"age >= 40\",\"base\":\"age >= 40\","
-        "\"population\":20,\"dimensions\":[{\"name\":\"sex\",\"levels\":[\"F\",\"M\"]}],"
-        "\"cells\":[10,10],\"ranges\":[{\"column\":\"age\",\"from\":[40,false],\"to\":null,"
-        "\"rest\":\"\"}]}",
+        "{\"job_id\":\"new\",\"output\":\"r\",\"filter\":\"age >= 40\",\"conjuncts\":"
+        "[{\"text\":\"age >= 40\",\"bounds\":\"age\"}],\"population\":20,\"dimensions\":"
+        "[{\"name\":\"sex\",\"levels\":[\"F\",\"M\"]}],\"cells\":[10,10],\"ranges\":"
+        "[{\"column\":\"age\",\"from\":[40,false],\"to\":null}]}",
     };
     for (size_t k = 0; k < sizeof entries / sizeof entries[0]; k++) {
         json_t *e = json_loads(entries[k], 0, NULL);

@@ -469,7 +469,6 @@ TEST_F(FilterTest, RangesOfConjunctsOnNumericAndDateColumns)
         double from;
         bool has_to, to_closed;
         double to;
-        std::string rest;
     };
     auto ranges = [&](const std::string &text) {
         EXPECT_EQ(parse_bind(text), SL_OK) << text << ": " << sl_error_message();
@@ -479,15 +478,13 @@ TEST_F(FilterTest, RangesOfConjunctsOnNumericAndDateColumns)
         std::vector<Want> out;
         for (int i = 0; i < n; i++)
             out.push_back({r[i].column, r[i].has_from, r[i].from_closed, r[i].from, r[i].has_to,
-                           r[i].to_closed, r[i].to, r[i].rest});
-        sl_filter_ranges_free(&r, n);
-        EXPECT_EQ(r, nullptr);
+                           r[i].to_closed, r[i].to});
+        sl_free(r);
         return out;
     };
     auto expect = [](const std::vector<Want> &got, const Want &w, const std::string &text) {
         for (const Want &g : got)
             if (g.column == w.column) {
-                EXPECT_EQ(g.rest, w.rest) << text;
                 EXPECT_EQ(g.has_from, w.has_from) << text;
                 EXPECT_EQ(g.has_to, w.has_to) << text;
                 if (w.has_from) {
@@ -506,22 +503,20 @@ TEST_F(FilterTest, RangesOfConjunctsOnNumericAndDateColumns)
     std::string t = "age >= 40 and sex == \"F\" and (age < 65 and bmi > 30)";
     auto r = ranges(t);
     ASSERT_EQ(r.size(), 2u) << t;
-    expect(r, {"age", true, false, 40, true, false, 65, "bmi > 30 and sex == \"F\""}, t);
-    expect(r, {"bmi", true, true, 30, false, false, 0,
-               "age < 65 and age >= 40 and sex == \"F\""},
-           t);
+    expect(r, {"age", true, false, 40, true, false, 65}, t);
+    expect(r, {"bmi", true, true, 30, false, false, 0}, t);
 
     t = "age > 40.5 and age <= 70.5 and age >= 30";
     r = ranges(t);
     ASSERT_EQ(r.size(), 1u) << t;
-    expect(r, {"age", true, false, 41, true, true, 70, ""}, t);
+    expect(r, {"age", true, false, 41, true, true, 70}, t);
 
     t = "age == 50 and age > 50";
-    expect(ranges(t), {"age", true, true, 50, true, true, 50, ""}, t);
+    expect(ranges(t), {"age", true, true, 50, true, true, 50}, t);
     t = "age <= 50 and age < 50";
-    expect(ranges(t), {"age", false, false, 0, true, false, 50, ""}, t);
+    expect(ranges(t), {"age", false, false, 0, true, false, 50}, t);
     t = "dob >= \"1970-01-11\"";
-    expect(ranges(t), {"dob", true, false, 10, false, false, 0, ""}, t);
+    expect(ranges(t), {"dob", true, false, 10, false, false, 0}, t);
 
     for (const char *none : {"age >= 40 or age < 20", "not (age < 40)", "age != 40",
                              "age in [40, 41]", "sex == \"F\"", "age is not missing",
@@ -532,34 +527,38 @@ TEST_F(FilterTest, RangesOfConjunctsOnNumericAndDateColumns)
     sl_filter_range *unbound = nullptr;
     int n = 0;
     EXPECT_EQ(sl_filter_ranges(f_, &unbound, &n), SL_ERR_ARG);
-    char *text = nullptr;
-    EXPECT_EQ(sl_filter_normal(f_, nullptr, &text), SL_ERR_ARG);
+    sl_filter_conjunct *c = nullptr;
+    EXPECT_EQ(sl_filter_conjuncts(f_, &c, &n), SL_ERR_ARG);
 }
 
-// The normal form: conjuncts sorted, repeats once, the range comparisons of
-// one column left out on request; equal for the same conjuncts in any
-// order and nesting of "and", different for anything else.
-TEST_F(FilterTest, NormalFormOfConjuncts)
+// Top-level conjuncts: canonical text, sorted, repeats once, range
+// comparisons marked with their column; the same list for any order and
+// grouping of "and"; an "or" or "not" is one conjunct, bounding nothing.
+TEST_F(FilterTest, ConjunctsSortedOnceWithTheirBounds)
 {
-    auto normal = [&](const std::string &text, const char *except = nullptr) {
+    auto conj = [&](const std::string &text) {
         EXPECT_EQ(parse_bind(text), SL_OK) << text << ": " << sl_error_message();
-        char *out = nullptr;
-        EXPECT_EQ(sl_filter_normal(f_, except, &out), SL_OK) << text;
-        std::string s = out ? out : "(null)";
-        sl_free(out);
+        sl_filter_conjunct *c = nullptr;
+        int n = -1;
+        EXPECT_EQ(sl_filter_conjuncts(f_, &c, &n), SL_OK) << text;
+        std::string s;
+        for (int i = 0; i < n; i++)
+            s += std::string(i ? " | " : "") + c[i].text + (c[i].bounds ? " @" : "") +
+                 (c[i].bounds ? c[i].bounds : "");
+        sl_filter_conjuncts_free(&c, n);
+        EXPECT_EQ(c, nullptr);
         return s;
     };
-    EXPECT_EQ(normal("sex == \"F\" and (age >= 40 and bmi > 30) and sex == \"F\""),
-              "age >= 40 and bmi > 30 and sex == \"F\"");
-    EXPECT_EQ(normal("bmi > 30 and (sex == \"F\" and age >= 40)"),
-              normal("(age >= 40 and bmi > 30) and sex == \"F\""));
-    EXPECT_EQ(normal("age >= 40 and age < 65 and age != 50 and sex == \"F\"", "age"),
-              "age != 50 and sex == \"F\"");
-    EXPECT_EQ(normal("age >= 40", "age"), "");
-    EXPECT_EQ(normal("age >= 40", "bmi"), "age >= 40");
-    EXPECT_EQ(normal("(age >= 40 or sex == \"F\") and not (bmi > 30)", "age"),
-              "(age >= 40 or sex == \"F\") and (not bmi > 30)");
-    EXPECT_NE(normal("age >= 40 or sex == \"F\""), normal("age >= 40 and sex == \"F\""));
+    EXPECT_EQ(conj("sex == \"F\" and (age >= 40 and bmi > 30) and sex == \"F\""),
+              "age >= 40 @age | bmi > 30 @bmi | sex == \"F\"");
+    EXPECT_EQ(conj("bmi > 30 and (sex == \"F\" and age >= 40)"),
+              conj("(age >= 40 and bmi > 30) and sex == \"F\""));
+    EXPECT_EQ(conj("age != 50 and age in [1, 2] and dob < \"2000-01-01\""),
+              "age != 50 | age in [1, 2] | dob < \"2000-01-01\" @dob");
+    EXPECT_EQ(conj("(age >= 40 or sex == \"F\") and not (bmi > 30)"),
+              "(age >= 40 or sex == \"F\") | (not bmi > 30)");
+    EXPECT_EQ(conj("age >= 40 or sex == \"F\""), "(age >= 40 or sex == \"F\")");
+    EXPECT_EQ(conj("age == 40.5"), "age == 40.5");
 }
 
 TEST_F(FilterTest, BindsAgainstARealCohort)
