@@ -924,17 +924,21 @@ static int same_but(const json_t *ca, const json_t *cb, const char *column)
 }
 
 /* Whether entries a and b count the same patients but for their bounds of
- * `column`: the same filter, or the same conjuncts besides those bounds.
- * Only then is a difference between their counts a group of patients of
- * their own; under other filters it also holds the patients one filter
- * keeps and the other does not. */
+ * `column`: the same filter, the same conjuncts besides those bounds, or,
+ * neither bounding it, the same population (a conjunct that keeps every
+ * patient, `bmi > -1000`, makes another filter of the same patients). Only
+ * then is a difference between their counts a group of patients of their
+ * own; under other filters it also holds the patients one filter keeps
+ * and the other does not. */
 static int comparable(const json_t *a, const json_t *b, const char *column)
 {
     const char *fa = json_string_value(json_object_get(a, "filter"));
     const char *fb = json_string_value(json_object_get(b, "filter"));
-    const json_t *ca, *cb;
+    const json_t *ca, *cb, *from, *to;
     return (fa && fb && strcmp(fa, fb) == 0) ||
-           (conjuncts_of(a, &ca) && conjuncts_of(b, &cb) && same_but(ca, cb, column));
+           (conjuncts_of(a, &ca) && conjuncts_of(b, &cb) && same_but(ca, cb, column)) ||
+           (json_equal(json_object_get(a, "population"), json_object_get(b, "population")) &&
+            !range_of(a, column, &from, &to) && !range_of(b, column, &from, &to));
 }
 
 /* Whether end x (NULL: -inf when lower, else +inf) lies at or beyond end

@@ -134,7 +134,8 @@ sl_status sl_ledger_list(const char *ledger_dir, json_t *names);
  *   dimensions, margins left out) does;
  * - slivers: a table (of any job, this one's earlier outputs too) under
  *   the same filter but for its bounds of a numeric column (the same text,
- *   or the same "conjuncts" besides its bounds: sl_ledger_entry_filter) that cuts
+ *   the same "conjuncts" besides its bounds, sl_ledger_entry_filter, or,
+ *   neither bounding it, the same population) that cuts
  *   that column at other points (intervals of the column: bands, histogram
  *   bins, "ends" and "upper" of a dimension; or its filter's bounds,
  *   "ranges"; one of the two tables with intervals), where two
