@@ -41,40 +41,52 @@
 #define FHIR_TEXT_MAX 1024     /* a code, system|code, reference or date */
 
 /* What each source reads: resource type, code element (R4, else R5), date
- * elements in order of preference. */
+ * elements in order of preference, the reference to the patient (NULL:
+ * subject.reference), and the statuses besides entered-in-error that say
+ * the event did not happen. */
 struct fhir_desc {
     const char *type;
     const char *code[2];
     const char *date[4];
+    const char *patient;
+    const char *not_done[2];
 };
 
 static const struct fhir_desc fhir_src[NSRC] = {
-    [SRC_PERSON] = {"Patient", {NULL}, {NULL}},
+    [SRC_PERSON] = {"Patient", {NULL}, {NULL}, NULL, {NULL}},
     [SRC_OBSERVATION] = {"Observation", {"code"},
-                         {"effectiveDateTime", "effectivePeriod.start", "effectiveInstant"}},
+                         {"effectiveDateTime", "effectivePeriod.start", "effectiveInstant"},
+                         NULL, {NULL}},
     [SRC_CONDITION] = {"Condition", {"code"},
-                       {"onsetDateTime", "onsetPeriod.start", "recordedDate"}},
+                       {"onsetDateTime", "onsetPeriod.start", "recordedDate"}, NULL, {NULL}},
     [SRC_DRUG] = {"MedicationRequest", {"medicationCodeableConcept", "medication.concept"},
-                  {"authoredOn"}},
+                  {"authoredOn"}, NULL, {NULL}},
     [SRC_PROCEDURE] = {"Procedure", {"code"},
                        {"performedDateTime", "performedPeriod.start", "occurrenceDateTime",
-                        "occurrencePeriod.start"}},
-    [SRC_VISIT] = {"Encounter", {"class"}, {"period.start", "actualPeriod.start"}},
-    [SRC_DEATH] = {"Patient", {NULL}, {"deceasedDateTime"}},
+                        "occurrencePeriod.start"},
+                       NULL, {"not-done"}},
+    [SRC_VISIT] = {"Encounter", {"class"}, {"period.start", "actualPeriod.start"}, NULL, {NULL}},
+    [SRC_DEATH] = {"Patient", {NULL}, {"deceasedDateTime"}, NULL, {NULL}},
 };
 
 /* Resource types the medication source reads after MedicationRequest:
- * medications stated (taken, as the patient or a record says) and given,
- * with their own date elements (R4 effective[x]; R5 keeps it for
- * MedicationStatement and names MedicationAdministration's occurence[x],
- * spelt so). */
-#define FHIR_MAX_TYPES 3
+ * medications stated (taken, as the patient or a record says), given,
+ * dispensed and vaccines given (as OMOP keeps vaccinations with drug
+ * exposures), with their own date elements (R4 effective[x]; R5 keeps it
+ * for MedicationStatement and names MedicationAdministration's
+ * occurence[x], spelt so) and statuses of what did not happen. */
+#define FHIR_MAX_TYPES 5
 static const struct fhir_desc fhir_drug_more[FHIR_MAX_TYPES - 1] = {
     {"MedicationStatement", {"medicationCodeableConcept", "medication.concept"},
-     {"effectiveDateTime", "effectivePeriod.start", "dateAsserted"}},
+     {"effectiveDateTime", "effectivePeriod.start", "dateAsserted"}, NULL, {"not-taken"}},
     {"MedicationAdministration", {"medicationCodeableConcept", "medication.concept"},
      {"effectiveDateTime", "effectivePeriod.start", "occurenceDateTime",
-      "occurencePeriod.start"}},
+      "occurencePeriod.start"},
+     NULL, {"not-done"}},
+    {"MedicationDispense", {"medicationCodeableConcept", "medication.concept"},
+     {"whenHandedOver", "whenPrepared"}, NULL, {"cancelled", "declined"}},
+    {"Immunization", {"vaccineCode"}, {"occurrenceDateTime"}, "patient.reference",
+     {"not-done"}},
 };
 
 /* The resource types source s reads, in reading order, into d; how many. */
@@ -974,10 +986,6 @@ cleanup:
     return st;
 }
 
-/* The patient of the current resource (subject.reference: Patient/<id>, as
- * the tail of a URL too, or urn:uuid:<id>): its row, or an error. Exports
- * list a patient's resources together, so the last patient found is tried
- * first. */
 /* The id a reference v[0, n) names: `urn:uuid:<id>`, or `<type>/<id>`, also
  * as the tail of an absolute URL and before `/_history/...`; NULL when it
  * names none. */
@@ -998,19 +1006,26 @@ static const char *ref_id(const char *v, size_t n, const char *type, size_t *len
     return id && *len ? id : NULL;
 }
 
-static sl_status subject(struct pivot *g, struct ndjson *r, const char *s, int64_t *p)
+/* The patient of the current resource (d's reference to it, by default
+ * subject.reference: Patient/<id>, as the tail of a URL too, or
+ * urn:uuid:<id>): its row, or an error. Exports list a patient's resources
+ * together, so the last patient found is tried first. */
+static sl_status subject(struct pivot *g, struct ndjson *r, const char *s,
+                         const struct fhir_desc *d, int64_t *p)
 {
     sl_status st = SL_OK;
     struct fhir *rs = g->rs;
-    static const char *const expected =
-        "subject.reference: expected Patient/<id> of a patient in the Patient files";
+    const char *elem = d->patient ? d->patient : "subject.reference";
+    char expected[120];
     const char *v, *id;
     size_t n, len;
-    uint32_t t = sl_json_path(&rs->js, s, 0, "subject.reference");
+    uint32_t t = sl_json_path(&rs->js, s, 0, elem);
 
+    snprintf(expected, sizeof expected,
+             "%s: expected Patient/<id> of a patient in the Patient files", elem);
     if (!t)
         SL_CALL(line_error(r, expected));
-    SL_CALL(get_text(rs, r, s, t, "subject.reference", &v, &n));
+    SL_CALL(get_text(rs, r, s, t, elem, &v, &n));
     id = ref_id(v, n, "Patient", &len);
     if (!id)
         SL_CALL(line_error(r, expected));
@@ -1035,10 +1050,15 @@ cleanup:
 /* ---- events ---- */
 
 /* 1 when FHIR says the record never happened. */
-static int entered_in_error(const struct sl_json *js, const char *s, enum source src)
+static int did_not_happen(const struct sl_json *js, const char *s, enum source src,
+                          const struct fhir_desc *d)
 {
-    if (sl_json_string_eq(js, s, sl_json_get(js, s, 0, "status"), "entered-in-error"))
+    uint32_t status = sl_json_get(js, s, 0, "status");
+    if (sl_json_string_eq(js, s, status, "entered-in-error"))
         return 1;
+    for (int k = 0; k < 2 && d->not_done[k]; k++)
+        if (sl_json_string_eq(js, s, status, d->not_done[k]))
+            return 1;
     if (src != SRC_CONDITION)
         return 0;
     uint32_t c = sl_json_path(js, s, 0, "verificationStatus.coding");
@@ -1095,9 +1115,9 @@ static sl_status read_index(struct pivot *g)
         SL_CALL(scan_next(g, &sc, &s, &got));
         if (!got)
             break;
-        if (entered_in_error(&rs->js, s, SRC_VISIT))
+        if (did_not_happen(&rs->js, s, SRC_VISIT, &fhir_src[SRC_VISIT]))
             continue;
-        SL_CALL(subject(g, &sc.r, s, &p));
+        SL_CALL(subject(g, &sc.r, s, &fhir_src[SRC_VISIT], &p));
         SL_CALL(event_date(rs, &sc.r, s, sc.desc, &d));
         if (index[p] == SL_DATE_MISSING || d < index[p])
             index[p] = d;
@@ -1234,7 +1254,7 @@ cleanup:
 
 /* ---- Medication resources, for medicationReference ---- */
 
-static const struct fhir_desc fhir_medication = {"Medication", {"code"}, {NULL}};
+static const struct fhir_desc fhir_medication = {"Medication", {"code"}, {NULL}, NULL, {NULL}};
 
 static void medtab_free(struct medtab **tp)
 {
@@ -1511,9 +1531,9 @@ static sl_status read_events(struct pivot *g, enum source src)
             break;
         h.stamp = sc.rows;
         SL_CALL(match_resource(g, &sc.r, s, src, sc.desc, &m, &h));
-        if (h.n == 0 || entered_in_error(&rs->js, s, src))
+        if (h.n == 0 || did_not_happen(&rs->js, s, src, sc.desc))
             continue;
-        SL_CALL(subject(g, &sc.r, s, &p));
+        SL_CALL(subject(g, &sc.r, s, sc.desc, &p));
         if (index[p] == SL_DATE_MISSING)
             continue;
         SL_CALL(event_date(rs, &sc.r, s, sc.desc, &d));

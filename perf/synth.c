@@ -610,6 +610,7 @@ cleanup:
 #define SCT "http://snomed.info/sct"
 #define ICD10CM "http://hl7.org/fhir/sid/icd-10-cm"
 #define RXNORM "http://www.nlm.nih.gov/research/umls/rxnorm"
+#define CVX "http://hl7.org/fhir/sid/cvx"
 #define UCUM "http://unitsofmeasure.org"
 #define LOCAL "http://lab.example.org/codes"
 #define HL7CS "http://terminology.hl7.org/CodeSystem/"
@@ -624,6 +625,8 @@ enum {
     F_MEDICATION,
     F_STATEMENT,
     F_ADMINISTRATION,
+    F_DISPENSE,
+    F_IMMUNIZATION,
     NFHIR
 };
 
@@ -759,10 +762,13 @@ static void put_coding(struct out *l, const char *system, const char *code, cons
 }
 
 /* "subject": mostly Patient/<id>, sometimes an absolute URL or urn:uuid. */
-static void put_subject(struct fhir *x)
+/* ,"<key>":{"reference":<the patient>}, the reference in one of its forms */
+static void put_patient(struct fhir *x, const char *key)
 {
     double u = uniform(&x->r);
-    put_str(&x->l, ",\"subject\":{\"reference\":\"");
+    put_str(&x->l, ",\"");
+    put_str(&x->l, key);
+    put_str(&x->l, "\":{\"reference\":\"");
     put_str(&x->l, u < 0.02   ? "https://ehr.example.org/fhir/R4/Patient/"
                    : u < 0.03 ? "urn:uuid:"
                               : "Patient/");
@@ -806,7 +812,7 @@ static sl_status fhir_obs(struct fhir *x, int k, int64_t day, double v, int mmol
         put_coding(l, LOINC, obs_kinds[k].code, obs_kinds[k].display);
     }
     put_str(l, "]}");
-    put_subject(x);
+    put_patient(x, "subject");
     if (enc) {
         put_str(l, ",\"encounter\":{\"reference\":\"Encounter/");
         put_str(l, enc);
@@ -856,7 +862,7 @@ static sl_status fhir_bp_panel(struct fhir *x, int64_t day, double sbp, const ch
     put_category(l, "observation-category", "vital-signs");
     put_str(l, ",\"code\":{\"coding\":[{\"system\":\"" LOINC "\",\"code\":\"85354-9\","
                "\"display\":\"Blood pressure panel with all children optional\"}]}");
-    put_subject(x);
+    put_patient(x, "subject");
     put_str(l, ",\"encounter\":{\"reference\":\"Encounter/");
     put_str(l, enc);
     put_str(l, "\"},\"effectiveDateTime\":");
@@ -900,7 +906,7 @@ static sl_status fhir_encounter(struct fhir *x, const char *id, int64_t day, int
                    : ",\"status\":\"finished\",\"class\":");
     put_coding(l, "http://terminology.hl7.org/CodeSystem/v3-ActCode", codes[cls][0],
                codes[cls][1]);
-    put_subject(x);
+    put_patient(x, "subject");
     put_str(l, ",\"period\":{\"start\":");
     put_time(x, day, 0.95);
     if (cls == 2) {
@@ -942,7 +948,7 @@ static sl_status fhir_condition(struct fhir *x, int c, int64_t day, int eie, int
     put_str(l, "],\"text\":\"");
     put_str(l, conditions[c][1]);
     put_str(l, "\"}");
-    put_subject(x);
+    put_patient(x, "subject");
     u = uniform(&x->r);
     if (u < 0.78) {
         put_str(l, u < 0.7 ? ",\"onsetDateTime\":" : ",\"onsetPeriod\":{\"start\":");
@@ -966,7 +972,7 @@ static sl_status fhir_medication(struct fhir *x, int m, int64_t day, int eie)
     put_str(l, ",\"intent\":\"order\",\"medicationCodeableConcept\":{\"coding\":[");
     put_coding(l, RXNORM, medications[m][0], medications[m][1]);
     put_str(l, "]}");
-    put_subject(x);
+    put_patient(x, "subject");
     put_str(l, ",\"authoredOn\":");
     put_time(x, day, 0.9);
     return fhir_emit(x, F_MEDICATION);
@@ -987,7 +993,7 @@ static sl_status fhir_medication_taken(struct fhir *x, int given, int m, int64_t
                                 : ",\"medicationCodeableConcept\":{\"coding\":[");
     put_coding(l, RXNORM, medications[m][0], medications[m][1]);
     put_str(l, given && u < 0.5 ? "]}}" : "]}");
-    put_subject(x);
+    put_patient(x, "subject");
     if (given) {
         put_str(l, u < 0.5 ? ",\"occurenceDateTime\":" : ",\"effectiveDateTime\":");
         put_time(x, day, 1.0);
@@ -1003,6 +1009,44 @@ static sl_status fhir_medication_taken(struct fhir *x, int given, int m, int64_t
         put_time(x, day, 0.3);
     }
     return fhir_emit(x, given ? F_ADMINISTRATION : F_STATEMENT);
+}
+
+/* A medication handed over at a pharmacy (MedicationDispense: when it was
+ * prepared, and mostly when it was handed over; a few declined). */
+static sl_status fhir_dispense(struct fhir *x, int m, int64_t day)
+{
+    struct out *l = &x->l;
+    double u = uniform(&x->r);
+    put_head(x, "MedicationDispense", NULL);
+    put_str(l, u < 0.05 ? ",\"status\":\"declined\"" : ",\"status\":\"completed\"");
+    put_str(l, ",\"medicationCodeableConcept\":{\"coding\":[");
+    put_coding(l, RXNORM, medications[m][0], medications[m][1]);
+    put_str(l, "]}");
+    put_patient(x, "subject");
+    put_str(l, ",\"whenPrepared\":");
+    put_time(x, day, 0.5);
+    if (u < 0.8) {
+        put_str(l, ",\"whenHandedOver\":");
+        put_time(x, day + 1 + (int64_t)(uniform(&x->r) * 3.0), 0.5);
+    }
+    return fhir_emit(x, F_DISPENSE);
+}
+
+/* A seasonal influenza vaccine (Immunization: vaccineCode in CVX, the
+ * patient in patient.reference; a few not done). */
+static sl_status fhir_immunization(struct fhir *x, int64_t day)
+{
+    struct out *l = &x->l;
+    put_head(x, "Immunization", NULL);
+    put_str(l, uniform(&x->r) < 0.05 ? ",\"status\":\"not-done\""
+                                     : ",\"status\":\"completed\"");
+    put_str(l, ",\"vaccineCode\":{\"coding\":[");
+    put_coding(l, CVX, "140", "Influenza, seasonal, injectable, preservative free");
+    put_str(l, "]}");
+    put_patient(x, "patient");
+    put_str(l, ",\"occurrenceDateTime\":");
+    put_time(x, day, 0.5);
+    return fhir_emit(x, F_IMMUNIZATION);
 }
 
 /* One patient and their resources. The index date is the first encounter
@@ -1153,8 +1197,13 @@ static sl_status fhir_patient(struct fhir *x)
             if (uniform(r) < 0.2)
                 SL_CALL(fhir_medication_taken(x, 1, treat[c], day + (int64_t)(uniform(r) * 30.0),
                                               0));
+            if (uniform(r) < 0.25)
+                SL_CALL(fhir_dispense(x, treat[c], day + (int64_t)(uniform(r) * 10.0)));
         }
     }
+    /* influenza vaccines, some within the year before the index date */
+    for (int k = (int)(uniform(r) * 4.0); k > 0; k--)
+        SL_CALL(fhir_immunization(x, first - 900 + (int64_t)(uniform(r) * 1200.0)));
 cleanup:
     return st;
 }
@@ -1164,7 +1213,7 @@ static sl_status generate_fhir(const char *dir, int64_t patients, uint64_t seed,
     static const char *const names[NFHIR] = {
         "Patient",           "Encounter",           "Observation",
         "Condition",         "MedicationRequest",   "MedicationStatement",
-        "MedicationAdministration"};
+        "MedicationAdministration", "MedicationDispense", "Immunization"};
     sl_status st = SL_OK;
     struct fhir *x = sl_malloc(sizeof *x);
     struct stat sb;
@@ -1304,8 +1353,9 @@ static void usage(FILE *f)
           "  --fhir DIR  writes them as a FHIR R4 Bulk Data export instead:\n"
           "              Patient, Encounter, Observation (HbA1c in % and mmol/mol,\n"
           "              BMI, blood pressure, smoking status), Condition,\n"
-          "              MedicationRequest, MedicationStatement and\n"
-          "              MedicationAdministration .ndjson in DIR (which must\n"
+          "              MedicationRequest, MedicationStatement,\n"
+          "              MedicationAdministration, MedicationDispense and\n"
+          "              Immunization .ndjson in DIR (which must\n"
           "              exist), one resource a line, the patients' resources mixed\n"
           "  --plink PREFIX  writes N genotyped samples as a PLINK 1 fileset\n"
           "              instead: PREFIX.fam, .bim, .bed with 20 variants, case/\n"

@@ -16,8 +16,9 @@
 # effectiveInstant, onsetPeriod and recordedDate, absolute and urn:uuid
 # references, birth years without a day, deceasedBoolean without a date,
 # blood pressure panels whose 8480-6 components count as systolic values,
-# and medications stated (some before the first order, some entered in
-# error) and given (R4 and R5 shapes) besides those ordered.
+# medications stated (some before the first order, some entered in error),
+# given (R4 and R5 shapes) and dispensed (some declined) besides those
+# ordered, and influenza vaccines (Immunization, some not done).
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 SPEC=$ROOT/demo/fhir-features.yaml
 source "$(dirname "$0")/lib.sh"
@@ -53,7 +54,7 @@ grep -q "Observation.ndjson:$line:" last.err || { cat last.err; fail "data error
 ! grep -q "nobody-here" last.err || fail "the error shows a value: $(cat last.err)"
 test ! -e cohort.h5 || fail "a refused ingest left cohort.h5"
 
-ingest_events --fhir fhir "$SPEC" "11 features;.*nothing was written"
+ingest_events --fhir fhir "$SPEC" "12 features;.*nothing was written"
 "$SL_BIN/sluice" inspect cohort.h5 >inspect.out
 grep -Eq "hba1c +real +sensitive" inspect.out || fail "hba1c column: $(cat inspect.out)"
 grep -Eq "sex +categorical +quasi +2" inspect.out || fail "sex column: $(cat inspect.out)"
@@ -75,7 +76,12 @@ from collections import Counter, defaultdict
 LOINC, SCT = "http://loinc.org", "http://snomed.info/sct"
 RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
 ACTCODE = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
+CVX = "http://hl7.org/fhir/sid/cvx"
 SMOKING = {SCT + "|266919005": "never", SCT + "|8517006": "former", SCT + "|77176002": "current"}
+# statuses besides entered-in-error that say an event did not happen
+NOT_DONE = {"Procedure": ("not-done",), "MedicationStatement": ("not-taken",),
+            "MedicationAdministration": ("not-done",),
+            "MedicationDispense": ("cancelled", "declined"), "Immunization": ("not-done",)}
 folder, index, released, persons = sys.argv[1:5]
 checks = [a for a in sys.argv[5:] if a != "--sex-present"]
 
@@ -96,13 +102,13 @@ def resources(kind):  # T.ndjson, T.*.ndjson and T-*.ndjson (or .ndjson.gz) in n
                     continue
                 r = json.loads(line)
                 assert r["resourceType"] == kind, (name, r["resourceType"])
-                if r.get("status") != "entered-in-error" and not any(
+                if r.get("status") not in NOT_DONE.get(kind, ()) + ("entered-in-error",) and not any(
                         c.get("code") == "entered-in-error"
                         for c in r.get("verificationStatus", {}).get("coding", [])):
                     yield r
 
-def patient(r):
-    ref = r["subject"]["reference"]
+def patient(r):  # Immunization names its patient in patient, the others in subject
+    ref = (r["patient"] if r["resourceType"] == "Immunization" else r["subject"])["reference"]
     pid = ref[len("urn:uuid:"):] if ref.startswith("urn:uuid:") else ref.split("Patient/")[-1]
     assert pid in patients, ref
     return pid
@@ -151,19 +157,25 @@ for r in resources("Condition"):
             d = day(r.get("onsetDateTime") or (r.get("onsetPeriod") or {}).get("start")
                     or r["recordedDate"])
             first[patient(r), code] = min(first.get((patient(r), code), d), d)
-# a medication ordered, stated or given: R4 medicationCodeableConcept or R5
+# a medication ordered, stated, given or dispensed: R4 medicationCodeableConcept or R5
 # medication.concept; each type's date elements in docs/fhir.md's order
 for kind, dates in (("MedicationRequest", ("authoredOn",)),
                     ("MedicationStatement", ("effectiveDateTime", "effectivePeriod",
                                              "dateAsserted")),
                     ("MedicationAdministration", ("effectiveDateTime", "effectivePeriod",
-                                                  "occurenceDateTime", "occurencePeriod"))):
+                                                  "occurenceDateTime", "occurencePeriod")),
+                    ("MedicationDispense", ("whenHandedOver", "whenPrepared"))):
     for r in resources(kind):
         med = r.get("medicationCodeableConcept") or r["medication"]["concept"]
         if has(med.get("coding", []), RXNORM, "860975"):
             when = next(r[k] for k in dates if k in r)
             d = day(when["start"] if isinstance(when, dict) else when)
             first[patient(r), "860975"] = min(first.get((patient(r), "860975"), d), d)
+
+flu = defaultdict(list)  # patient -> the dates of influenza vaccines given
+for r in resources("Immunization"):
+    if has(r["vaccineCode"].get("coding", []), CVX, "140"):
+        flu[patient(r)].append(day(r["occurrenceDateTime"]))
 
 rows = []
 for p, r in patients.items():
@@ -188,6 +200,7 @@ for p, r in patients.items():
     for name, code in (("diabetes", "44054006"), ("hypertension", "59621000"),
                        ("metformin", "860975")):
         f[name] = "yes" if first.get((p, code), i + 1) <= i else "no"
+    f["flu_vaccine"] = "yes" if any(-365 <= d - i <= 0 for d in flu[p]) else "no"
     f["inpatient_stays"] = stays[p]
     death = r.get("deceasedDateTime")
     f["days_to_death"] = day(death) - i if death and day(death) >= i else None
@@ -245,6 +258,7 @@ analyses:
   - {type: crosstab, name: smoking, rows: smoking, cols: sex, margins: false}
   - {type: crosstab, name: metformin, rows: metformin, cols: diabetes, margins: false}
   - {type: crosstab, name: metformin_sex, rows: metformin, cols: sex, margins: false}
+  - {type: crosstab, name: flu, rows: flu_vaccine, cols: sex, margins: false}
   - {type: describe, name: d, columns: [bmi, systolic_bp, inpatient_stays, days_to_death, age]}
 YAML
 run_job 1 job.yaml one >job1.log 2>&1 || { cat job1.log; fail "job on 1 rank"; }
@@ -253,12 +267,12 @@ run_job 2 job.yaml two >/dev/null 2>&1 || fail "job on 2 ranks"
 # (metformin yes, diabetes no) is empty, so the gate withholds the table.
 grep -q "zero_cells: 1 cell(s) are empty" job1.log || { cat job1.log; fail "metformin"; }
 test ! -e released/one/metformin.csv || fail "metformin table released"
-for f in hba1c hypertension smoking d_bmi d_systolic_bp d_inpatient_stays d_days_to_death d_age; do
+for f in hba1c hypertension smoking flu d_bmi d_systolic_bp d_inpatient_stays d_days_to_death d_age; do
   cmp "released/one/$f.csv" "released/two/$f.csv" || fail "$f.csv differs between 1 and 2 ranks"
 done
 python3 oracle.py fhir first_encounter released/one "$persons" --sex-present \
   ct:hba1c:diabetes:sex:hba1c ct:hypertension:hypertension:sex: ct:smoking:smoking:sex: \
-  ct:metformin_sex:metformin:sex: \
+  ct:metformin_sex:metformin:sex: ct:flu:flu_vaccine:sex: \
   d:d:bmi,systolic_bp,inpatient_stays,days_to_death,age none:metformin:yes:diabetes:no ||
   fail "sluice and the oracle disagree (index: first_encounter)"
 
@@ -281,7 +295,7 @@ echo '{"resourceType":"ObservationDefinition","id":"od1"}' >split/ObservationDef
 mv cohort.h5 by-encounter.h5
 "$SL_BIN/sluice" ingest --quiet --key centre.kek --fhir split --features dated.yaml \
   --out cohort.h5 >ingest2.out
-grep -q "^ingested 3000 persons x 14 columns" ingest2.out || fail "$(cat ingest2.out)"
+grep -q "^ingested 3000 persons x 15 columns" ingest2.out || fail "$(cat ingest2.out)"
 ! grep -q "^left out" ingest2.out || fail "left out with a date as the index"
 cat >job2.yaml <<'YAML'
 cohort: cohort.h5

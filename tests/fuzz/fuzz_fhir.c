@@ -9,7 +9,7 @@
  * folder then also holds the fixed files under other names); 4,
  * Medication.ndjson; 5, MedicationRequest.ndjson (medications by code, by
  * reference and contained); the other files are fixed (3 patients,
- * encounters for 2 of them, conditions, medications). A failed ingest leaves
+ * encounters for 2 of them, conditions, medications, vaccines). A failed ingest leaves
  * no cohort behind. A cohort that was written must open, unlock, verify, hold
  * one row per patient with an index date and the columns the stats report,
  * and no feature may have a value for more patients than were written.
@@ -74,6 +74,13 @@ static const char kMedicationRequest[] =
     "{\"resourceType\":\"MedicationRequest\",\"medicationCodeableConcept\":{\"coding\":"
     "[{\"system\":\"rx\",\"code\":\"1\"}]},\"subject\":{\"reference\":\"Patient/b\"},"
     "\"authoredOn\":\"2012-02-01\"}\n";
+static const char kImmunization[] =
+    "{\"resourceType\":\"Immunization\",\"status\":\"completed\",\"vaccineCode\":{\"coding\":"
+    "[{\"system\":\"cvx\",\"code\":\"140\"}]},\"patient\":{\"reference\":\"Patient/a\"},"
+    "\"occurrenceDateTime\":\"2009-10-01\"}\n"
+    "{\"resourceType\":\"Immunization\",\"status\":\"not-done\",\"vaccineCode\":{\"coding\":"
+    "[{\"system\":\"cvx\",\"code\":\"140\"}]},\"patient\":{\"reference\":\"Patient/b\"},"
+    "\"occurrenceString\":\"autumn\"}\n";
 static const char kFixedSpec[] =
     "sluice_fhir: 1\n"
     "index: first_encounter\n"
@@ -89,8 +96,9 @@ static const char kFixedSpec[] =
     "  - {name: f, condition: [sct|44054006], value: days_to_first}\n"
     "  - {name: g, encounter: [act|IMP, act|AMB], value: count}\n"
     "  - {name: h, death: any}\n";
-/* modes 4 and 5: the fixed spec and a medication feature */
-static const char kMedicationFeature[] = "  - {name: i, medication: [rx|1], value: days_to_first}\n";
+/* modes 4 and 5: the fixed spec and a medication feature (a vaccine too) */
+static const char kMedicationFeature[] =
+    "  - {name: i, medication: [rx|1, cvx|140], value: days_to_first}\n";
 
 static void put_file(const char *name, const void *data, size_t n)
 {
@@ -112,6 +120,7 @@ static void init(void)
     put_file("cond_1.ndjson", kCondition, sizeof kCondition - 1);
     put_file("pat_1.ndjson", kPatient, sizeof kPatient - 1);
     put_file("obs_1.ndjson", kObservation, sizeof kObservation - 1);
+    put_file("Immunization.ndjson", kImmunization, sizeof kImmunization - 1);
     fuzz_put(g_fixed_spec, kFixedSpec, sizeof kFixedSpec - 1);
     {
         char spec[sizeof kFixedSpec + sizeof kMedicationFeature];

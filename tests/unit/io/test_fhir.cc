@@ -671,7 +671,92 @@ TEST_F(FhirTest, MedicationsOrderedStatedAndGiven) {
     ASSERT_EQ(std::remove(dir_.file("MedicationAdministration-1.ndjson").c_str()), 0);
     ASSERT_EQ(std::remove(dir_.file("MedicationStatement.ndjson").c_str()), 0);
     expect_error(spec, SL_ERR_IO,
-                 "no MedicationRequest, MedicationStatement or MedicationAdministration files");
+                 "no MedicationRequest, MedicationStatement, MedicationAdministration, "
+                 "MedicationDispense or Immunization files");
+}
+
+// Medications dispensed (whenHandedOver, else whenPrepared) and vaccines
+// given (Immunization: vaccineCode, occurrenceDateTime, the patient in
+// patient.reference) count as medications too, after the other types;
+// events whose status says they did not happen are passed over: a
+// dispense cancelled or declined, a vaccine, administration or procedure
+// not done, a medication not taken.
+TEST_F(FhirTest, DispensesAndVaccinesAndWhatDidNotHappen) {
+    write_patients({"a", "b", "c"});
+    const std::string rx = R"("medicationCodeableConcept":{"coding":[{"system":"rx","code":"1"}]})";
+    const std::string cvx = R"("vaccineCode":{"coding":[{"system":"cvx","code":"140"}]})";
+    write("MedicationDispense.ndjson",
+          R"({"resourceType":"MedicationDispense","status":"completed",)" + rx +
+              R"(,"subject":{"reference":"Patient/a"},"whenPrepared":"2019-10-01",)"
+              R"("whenHandedOver":"2019-10-03"})"
+              "\n"
+              R"({"resourceType":"MedicationDispense",)" + rx +
+              R"(,"subject":{"reference":"Patient/b"},"whenPrepared":"2019-11-01"})"
+              "\n"
+              R"({"resourceType":"MedicationDispense","status":"declined",)" + rx +
+              R"(,"subject":{"reference":"Patient/c"},"whenHandedOver":"2019-01-01"})"
+              "\n"
+              R"({"resourceType":"MedicationDispense","status":"cancelled",)" + rx +
+              R"(,"subject":{"reference":"Patient/c"},"whenHandedOver":"2019-01-02"})"
+              "\n");
+    write("MedicationStatement.ndjson",
+          R"({"resourceType":"MedicationStatement","status":"not-taken",)" + rx +
+              R"(,"subject":{"reference":"Patient/c"},"dateAsserted":"2019-02-01"})"
+              "\n");
+    write("MedicationAdministration.ndjson",
+          R"({"resourceType":"MedicationAdministration","status":"not-done",)" + rx +
+              R"(,"subject":{"reference":"Patient/c"},"effectiveDateTime":"2019-03-01"})"
+              "\n"
+              R"({"resourceType":"MedicationAdministration","status":"completed",)" + rx +
+              R"(,"subject":{"reference":"Patient/c"},"effectiveDateTime":"2019-12-01"})"
+              "\n");
+    write("Immunization.ndjson",
+          R"({"resourceType":"Immunization","status":"completed",)" + cvx +
+              R"(,"patient":{"reference":"Patient/a"},)"
+              R"("occurrenceDateTime":"2019-09-15T09:00:00Z"})"
+              "\n"
+              R"({"resourceType":"Immunization","status":"not-done",)" + cvx +
+              R"(,"patient":{"reference":"Patient/b"},"occurrenceDateTime":"2019-09-16"})"
+              "\n");
+    write("Procedure.ndjson",
+          R"({"resourceType":"Procedure","status":"not-done","code":{"coding":[{"system":)"
+          R"("sct","code":"p"}]},"subject":{"reference":"Patient/a"},)"
+          R"("performedDateTime":"2019-12-31"})"
+          "\n");
+    const std::string spec = "sluice_fhir: 1\nindex: 2020-01-01\nfeatures:\n"
+                             "  - {name: first, medication: [rx|1], value: days_to_first}\n"
+                             "  - {name: n, medication: [rx|1], value: count}\n"
+                             "  - {name: flu, medication: [cvx|140], value: days_to_first}\n"
+                             "  - {name: proc, procedure: [sct|p]}\n";
+    ASSERT_EQ(ingest(spec), SL_OK) << last_error();
+    load(out_);
+    EXPECT_EQ(at<int64_t>(col("first"), 0), -90);  // handed over 2019-10-03
+    EXPECT_EQ(at<int64_t>(col("first"), 1), -61);  // prepared 2019-11-01
+    EXPECT_EQ(at<int64_t>(col("first"), 2), -31);  // only the administration that was done
+    EXPECT_EQ(at<int64_t>(col("n"), 2), 1);
+    EXPECT_EQ(at<int64_t>(col("flu"), 0), -108);  // 2019-09-15
+    EXPECT_EQ(at<int64_t>(col("flu"), 1), SL_INT_MISSING);
+    EXPECT_EQ(at<int32_t>(col("proc"), 0), 0);
+    discard();
+
+    write("Immunization.ndjson",
+          R"({"resourceType":"Immunization",)" + cvx +
+              R"(,"subject":{"reference":"Patient/a"},"occurrenceDateTime":"2019-09-15"})"
+              "\n");
+    expect_error(spec, SL_ERR_FORMAT,
+                 "Immunization.ndjson:1: patient.reference: expected Patient/<id> of a patient "
+                 "in the Patient files");
+    write("Immunization.ndjson",
+          R"({"resourceType":"Immunization",)" + cvx +
+              R"(,"patient":{"reference":"Patient/a"},"occurrenceString":"autumn 2019"})"
+              "\n");
+    expect_error(spec, SL_ERR_FORMAT, "Immunization.ndjson:1: no date: expected occurrenceDateTime");
+    write("MedicationDispense.ndjson",
+          R"({"resourceType":"MedicationDispense",)" + rx +
+              R"(,"subject":{"reference":"Patient/a"}})"
+              "\n");
+    expect_error(spec, SL_ERR_FORMAT,
+                 "MedicationDispense.ndjson:1: no date: expected whenHandedOver or whenPrepared");
 }
 
 // A medication given by reference: to one of the export's Medication
