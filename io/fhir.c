@@ -56,7 +56,7 @@ static const struct fhir_desc fhir_src[NSRC] = {
     [SRC_PERSON] = {"Patient", {NULL}, {NULL}, NULL, {NULL}},
     [SRC_OBSERVATION] = {"Observation", {"code"},
                          {"effectiveDateTime", "effectivePeriod.start", "effectiveInstant"},
-                         NULL, {NULL}},
+                         NULL, {"cancelled"}},
     [SRC_CONDITION] = {"Condition", {"code"},
                        {"onsetDateTime", "onsetPeriod.start", "recordedDate"}, NULL, {NULL}},
     [SRC_DRUG] = {"MedicationRequest", {"medicationCodeableConcept", "medication.concept"},
@@ -65,7 +65,8 @@ static const struct fhir_desc fhir_src[NSRC] = {
                        {"performedDateTime", "performedPeriod.start", "occurrenceDateTime",
                         "occurrencePeriod.start"},
                        NULL, {"not-done"}},
-    [SRC_VISIT] = {"Encounter", {"class"}, {"period.start", "actualPeriod.start"}, NULL, {NULL}},
+    [SRC_VISIT] = {"Encounter", {"class"}, {"period.start", "actualPeriod.start"}, NULL,
+                   {"planned", "cancelled"}},
     [SRC_DEATH] = {"Patient", {NULL}, {"deceasedDateTime"}, NULL, {NULL}},
 };
 
@@ -1049,7 +1050,9 @@ cleanup:
 
 /* ---- events ---- */
 
-/* 1 when FHIR says the record never happened. */
+/* 1 when the record says the event did not take place: its status is
+ * entered-in-error or one of d's statuses of what was not done (for
+ * Condition, a verificationStatus entered-in-error or refuted). */
 static int did_not_happen(const struct sl_json *js, const char *s, enum source src,
                           const struct fhir_desc *d)
 {
@@ -1062,9 +1065,12 @@ static int did_not_happen(const struct sl_json *js, const char *s, enum source s
     if (src != SRC_CONDITION)
         return 0;
     uint32_t c = sl_json_path(js, s, 0, "verificationStatus.coding");
-    for (uint32_t x = sl_json_first(js, c); x; x = sl_json_next(js, c, x))
-        if (sl_json_string_eq(js, s, sl_json_get(js, s, x, "code"), "entered-in-error"))
+    for (uint32_t x = sl_json_first(js, c); x; x = sl_json_next(js, c, x)) {
+        uint32_t code = sl_json_get(js, s, x, "code");
+        if (sl_json_string_eq(js, s, code, "entered-in-error") ||
+            sl_json_string_eq(js, s, code, "refuted"))
             return 1;
+    }
     return 0;
 }
 

@@ -787,7 +787,8 @@ static void put_category(struct out *l, const char *system, const char *code)
 
 /* An Observation of kind k on `day`: the value v (NaN: not performed) in
  * the kind's unit (mmol: HbA1c in mmol/mol), or smoking status s (>= 0);
- * enc: the encounter's id or NULL. 2 in 100 are entered in error. The LOINC
+ * enc: the encounter's id or NULL. 2 in 100 are entered in error, 1 in 200
+ * cancelled (with their values still there, as a careless export may). The LOINC
  * coding is sometimes second to a local one, and 2 in 100 have only a local
  * coding, with the LOINC code's text (which must not match). */
 static sl_status fhir_obs(struct fhir *x, int k, int64_t day, double v, int mmol, int s,
@@ -796,9 +797,10 @@ static sl_status fhir_obs(struct fhir *x, int k, int64_t day, double v, int mmol
     struct out *l = &x->l;
     double u = uniform(&x->r);
     put_head(x, "Observation", NULL);
-    put_str(l, u < 0.02   ? ",\"status\":\"entered-in-error\""
-               : u < 0.06 ? ",\"status\":\"amended\""
-                          : ",\"status\":\"final\"");
+    put_str(l, u < 0.02    ? ",\"status\":\"entered-in-error\""
+               : u < 0.025 ? ",\"status\":\"cancelled\""
+               : u < 0.06  ? ",\"status\":\"amended\""
+                           : ",\"status\":\"final\"");
     put_category(l, "observation-category", obs_kinds[k].category);
     put_str(l, ",\"code\":{\"coding\":[");
     u = uniform(&x->r);
@@ -896,14 +898,18 @@ cleanup:
     return st;
 }
 
-static sl_status fhir_encounter(struct fhir *x, const char *id, int64_t day, int cls, int eie)
+/* An Encounter of class cls (ambulatory, emergency, inpatient) on `day`,
+ * with `status`. */
+static sl_status fhir_encounter(struct fhir *x, const char *id, int64_t day, int cls,
+                                const char *status)
 {
     static const char *const codes[3][2] = {
         {"AMB", "ambulatory"}, {"EMER", "emergency"}, {"IMP", "inpatient encounter"}};
     struct out *l = &x->l;
     put_head(x, "Encounter", id);
-    put_str(l, eie ? ",\"status\":\"entered-in-error\",\"class\":"
-                   : ",\"status\":\"finished\",\"class\":");
+    put_str(l, ",\"status\":\"");
+    put_str(l, status);
+    put_str(l, "\",\"class\":");
     put_coding(l, "http://terminology.hl7.org/CodeSystem/v3-ActCode", codes[cls][0],
                codes[cls][1]);
     put_patient(x, "subject");
@@ -919,7 +925,7 @@ static sl_status fhir_encounter(struct fhir *x, const char *id, int64_t day, int
 
 /* Condition c on `day`: as a problem-list item or an encounter diagnosis,
  * dated by onsetDateTime (recordedDate later), onsetPeriod.start or
- * recordedDate alone; eie: entered in error. */
+ * recordedDate alone; eie: 1 entered in error, 2 refuted. */
 static sl_status fhir_condition(struct fhir *x, int c, int64_t day, int eie, int dx)
 {
     struct out *l = &x->l;
@@ -932,7 +938,7 @@ static sl_status fhir_condition(struct fhir *x, int c, int64_t day, int eie, int
     }
     put_str(l, ",\"verificationStatus\":{\"coding\":[{\"system\":\"" HL7CS
                "condition-ver-status\",\"code\":\"");
-    put_str(l, eie ? "entered-in-error\"}]}" : "confirmed\"}]}");
+    put_str(l, eie == 1 ? "entered-in-error\"}]}" : eie ? "refuted\"}]}" : "confirmed\"}]}");
     put_category(l, "condition-category", dx ? "encounter-diagnosis" : "problem-list-item");
     put_str(l, ",\"code\":{\"coding\":[");
     u = uniform(&x->r);
@@ -1131,14 +1137,18 @@ static sl_status fhir_patient(struct fhir *x)
     }
     SL_CALL(fhir_emit(x, F_PATIENT));
 
-    /* encounters, with vital signs and laboratory results */
-    if (uniform(r) < (nenc ? 0.02 : 0.3))
-        SL_CALL(fhir_encounter(x, NULL, first - 1 - (int64_t)(uniform(r) * 400.0), 0, 1));
+    /* encounters, with vital signs and laboratory results; before the
+     * first, sometimes one that did not take place */
+    if (uniform(r) < (nenc ? 0.02 : 0.3)) {
+        static const char *const gone[3] = {"entered-in-error", "cancelled", "planned"};
+        SL_CALL(fhir_encounter(x, NULL, first - 1 - (int64_t)(uniform(r) * 400.0), 0,
+                               gone[(int)(uniform(r) * 3.0)]));
+    }
     for (int e = 0; e < nenc; e++) {
         int64_t day = e ? first + (int64_t)(uniform(r) * (double)(last - first + 1)) : first;
         double u = uniform(r);
         make_uuid(enc, r);
-        SL_CALL(fhir_encounter(x, enc, day, u < 0.1 ? 2 : u < 0.22 ? 1 : 0, 0));
+        SL_CALL(fhir_encounter(x, enc, day, u < 0.1 ? 2 : u < 0.22 ? 1 : 0, "finished"));
         if (uniform(r) < 0.6)
             SL_CALL(fhir_obs(x, O_BMI, day, clamp(bmi + normal(r), 14, 65), 0, -1, enc));
         if (uniform(r) < 0.7) {
@@ -1172,7 +1182,8 @@ static sl_status fhir_patient(struct fhir *x)
     for (int c = 0; c < 5; c++) {
         if (!has[c]) {
             if (c < 2 && uniform(r) < 0.015)
-                SL_CALL(fhir_condition(x, c, first - (int64_t)(uniform(r) * 500.0), 1, 0));
+                SL_CALL(fhir_condition(x, c, first - (int64_t)(uniform(r) * 500.0),
+                                       uniform(r) < 0.5 ? 1 : 2, 0));
             if (c == 0 && uniform(r) < 0.005)
                 SL_CALL(fhir_medication(x, 0, first - (int64_t)(uniform(r) * 300.0), 1));
             continue;

@@ -9,7 +9,8 @@
 # again with a date as the index, race and ethnicity, and the observations
 # split into two files. Also: the CLI's refusals, and that a failed ingest
 # leaves nothing behind. The export has what docs/fhir.md deals with:
-# entered-in-error records (an encounter before the first among them),
+# records entered in error (an encounter before the first among them, or one
+# cancelled or planned; conditions refuted; observations cancelled),
 # HbA1c in mmol/mol and without a value, units given by code or by display
 # text only, same-day repeats, local codings beside and instead of LOINC,
 # dateTimes whose date as written is not the date in UTC, effectivePeriod and
@@ -79,7 +80,8 @@ ACTCODE = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
 CVX = "http://hl7.org/fhir/sid/cvx"
 SMOKING = {SCT + "|266919005": "never", SCT + "|8517006": "former", SCT + "|77176002": "current"}
 # statuses besides entered-in-error that say an event did not happen
-NOT_DONE = {"Procedure": ("not-done",), "MedicationStatement": ("not-taken",),
+NOT_DONE = {"Encounter": ("planned", "cancelled"), "Observation": ("cancelled",),
+            "Procedure": ("not-done",), "MedicationStatement": ("not-taken",),
             "MedicationAdministration": ("not-done",),
             "MedicationDispense": ("cancelled", "declined"), "Immunization": ("not-done",)}
 folder, index, released, persons = sys.argv[1:5]
@@ -102,8 +104,9 @@ def resources(kind):  # T.ndjson, T.*.ndjson and T-*.ndjson (or .ndjson.gz) in n
                     continue
                 r = json.loads(line)
                 assert r["resourceType"] == kind, (name, r["resourceType"])
-                if r.get("status") not in NOT_DONE.get(kind, ()) + ("entered-in-error",) and not any(
-                        c.get("code") == "entered-in-error"
+                gone = NOT_DONE.get(kind, ()) + ("entered-in-error",)
+                if r.get("status") not in gone and not any(
+                        c.get("code") in ("entered-in-error", "refuted")
                         for c in r.get("verificationStatus", {}).get("coding", [])):
                     yield r
 

@@ -759,6 +759,72 @@ TEST_F(FhirTest, DispensesAndVaccinesAndWhatDidNotHappen) {
                  "MedicationDispense.ndjson:1: no date: expected whenHandedOver or whenPrepared");
 }
 
+// An encounter planned or cancelled is no first encounter (nor an
+// encounter feature's event), a cancelled observation no measurement, and
+// a refuted diagnosis no condition.
+TEST_F(FhirTest, PlannedCancelledAndRefutedDidNotHappen) {
+    write_patients({"a", "b"});
+    const std::string imp =
+        R"("class":{"system":"http://terminology.hl7.org/CodeSystem/v3-ActCode","code":"IMP"})";
+    write("Encounter.ndjson",
+          R"({"resourceType":"Encounter","status":"planned",)" + imp +
+              R"(,"subject":{"reference":"Patient/a"},"period":{"start":"2018-01-01"}})"
+              "\n"
+              R"({"resourceType":"Encounter","status":"cancelled",)" + imp +
+              R"(,"subject":{"reference":"Patient/a"},"period":{"start":"2018-06-01"}})"
+              "\n"
+              R"({"resourceType":"Encounter","status":"finished",)" + imp +
+              R"(,"subject":{"reference":"Patient/a"},"period":{"start":"2019-01-01"}})"
+              "\n"
+              R"({"resourceType":"Encounter","status":"cancelled",)" + imp +
+              R"(,"subject":{"reference":"Patient/b"},"period":{"start":"2019-01-01"}})"
+              "\n"
+              R"({"resourceType":"Encounter",)" + imp +
+              R"(,"subject":{"reference":"Patient/b"},"period":{"start":"2019-02-01"}})"
+              "\n");
+    const std::string a1c = R"("code":{"coding":[{"system":"http://loinc.org","code":"4548-4"}]})";
+    write("Observation.ndjson",
+          R"({"resourceType":"Observation","status":"final",)" + a1c +
+              R"(,"subject":{"reference":"Patient/a"},"effectiveDateTime":"2018-12-01",)"
+              R"("valueQuantity":{"value":7.0,"code":"%"}})"
+              "\n"
+              R"({"resourceType":"Observation","status":"cancelled",)" + a1c +
+              R"(,"subject":{"reference":"Patient/a"},"effectiveDateTime":"2018-12-20",)"
+              R"("valueQuantity":{"value":9.9,"code":"%"}})"
+              "\n");
+    const std::string dm =
+        R"("code":{"coding":[{"system":"http://snomed.info/sct","code":"44054006"}]})";
+    write("Condition.ndjson",
+          R"({"resourceType":"Condition","verificationStatus":{"coding":[{"code":"refuted"}]},)" +
+              dm + R"(,"subject":{"reference":"Patient/a"},"onsetDateTime":"2015-01-01"})"
+              "\n"
+              R"({"resourceType":"Condition","verificationStatus":{"coding":[{"code":)"
+              R"("confirmed"}]},)" +
+              dm + R"(,"subject":{"reference":"Patient/b"},"onsetDateTime":"2015-01-01"})"
+              "\n");
+    ASSERT_EQ(ingest("sluice_fhir: 1\nindex: first_encounter\nfeatures:\n"
+                     "  - {name: a1c, observation: [http://loinc.org|4548-4], value: latest}\n"
+                     "  - {name: a1c_day, observation: [http://loinc.org|4548-4], "
+                     "value: days_to_first}\n"
+                     "  - {name: dm, condition: [http://snomed.info/sct|44054006], to: 0}\n"
+                     "  - {name: dm_day, condition: [http://snomed.info/sct|44054006], "
+                     "value: days_to_first}\n"
+                     "  - {name: stays, encounter: [http://terminology.hl7.org/CodeSystem/"
+                     "v3-ActCode|IMP], value: count}\n"),
+              SL_OK)
+        << last_error();
+    load(out_);
+    // the index dates: 2019-01-01 (not the planned 2018-01-01), 2019-02-01
+    EXPECT_EQ(at<int64_t>(col("a1c_day"), 0), -31);   // 2018-12-01
+    EXPECT_EQ(at<int64_t>(col("dm_day"), 1), -1492);  // 2015-01-01
+    EXPECT_EQ(at<int64_t>(col("dm_day"), 0), SL_INT_MISSING);
+    EXPECT_DOUBLE_EQ(at<double>(col("a1c"), 0), 7.0);
+    EXPECT_EQ(at<int32_t>(col("dm"), 0), 0);
+    EXPECT_EQ(at<int32_t>(col("dm"), 1), 1);
+    EXPECT_EQ(at<int64_t>(col("stays"), 0), 1);
+    EXPECT_EQ(at<int64_t>(col("stays"), 1), 1);
+}
+
 // A medication given by reference: to one of the export's Medication
 // resources (R4 medicationReference, R5 medication.reference; also as an
 // absolute URL) or to a Medication contained in the resource. A reference
