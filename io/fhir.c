@@ -29,11 +29,10 @@
 #include "engine/core/log.h"
 #include "engine/core/secbuf.h"
 #include "io/format.h"
+#include "io/gz_impl.h"
 #include "io/json_impl.h"
 #include "io/pivot_impl.h"
 #include "io/schema.h"
-
-#include <zlib.h>
 
 #define FHIR_READ_BYTES (1 << 20)
 #define FHIR_MAX_LINE (64 << 20)
@@ -113,18 +112,6 @@ struct files {
     int n;
 };
 
-/* A gzip-compressed file being inflated: zlib's state and window live in
- * a secret arena (they hold recent plaintext), the compressed bytes in a
- * secret buffer. */
-#define FHIR_GZ_ARENA (256 << 10)
-struct ndgz {
-    z_stream z;
-    struct sl_secbuf *arena, *in;
-    size_t arena_used;
-    int64_t read_total;     /* compressed bytes read from the file */
-    int in_eof, done;       /* no more compressed bytes; the last member ended */
-};
-
 /* One NDJSON file being read: a window of it in secret memory. */
 struct ndjson {
     const char *path;
@@ -134,7 +121,7 @@ struct ndjson {
     int64_t line;           /* of the current line, 1-based */
     int64_t offset, size;   /* bytes consumed (compressed ones for gzip), file size */
     int eof;
-    struct ndgz *gz;        /* gzip files (by their magic bytes), else NULL */
+    struct sl_gz *gz;       /* gzip files (by their magic bytes), else NULL */
 };
 
 /* The reader's state. */
@@ -444,43 +431,13 @@ cleanup:
     return st;
 }
 
-/* zlib's allocations, from the stream's secret arena (freed with it). */
-static voidpf gz_alloc(voidpf opaque, uInt items, uInt size)
-{
-    struct ndgz *gz = opaque;
-    size_t want = ((size_t)items * size + 63) & ~(size_t)63;
-    if (items == 0 || size > FHIR_GZ_ARENA / items || want > gz->arena->size - gz->arena_used)
-        return Z_NULL;
-    gz->arena_used += want;
-    return (char *)gz->arena->data + gz->arena_used - want;
-}
-
-static void gz_free(voidpf opaque, voidpf p)
-{
-    (void)opaque;
-    (void)p;
-}
-
-static void gz_close(struct ndgz **gzp)
-{
-    struct ndgz *gz = *gzp;
-    if (!gz)
-        return;
-    inflateEnd(&gz->z);
-    sl_secbuf_destroy(&gz->arena);
-    sl_secbuf_destroy(&gz->in);
-    sl_free(gz);
-    *gzp = NULL;
-}
-
 static sl_status nd_open(const char *path, struct ndjson *r)
 {
     sl_status st = SL_OK;
     struct stat sb;
-    unsigned char magic[2] = {0, 0};
 
     sl_secbuf_destroy(&r->buf);
-    gz_close(&r->gz);
+    sl_gz_close(&r->gz);
     memset(r, 0, sizeof *r);
     r->path = path;
     r->fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -489,19 +446,8 @@ static sl_status nd_open(const char *path, struct ndjson *r)
              path);
     r->size = (int64_t)sb.st_size;
     SL_CALL(sl_secbuf_create(FHIR_READ_BYTES, &r->buf));
-    if (pread(r->fd, magic, 2, 0) == 2 && magic[0] == 0x1f && magic[1] == 0x8b) {
-        struct ndgz *gz = sl_calloc(1, sizeof *gz);
-        SL_CHECK(gz, SL_ERR_NOMEM, "out of memory");
-        r->gz = gz;
-        SL_CALL(sl_secbuf_create(FHIR_GZ_ARENA, &gz->arena));
-        SL_CALL(sl_secbuf_create(FHIR_READ_BYTES, &gz->in));
-        gz->z.zalloc = gz_alloc;
-        gz->z.zfree = gz_free;
-        gz->z.opaque = gz;
-        /* 16 + 15: gzip members, the largest window */
-        SL_CHECK(inflateInit2(&gz->z, 16 + 15) == Z_OK, SL_ERR_NOMEM,
-                 "%s: cannot start inflating it", path);
-    }
+    if (sl_gz_magic(r->fd))
+        SL_CALL(sl_gz_open(path, r->fd, &r->gz));
 cleanup:
     return st;
 }
@@ -512,24 +458,7 @@ static void nd_close(struct ndjson *r)
         close(r->fd);
     r->fd = -1;
     sl_secbuf_destroy(&r->buf);
-    gz_close(&r->gz);
-}
-
-/* More compressed bytes, when the stream has taken all it had. */
-static sl_status gz_read(struct ndjson *r, struct ndgz *gz)
-{
-    sl_status st = SL_OK;
-    ssize_t got;
-    if (gz->z.avail_in > 0 || gz->in_eof)
-        return SL_OK;
-    got = read(r->fd, gz->in->data, gz->in->size);
-    SL_CHECK(got >= 0, SL_ERR_IO, "%s: read failed: %s", r->path, strerror(errno));
-    gz->z.next_in = gz->in->data;
-    gz->z.avail_in = (uInt)got;
-    gz->in_eof = got == 0;
-    gz->read_total += got;
-cleanup:
-    return st;
+    sl_gz_close(&r->gz);
 }
 
 /* Up to `cap` more bytes of the file's text into dst (inflated for gzip,
@@ -537,39 +466,16 @@ cleanup:
 static sl_status nd_fill(struct ndjson *r, char *dst, size_t cap, size_t *k)
 {
     sl_status st = SL_OK;
-    struct ndgz *gz = r->gz;
 
     *k = 0;
-    if (!gz) {
+    if (!r->gz) {
         ssize_t got = read(r->fd, dst, cap);
         SL_CHECK(got >= 0, SL_ERR_IO, "%s: read failed: %s", r->path, strerror(errno));
         *k = (size_t)got;
         goto cleanup;
     }
-    gz->z.next_out = (Bytef *)dst;
-    gz->z.avail_out = (uInt)(cap < UINT_MAX ? cap : UINT_MAX);
-    while (gz->z.avail_out > 0 && !gz->done) {
-        int ret;
-        SL_CALL(gz_read(r, gz));
-        ret = inflate(&gz->z, Z_NO_FLUSH);
-        if (ret == Z_STREAM_END) {
-            /* another member may follow (files written in parts) */
-            SL_CALL(gz_read(r, gz));
-            if (gz->z.avail_in == 0)
-                gz->done = 1;
-            else
-                SL_CHECK(inflateReset(&gz->z) == Z_OK, SL_ERR_FORMAT,
-                         "%s: cannot inflate the next gzip member", r->path);
-            continue;
-        }
-        SL_CHECK(ret != Z_BUF_ERROR || !gz->in_eof, SL_ERR_FORMAT,
-                 "%s: the gzip file ends before its compressed stream does", r->path);
-        SL_CHECK(ret == Z_OK || ret == Z_BUF_ERROR, SL_ERR_FORMAT,
-                 "%s: not a valid gzip file (compressed byte %lld)", r->path,
-                 (long long)(gz->read_total - gz->z.avail_in));
-    }
-    *k = cap - gz->z.avail_out;
-    r->offset = gz->read_total - (int64_t)gz->z.avail_in;
+    SL_CALL(sl_gz_read(r->gz, dst, cap, k));
+    r->offset = sl_gz_consumed(r->gz);
 cleanup:
     return st;
 }

@@ -3,8 +3,8 @@
 // the index date, codings (several per resource, R4 and R5 shapes), units,
 // entered-in-error records, ties across files and pseudonyms; errors name the
 // file and line, never a value, and leave nothing behind.
-#include <zlib.h>
 
+#include "gzip.hh"
 #include "pivot_test.hh"
 
 namespace {
@@ -201,22 +201,6 @@ TEST_F(FhirTest, HandWorkedExport) {
     EXPECT_EQ(at<int64_t>(col("died"), 1), 394);  // 2020-02-01 -> 2021-03-01
 }
 
-// gzip bytes of `text` (one member).
-std::string gzip(const std::string &text) {
-    z_stream z{};
-    std::string out;
-    EXPECT_EQ(deflateInit2(&z, 6, Z_DEFLATED, 16 + 15, 8, Z_DEFAULT_STRATEGY), Z_OK);
-    out.resize(deflateBound(&z, text.size()) + 32);
-    z.next_in = reinterpret_cast<Bytef *>(const_cast<char *>(text.data()));
-    z.avail_in = static_cast<uInt>(text.size());
-    z.next_out = reinterpret_cast<Bytef *>(out.data());
-    z.avail_out = static_cast<uInt>(out.size());
-    EXPECT_EQ(deflate(&z, Z_FINISH), Z_STREAM_END);
-    out.resize(z.total_out);
-    deflateEnd(&z);
-    return out;
-}
-
 // The same export with Patient and Observation files gzip-compressed (the
 // observations as two members, a file written in parts, named
 // Observation-1.ndjson.gz) gives the same cohort; a file beside its own
@@ -231,8 +215,9 @@ TEST_F(FhirTest, GzipFilesReadAsPlainOnes) {
     size_t half = obs.find('\n', obs.size() / 2) + 1;
     ASSERT_EQ(std::remove(dir_.file("Observation.ndjson").c_str()), 0);
     ASSERT_EQ(std::remove(dir_.file("Patient.ndjson").c_str()), 0);
-    write("Observation-1.ndjson.gz", gzip(obs.substr(0, half)) + gzip(obs.substr(half)));
-    write("Patient.ndjson.gz", gzip(pat));
+    write("Observation-1.ndjson.gz",
+          sltest::gzip(obs.substr(0, half)) + sltest::gzip(obs.substr(half)));
+    write("Patient.ndjson.gz", sltest::gzip(pat));
     Stats stats;
     ASSERT_EQ(ingest(kExampleSpec, &stats), SL_OK) << last_error();
     EXPECT_EQ(stats.persons, 2);
@@ -250,7 +235,7 @@ TEST_F(FhirTest, GzipFilesReadAsPlainOnes) {
     expect_error(kExampleSpec, SL_ERR_FORMAT,
                  "Patient.ndjson.gz: the same file twice, plain and compressed");
     ASSERT_EQ(std::remove(dir_.file("Patient.ndjson").c_str()), 0);
-    std::string whole = gzip(obs);
+    std::string whole = sltest::gzip(obs);
     write("Observation-1.ndjson.gz", whole.substr(0, whole.size() - 12));
     expect_error(kExampleSpec, SL_ERR_FORMAT,
                  "Observation-1.ndjson.gz: the gzip file ends before its compressed stream does");
