@@ -21,6 +21,7 @@
 #include "engine/core/alloc.h"
 #include "engine/core/secbuf.h"
 #include "engine/core/text.h"
+#include "io/gz_impl.h"
 
 enum { SL_CSV_BUF_INITIAL = 4 << 20 };
 
@@ -33,6 +34,7 @@ struct sl_csv {
     size_t cap;              /* usable bytes in buf (size - 1) */
     size_t pos, end;         /* unconsumed data is buf[pos, end) */
     int eof;                 /* no more bytes to read from fd */
+    struct sl_gz *gz;        /* a gzip file (by its magic bytes): its text, else NULL */
     int64_t buf_off;         /* file offset of buf[0] */
     int64_t line;            /* line number of buf[pos] */
     int64_t data_off;        /* file offset of the first record after the header */
@@ -55,7 +57,10 @@ int sl_csv_ncols(const struct sl_csv *csv) { return csv->ncols; }
 const char *sl_csv_colname(const struct sl_csv *csv, int col) { return csv->names[col]; }
 int64_t sl_csv_line(const struct sl_csv *csv) { return csv->rec_line; }
 int64_t sl_csv_size(const struct sl_csv *csv) { return csv->size; }
-int64_t sl_csv_offset(const struct sl_csv *csv) { return csv->buf_off + (int64_t)csv->pos; }
+int64_t sl_csv_offset(const struct sl_csv *csv)
+{
+    return csv->gz ? sl_gz_consumed(csv->gz) : csv->buf_off + (int64_t)csv->pos;
+}
 
 int64_t sl_csv_field_line(const struct sl_csv *csv, int col)
 {
@@ -221,6 +226,13 @@ static sl_status refill(struct sl_csv *c)
 {
     sl_status st = SL_OK;
     SL_CALL(make_room(c));
+    if (c->gz) {
+        size_t n;
+        SL_CALL(sl_gz_read(c->gz, (char *)c->buf->data + c->end, c->cap - c->end, &n));
+        c->end += n;
+        c->eof = n == 0;
+        goto cleanup;
+    }
     while (c->end < c->cap) {
         ssize_t n = read(c->fd, (char *)c->buf->data + c->end, c->cap - c->end);
         if (n < 0 && errno == EINTR)
@@ -512,7 +524,7 @@ static sl_status read_header(struct sl_csv *c)
         }
     }
     c->ncols = c->nfields;
-    c->data_off = sl_csv_offset(c);
+    c->data_off = c->buf_off + (int64_t)c->pos;
     c->data_line = c->line;
 cleanup:
     return st;
@@ -544,6 +556,8 @@ sl_status sl_csv_open_delim(const char *path, char delim, struct sl_csv **out)
     SL_CHECK(!S_ISDIR(sb.st_mode), SL_ERR_IO, "%s: is a directory, expected a CSV file", path);
     c->size = (int64_t)sb.st_size;
     (void)posix_fadvise(c->fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+    if (sl_gz_magic(c->fd))
+        SL_CALL(sl_gz_open(c->path, c->fd, &c->gz));
     SL_CALL(sl_secbuf_create(SL_CSV_BUF_INITIAL + 1, &c->buf));
     c->cap = SL_CSV_BUF_INITIAL;
     SL_CALL(grow_fields(c, 16));
@@ -561,6 +575,7 @@ void sl_csv_close(struct sl_csv **csv)
     if (!csv || !*csv)
         return;
     c = *csv;
+    sl_gz_close(&c->gz);
     if (c->fd >= 0)
         close(c->fd);
     sl_secbuf_destroy(&c->buf);
@@ -591,13 +606,29 @@ cleanup:
 sl_status sl_csv_rewind(struct sl_csv *csv)
 {
     sl_status st = SL_OK;
-    SL_CHECK(lseek(csv->fd, (off_t)csv->data_off, SEEK_SET) == (off_t)csv->data_off, SL_ERR_IO,
-             "%s: cannot seek: %s", csv->path, strerror(errno));
-    csv->buf_off = csv->data_off;
     csv->pos = csv->end = 0;
     csv->eof = 0;
-    csv->line = csv->data_line;
     csv->nfields = 0;
+    if (csv->gz) {
+        /* inflated again from the start, up to the first record */
+        SL_CALL(sl_gz_restart(csv->gz));
+        csv->buf_off = 0;
+        while (csv->buf_off + (int64_t)csv->end < csv->data_off && !csv->eof) {
+            if (csv->end == csv->cap) { /* what lies before the first record */
+                csv->buf_off += (int64_t)csv->end;
+                csv->end = 0;
+            }
+            SL_CALL(refill(csv));
+        }
+        SL_CHECK(csv->buf_off + (int64_t)csv->end >= csv->data_off, SL_ERR_FORMAT,
+                 "%s: the file changed while it was read", csv->path);
+        csv->pos = (size_t)(csv->data_off - csv->buf_off);
+    } else {
+        SL_CHECK(lseek(csv->fd, (off_t)csv->data_off, SEEK_SET) == (off_t)csv->data_off,
+                 SL_ERR_IO, "%s: cannot seek: %s", csv->path, strerror(errno));
+        csv->buf_off = csv->data_off;
+    }
+    csv->line = csv->data_line;
 cleanup:
     return st;
 }

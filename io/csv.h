@@ -13,7 +13,8 @@
  *   - the text must be UTF-8 (a leading byte order mark is skipped); NUL bytes
  *     are refused;
  *   - an empty field and the field NA (quoted or not) are missing values.
- * Every record must have as many fields as the header.
+ * Every record must have as many fields as the header. A file that starts
+ * with gzip's magic bytes is read as the text it holds (io/gz_impl.h).
  *
  * Errors are SL_ERR_FORMAT with a message naming the file, the 1-based line
  * and, for field errors, the 1-based column number and header name, and what
@@ -74,7 +75,8 @@ int sl_csv_missing(const struct sl_csv *csv, int col);
 int64_t sl_csv_line(const struct sl_csv *csv);
 int64_t sl_csv_field_line(const struct sl_csv *csv, int col);
 
-/* Bytes of the file consumed so far, and the file's size when opened. */
+/* Bytes of the file consumed so far (compressed ones for a gzip file), and
+ * the file's size when opened. */
 int64_t sl_csv_offset(const struct sl_csv *csv);
 int64_t sl_csv_size(const struct sl_csv *csv);
 

@@ -91,26 +91,36 @@ cleanup:
 }
 
 /* Opens the first of <dir>/<table>.csv, <TABLE>.csv, <table>.tsv and
- * <TABLE>.tsv that exists (.tsv: tab-separated). */
+ * <TABLE>.tsv that exists (.tsv: tab-separated), each also as .csv.gz or
+ * .tsv.gz (gzip-compressed: the CSV reader inflates it); a file beside its
+ * own gzip copy is refused, as it would hold the table twice. */
 static sl_status open_table(struct pivot *g, const char *table, const char *why,
                             struct sl_csv **csv)
 {
     static const char *const ext[] = {"csv", "tsv"};
     sl_status st = SL_OK;
-    char path[4][512];
+    char path[4][512], gz[sizeof path[0] + 3];
     struct stat sb;
 
     for (int k = 0; k < 4; k++) {
         size_t n = (size_t)snprintf(path[k], sizeof path[k], "%s/%s.%s", g->o->dir, table,
                                     ext[k / 2]);
+        int plain, packed;
         SL_CHECK(n < sizeof path[k], SL_ERR_ARG, "%s: the folder name is too long", g->o->dir);
         for (size_t i = strlen(g->o->dir) + 1; k % 2 && i < n - 4; i++)
             if (path[k][i] >= 'a' && path[k][i] <= 'z')
                 path[k][i] = (char)(path[k][i] - 'a' + 'A');
-        if (stat(path[k], &sb) == 0) {
+        snprintf(gz, sizeof gz, "%.511s.gz", path[k]);
+        plain = stat(path[k], &sb) == 0;
+        packed = stat(gz, &sb) == 0;
+        SL_CHECK(!(plain && packed), SL_ERR_FORMAT,
+                 "%s and %s.gz: the same table twice, plain and compressed; expected one of "
+                 "them",
+                 path[k], path[k]);
+        if (plain || packed) {
             struct omop *rs = g->rs;
             int seen = 0;
-            SL_CALL(sl_csv_open_delim(path[k], k < 2 ? ',' : '\t', csv));
+            SL_CALL(sl_csv_open_delim(plain ? path[k] : gz, k < 2 ? ',' : '\t', csv));
             for (int i = 0; i < rs->nopened; i++)
                 seen |= strcmp(rs->opened[i], table) == 0;
             if (!seen && rs->nopened < (int)(sizeof rs->opened / sizeof *rs->opened)) {
@@ -120,8 +130,8 @@ static sl_status open_table(struct pivot *g, const char *table, const char *why,
             goto cleanup;
         }
     }
-    SL_FAIL(SL_ERR_IO, "%s: no such file, nor a .tsv or upper-case one; expected the table %s "
-                       "(%s)",
+    SL_FAIL(SL_ERR_IO, "%s: no such file, nor a .tsv, upper-case or .gz one; expected the "
+                       "table %s (%s)",
             path[0], table, why);
 cleanup:
     return st;

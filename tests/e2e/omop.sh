@@ -6,8 +6,8 @@
 # same cells and the same means (HbA1c by diabetes and sex; mean BMI, maximum
 # blood pressure, diagnosis counts and days to death per person, described);
 # then again with the population and index dates of a cohort in the OMOP
-# cohort table. Also: the CLI's refusals and that a failed
-# ingest leaves nothing behind.
+# cohort table, and with the tables gzip-compressed. Also: the CLI's
+# refusals and that a failed ingest leaves nothing behind.
 SPEC=$(cd "$(dirname "$0")/../.." && pwd)/demo/omop-features.yaml
 source "$(dirname "$0")/lib.sh"
 
@@ -173,4 +173,25 @@ SQL
 tail -n +2 released/in-cohort/hypertension.csv | cut -d, -f1-3 | sort >sluice2.txt
 [ "$(wc -l <sluice2.txt)" -eq 4 ] || fail "hypertension by sex: $(cat sluice2.txt)"
 sort hypertension2.txt | cmp - sluice2.txt || fail "hypertension in the cohort differs"
+
+# The same export gzip-compressed (.csv.gz, one table tab-separated as
+# .tsv.gz) ingests to the same cohort (in chunks of the same size): the same
+# job releases the same tables, to the last bit. A table beside its own
+# gzip copy is refused.
+mkdir omop-gz
+for f in omop/*.csv; do gzip -c "$f" >"omop-gz/$(basename "$f").gz"; done
+rm omop-gz/measurement.csv.gz
+tr ',' '\t' <omop/measurement.csv | gzip >omop-gz/measurement.tsv.gz
+mv cohort.h5 in-cohort.h5
+"$SL_BIN/sluice" ingest --quiet --key centre.kek --omop omop-gz --features "$SPEC" \
+  --out cohort.h5 --chunk-rows 500 >ingest-gz.out || fail "ingest of the gzip-compressed tables"
+run_job 1 job.yaml gz >job-gz.log 2>&1 || { cat job-gz.log; fail "job on the gzip tables"; }
+for f in hba1c.csv hypertension.csv d_bmi.csv d_days_to_death.csv; do
+  cmp "released/one/$f" "released/gz/$f" || fail "$f differs for the gzip-compressed tables"
+done
+cp omop/death.csv omop-gz/
+expect_exit 2 "$SL_BIN/sluice" ingest --key centre.kek --omop omop-gz --features "$SPEC" \
+  --out twice.h5
+grep -q "death.csv and .*death.csv.gz: the same table twice" last.err ||
+  fail "a table beside its gzip copy: $(cat last.err)"
 echo "e2e omop: ok"

@@ -3,7 +3,8 @@
  * value parsers of io/schema.c, which read the data files an operator
  * ingests.
  *
- * Each input is written to in.csv in a scratch directory and read with
+ * Each input is written to in.csv in a scratch directory (gzip bytes are
+ * inflated: io/gz.c) and read with
  * sl_csv_open / sl_csv_next to the end, twice (sl_csv_rewind), touching
  * every accessor (field, missing, line, field_line, offset, field_error).
  * The whole input and every field of every record are also fed to

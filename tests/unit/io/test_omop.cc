@@ -4,6 +4,7 @@
 // set is checked value by value against features computed here, naively, per
 // person from the event lists; errors name the file, line and column and
 // leave nothing behind.
+#include "gzip.hh"
 #include "pivot_test.hh"
 
 #include <map>
@@ -189,6 +190,43 @@ TEST_F(OmopTest, HandWorkedExample) {
     EXPECT_EQ(at<int64_t>(col("inpatient_year"), 2), 0);
 }
 
+// Tables may come gzip-compressed (.csv.gz, .tsv.gz, upper-case too) and
+// read as the plain ones; a table beside its own gzip copy is refused, and
+// a truncated one is an error naming it.
+TEST_F(OmopTest, GzipTablesReadAsPlainOnes) {
+    write_example();
+    auto pack = [&](const char *name) {
+        auto bytes = sltest::read_file(dir_.file(name));
+        std::string text(bytes.begin(), bytes.end());
+        ASSERT_EQ(std::remove(dir_.file(name).c_str()), 0);
+        write(std::string(name) + ".gz", sltest::gzip(text));
+    };
+    for (const char *name : {"person.csv", "measurement.csv", "condition_occurrence.tsv",
+                             "DEATH.csv", "visit_occurrence.csv"})
+        pack(name);
+    Stats stats;
+    ASSERT_EQ(ingest(kExampleSpec, &stats), SL_OK) << last_error();
+    EXPECT_EQ(stats.persons, 3);
+    EXPECT_EQ(stats.events, 16);
+    load(out_);
+    EXPECT_EQ(at<int64_t>(col("age"), 1), 32);
+    EXPECT_EQ(at<double>(col("hba1c"), 1), 6.1);
+    EXPECT_EQ(at<int64_t>(col("diabetes_n"), 1), 2);
+    EXPECT_EQ(at<int64_t>(col("died_days"), 2), 1461);
+    EXPECT_EQ(at<int64_t>(col("inpatient_year"), 0), 1);
+    discard();
+
+    write("DEATH.csv", "person_id,death_date,cause_concept_id\n3,2015-01-01,\n");
+    expect_error(kExampleSpec, SL_ERR_FORMAT,
+                 "DEATH.csv and " + dir_.file("DEATH.csv") +
+                     ".gz: the same table twice, plain and compressed");
+    ASSERT_EQ(std::remove(dir_.file("DEATH.csv").c_str()), 0);
+    auto bytes = sltest::read_file(dir_.file("measurement.csv.gz"));
+    write("measurement.csv.gz", std::string(bytes.begin(), bytes.end() - 12));
+    expect_error(kExampleSpec, SL_ERR_FORMAT,
+                 "measurement.csv.gz: the gzip file ends before its compressed stream does");
+}
+
 TEST_F(OmopTest, CheckReadsSpecAndHeadersOnly) {
     write_example();
     std::string spec = write("spec.yaml", kExampleSpec);
@@ -315,8 +353,8 @@ TEST_F(OmopTest, DescendantsFromConceptAncestor) {
                              "  - {name: t2dm_all, condition: [201826], value: count, "
                              "descendants: true}\n";
     expect_error(spec, SL_ERR_IO,
-                 "concept_ancestor.csv: no such file, nor a .tsv or upper-case one; expected the "
-                 "table concept_ancestor (feature 't2dm_all' at ");
+                 "concept_ancestor.csv: no such file, nor a .tsv, upper-case or .gz one; "
+                 "expected the table concept_ancestor (feature 't2dm_all' at ");
     // 443238 descends from 201826; the other rows must not count: an ancestor
     // of 201826, and a descendant of an unlisted concept.
     write("concept_ancestor.csv",
@@ -473,8 +511,8 @@ TEST_F(OmopTest, TableErrorsNameFileLineAndColumn) {
     }
     write("observation_period.csv", "person_id,observation_period_start_date\n10,2020-01-01\n");
     expect_error(spec, SL_ERR_IO,
-                 "condition_occurrence.csv: no such file, nor a .tsv or upper-case one; expected "
-                 "the table condition_occurrence (feature 'dx' at ");
+                 "condition_occurrence.csv: no such file, nor a .tsv, upper-case or .gz one; "
+                 "expected the table condition_occurrence (feature 'dx' at ");
     write("condition_occurrence.csv", "person_id,condition_concept_id\n10,1\n");
     expect_error(spec, SL_ERR_FORMAT,
                  "condition_occurrence.csv:1: no column condition_start_date in the header");
