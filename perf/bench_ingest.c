@@ -7,7 +7,9 @@
  *
  * Generates N patients (default 1e7) x 20 columns with sluice-synth (found
  * beside this executable; 12 realistic columns plus x1..x8), ingests the CSV
- * (both passes, schema inferred), then opens the cohort and decrypts every
+ * (both passes, schema inferred), and the same CSV compressed with `gzip -1`
+ * (the reader inflates it as it goes, both passes; the ratio to the plain
+ * ingest's time is the price of compression), then opens the cohort and decrypts every
  * chunk of every column with sl_frame_load, best of 3, once on one thread
  * and once on all OpenMP threads (chunks are opened in parallel). The
  * reference is EVP AES-256-GCM decryption (and encryption) of 64 KiB blocks
@@ -169,6 +171,8 @@ int main(int argc, char **argv)
     const char *base = getenv("TMPDIR");
     int keep = 0;
     char dir[PATH_MAX], csv[PATH_MAX + 32], out[PATH_MAX + 32], kekp[PATH_MAX + 32];
+    char gz[PATH_MAX + 32], outgz[PATH_MAX + 32], cmd[3 * PATH_MAX + 128];
+    int64_t csv_bytes;
     struct sl_kek *kek = NULL;
     struct sl_ingest_stats stats;
     struct stat sb;
@@ -201,12 +205,15 @@ int main(int argc, char **argv)
     snprintf(csv, sizeof csv, "%s/bench.csv", dir);
     snprintf(out, sizeof out, "%s/bench.h5", dir);
     snprintf(kekp, sizeof kekp, "%s/bench.kek", dir);
+    snprintf(gz, sizeof gz, "%s/bench-gz.csv.gz", dir);
+    snprintf(outgz, sizeof outgz, "%s/bench-gz.h5", dir);
 
     printf("bench_ingest: %lld rows x %d columns in %s\n", rows, 12 + BENCH_WIDE, dir);
     double t0 = sl_bench_now();
     SL_CALL(run_synth(csv, rows));
     double t_gen = sl_bench_now() - t0;
     SL_CHECK(stat(csv, &sb) == 0, SL_ERR_IO, "%s: %s", csv, strerror(errno));
+    csv_bytes = (int64_t)sb.st_size;
     printf("  generate  %8.2f s  %10.0f rows/s  %6.3f GB/s of CSV (%.2f GB)\n", t_gen,
            (double)rows / t_gen, (double)sb.st_size / t_gen * 1e-9, (double)sb.st_size * 1e-9);
 
@@ -219,6 +226,16 @@ int main(int argc, char **argv)
     double t_ing = sl_bench_now() - t0;
     SL_CHECK(stat(out, &sb) == 0, SL_ERR_IO, "%s: %s", out, strerror(errno));
     int64_t plain = 0, nread = 0;
+
+    snprintf(cmd, sizeof cmd, "gzip -1 -c '%s' > '%s'", csv, gz);
+    SL_CHECK(system(cmd) == 0, SL_ERR_IO, "%s: gzip failed", csv);
+    struct stat gsb;
+    SL_CHECK(stat(gz, &gsb) == 0, SL_ERR_IO, "%s: %s", gz, strerror(errno));
+    struct sl_ingest_stats gstats;
+    struct sl_ingest_opts og = {gz, outgz, kek, NULL, NULL, 0, false};
+    t0 = sl_bench_now();
+    SL_CALL(sl_ingest(&og, &gstats));
+    double t_gz = sl_bench_now() - t0;
 
     /* a first read warms the page cache; then best of 3 on one thread and
      * best of 3 on all threads */
@@ -243,6 +260,10 @@ int main(int argc, char **argv)
            "(%d columns, 2 passes)\n",
            t_ing, (double)rows / t_ing, (double)stats.bytes_in / t_ing * 1e-9,
            (double)plain / t_ing * 1e-9, stats.ncols);
+    printf("  ingest gz %8.2f s  %10.0f rows/s  %6.3f GB/s of CSV text from %.2f GB of gzip -1 "
+           "(%.2fx the plain ingest's time)\n",
+           t_gz, (double)rows / t_gz, (double)csv_bytes / t_gz * 1e-9, (double)gsb.st_size * 1e-9,
+           t_gz / t_ing);
     printf("  read      %8.2f s  %10.0f rows/s  %6.3f GB/s of decrypted values on 1 thread "
            "(%.2f GB; file %.2f GB; open + unlock + sl_frame_load)\n",
            t_read1, (double)rows / t_read1, (double)plain / t_read1 * 1e-9, (double)plain * 1e-9,
@@ -265,8 +286,12 @@ cleanup:
         unlink(csv);
         unlink(out);
         unlink(kekp);
+        unlink(gz);
+        unlink(outgz);
         char schema[PATH_MAX + 32];
         snprintf(schema, sizeof schema, "%s/bench.schema.yaml", dir);
+        unlink(schema);
+        snprintf(schema, sizeof schema, "%s/bench-gz.schema.yaml", dir);
         unlink(schema);
         rmdir(dir);
     }
