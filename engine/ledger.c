@@ -23,6 +23,7 @@
 
 #include "engine/core/alloc.h"
 #include "engine/core/secbuf.h"
+#include "engine/config_impl.h"
 #include "engine/dp.h"
 #include "engine/gate_impl.h"
 #include "engine/release.h"
@@ -562,6 +563,20 @@ static int end_cmp(double a, int ca, double b, int cb)
     return ca - cb;
 }
 
+/* An interval end as an entry records it: [value, closed]. */
+static int is_end(const json_t *e)
+{
+    return json_array_size(e) == 2 && json_is_number(json_array_get(e, 0)) &&
+           json_is_boolean(json_array_get(e, 1));
+}
+
+/* end_cmp of two recorded ends (is_end). */
+static int ends_cmp(const json_t *a, const json_t *b)
+{
+    return end_cmp(json_number_value(json_array_get(a, 0)), json_is_true(json_array_get(a, 1)),
+                   json_number_value(json_array_get(b, 0)), json_is_true(json_array_get(b, 1)));
+}
+
 /* The intervals of dimension d of g, checked: its column, the number of
  * its ends; NULL when it has none. */
 static const char *intervals_of(const struct grid *g, int d, int64_t *nends)
@@ -576,13 +591,7 @@ static const char *intervals_of(const struct grid *g, int d, int64_t *nends)
         return NULL;
     for (size_t k = 0; k < n; k++) {
         const json_t *a = json_array_get(ends, k), *b = k ? json_array_get(ends, k - 1) : NULL;
-        if (json_array_size(a) != 2 || !json_is_number(json_array_get(a, 0)) ||
-            !json_is_boolean(json_array_get(a, 1)))
-            return NULL;
-        if (b && end_cmp(json_number_value(json_array_get(b, 0)),
-                         json_is_true(json_array_get(b, 1)),
-                         json_number_value(json_array_get(a, 0)),
-                         json_is_true(json_array_get(a, 1))) >= 0)
+        if (!is_end(a) || (b && ends_cmp(b, a) >= 0))
             return NULL;
     }
     for (int64_t l = 0; l < g->size[d]; l++) {
@@ -702,10 +711,7 @@ static int point_cmp(const void *a, const void *b)
 static const json_t *range_end(const json_t *range, const char *key)
 {
     const json_t *e = json_object_get(range, key);
-    return json_array_size(e) == 2 && json_is_number(json_array_get(e, 0)) &&
-                   json_is_boolean(json_array_get(e, 1))
-               ? e
-               : NULL;
+    return is_end(e) ? e : NULL;
 }
 
 /* The range of `column` in entry e: its ends (NULL: unbounded); 0 when e
@@ -945,14 +951,11 @@ static int comparable(const json_t *a, const json_t *b, const char *column)
  * y towards the inside of a range: at or above y for a lower end. */
 static int end_within(const json_t *x, const json_t *y, int lower)
 {
-    int c;
     if (!y)
         return 1;
     if (!x)
         return 0;
-    c = end_cmp(json_number_value(json_array_get(x, 0)), json_is_true(json_array_get(x, 1)),
-                json_number_value(json_array_get(y, 0)), json_is_true(json_array_get(y, 1)));
-    return lower ? c >= 0 : c <= 0;
+    return lower ? ends_cmp(x, y) >= 0 : ends_cmp(x, y) <= 0;
 }
 
 /* Whether entry a's filter keeps only patients entry b's keeps, as far as
@@ -1118,14 +1121,9 @@ static sl_status population_conflict(const json_t *a, const json_t *b, int64_t m
         if (diff > 0 && diff < (uint64_t)min)
             *hit = 2;
     }
-    if (*hit && cap)
-        for (int i = 0, at = 0; i < nshared; i++) {
-            int w = snprintf(dims + at, cap - (size_t)at, "%s%s", i ? ", " : "",
-                             json_string_value(json_object_get(ga.dim[sa[i]], "name")));
-            if (w < 0 || (size_t)w >= cap - (size_t)at)
-                break;
-            at += w;
-        }
+    for (int i = 0; *hit && i < nshared; i++)
+        sl_strbuf_append(dims, cap, "%s%s", i ? ", " : "",
+                         json_string_value(json_object_get(ga.dim[sa[i]], "name")));
 cleanup:
     sl_free(ha);
     sl_free(hb);
