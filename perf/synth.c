@@ -968,6 +968,15 @@ static sl_status fhir_condition(struct fhir *x, int c, int64_t day, int eie, int
     return fhir_emit(x, F_CONDITION);
 }
 
+/* ,"medicationCodeableConcept":{...} of medication m, and the subject */
+static void put_medication(struct fhir *x, int m)
+{
+    put_str(&x->l, ",\"medicationCodeableConcept\":{\"coding\":[");
+    put_coding(&x->l, RXNORM, medications[m][0], medications[m][1]);
+    put_str(&x->l, "]}");
+    put_patient(x, "subject");
+}
+
 static sl_status fhir_medication(struct fhir *x, int m, int64_t day, int eie)
 {
     struct out *l = &x->l;
@@ -975,10 +984,8 @@ static sl_status fhir_medication(struct fhir *x, int m, int64_t day, int eie)
     put_str(l, eie                          ? ",\"status\":\"entered-in-error\""
                : uniform(&x->r) < 0.6 ? ",\"status\":\"active\""
                                             : ",\"status\":\"completed\"");
-    put_str(l, ",\"intent\":\"order\",\"medicationCodeableConcept\":{\"coding\":[");
-    put_coding(l, RXNORM, medications[m][0], medications[m][1]);
-    put_str(l, "]}");
-    put_patient(x, "subject");
+    put_str(l, ",\"intent\":\"order\"");
+    put_medication(x, m);
     put_str(l, ",\"authoredOn\":");
     put_time(x, day, 0.9);
     return fhir_emit(x, F_MEDICATION);
@@ -1025,10 +1032,7 @@ static sl_status fhir_dispense(struct fhir *x, int m, int64_t day)
     double u = uniform(&x->r);
     put_head(x, "MedicationDispense", NULL);
     put_str(l, u < 0.05 ? ",\"status\":\"declined\"" : ",\"status\":\"completed\"");
-    put_str(l, ",\"medicationCodeableConcept\":{\"coding\":[");
-    put_coding(l, RXNORM, medications[m][0], medications[m][1]);
-    put_str(l, "]}");
-    put_patient(x, "subject");
+    put_medication(x, m);
     put_str(l, ",\"whenPrepared\":");
     put_time(x, day, 0.5);
     if (u < 0.8) {
